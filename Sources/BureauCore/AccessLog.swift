@@ -1,0 +1,116 @@
+public import struct Foundation.Date
+import class Foundation.JSONEncoder
+import class Foundation.JSONDecoder
+import struct Foundation.Data
+
+/// What happened to a request, as the log records it.
+public enum Outcome: String, Hashable, Codable, Sendable {
+    /// A report was disclosed.
+    case hit
+    /// No file under that identifier.
+    case noHit = "no-hit"
+    /// Refused: the entry's `reason` says why.
+    case denied
+    /// Refused because the file is frozen.
+    case frozen
+    /// A change to files was applied.
+    case applied
+}
+
+/// One entry of the access log: who asked what about whom, for which purpose, and what they got.
+///
+/// No cleartext national identifier ever appears here: the subject is named by its ``SubjectKey``.
+/// ``canonicalBytes()`` is the exact byte string whose RFC 6962 leaf hash goes into the Merkle tree.
+public struct AccessLogEntry: Hashable, Codable, Sendable {
+    /// When the server decided the request (millisecond precision).
+    public var time: Date
+    /// The action: `report.individual`, `report.business`, `furnish.submit`, ...
+    public var action: String
+    /// The caller's own request or batch id.
+    public var requestID: String
+    /// The institution's Unified Social Credit Code, or empty when the caller was not recognised.
+    public var institution: String
+    /// Hex SHA-256 of the caller's certificate.
+    public var certificateFingerprint: String
+    /// The operator id sent by an operator's client (empty otherwise).
+    public var operatorID: String
+    /// Hex keyed hashes of the subjects concerned.
+    public var subjects: [String]
+    public var purpose: Purpose?
+    public var consentReference: String
+    /// The legal basis relied on.
+    public var legalBasis: String
+    public var outcome: Outcome
+    /// Why a request was denied (empty otherwise).
+    public var reason: String
+    /// The disclosed fields with their treatment.
+    public var disclosedFields: [String]
+    /// The disclosure table's version that decided the fields (0 when nothing was disclosed).
+    public var disclosureVersion: UInt32
+    /// For changes: hex SHA-256 of what changed.
+    public var changeDigest: String
+
+    public init(
+        time: Date, action: String, requestID: String, institution: String, certificateFingerprint: String,
+        operatorID: String = "", subjects: [String] = [], purpose: Purpose? = nil, consentReference: String = "",
+        legalBasis: String = "", outcome: Outcome, reason: String = "", disclosedFields: [String] = [],
+        disclosureVersion: UInt32 = 0, changeDigest: String = ""
+    ) {
+        // Millisecond precision so that the canonical bytes round-trip exactly.
+        self.time = Date(timeIntervalSince1970: (time.timeIntervalSince1970 * 1000).rounded() / 1000)
+        self.action = action
+        self.requestID = requestID
+        self.institution = institution
+        self.certificateFingerprint = certificateFingerprint
+        self.operatorID = operatorID
+        self.subjects = subjects
+        self.purpose = purpose
+        self.consentReference = consentReference
+        self.legalBasis = legalBasis
+        self.outcome = outcome
+        self.reason = reason
+        self.disclosedFields = disclosedFields
+        self.disclosureVersion = disclosureVersion
+        self.changeDigest = changeDigest
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case time, action, institution, purpose, subjects, outcome, reason
+        case requestID = "request_id"
+        case certificateFingerprint = "certificate_sha256"
+        case operatorID = "operator_id"
+        case consentReference = "consent_reference"
+        case legalBasis = "legal_basis"
+        case disclosedFields = "disclosed_fields"
+        case disclosureVersion = "disclosure_version"
+        case changeDigest = "change_sha256"
+    }
+
+    /// The canonical encoding: compact JSON, keys sorted, time in integer milliseconds since 1970.
+    /// Anyone holding an entry's bytes can recompute its leaf hash.
+    public func canonicalBytes() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        // Encoding plain strings, numbers and arrays cannot fail.
+        return Array(try! encoder.encode(self))
+    }
+
+    /// Decodes canonical bytes.
+    public init(canonicalBytes bytes: [UInt8]) throws {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        self = try decoder.decode(AccessLogEntry.self, from: Data(bytes))
+    }
+}
+
+/// A proof handed to the caller that its request is in the log: the entry's index and leaf hash.
+public struct LogReceipt: Hashable, Codable, Sendable {
+    public var index: UInt64
+    public var leafHash: [UInt8]
+
+    public init(index: UInt64, leafHash: [UInt8]) {
+        self.index = index
+        self.leafHash = leafHash
+    }
+}

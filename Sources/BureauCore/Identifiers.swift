@@ -1,0 +1,207 @@
+/// A China resident identity number (GB 11643-1999): 6-digit region, 8-digit birth date, 3-digit sequence
+/// and an ISO 7064 MOD 11-2 check character.
+///
+/// Parsing normalises (trims, upper-cases `x`) and converts the 15-digit legacy form (born 19xx, no check
+/// character) to 18 characters. The value never appears in logs: callers log ``SubjectKey``s instead.
+public struct ResidentIdentityNumber: Hashable, Sendable {
+    /// The normalised 18-character form.
+    public let value: String
+
+    /// Province-level codes (the first two digits) in use.
+    static let provinceCodes: Set<String> = [
+        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+        "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+        "71", "81", "82", "83",
+    ]
+    private static let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    private static let checkCharacters = Array("10X98765432")
+
+    /// Parses and validates `text`.
+    ///
+    /// - Parameter field: the request field named in errors.
+    /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
+    public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        var s = text.trimmingWhitespace().uppercased()
+        if s.isEmpty { throw .invalid(field, "is required") }
+        if s.count == 15 {
+            guard s.allSatisfy(\.isASCIIDigit) else {
+                throw .invalid(field, "a 15-character resident identity number has digits only")
+            }
+            let body = String(s.prefix(6)) + "19" + String(s.dropFirst(6))
+            s = body + String(ResidentIdentityNumber.checkCharacter(for: Array(body)))
+        }
+        guard s.count == 18 else {
+            throw .invalid(field, "a resident identity number has 18 characters (or 15 in the legacy form), got \(s.count)")
+        }
+        let chars = Array(s)
+        guard chars[0..<17].allSatisfy(\.isASCIIDigit) else {
+            throw .invalid(field, "the first 17 characters of a resident identity number are digits")
+        }
+        guard chars[17].isASCIIDigit || chars[17] == "X" else {
+            throw .invalid(field, "the check character of a resident identity number is a digit or X")
+        }
+        guard ResidentIdentityNumber.provinceCodes.contains(String(chars[0..<2])) else {
+            throw .invalid(field, "the region code does not name a province")
+        }
+        let year = Int(String(chars[6..<10]))!
+        let month = Int(String(chars[10..<12]))!
+        let day = Int(String(chars[12..<14]))!
+        guard year >= 1900, CalendarDate(year: year, month: month, day: day) != nil else {
+            throw .invalid(field, "the birth date in a resident identity number must be a real date after 1900")
+        }
+        let expected = ResidentIdentityNumber.checkCharacter(for: Array(chars[0..<17]))
+        guard chars[17] == expected else {
+            throw .invalid(field, "check character does not match (ISO 7064 MOD 11-2)")
+        }
+        self.value = s
+    }
+
+    static func checkCharacter(for body: [Character]) -> Character {
+        var sum = 0
+        for (i, c) in body.enumerated() { sum += c.wholeNumberValue! * weights[i] }
+        return checkCharacters[sum % 11]
+    }
+
+    /// The birth date the number encodes.
+    public var birthDate: CalendarDate {
+        let c = Array(self.value)
+        return CalendarDate(
+            year: Int(String(c[6..<10]))!, month: Int(String(c[10..<12]))!, day: Int(String(c[12..<14]))!
+        )!
+    }
+
+    /// The 6-digit administrative region code.
+    public var regionCode: String { String(self.value.prefix(6)) }
+}
+
+/// A Unified Social Credit Code (GB 32100-2015): registration authority, organisation type, 6-digit
+/// region, the 9-character organisation code (GB 11714, with its own check) and a weighted check character
+/// over a 31-symbol alphabet without I, O, S, V and Z.
+public struct UnifiedSocialCreditCode: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The normalised 18-character form. Business identifiers are public.
+    public let value: String
+
+    static let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+    private static let weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+    private static let organisationWeights = [3, 7, 9, 10, 5, 8, 4, 2]
+
+    /// Real codes issued before validation was enforced whose check character is wrong. They are
+    /// accepted as they are; anything else must pass both checks.
+    public static let legacyExceptions: Set<String> = []
+
+    /// Parses and validates `text`.
+    ///
+    /// - Parameter field: the request field named in errors.
+    /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
+    public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        let s = text.trimmingWhitespace().uppercased()
+        if s.isEmpty { throw .invalid(field, "is required") }
+        guard s.count == 18 else {
+            throw .invalid(field, "a unified social credit code has 18 characters, got \(s.count)")
+        }
+        if UnifiedSocialCreditCode.legacyExceptions.contains(s) {
+            self.value = s
+            return
+        }
+        let chars = Array(s)
+        var values: [Int] = []
+        for c in chars {
+            guard let v = UnifiedSocialCreditCode.alphabet.firstIndex(of: c) else {
+                throw .invalid(field, "a unified social credit code uses digits and capitals except I, O, S, V, Z")
+            }
+            values.append(v)
+        }
+        guard chars[2..<8].allSatisfy(\.isASCIIDigit) else {
+            throw .invalid(field, "characters 3 to 8 of a unified social credit code are the region code (digits)")
+        }
+        guard UnifiedSocialCreditCode.organisationCodeIsValid(Array(chars[8..<17])) else {
+            throw .invalid(field, "the organisation code (characters 9 to 17) fails its GB 11714 check")
+        }
+        var sum = 0
+        for i in 0..<17 { sum += values[i] * UnifiedSocialCreditCode.weights[i] }
+        let check = (31 - sum % 31) % 31
+        guard values[17] == check else {
+            throw .invalid(field, "check character does not match (GB 32100)")
+        }
+        self.value = s
+    }
+
+    static func organisationCodeIsValid(_ code: [Character]) -> Bool {
+        var sum = 0
+        for i in 0..<8 {
+            let c = code[i]
+            let v: Int
+            if let d = c.wholeNumberValue, c.isASCIIDigit {
+                v = d
+            } else if let a = c.asciiValue, (65...90).contains(a) {
+                v = Int(a) - 55
+            } else {
+                return false
+            }
+            sum += v * organisationWeights[i]
+        }
+        let r = 11 - sum % 11
+        let expected: Character = r == 10 ? "X" : r == 11 ? "0" : Character(String(r))
+        return code[8] == expected
+    }
+
+    public var description: String { self.value }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        self = try UnifiedSocialCreditCode(parsing: text)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.value)
+    }
+}
+
+/// The kind of subject a file describes.
+public enum SubjectKind: String, Hashable, Codable, Sendable, CaseIterable {
+    case individual
+    case business
+}
+
+/// A validated identifier of a person or a business.
+public enum SubjectIdentifier: Hashable, Sendable {
+    case individual(ResidentIdentityNumber)
+    case business(UnifiedSocialCreditCode)
+
+    /// Parses `text` as the identifier of `kind`.
+    public init(kind: SubjectKind, parsing text: String, field: String = "identifier") throws(BureauError) {
+        switch kind {
+        case .individual: self = .individual(try ResidentIdentityNumber(parsing: text, field: field))
+        case .business: self = .business(try UnifiedSocialCreditCode(parsing: text, field: field))
+        }
+    }
+
+    public var kind: SubjectKind {
+        switch self {
+        case .individual: .individual
+        case .business: .business
+        }
+    }
+
+    /// The normalised text.
+    public var value: String {
+        switch self {
+        case .individual(let id): id.value
+        case .business(let code): code.value
+        }
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { self.isASCII && self.isNumber }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

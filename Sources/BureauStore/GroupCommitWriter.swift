@@ -1,0 +1,144 @@
+public import BureauCore
+import Dispatch
+import Foundation
+public import Logging
+import LMDB
+import Synchronization
+
+/// The one writer of a serving store: requests hand it their writes (log entries and changes); it runs
+/// every write waiting at that moment in one LMDB transaction, commits once (one fsync) and only then
+/// releases every waiter. While a commit is in flight new requests queue up and go into the next one,
+/// so the batch grows with the load.
+///
+/// Each request runs in its own nested transaction: a request that throws is undone alone and gets
+/// its error; the others commit.
+///
+/// ```swift
+/// let writer = GroupCommitWriter(store: store, logger: logger)
+/// let receipt = try await writer.submit { txn in try txn.appendLog(entry) }
+/// ```
+public final class GroupCommitWriter: Sendable {
+    private struct Pending {
+        let work: @Sendable (StoreTransaction) throws -> any Sendable
+        let continuation: CheckedContinuation<any Sendable, any Error>
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var stopping = false
+        var commits: UInt64 = 0
+        var requests: UInt64 = 0
+    }
+
+    /// Counts of what the writer has done: commits and the requests they carried.
+    public struct Statistics: Sendable {
+        public var commits: UInt64
+        public var requests: UInt64
+        /// Mean requests per commit.
+        public var meanBatchSize: Double { self.commits == 0 ? 0 : Double(self.requests) / Double(self.commits) }
+    }
+
+    private let store: Store
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let doorbell = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+
+    /// Starts the writer's thread over `store`.
+    public init(store: Store, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "bureau-writer"
+        thread.start()
+    }
+
+    /// Queues `work` for the next commit and returns its result once that commit is durable.
+    ///
+    /// - Throws: what `work` throws (its changes are undone), or ``BureauError`` when the commit fails
+    ///   (resource exhausted for a full map) or the writer is shut down (unavailable).
+    public func submit<T: Sendable>(_ work: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+            let accepted = self.state.withLock { state in
+                if state.stopping { return false }
+                state.pending.append(Pending(work: work, continuation: continuation))
+                return true
+            }
+            if accepted {
+                self.doorbell.signal()
+            } else {
+                continuation.resume(throwing: BureauError(.unavailable, "the bureau is shutting down"))
+            }
+        }
+        return result as! T
+    }
+
+    /// What the writer has done so far.
+    public var statistics: Statistics {
+        self.state.withLock { Statistics(commits: $0.commits, requests: $0.requests) }
+    }
+
+    /// Stops taking requests, commits those already queued, and waits for the thread to end.
+    public func shutdown() async {
+        let first = self.state.withLock { state in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        guard first else { return }
+        self.doorbell.signal()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.stopped.wait()
+                self.stopped.signal()
+                continuation.resume()
+            }
+        }
+    }
+
+    private func loop() {
+        while true {
+            self.doorbell.wait()
+            let (batch, stopping) = self.state.withLock { state in
+                let batch = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                return (batch, state.stopping)
+            }
+            if !batch.isEmpty {
+                self.commit(batch)
+            } else if stopping {
+                break
+            }
+        }
+        self.stopped.signal()
+    }
+
+    private func commit(_ batch: [Pending]) {
+        var results: [Result<any Sendable, any Error>] = []
+        results.reserveCapacity(batch.count)
+        do {
+            try self.store.environment.write { txn in
+                for request in batch {
+                    do {
+                        let value = try txn.nested { child in try request.work(StoreTransaction(child, self.store.databases)) }
+                        results.append(.success(value))
+                    } catch let error as LMDBError {
+                        results.append(.failure(BureauError(storage: error)))
+                    } catch {
+                        results.append(.failure(error))
+                    }
+                }
+            }
+        } catch {
+            let failure = (error as? LMDBError).map { BureauError(storage: $0) } ?? BureauError(.unavailable, "commit failed: \(error)")
+            self.logger.error("group commit failed", metadata: ["requests": "\(batch.count)", "error": "\(failure)"])
+            results = Array(repeating: .failure(failure), count: batch.count)
+        }
+        self.state.withLock { state in
+            state.commits += 1
+            state.requests += UInt64(batch.count)
+        }
+        for (request, result) in zip(batch, results) {
+            request.continuation.resume(with: result)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+public import BureauCore
+public import Crypto
+public import LMDB
+import Foundation
+
+/// The bureau's persistent state in one LMDB environment (`<data>/lmdb`).
+///
+/// Key layout (every subject is keyed by its ``SubjectKey``, never by a cleartext identifier):
+///
+/// | database       | key                                   | value                                  |
+/// |----------------|---------------------------------------|----------------------------------------|
+/// | `files`        | subject key (32 bytes)                | JSON of ``CreditFile``                 |
+/// | `institutions` | Unified Social Credit Code (UTF-8)    | JSON of ``Institution``                |
+/// | `certificates` | SHA-256 of certificate DER (32 bytes) | institution code (UTF-8)               |
+/// | `log.entries`  | entry index (8 bytes, big-endian)     | canonical entry bytes                  |
+/// | `log.leaves`   | entry index (8 bytes, big-endian)     | RFC 6962 leaf hash (32 bytes)          |
+/// | `meta`         | `log.size`                            | number of log entries (8 bytes, BE)    |
+///
+/// The log lives in its own databases, apart from the files, but in the same environment, so that a
+/// change and its log entry commit in one transaction.
+public final class Store: Sendable {
+    /// Tunables for opening a store.
+    public struct Configuration: Sendable {
+        /// The LMDB map size: the most the database may grow to.
+        public var mapSize: Int
+        /// Skip fsync at commit (bulk loads that can be redone; never for serving).
+        public var noSync: Bool
+
+        public init(mapSize: Int = 4 << 30, noSync: Bool = false) {
+            self.mapSize = mapSize
+            self.noSync = noSync
+        }
+
+        public static var defaults: Configuration { Configuration() }
+    }
+
+    public let environment: Environment
+    let databases: Databases
+    /// The secret keying subject hashes.
+    public let secret: SymmetricKey
+    /// The data folder.
+    public let folder: String
+
+    /// Opens the store in `folder`, creating the folder, the secret and the databases when absent.
+    public init(folder: String, configuration: Configuration = .defaults) throws {
+        self.folder = folder
+        self.secret = try InstallationSecret.loadOrCreate(in: folder)
+        self.environment = try Environment(
+            path: (folder as NSString).appendingPathComponent("lmdb"),
+            configuration: .init(mapSize: configuration.mapSize, noSync: configuration.noSync)
+        )
+        self.databases = try Databases(self.environment)
+    }
+
+    /// The keyed hash of `identifier` under this installation's secret.
+    public func key(for identifier: SubjectIdentifier) -> SubjectKey {
+        SubjectKey(identifier, secret: self.secret)
+    }
+
+    /// Runs `body` in a read transaction (a consistent snapshot that never waits for the writer).
+    public func read<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        do {
+            return try self.environment.read { try body(StoreTransaction($0, self.databases)) }
+        } catch let error as LMDBError {
+            throw BureauError(storage: error)
+        }
+    }
+
+    /// Runs `body` in one write transaction, committed (and synced) when it returns.
+    ///
+    /// Serving code writes through ``GroupCommitWriter`` instead, which shares commits between requests.
+    public func write<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        do {
+            return try self.environment.write { try body(StoreTransaction($0, self.databases)) }
+        } catch let error as LMDBError {
+            throw BureauError(storage: error)
+        }
+    }
+}
+
+/// The named databases of the store.
+struct Databases: Sendable {
+    let files: Database
+    let institutions: Database
+    let certificates: Database
+    let logEntries: Database
+    let logLeaves: Database
+    let meta: Database
+
+    init(_ env: Environment) throws {
+        self.files = try env.openDatabase(named: "files")
+        self.institutions = try env.openDatabase(named: "institutions")
+        self.certificates = try env.openDatabase(named: "certificates")
+        self.logEntries = try env.openDatabase(named: "log.entries")
+        self.logLeaves = try env.openDatabase(named: "log.leaves")
+        self.meta = try env.openDatabase(named: "meta")
+    }
+}
+
+extension BureauError {
+    /// The status a storage failure surfaces as: a full map is RESOURCE_EXHAUSTED, anything else
+    /// UNAVAILABLE. Nothing of the failed transaction was kept.
+    public init(storage error: LMDBError) {
+        if error.isMapFull {
+            self.init(.resourceExhausted, "storage is full (LMDB map size reached); nothing was written")
+        } else if error.isNoSpace {
+            self.init(.unavailable, "storage device is full; nothing was written")
+        } else {
+            self.init(.unavailable, "storage failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#ifndef BUREAU_CLMDB_SHIM_H
+#define BUREAU_CLMDB_SHIM_H
+#include <lmdb.h>
+#endif

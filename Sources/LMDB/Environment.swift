@@ -1,0 +1,155 @@
+internal import CLMDB
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// An LMDB environment: one memory-mapped file holding named databases.
+///
+/// Transactions are scoped, synchronous closures: ``read(_:)`` and ``write(_:)`` commit when the closure
+/// returns and abort when it throws. A transaction belongs to the thread that runs the closure, so never
+/// suspend (`await`) inside one. Read transactions never wait for the writer.
+///
+/// ```swift
+/// let env = try Environment(path: "data/lmdb", configuration: .init(mapSize: 1 << 30))
+/// let people = try env.openDatabase(named: "people")
+/// try env.write { txn in try txn.put(Array("key".utf8), Array("value".utf8), in: people) }
+/// let value = try env.read { txn in try txn.get(Array("key".utf8), in: people) }
+/// ```
+public final class Environment: Sendable {
+    /// Options for opening an environment.
+    public struct Configuration: Sendable {
+        /// The size of the memory map in bytes: the most the database can grow to.
+        public var mapSize: Int
+        /// How many named databases may be opened.
+        public var maxDatabases: Int
+        /// How many concurrent read transactions are allowed (across processes).
+        public var maxReaders: Int
+        /// Skip the fsync at commit. Only for benchmarks and bulk imports that can be redone.
+        public var noSync: Bool
+
+        public init(mapSize: Int = 1 << 30, maxDatabases: Int = 32, maxReaders: Int = 256, noSync: Bool = false) {
+            self.mapSize = mapSize
+            self.maxDatabases = maxDatabases
+            self.maxReaders = maxReaders
+            self.noSync = noSync
+        }
+
+        public static var defaults: Configuration { Configuration() }
+    }
+
+    /// The raw environment handle. LMDB's environment is safe to share between threads: every
+    /// transaction made from it is confined to the closure (and thread) that uses it.
+    nonisolated(unsafe) let handle: OpaquePointer
+    /// The folder holding `data.mdb` and `lock.mdb`.
+    public let path: String
+
+    /// Opens (creating if needed) the environment in the folder `path`.
+    ///
+    /// - Throws: ``LMDBError`` when the folder cannot be created or LMDB refuses to open it.
+    public init(path: String, configuration: Configuration = .defaults) throws {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw LMDBError(code: errno, operation: "mkdir \(path)")
+        }
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "env_create")
+        guard let env else { throw LMDBError(code: EINVAL, operation: "env_create") }
+        do {
+            try check(mdb_env_set_mapsize(env, configuration.mapSize), "env_set_mapsize")
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(configuration.maxDatabases)), "env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, UInt32(configuration.maxReaders)), "env_set_maxreaders")
+            // NOTLS: read transactions are not tied to thread-local slots, so pooled threads can run them.
+            var flags = UInt32(MDB_NOTLS)
+            if configuration.noSync { flags |= UInt32(MDB_NOSYNC) }
+            try check(mdb_env_open(env, path, flags, 0o600), "env_open \(path)")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+    }
+
+    deinit {
+        mdb_env_close(self.handle)
+    }
+
+    /// Opens (creating if needed) a named database.
+    public func openDatabase(named name: String) throws -> Database {
+        try self.write { txn in
+            var dbi = MDB_dbi()
+            try check(mdb_dbi_open(txn.handle, name, UInt32(MDB_CREATE), &dbi), "dbi_open \(name)")
+            return Database(dbi: dbi, name: name)
+        }
+    }
+
+    /// Runs `body` in a read-only transaction, a consistent snapshot that never blocks the writer.
+    public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
+        let txn = try Transaction(environment: self.handle, parent: nil, readOnly: true)
+        defer { txn.abort() }
+        return try body(txn)
+    }
+
+    /// Runs `body` in the write transaction; commits when it returns, aborts when it throws.
+    ///
+    /// Only one write transaction exists at a time (across processes); others wait for it.
+    /// - Throws: what `body` throws, or ``LMDBError`` from the commit (``LMDBError/isMapFull`` when full).
+    public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
+        let txn = try Transaction(environment: self.handle, parent: nil, readOnly: false)
+        let result: T
+        do {
+            result = try body(txn)
+        } catch {
+            txn.abort()
+            throw error
+        }
+        try txn.commit()
+        return result
+    }
+
+    /// Flushes buffers to disk (only needed with ``Configuration/noSync``).
+    public func sync(force: Bool = true) throws {
+        try check(mdb_env_sync(self.handle, force ? 1 : 0), "env_sync")
+    }
+
+    /// Writes a consistent copy of the environment to the folder `path` (which must exist and be empty),
+    /// optionally compacting free pages. Safe while other threads and processes read and write.
+    public func copy(to path: String, compact: Bool = true) throws {
+        try check(mdb_env_copy2(self.handle, path, compact ? UInt32(MDB_CP_COMPACT) : 0), "env_copy \(path)")
+    }
+
+    /// Raises or lowers the map size. No transaction of this process may be open.
+    public func setMapSize(_ bytes: Int) throws {
+        try check(mdb_env_set_mapsize(self.handle, bytes), "env_set_mapsize")
+    }
+
+    /// Facts about the map: its size, the pages in use and the page size.
+    public func info() throws -> Info {
+        var info = MDB_envinfo()
+        try check(mdb_env_info(self.handle, &info), "env_info")
+        var stat = MDB_stat()
+        try check(mdb_env_stat(self.handle, &stat), "env_stat")
+        return Info(
+            mapSize: info.me_mapsize,
+            lastPageNumber: info.me_last_pgno,
+            pageSize: Int(stat.ms_psize)
+        )
+    }
+
+    /// The memory map's size and use.
+    public struct Info: Sendable {
+        public var mapSize: Int
+        public var lastPageNumber: Int
+        public var pageSize: Int
+        /// Bytes of the map in use (pages up to the last one used).
+        public var usedBytes: Int { (self.lastPageNumber + 1) * self.pageSize }
+    }
+}
+
+/// A named database inside an ``Environment``.
+public struct Database: Sendable, Hashable {
+    let dbi: MDB_dbi
+    /// The database's name.
+    public let name: String
+}

@@ -1,0 +1,45 @@
+internal import CLMDB
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// An error returned by LMDB, carrying its return code.
+///
+/// Return codes become errors in one place, ``check(_:_:)``; callers match on the well-known cases
+/// (``mapFull``, ``notFound``) with `==` or the `is...` helpers.
+public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The LMDB or errno return code.
+    public let code: Int32
+    /// What was being attempted when LMDB failed.
+    public let operation: String
+
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
+    /// The environment's map is full: the write did not happen; raise the map size.
+    public var isMapFull: Bool { self.code == MDB_MAP_FULL }
+    /// The key was not found (only surfaced by operations that require it).
+    public var isNotFound: Bool { self.code == MDB_NOTFOUND }
+    /// The disk refused a write (no space left on the device).
+    public var isNoSpace: Bool { self.code == ENOSPC }
+
+    public var description: String {
+        let message = String(cString: mdb_strerror(self.code))
+        return "LMDB \(self.operation) failed (\(self.code)): \(message)"
+    }
+
+    public static func == (lhs: LMDBError, rhs: LMDBError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
+}
+
+/// Turns an LMDB return code into a thrown ``LMDBError``.
+@inline(__always)
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
+    if code != MDB_SUCCESS {
+        throw LMDBError(code: code, operation: operation())
+    }
+}
