@@ -1,0 +1,151 @@
+import BureauAPI
+public import BureauCore
+public import BureauStore
+public import Foundation
+public import GRPCCore
+public import GRPCNIOTransportHTTP2
+public import Logging
+public import ServiceLifecycle
+
+/// What every service shares: the store, its writer, the caller resolver, the catalogue and the clock.
+struct BureauContext: Sendable {
+    let store: Store
+    let writer: GroupCommitWriter
+    let callers: CallerResolver
+    let catalogue: Catalogue
+    let logger: Logger
+    let now: @Sendable () -> Date
+}
+
+/// The daemon's settings.
+public struct DaemonConfiguration: Sendable {
+    /// PEM sources for the server's TLS identity and the bureau's CA.
+    public struct TLS: Sendable {
+        public var certificateChain: [TLSConfig.CertificateSource]
+        public var privateKey: TLSConfig.PrivateKeySource
+        /// The bureau's CA: the only trust root for client certificates.
+        public var clientCA: [TLSConfig.CertificateSource]
+
+        public init(
+            certificateChain: [TLSConfig.CertificateSource],
+            privateKey: TLSConfig.PrivateKeySource,
+            clientCA: [TLSConfig.CertificateSource]
+        ) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+            self.clientCA = clientCA
+        }
+
+        /// PEM files: the server certificate, its key and the CA certificate.
+        public static func files(certificate: String, key: String, ca: String) -> TLS {
+            TLS(
+                certificateChain: [.file(path: certificate, format: .pem)],
+                privateKey: .file(path: key, format: .pem),
+                clientCA: [.file(path: ca, format: .pem)]
+            )
+        }
+    }
+
+    public var host: String
+    /// 0 picks a free port (see ``BureauDaemon/listeningPort()``).
+    public var port: Int
+    public var dataFolder: String
+    public var store: Store.Configuration
+    public var tls: TLS
+    /// The clock, for tests that control time.
+    public var now: @Sendable () -> Date
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 50051,
+        dataFolder: String,
+        store: Store.Configuration = .defaults,
+        tls: TLS,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.host = host
+        self.port = port
+        self.dataFolder = dataFolder
+        self.store = store
+        self.tls = tls
+        self.now = now
+    }
+}
+
+/// bureaud: the gRPC server over mutual TLS, its store and its writer, run as one `Service`.
+///
+/// ```swift
+/// let daemon = try BureauDaemon(configuration: config, logger: logger)
+/// let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class BureauDaemon: Service, Sendable {
+    public let store: Store
+    public let writer: GroupCommitWriter
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let logger: Logger
+
+    /// Opens the store and prepares the server; nothing listens until ``run()``.
+    public init(configuration: DaemonConfiguration, logger: Logger) throws {
+        self.logger = logger
+        self.store = try Store(folder: configuration.dataFolder, configuration: configuration.store)
+        self.writer = GroupCommitWriter(store: self.store, logger: logger)
+        let context = BureauContext(
+            store: self.store,
+            writer: self.writer,
+            callers: CallerResolver(store: self.store),
+            catalogue: .default,
+            logger: logger,
+            now: configuration.now
+        )
+        let tls = configuration.tls
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: configuration.host, port: configuration.port),
+            transportSecurity: .mTLS(certificateChain: tls.certificateChain, privateKey: tls.privateKey) { config in
+                // Never the system's public CAs: only certificates the bureau issued identify a caller.
+                config.trustRoots = .certificates(tls.clientCA)
+                config.requireALPN = true
+            }
+        )
+        self.server = GRPCServer(
+            transport: transport,
+            services: [
+                ReportService(context: context),
+                FurnishService(context: context),
+                CatalogService(context: context),
+            ]
+        )
+    }
+
+    /// Serves until graceful shutdown (SIGTERM, SIGINT) or cancellation, then drains in-flight RPCs and
+    /// commits what the writer still holds.
+    public func run() async throws {
+        let server = self.server
+        self.logger.info("bureaud starting", metadata: ["data": "\(self.store.folder)"])
+        do {
+            try await withGracefulShutdownHandler {
+                try await server.serve()
+            } onGracefulShutdown: {
+                server.beginGracefulShutdown()
+            }
+        } catch {
+            await self.writer.shutdown()
+            throw error
+        }
+        await self.writer.shutdown()
+        self.logger.info("bureaud stopped")
+    }
+
+    /// The port the server listens on, once it does.
+    public func listeningPort() async throws -> Int {
+        guard let address = try await self.server.listeningAddress, let ipv4 = address.ipv4 else {
+            throw BureauError(.unavailable, "the server is not listening")
+        }
+        return ipv4.port
+    }
+
+    /// Stops accepting RPCs and lets in-flight ones finish.
+    public func beginGracefulShutdown() {
+        self.server.beginGracefulShutdown()
+    }
+}

@@ -1,0 +1,230 @@
+public import BureauCore
+public import BureauStore
+import Crypto
+public import Foundation
+import SwiftASN1
+import X509
+
+/// Demo institutions, people, businesses and accounts for `bureau demo seed`, the tests and the README.
+/// Every identifier is valid (check characters included) and made up.
+public enum DemoData {
+    /// A demo institution and the certificate file (in the dev certs folder) that identifies it.
+    public struct DemoInstitution: Sendable {
+        public var institution: Institution
+        /// `bank` for `certs/bank.pem`.
+        public var certificateName: String
+    }
+
+    private static func code(_ text: String) -> UnifiedSocialCreditCode {
+        try! UnifiedSocialCreditCode(parsing: text)
+    }
+
+    public static let bank = code("91110000100000016D")
+    public static let consumerFinance = code("911100001000000248")
+    public static let regulator = code("11110000100000032B")
+    public static let channel = code("91110000100000040X")
+
+    /// The demo institutions, without certificate fingerprints.
+    public static let institutions: [DemoInstitution] = [
+        DemoInstitution(
+            institution: Institution(
+                code: bank, name: "Demo Commercial Bank", roles: [.agency, .furnisher],
+                purposes: [.loanOrigination, .creditCardOrigination, .postLoanManagement, .guaranteeReview],
+                certificateFingerprints: []
+            ),
+            certificateName: "bank"
+        ),
+        DemoInstitution(
+            institution: Institution(
+                code: consumerFinance, name: "Demo Consumer Finance", roles: [.furnisher],
+                purposes: [], certificateFingerprints: []
+            ),
+            certificateName: "furnisher"
+        ),
+        DemoInstitution(
+            institution: Institution(
+                code: regulator, name: "Demo Credit Regulator", roles: [.regulator],
+                purposes: [.regulatorySupervision], certificateFingerprints: []
+            ),
+            certificateName: "regulator"
+        ),
+        DemoInstitution(
+            institution: Institution(
+                code: channel, name: "Bureau Service Counter", roles: [.channel],
+                purposes: [.selfAccess], certificateFingerprints: []
+            ),
+            certificateName: "channel"
+        ),
+    ]
+
+    /// The first demo person: `11010519491231002X`.
+    public static let personIdentifier = "11010519491231002X"
+    /// The first demo business: `91110000200000013F`.
+    public static let businessIdentifier = "91110000200000013F"
+
+    private static func account(
+        _ number: String, _ type: AccountType, opened: (Int, Int, Int), limit: Int64, balance: Int64,
+        _ status: AccountStatus, history: String, closed: (Int, Int, Int)? = nil
+    ) -> SubmittedAccount {
+        SubmittedAccount(
+            accountNumber: number, type: type, opened: DateFields(year: opened.0, month: opened.1, day: opened.2),
+            limit: Money(minorUnits: limit, currency: "CNY"), balance: Money(minorUnits: balance, currency: "CNY"),
+            status: status, paymentHistory: history, closed: closed.map { DateFields(year: $0.0, month: $0.1, day: $0.2) }
+        )
+    }
+
+    private static func person(
+        _ id: String, _ name: String, born: (Int, Int, Int), phone: String, _ province: String, _ city: String,
+        _ detail: String, accounts: [SubmittedAccount]
+    ) -> SubmittedSubject {
+        SubmittedSubject(
+            kind: .individual, identifier: id, name: name, date: DateFields(year: born.0, month: born.1, day: born.2),
+            phone: phone, address: Address(province: province, city: city, detail: detail), accounts: accounts
+        )
+    }
+
+    /// What each demo furnisher submits.
+    public static let batches: [(furnisher: UnifiedSocialCreditCode, subjects: [SubmittedSubject])] = [
+        (
+            bank,
+            [
+                person(
+                    personIdentifier, "王建国", born: (1949, 12, 31), phone: "13812345678", "北京市", "北京市",
+                    "东城区建国门内大街 18 号",
+                    accounts: [
+                        account("6222020200112233", .creditCard, opened: (2015, 6, 1), limit: 5_000_000, balance: 123_456,
+                                .current, history: "000000000000000000000000"),
+                        account("110105-ML-000871", .mortgage, opened: (2012, 3, 15), limit: 180_000_000, balance: 64_250_000,
+                                .current, history: "000000000000000000000000"),
+                    ]
+                ),
+                person(
+                    "310104198503121235", "李娜", born: (1985, 3, 12), phone: "13900001111", "上海市", "上海市",
+                    "徐汇区漕溪北路 88 号",
+                    accounts: [
+                        account("6222020200998877", .creditCard, opened: (2019, 9, 9), limit: 3_000_000, balance: 2_870_000,
+                                .late30, history: "000000000000000000000001"),
+                        account("AUTO-2016-5521", .autoLoan, opened: (2016, 4, 1), limit: 15_000_000, balance: 0,
+                                .closed, history: "00000000000000000000CCCC", closed: (2021, 4, 1)),
+                    ]
+                ),
+                SubmittedSubject(
+                    kind: .business, identifier: businessIdentifier, name: "北京示范制造有限公司",
+                    date: DateFields(year: 2008, month: 5, day: 20), phone: "01065550000",
+                    address: Address(province: "北京市", city: "北京市", detail: "朝阳区酒仙桥路 10 号"),
+                    legalRepresentativeName: "王建国", legalRepresentativeIdentifier: personIdentifier,
+                    accounts: [
+                        account("BL-2022-0042", .businessLoan, opened: (2022, 1, 10), limit: 500_000_000, balance: 320_000_000,
+                                .current, history: "NNNNN0000000000000000000")
+                    ]
+                ),
+            ]
+        ),
+        (
+            consumerFinance,
+            [
+                person(
+                    personIdentifier, "王建国", born: (1949, 12, 31), phone: "13812345678", "北京市", "北京市",
+                    "东城区建国门内大街 18 号",
+                    accounts: [
+                        account("CF00001234", .personalLoan, opened: (2023, 2, 1), limit: 2_000_000, balance: 1_200_000,
+                                .current, history: "NNNNNNNNNN00000000000000")
+                    ]
+                ),
+                person(
+                    "440305199207045670", "陈晓", born: (1992, 7, 4), phone: "13655556666", "广东省", "深圳市",
+                    "南山区科技园路 1 号",
+                    accounts: [
+                        account("CF00009876", .personalLoan, opened: (2021, 11, 1), limit: 5_000_000, balance: 4_100_000,
+                                .late90, history: "000000000000000000012333")
+                    ]
+                ),
+            ]
+        ),
+    ]
+
+    /// What ``seed(into:certificates:now:)`` did.
+    public struct Summary: Sendable {
+        public var institutions: Int
+        public var boundCertificates: Int
+        public var subjects: Int
+        public var accounts: Int
+    }
+
+    /// Registers the demo institutions (binding `<certificates>/<name>.pem` where present) and furnishes
+    /// the demo files, each change with its log entry.
+    public static func seed(into store: Store, certificates folder: String?, now: Date = Date()) throws -> Summary {
+        var summary = Summary(institutions: 0, boundCertificates: 0, subjects: 0, accounts: 0)
+        var registered: [Institution] = []
+        for demo in institutions {
+            var institution = demo.institution
+            if let folder {
+                let path = (folder as NSString).appendingPathComponent("\(demo.certificateName).pem")
+                if FileManager.default.fileExists(atPath: path) {
+                    institution.certificateFingerprints = [try CertificateFile.fingerprint(ofPEMFile: path)]
+                    summary.boundCertificates += 1
+                }
+            }
+            registered.append(institution)
+        }
+        for institution in registered {
+            try InstitutionRegistry.register(institution, in: store, now: now)
+            summary.institutions += 1
+        }
+        let today = CalendarDate(utcDayOf: now)
+        for batch in batches {
+            let furnished = try Furnishing.validate(batchID: "demo-seed", subjects: batch.subjects, furnisher: batch.furnisher, today: today)
+            try store.write { txn in
+                var keys: [String] = []
+                for subject in furnished {
+                    let key = store.key(for: subject.identifier)
+                    var file = try txn.file(key) ?? subject.file
+                    file.subject = subject.file.subject
+                    file.merge(accounts: subject.file.accounts)
+                    try txn.putFile(file, for: key)
+                    keys.append(key.hex)
+                }
+                _ = try txn.appendLog(
+                    AccessLogEntry(
+                        time: now, action: "furnish.seed", requestID: "demo-seed", institution: batch.furnisher.value,
+                        certificateFingerprint: "", subjects: keys, outcome: .applied,
+                        changeDigest: SHA256.hash(data: Array(keys.joined().utf8)).hexString
+                    )
+                )
+            }
+            summary.subjects += furnished.count
+            summary.accounts += furnished.reduce(0) { $0 + $1.file.accounts.count }
+        }
+        return summary
+    }
+}
+
+/// Registering institutions: each registration is a logged change.
+public enum InstitutionRegistry {
+    /// Registers or replaces `institution`, with a log entry carrying the digest of the new record.
+    @discardableResult
+    public static func register(_ institution: Institution, in store: Store, operatorID: String = "", now: Date = Date()) throws -> LogReceipt {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let digest = SHA256.hash(data: try encoder.encode(institution)).hexString
+        return try store.write { txn in
+            try txn.putInstitution(institution)
+            return try txn.appendLog(
+                AccessLogEntry(
+                    time: now, action: "institution.register", requestID: institution.code.value, institution: institution.code.value,
+                    certificateFingerprint: "", operatorID: operatorID, outcome: .applied, changeDigest: digest
+                )
+            )
+        }
+    }
+}
+
+/// Reading certificates from PEM files.
+public enum CertificateFile {
+    /// The SHA-256 fingerprint (hex) of the certificate in a PEM file.
+    public static func fingerprint(ofPEMFile path: String) throws -> String {
+        let pem = try String(contentsOfFile: path, encoding: .utf8)
+        let certificate = try Certificate(pemEncoded: pem)
+        return try CallerResolver.fingerprint(of: certificate).hexString
+    }
+}

@@ -1,0 +1,115 @@
+import BureauAPI
+import Foundation
+import SwiftProtobuf
+
+/// Lays a report out for people, like a printed credit report.
+enum ReportText {
+    static let width = 78
+    static var rule: String { String(repeating: "-", count: width) }
+    static var doubleRule: String { String(repeating: "=", count: width) }
+
+    static func render(_ response: Bureau_IndividualReportResponse) -> String {
+        let report = response.report
+        var out = header("PERSONAL CREDIT REPORT", report.header)
+        if report.hasIdentity {
+            let p = report.identity
+            out += ["IDENTITY",
+                    row("Name", p.name), row("Identifier", p.identifier), row("Birth", date(p.birthDate)),
+                    row("Phone", p.phone.isEmpty ? "-" : p.phone), row("Address", address(p.address)), rule]
+        }
+        out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
+        out += footer(report.header, response.receipt)
+        return out.joined(separator: "\n")
+    }
+
+    static func render(_ response: Bureau_BusinessReportResponse) -> String {
+        let report = response.report
+        var out = header("BUSINESS CREDIT REPORT", report.header)
+        if report.hasRegistration {
+            let r = report.registration
+            out += ["REGISTRATION",
+                    row("Name", r.name), row("Credit code", r.identifier), row("Registered", date(r.registrationDate)),
+                    row("Address", address(r.address)),
+                    row("Legal rep.", "\(r.legalRepresentative.name)  \(r.legalRepresentative.identifier)"), rule]
+        }
+        out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
+        out += footer(report.header, response.receipt)
+        return out.joined(separator: "\n")
+    }
+
+    private static func header(_ title: String, _ h: Bureau_ReportHeader) -> [String] {
+        let pad = max(0, (width - title.count) / 2)
+        return [doubleRule, String(repeating: " ", count: pad) + title, doubleRule,
+                row("Report number", h.reportNumber), row("Generated", timestamp(h.generatedAt)),
+                row("Requested by", h.requestedBy), row("Purpose", purposeName(h.purpose)),
+                row("Disclosure", "table v\(h.disclosureVersion)"), rule]
+    }
+
+    private static func accounts(_ accounts: [Bureau_AccountLine], withheld: Bool) -> [String] {
+        if withheld { return [] }
+        var out = ["CREDIT ACCOUNTS (\(accounts.count))"]
+        if accounts.isEmpty { out.append("  none on file") }
+        for (i, a) in accounts.enumerated() {
+            out.append("  \(i + 1). \(enumName(a.type, prefix: "ACCOUNT_TYPE_")) · \(a.furnisherName) · \(a.accountNumber)")
+            var line = "     Opened \(date(a.opened))   Limit \(money(a.limit))   Balance \(money(a.balance))"
+            if a.hasClosed { line += "   Closed \(date(a.closed))" }
+            out.append(line)
+            out.append("     Status \(enumName(a.status, prefix: "ACCOUNT_STATUS_"))   24 months: \(a.paymentHistory.isEmpty ? "-" : a.paymentHistory)")
+        }
+        out.append(rule)
+        return out
+    }
+
+    private static func footer(_ h: Bureau_ReportHeader, _ receipt: Bureau_LogReceipt) -> [String] {
+        var out: [String] = []
+        for w in h.withheld { out.append("WITHHELD \(w.section): \(w.reason)") }
+        if !h.withheld.isEmpty { out.append(rule) }
+        out.append("This query is recorded in the bureau's access log as entry \(receipt.entryIndex)")
+        out.append("(leaf hash \(receipt.leafHash.map { String(format: "%02x", $0) }.joined())).")
+        out.append(doubleRule)
+        return out
+    }
+
+    private static func row(_ label: String, _ value: String) -> String {
+        "  " + label.padding(toLength: 15, withPad: " ", startingAt: 0) + value
+    }
+
+    private static func date(_ d: Bureau_CalendarDate) -> String {
+        if d.year == 0 { return "-" }
+        if d.month == 0 { return String(d.year) }
+        return String(format: "%04d-%02d-%02d", d.year, d.month, d.day)
+    }
+
+    private static func address(_ a: Bureau_Address) -> String {
+        [a.province, a.city, a.detail].filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    private static func money(_ m: Bureau_Money) -> String {
+        let sign = m.minorUnits < 0 ? "-" : ""
+        let units = abs(m.minorUnits)
+        let whole = String(units / 100)
+        var grouped = ""
+        for (i, c) in whole.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { grouped.append(",") }
+            grouped.append(c)
+        }
+        return "\(m.currency) \(sign)\(String(grouped.reversed())).\(String(format: "%02d", units % 100))"
+    }
+
+    private static func timestamp(_ t: Google_Protobuf_Timestamp) -> String {
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: t.date)
+    }
+
+    private static func purposeName(_ p: Bureau_Purpose) -> String { enumName(p, prefix: "PURPOSE_") }
+
+    /// `late30` -> `late 30`, `creditCard` -> `credit card`.
+    private static func enumName(_ value: some Any, prefix: String) -> String {
+        var out = ""
+        for c in String(describing: value) {
+            if c.isUppercase || (c.isNumber && !(out.last?.isNumber ?? true)) { out.append(" ") }
+            out.append(contentsOf: c.lowercased())
+        }
+        return out
+    }
+}
