@@ -1,0 +1,131 @@
+import BureauCore
+import Foundation
+import Testing
+
+@Suite("Masking")
+struct MaskingTests {
+    @Test("each rule of DESIGN.md")
+    func rules() {
+        #expect(Masking.residentIdentifier("11010519491231002X") == "110105********002X")
+        #expect(Masking.name("王建国") == "王**")
+        #expect(Masking.name("李娜") == "李*")
+        #expect(Masking.phone("13812345678") == "138****5678")
+        #expect(Masking.accountNumber("6222020200112233") == "************2233")
+        #expect(Masking.accountNumber("123") == "***")
+        #expect(Masking.address(Address(province: "北京市", city: "北京市", detail: "东城区 18 号")) == Address(province: "北京市", city: "北京市", detail: ""))
+    }
+}
+
+@Suite("Purpose decides disclosure")
+struct DisclosureTests {
+    static let file = CreditFile(
+        subject: .person(
+            PersonIdentity(
+                name: "王建国", identifier: "11010519491231002X", birthDate: CalendarDate(year: 1949, month: 12, day: 31)!,
+                phone: "13812345678", address: Address(province: "北京市", city: "北京市", detail: "东城区 18 号")
+            )
+        ),
+        accounts: [
+            Account(
+                furnisher: try! UnifiedSocialCreditCode(parsing: "91110000100000016D"), accountNumber: "6222020200112233",
+                type: .creditCard, opened: CalendarDate(year: 2015, month: 6, day: 1)!,
+                limit: Money(minorUnits: 5_000_000, currency: "CNY"), balance: Money(minorUnits: 100, currency: "CNY"),
+                status: .current, paymentHistory: "000000", closed: nil
+            )
+        ]
+    )
+
+    @Test("agencies see a masked identity and masked account numbers")
+    func agency() throws {
+        let report = ReportBuilder.report(of: Self.file, for: .loanOrigination)
+        let person = try #require(report.person)
+        #expect(person.name == "王**")
+        #expect(person.identifier == "110105********002X")
+        #expect(person.birthYear == 1949 && person.birthMonth == 0 && person.birthDay == 0)
+        #expect(person.phone == "138****5678")
+        #expect(person.address.detail == "")
+        #expect(report.accounts.first?.accountNumber == "************2233")
+        #expect(report.withheld.isEmpty)
+        #expect(report.disclosedFields.contains("identity.name:masked"))
+        #expect(report.disclosureVersion == DisclosureTable.version)
+    }
+
+    @Test("employment screening withholds accounts and says why")
+    func employment() {
+        let report = ReportBuilder.report(of: Self.file, for: .employmentScreening)
+        #expect(report.accounts.isEmpty)
+        #expect(report.withheld.map(\.section) == [.accounts])
+        #expect(report.withheld.first?.reason.contains("employment-screening") == true)
+        #expect(!report.disclosedFields.contains { $0.hasPrefix("accounts.") })
+    }
+
+    @Test("the subject's own report is unmasked")
+    func selfAccess() throws {
+        let report = ReportBuilder.report(of: Self.file, for: .selfAccess)
+        let person = try #require(report.person)
+        #expect(person.name == "王建国")
+        #expect(person.identifier == "11010519491231002X")
+        #expect(person.birthMonth == 12)
+        #expect(report.accounts.first?.accountNumber == "6222020200112233")
+    }
+
+    @Test("a business's code is shown whole and its legal representative masked as a person")
+    func business() throws {
+        let file = CreditFile(
+            subject: .business(
+                BusinessRegistration(
+                    name: "示范制造有限公司", code: "91110000200000013F", registrationDate: CalendarDate(year: 2008, month: 5, day: 20)!,
+                    address: Address(province: "北京市", city: "北京市", detail: "朝阳区"),
+                    legalRepresentativeName: "王建国", legalRepresentativeIdentifier: "11010519491231002X"
+                )
+            ),
+            accounts: []
+        )
+        let report = ReportBuilder.report(of: file, for: .guaranteeReview)
+        let business = try #require(report.business)
+        #expect(business.code == "91110000200000013F")
+        #expect(business.legalRepresentativeName == "王**")
+        #expect(business.legalRepresentativeIdentifier == "110105********002X")
+    }
+
+    @Test("purposes need the right role and a licence")
+    func authorization() throws {
+        let bank = Institution(
+            code: try UnifiedSocialCreditCode(parsing: "91110000100000016D"), name: "Bank", roles: [.agency],
+            purposes: [.loanOrigination], certificateFingerprints: []
+        )
+        try bank.authorize(.loanOrigination)
+        #expect(throws: BureauError.self) { try bank.authorize(.creditCardOrigination) }
+        #expect(throws: BureauError.self) { try bank.authorize(.regulatorySupervision) }
+        #expect(throws: BureauError.self) { try bank.authorize(.selfAccess) }
+        #expect(Purpose.loanOrigination.requiresConsent)
+        #expect(!Purpose.postLoanManagement.requiresConsent)
+        #expect(!Purpose.courtOrder.requiresConsent)
+    }
+}
+
+@Suite("Access log entries")
+struct AccessLogEntryTests {
+    @Test("canonical bytes round-trip and hash as an RFC 6962 leaf")
+    func canonical() throws {
+        let entry = AccessLogEntry(
+            time: .init(timeIntervalSince1970: 1_700_000_000.1234), action: "report.individual", requestID: "r-1",
+            institution: "91110000100000016D", certificateFingerprint: "ab", subjects: ["00ff"], purpose: .loanOrigination,
+            outcome: .hit, disclosedFields: ["identity.name:masked"], disclosureVersion: 1
+        )
+        let bytes = entry.canonicalBytes()
+        #expect(try AccessLogEntry(canonicalBytes: bytes) == entry)
+        #expect(try AccessLogEntry(canonicalBytes: bytes).canonicalBytes() == bytes)
+        #expect(String(decoding: bytes, as: UTF8.self).contains("\"time\":1700000000123"))
+        #expect(Merkle.leafHash(bytes) != Merkle.leafHash(bytes + [0x20]))
+        #expect(Merkle.leafHash([]).hexString == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+    }
+
+    @Test("the RFC 6962 root of two leaves is the node hash of both")
+    func root() {
+        let a = Merkle.leafHash([1]), b = Merkle.leafHash([2]), c = Merkle.leafHash([3])
+        #expect(Merkle.root(of: [a, b][...]) == Merkle.nodeHash(a, b))
+        #expect(Merkle.root(of: [a, b, c][...]) == Merkle.nodeHash(Merkle.nodeHash(a, b), c))
+        #expect(Merkle.root(of: [][...]).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+}

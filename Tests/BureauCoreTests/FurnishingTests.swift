@@ -1,0 +1,99 @@
+import BureauCore
+import Testing
+
+@Suite("Furnishing validation")
+struct FurnishingTests {
+    static let furnisher = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
+    static let today = CalendarDate(year: 2026, month: 11, day: 23)!
+
+    static func account(
+        number: String = "6222020200112233", type: AccountType? = .creditCard, status: AccountStatus? = .current,
+        history: String = "000000", closed: DateFields? = nil, currency: String = "CNY", balance: Int64 = 100,
+        opened: DateFields? = DateFields(year: 2015, month: 6, day: 1)
+    ) -> SubmittedAccount {
+        SubmittedAccount(
+            accountNumber: number, type: type, opened: opened,
+            limit: Money(minorUnits: 5_000_000, currency: "CNY"), balance: Money(minorUnits: balance, currency: currency),
+            status: status, paymentHistory: history, closed: closed
+        )
+    }
+
+    static func person(
+        id: String = "11010519491231002X", name: String = "王建国", date: DateFields? = DateFields(year: 1949, month: 12, day: 31),
+        phone: String = "13812345678", accounts: [SubmittedAccount] = [account()]
+    ) -> SubmittedSubject {
+        SubmittedSubject(
+            kind: .individual, identifier: id, name: name, date: date, phone: phone,
+            address: Address(province: "北京市", city: "北京市", detail: "东城区"), accounts: accounts
+        )
+    }
+
+    func validate(_ subjects: [SubmittedSubject], batch: String = "b-1") throws(BureauError) -> [FurnishedSubject] {
+        try Furnishing.validate(batchID: batch, subjects: subjects, furnisher: Self.furnisher, today: Self.today)
+    }
+
+    @Test("a valid batch yields files whose accounts belong to the furnisher")
+    func valid() throws {
+        let result = try validate([Self.person()])
+        #expect(result.count == 1)
+        #expect(result[0].file.accounts.first?.furnisher == Self.furnisher)
+    }
+
+    static let broken: [(String, SubmittedSubject, String)] = [
+        ("subjects[0].identifier", person(id: "110101199001011234"), "check character"),
+        ("subjects[0].name", person(name: " "), "is required"),
+        ("subjects[0].date", person(date: nil), "is required"),
+        ("subjects[0].date", person(date: DateFields(year: 1950, month: 1, day: 1)), "birth date encoded"),
+        ("subjects[0].phone", person(phone: "12ab"), "7 to 15 digits"),
+        ("subjects[0].accounts[0].account_number", person(accounts: [account(number: "")]), "is required"),
+        ("subjects[0].accounts[0].account_number", person(accounts: [account(number: "12 34")]), "letters, digits or dashes"),
+        ("subjects[0].accounts[0].type", person(accounts: [account(type: nil)]), "account type"),
+        ("subjects[0].accounts[0].type", person(accounts: [account(type: .businessLoan)]), "individual"),
+        ("subjects[0].accounts[0].opened", person(accounts: [account(opened: DateFields(year: 2030, month: 1, day: 1))]), "future"),
+        ("subjects[0].accounts[0].opened", person(accounts: [account(opened: DateFields(year: 2020, month: 2, day: 30))]), "real date"),
+        ("subjects[0].accounts[0].balance.currency", person(accounts: [account(currency: "USD")]), "limit's currency"),
+        ("subjects[0].accounts[0].balance.currency", person(accounts: [account(currency: "cny")]), "ISO 4217"),
+        ("subjects[0].accounts[0].balance.minor_units", person(accounts: [account(balance: -1)]), "negative"),
+        ("subjects[0].accounts[0].status", person(accounts: [account(status: nil)]), "account status"),
+        ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: String(repeating: "0", count: 25))]), "24 months"),
+        ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: "00X")]), "N, 0-7, C"),
+        ("subjects[0].accounts[0].closed", person(accounts: [account(status: .closed)]), "required when the status is closed"),
+        ("subjects[0].accounts[0].closed", person(accounts: [account(closed: DateFields(year: 2020, month: 1, day: 1))]), "open account"),
+        ("subjects[0].accounts[0].closed", person(accounts: [account(status: .settled, closed: DateFields(year: 2010, month: 1, day: 1))]), "before opened"),
+        ("subjects[0].accounts[1].account_number", person(accounts: [account(), account()]), "repeats accounts[0]"),
+    ]
+
+    @Test("every rule names its field", arguments: 0..<broken.count)
+    func rules(index: Int) {
+        let (field, subject, rule) = Self.broken[index]
+        do {
+            _ = try validate([subject])
+            Issue.record("accepted a batch breaking \(field)")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.hasPrefix(field + ": "), "\(error.message)")
+            #expect(error.message.contains(rule), "\(error.message)")
+        }
+    }
+
+    @Test("batch-level rules")
+    func batchRules() {
+        #expect(throws: BureauError.invalid("batch_id", "is required")) { try validate([Self.person()], batch: "") }
+        #expect(throws: BureauError.invalid("subjects", "a batch needs at least one subject")) { try validate([]) }
+        #expect(throws: BureauError.self) { try validate([Self.person(), Self.person()]) }
+    }
+
+    @Test("a business needs a valid legal representative")
+    func business() throws {
+        var business = SubmittedSubject(
+            kind: .business, identifier: "91110000200000013F", name: "示范制造有限公司",
+            date: DateFields(year: 2008, month: 5, day: 20), phone: "", address: Address(province: "北京市", city: "北京市", detail: ""),
+            legalRepresentativeName: "王建国", legalRepresentativeIdentifier: "11010519491231002X", accounts: []
+        )
+        #expect(try validate([business]).count == 1)
+        business.legalRepresentativeIdentifier = "110101199001011234"
+        #expect(throws: BureauError.self) { try validate([business]) }
+        business.legalRepresentativeName = ""
+        #expect(throws: BureauError.invalid("subjects[0].legal_representative.name", "is required for a business")) { try validate([business]) }
+    }
+}
