@@ -135,7 +135,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BureauStoreTests",
-            dependencies: ["BureauStore", "BureauCore", "LMDB"],
+            dependencies: [
+                "BureauStore", "BureauCore", "LMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

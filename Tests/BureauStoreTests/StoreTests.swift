@@ -1,0 +1,195 @@
+import BureauCore
+import BureauStore
+import Foundation
+import Logging
+import LMDB
+import Testing
+
+func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-store-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+func entry(_ n: Int, subject: String = "") -> AccessLogEntry {
+    AccessLogEntry(
+        time: Date(), action: "test", requestID: "r-\(n)", institution: "91110000100000016D", certificateFingerprint: "",
+        subjects: subject.isEmpty ? [] : [subject], outcome: .hit
+    )
+}
+
+@Suite("Store")
+struct StoreTests {
+    @Test("the installation secret is made once and kept across reopen, so keys stay stable")
+    func secretPersists() async throws {
+        try await withTemporaryFolder { folder in
+            let id = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: "11010519491231002X"))
+            let first = try Store(folder: folder).key(for: id)
+            let second = try Store(folder: folder).key(for: id)
+            #expect(first == second)
+            let attributes = try FileManager.default.attributesOfItem(atPath: folder + "/secret.key")
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
+    }
+
+    @Test("files and log entries survive reopen; the log keeps its order")
+    func durable() async throws {
+        try await withTemporaryFolder { folder in
+            let id = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: "11010519491231002X"))
+            let file = CreditFile(
+                subject: .person(PersonIdentity(name: "王建国", identifier: id.value, birthDate: CalendarDate(year: 1949, month: 12, day: 31)!,
+                                                phone: "", address: Address(province: "北京市", city: "北京市", detail: ""))),
+                accounts: []
+            )
+            do {
+                let store = try Store(folder: folder)
+                try store.write { txn in
+                    try txn.putFile(file, for: store.key(for: id))
+                    for n in 0..<3 { _ = try txn.appendLog(entry(n)) }
+                }
+            }
+            let store = try Store(folder: folder)
+            #expect(try store.read { try $0.file(store.key(for: id)) } == file)
+            let logged = try store.read { try $0.logEntries(from: 0, limit: 10) }
+            #expect(logged.map(\.index) == [0, 1, 2])
+            #expect(logged.map(\.entry.requestID) == ["r-0", "r-1", "r-2"])
+            #expect(logged.allSatisfy { $0.leafHash == Merkle.leafHash($0.bytes) })
+            #expect(try store.read { try $0.logSize() } == 3)
+        }
+    }
+
+    @Test("no key of any database and no log entry holds the cleartext identifier")
+    func noCleartextIdentifier() async throws {
+        try await withTemporaryFolder { folder in
+            let text = "11010519491231002X"
+            let id = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: text))
+            let store = try Store(folder: folder)
+            let key = store.key(for: id)
+            let file = CreditFile(
+                subject: .person(PersonIdentity(name: "王建国", identifier: text, birthDate: CalendarDate(year: 1949, month: 12, day: 31)!,
+                                                phone: "", address: Address(province: "北京市", city: "北京市", detail: ""))),
+                accounts: []
+            )
+            try store.write { txn in
+                try txn.putFile(file, for: key)
+                _ = try txn.appendLog(entry(0, subject: key.hex))
+            }
+            let needle = Array(text.utf8)
+            for name in ["files", "institutions", "certificates", "log.entries", "log.leaves", "meta"] {
+                let db = try store.environment.openDatabase(named: name)
+                try store.environment.read { txn in
+                    try txn.scan(db) { k, v in
+                        #expect(!Array(k).contains(needle), "key in \(name)")
+                        if name.hasPrefix("log.") { #expect(!Array(v).contains(needle), "value in \(name)") }
+                        return true
+                    }
+                }
+            }
+            let logged = try store.read { try $0.logEntries(from: 0, limit: 1) }
+            #expect(logged.first?.entry.subjects == [key.hex])
+        }
+    }
+}
+
+@Suite("Group commit writer")
+struct GroupCommitWriterTests {
+    @Test("concurrent requests share commits, each gets its own durable receipt in order")
+    func batches() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try Store(folder: folder)
+            let writer = GroupCommitWriter(store: store, logger: Logger(label: "test"))
+            let receipts = try await withThrowingTaskGroup(of: LogReceipt.self) { group in
+                for n in 0..<200 {
+                    group.addTask { try await writer.submit { txn in try txn.appendLog(entry(n)) } }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            await writer.shutdown()
+            #expect(Set(receipts.map(\.index)) == Set(0..<200))
+            let stats = writer.statistics
+            #expect(stats.requests == 200)
+            #expect(stats.commits < 200, "requests waiting together must share a commit")
+            let logged = try store.read { try $0.logEntries(from: 0, limit: 500) }
+            #expect(logged.count == 200)
+            for receipt in receipts {
+                #expect(logged[Int(receipt.index)].leafHash == receipt.leafHash)
+            }
+        }
+    }
+
+    @Test("a request that throws is undone alone; the others in its commit land")
+    func isolation() async throws {
+        struct Refused: Error {}
+        try await withTemporaryFolder { folder in
+            let store = try Store(folder: folder)
+            let writer = GroupCommitWriter(store: store, logger: Logger(label: "test"))
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for n in 0..<50 {
+                    group.addTask {
+                        do {
+                            _ = try await writer.submit { txn in
+                                _ = try txn.appendLog(entry(n))
+                                if n % 5 == 0 { throw Refused() }
+                            }
+                            return true
+                        } catch {
+                            return false
+                        }
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            await writer.shutdown()
+            #expect(results.filter { $0 }.count == 40)
+            let logged = try store.read { try $0.logEntries(from: 0, limit: 100) }
+            #expect(logged.count == 40)
+            #expect(logged.allSatisfy { Int($0.entry.requestID.dropFirst(2))! % 5 != 0 })
+            #expect(logged.map(\.index) == (0..<40).map(UInt64.init))
+        }
+    }
+
+    @Test("a full map fails the request with resource exhausted and keeps what was committed")
+    func mapFull() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try Store(folder: folder, configuration: .init(mapSize: 512 * 1024))
+            let writer = GroupCommitWriter(store: store, logger: Logger(label: "test"))
+            _ = try await writer.submit { txn in try txn.appendLog(entry(0)) }
+            let big = String(repeating: "x", count: 4000)
+            var failure: BureauError?
+            do {
+                _ = try await writer.submit { txn in
+                    for n in 0..<1000 {
+                        var e = entry(n)
+                        e.reason = big
+                        _ = try txn.appendLog(e)
+                    }
+                }
+            } catch let error as BureauError {
+                failure = error
+            }
+            #expect(failure?.code == .resourceExhausted)
+            _ = try await writer.submit { txn in try txn.appendLog(entry(1)) }
+            await writer.shutdown()
+            #expect(try store.read { try $0.logSize() } == 2)
+        }
+    }
+
+    @Test("after shutdown the writer refuses with unavailable")
+    func shutdown() async throws {
+        try await withTemporaryFolder { folder in
+            let writer = GroupCommitWriter(store: try Store(folder: folder), logger: Logger(label: "test"))
+            await writer.shutdown()
+            await #expect(throws: BureauError(.unavailable, "the bureau is shutting down")) {
+                _ = try await writer.submit { txn in try txn.appendLog(entry(0)) }
+            }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(_ needle: [UInt8]) -> Bool {
+        guard needle.count <= count else { return false }
+        for i in 0...(count - needle.count) where self[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        return false
+    }
+}
