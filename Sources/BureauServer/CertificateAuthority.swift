@@ -35,6 +35,9 @@ public struct CertificateAuthority: Sendable {
         return CertificateAuthority(certificate: certificate, privateKey: key)
     }
 
+    /// The CA certificate in PEM, for trust roots.
+    public var certificatePEM: String { get throws { try self.certificate.serializeAsPEM().pemString } }
+
     /// A certificate and its private key.
     public struct Issued: Sendable {
         public var certificate: Certificate

@@ -1,0 +1,120 @@
+import BureauAPI
+import BureauCore
+import BureauServer
+import BureauStore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Testing
+import X509
+
+/// A real bureaud on 127.0.0.1 with a fresh data folder, its own CA and demo data, for tests over mTLS.
+struct TestBureau: Sendable {
+    let ca: CertificateAuthority
+    let daemon: BureauDaemon
+    let port: Int
+    /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel).
+    let clients: [String: CertificateAuthority.Issued]
+
+    var store: Store { self.daemon.store }
+
+    static func run(_ body: (TestBureau) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ca = try CertificateAuthority.create(name: "Test Bureau CA")
+        let server = try ca.issueServer()
+        let daemon = try BureauDaemon(
+            configuration: DaemonConfiguration(
+                port: 0, dataFolder: folder, store: .init(mapSize: 64 << 20),
+                tls: .init(
+                    certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
+                    privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
+                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
+                )
+            ),
+            logger: Logger(label: "test-bureaud")
+        )
+        _ = try DemoData.seed(into: daemon.store, certificates: nil)
+        var clients: [String: CertificateAuthority.Issued] = [:]
+        for demo in DemoData.institutions {
+            let issued = try ca.issueClient(name: demo.institution.name, code: demo.institution.code.value)
+            var institution = demo.institution
+            institution.certificateFingerprints = [try CallerResolver.fingerprint(of: issued.certificate).hexString]
+            try InstitutionRegistry.register(institution, in: daemon.store)
+            clients[demo.certificateName] = issued
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await daemon.run() }
+            let port = try await daemon.listeningPort()
+            defer { daemon.beginGracefulShutdown() }
+            try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients))
+        }
+    }
+
+    /// Registers another institution bound to a new certificate and returns that certificate.
+    func register(_ institution: Institution) throws -> CertificateAuthority.Issued {
+        let issued = try self.ca.issueClient(name: institution.name, code: institution.code.value)
+        var institution = institution
+        institution.certificateFingerprints = [try CallerResolver.fingerprint(of: issued.certificate).hexString]
+        try InstitutionRegistry.register(institution, in: self.store)
+        return issued
+    }
+
+    /// Runs `body` with a client presenting `identity`, trusting `trust` (the bureau's CA by default).
+    func withClient<T: Sendable>(
+        as identity: CertificateAuthority.Issued,
+        trusting trust: CertificateAuthority? = nil,
+        _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        let transport = try BureauClientTransport.make(
+            host: "127.0.0.1",
+            port: self.port,
+            certificateChain: [.bytes(Array(try identity.certificatePEM.utf8), format: .pem)],
+            privateKey: .bytes(Array(identity.privateKeyPEM.utf8), format: .pem),
+            ca: [.bytes(Array(try (trust ?? self.ca).certificatePEM.utf8), format: .pem)]
+        )
+        return try await withGRPCClient(transport: transport) { client in try await body(client) }
+    }
+
+    func withClient<T: Sendable>(
+        _ name: String,
+        _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        try await self.withClient(as: self.clients[name]!, body)
+    }
+
+    func logEntries() throws -> [StoreTransaction.LoggedEntry] {
+        try self.store.read { try $0.logEntries(from: 0, limit: 10_000) }
+    }
+}
+
+var fastCall: CallOptions {
+    var options = CallOptions.defaults
+    options.timeout = .seconds(10)
+    return options
+}
+
+func individualRequest(
+    _ id: String = DemoData.personIdentifier, purpose: Bureau_Purpose = .loanOrigination, consent: String = "consent-1"
+) -> Bureau_IndividualReportRequest {
+    var request = Bureau_IndividualReportRequest()
+    request.identifier = id
+    request.purpose = purpose
+    request.consentReference = consent
+    request.requestID = UUID().uuidString
+    return request
+}
+
+/// The RPC error a call throws, or nil when it succeeds.
+func rpcError(_ body: () async throws -> Void) async -> RPCError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as RPCError {
+        return error
+    } catch {
+        Issue.record("expected an RPCError, got \(error)")
+        return nil
+    }
+}
