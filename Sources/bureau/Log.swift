@@ -12,7 +12,7 @@ struct Log: ParsableCommand {
     struct Tail: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the most recent access-log entries, oldest first.")
         @OptionGroup var data: DataOptions
-        @Option(name: .shortAndLong, help: "How many entries.") var count = 20
+        @Option(name: [.customShort("n"), .long], help: "How many entries.") var count = 20
         @Flag(help: "Print each entry's canonical JSON.") var json = false
 
         func run() throws {

@@ -1,0 +1,58 @@
+# Bureau: `make run` starts bureaud with demo data and a development CA; `make test` runs every test.
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT ?= swift
+DATA ?= data
+HOST ?= 127.0.0.1
+PORT ?= 50051
+BIN := .build/debug
+PYTHON ?= python3
+
+.PHONY: run test build deps python-deps certs seed proto proto-check clean
+
+## Installs what the build needs: LMDB's headers and library, and openssl for the dev certificates.
+deps:
+	@missing=""; \
+	dpkg -s liblmdb-dev >/dev/null 2>&1 || missing="$$missing liblmdb-dev"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## Python's grpcio and pytest, for the interop tests.
+python-deps:
+	@$(PYTHON) -c "import grpc, grpc_tools, pytest" 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages grpcio grpcio-tools pytest
+
+build: deps
+	$(SWIFT) build
+
+certs: deps
+	@scripts/make-dev-certs certs
+
+## Seeds demo institutions and files into $(DATA) once.
+seed: build certs
+	@if [ ! -d "$(DATA)/lmdb" ]; then $(BIN)/bureau demo seed --data $(DATA) --certs certs; \
+	else echo "$(DATA) already holds a database; not seeding again"; fi
+
+run: seed
+	exec $(BIN)/bureaud --data $(DATA) --host $(HOST) --port $(PORT) \
+	  --cert certs/server.pem --key certs/server.key --ca certs/ca.pem
+
+test: deps python-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(PYTHON) -m pytest -q Tests/interop
+
+## Regenerates Sources/BureauAPI from proto/ (needs protobuf-compiler; builds the plugins once).
+proto:
+	@command -v protoc >/dev/null || $(SUDO) apt-get install -y -qq protobuf-compiler
+	scripts/generate-proto
+
+proto-check:
+	scripts/generate-proto --check
+
+clean:
+	rm -rf .build .build-plugins
