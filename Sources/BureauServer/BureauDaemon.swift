@@ -4,6 +4,7 @@ public import BureauStore
 public import Foundation
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
+import GRPCNIOTransportCore
 public import Logging
 public import ServiceLifecycle
 
@@ -84,10 +85,12 @@ public final class BureauDaemon: Service, Sendable {
     public let writer: GroupCommitWriter
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
+    private let address: String
 
     /// Opens the store and prepares the server; nothing listens until ``run()``.
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.logger = logger
+        self.address = "\(configuration.host):\(configuration.port)"
         self.store = try Store(folder: configuration.dataFolder, configuration: configuration.store)
         self.writer = GroupCommitWriter(store: self.store, logger: logger)
         let context = BureauContext(
@@ -138,9 +141,16 @@ public final class BureauDaemon: Service, Sendable {
 
     /// The port the server listens on, once it does.
     public func listeningPort() async throws -> Int {
-        guard let address = try await self.server.listeningAddress, let ipv4 = address.ipv4 else {
-            throw BureauError(.unavailable, "the server is not listening")
+        let address: GRPCNIOTransportCore.SocketAddress?
+        do {
+            address = try await self.server.listeningAddress
+        } catch {
+            throw BureauError(
+                .unavailable,
+                "cannot listen on \(self.address): the address is in use or not permitted (\(error))"
+            )
         }
+        guard let ipv4 = address?.ipv4 else { throw BureauError(.unavailable, "the server is not listening on IPv4") }
         return ipv4.port
     }
 
