@@ -52,6 +52,12 @@ public nonisolated struct Bureau_Category: Sendable {
 
   public var purposes: [Bureau_Purpose] = []
 
+  /// The kind of record filed under it (unspecified for identity, statements and query records).
+  public var recordKind: Bureau_RecordKind = .unspecified
+
+  /// Whether its entries make up a published list.
+  public var feedsList: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -96,7 +102,7 @@ nonisolated extension Bureau_ListCategoriesRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Category"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{3}legal_basis\0\u{1}negative\0\u{3}retention_years\0\u{3}subject_kinds\0\u{1}purposes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{3}legal_basis\0\u{1}negative\0\u{3}retention_years\0\u{3}subject_kinds\0\u{1}purposes\0\u{3}record_kind\0\u{3}feeds_list\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -111,6 +117,8 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.retentionYears) }()
       case 6: try { try decoder.decodeRepeatedEnumField(value: &self.subjectKinds) }()
       case 7: try { try decoder.decodeRepeatedEnumField(value: &self.purposes) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.recordKind) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.feedsList) }()
       default: break
       }
     }
@@ -138,6 +146,12 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.purposes.isEmpty {
       try visitor.visitPackedEnumField(value: self.purposes, fieldNumber: 7)
     }
+    if self.recordKind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.recordKind, fieldNumber: 8)
+    }
+    if self.feedsList != false {
+      try visitor.visitSingularBoolField(value: self.feedsList, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -149,6 +163,8 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.retentionYears != rhs.retentionYears {return false}
     if lhs.subjectKinds != rhs.subjectKinds {return false}
     if lhs.purposes != rhs.purposes {return false}
+    if lhs.recordKind != rhs.recordKind {return false}
+    if lhs.feedsList != rhs.feedsList {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -252,6 +252,139 @@ public nonisolated enum Bureau_AccountStatus: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+public nonisolated enum Bureau_RecordKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case account // = 1
+  case publicRecord // = 2
+  case listEntry // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .account
+    case 2: self = .publicRecord
+    case 3: self = .listEntry
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .account: return 1
+    case .publicRecord: return 2
+    case .listEntry: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bureau_RecordKind] = [
+    .unspecified,
+    .account,
+    .publicRecord,
+    .listEntry,
+  ]
+
+}
+
+public nonisolated enum Bureau_PublicRecordType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case courtJudgment // = 1
+
+  /// Judgment defaulters.
+  case enforcement // = 2
+  case administrativePenalty // = 3
+  case taxArrears // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .courtJudgment
+    case 2: self = .enforcement
+    case 3: self = .administrativePenalty
+    case 4: self = .taxArrears
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .courtJudgment: return 1
+    case .enforcement: return 2
+    case .administrativePenalty: return 3
+    case .taxArrears: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bureau_PublicRecordType] = [
+    .unspecified,
+    .courtJudgment,
+    .enforcement,
+    .administrativePenalty,
+    .taxArrears,
+  ]
+
+}
+
+/// How serious a listing on the severe-untrustworthiness list is; decides its publicity period.
+public nonisolated enum Bureau_ListSeverity: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case minor // = 1
+  case general // = 2
+  case serious // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .minor
+    case 2: self = .general
+    case 3: self = .serious
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .minor: return 1
+    case .general: return 2
+    case .serious: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bureau_ListSeverity] = [
+    .unspecified,
+    .minor,
+    .general,
+    .serious,
+  ]
+
+}
+
 /// A calendar date without a time zone (birth, registration, account opening).
 public nonisolated struct Bureau_CalendarDate: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -317,6 +450,33 @@ public nonisolated struct Bureau_LogReceipt: Sendable {
   public init() {}
 }
 
+/// The legally binding document a negative record rests on.
+public nonisolated struct Bureau_LegalBasis: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var documentNumber: String = String()
+
+  /// The court or authority that issued it.
+  public var authority: String = String()
+
+  public var date: Bureau_CalendarDate {
+    get {_date ?? Bureau_CalendarDate()}
+    set {_date = newValue}
+  }
+  /// Returns true if `date` has been explicitly set.
+  public var hasDate: Bool {self._date != nil}
+  /// Clears the value of `date`. Subsequent reads from it will return its default value.
+  public mutating func clearDate() {self._date = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _date: Bureau_CalendarDate? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "bureau.v1"
@@ -335,6 +495,18 @@ nonisolated extension Bureau_AccountType: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Bureau_AccountStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACCOUNT_STATUS_UNSPECIFIED\0\u{1}ACCOUNT_STATUS_CURRENT\0\u{1}ACCOUNT_STATUS_LATE_30\0\u{1}ACCOUNT_STATUS_LATE_60\0\u{1}ACCOUNT_STATUS_LATE_90\0\u{1}ACCOUNT_STATUS_LATE_120_PLUS\0\u{1}ACCOUNT_STATUS_CHARGED_OFF\0\u{1}ACCOUNT_STATUS_SETTLED\0\u{1}ACCOUNT_STATUS_CLOSED\0")
+}
+
+nonisolated extension Bureau_RecordKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_KIND_UNSPECIFIED\0\u{1}RECORD_KIND_ACCOUNT\0\u{1}RECORD_KIND_PUBLIC_RECORD\0\u{1}RECORD_KIND_LIST_ENTRY\0")
+}
+
+nonisolated extension Bureau_PublicRecordType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PUBLIC_RECORD_TYPE_UNSPECIFIED\0\u{1}PUBLIC_RECORD_TYPE_COURT_JUDGMENT\0\u{1}PUBLIC_RECORD_TYPE_ENFORCEMENT\0\u{1}PUBLIC_RECORD_TYPE_ADMINISTRATIVE_PENALTY\0\u{1}PUBLIC_RECORD_TYPE_TAX_ARREARS\0")
+}
+
+nonisolated extension Bureau_ListSeverity: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST_SEVERITY_UNSPECIFIED\0\u{1}LIST_SEVERITY_MINOR\0\u{1}LIST_SEVERITY_GENERAL\0\u{1}LIST_SEVERITY_SERIOUS\0")
 }
 
 nonisolated extension Bureau_CalendarDate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -482,6 +654,50 @@ nonisolated extension Bureau_LogReceipt: SwiftProtobuf.Message, SwiftProtobuf._M
   public static func ==(lhs: Bureau_LogReceipt, rhs: Bureau_LogReceipt) -> Bool {
     if lhs.entryIndex != rhs.entryIndex {return false}
     if lhs.leafHash != rhs.leafHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_LegalBasis: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LegalBasis"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}document_number\0\u{1}authority\0\u{1}date\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.documentNumber) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.authority) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._date) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.documentNumber.isEmpty {
+      try visitor.visitSingularStringField(value: self.documentNumber, fieldNumber: 1)
+    }
+    if !self.authority.isEmpty {
+      try visitor.visitSingularStringField(value: self.authority, fieldNumber: 2)
+    }
+    try { if let v = self._date {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_LegalBasis, rhs: Bureau_LegalBasis) -> Bool {
+    if lhs.documentNumber != rhs.documentNumber {return false}
+    if lhs.authority != rhs.authority {return false}
+    if lhs._date != rhs._date {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

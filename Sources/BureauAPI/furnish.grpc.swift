@@ -33,9 +33,37 @@ public enum Bureau_FurnishService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CorrectRecord" metadata.
+        public enum CorrectRecord: Sendable {
+            /// Request type for "CorrectRecord".
+            public typealias Input = Bureau_CorrectRecordRequest
+            /// Response type for "CorrectRecord".
+            public typealias Output = Bureau_ChangeResponse
+            /// Descriptor for "CorrectRecord".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.FurnishService"),
+                method: "CorrectRecord",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteRecord" metadata.
+        public enum DeleteRecord: Sendable {
+            /// Request type for "DeleteRecord".
+            public typealias Input = Bureau_DeleteRecordRequest
+            /// Response type for "DeleteRecord".
+            public typealias Output = Bureau_ChangeResponse
+            /// Descriptor for "DeleteRecord".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.FurnishService"),
+                method: "DeleteRecord",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.FurnishService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            SubmitRecords.descriptor
+            SubmitRecords.descriptor,
+            CorrectRecord.descriptor,
+            DeleteRecord.descriptor
         ]
     }
 }
@@ -70,7 +98,8 @@ extension Bureau_FurnishService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+        /// > furnisher used before is answered with the first answer and applied only once.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bureau_SubmitRecordsRequest` messages.
@@ -83,6 +112,42 @@ extension Bureau_FurnishService {
             request: GRPCCore.StreamingServerRequest<Bureau_SubmitRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_SubmitRecordsResponse>
+
+        /// Handle the "CorrectRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_CorrectRecordRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ChangeResponse` messages.
+        func correctRecord(
+            request: GRPCCore.StreamingServerRequest<Bureau_CorrectRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse>
+
+        /// Handle the "DeleteRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_DeleteRecordRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ChangeResponse` messages.
+        func deleteRecord(
+            request: GRPCCore.StreamingServerRequest<Bureau_DeleteRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse>
     }
 
     /// Service protocol for the "bureau.v1.FurnishService" service.
@@ -101,7 +166,8 @@ extension Bureau_FurnishService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+        /// > furnisher used before is answered with the first answer and applied only once.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_SubmitRecordsRequest` message.
@@ -114,6 +180,42 @@ extension Bureau_FurnishService {
             request: GRPCCore.ServerRequest<Bureau_SubmitRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_SubmitRecordsResponse>
+
+        /// Handle the "CorrectRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_CorrectRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ChangeResponse` message.
+        func correctRecord(
+            request: GRPCCore.ServerRequest<Bureau_CorrectRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse>
+
+        /// Handle the "DeleteRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DeleteRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ChangeResponse` message.
+        func deleteRecord(
+            request: GRPCCore.ServerRequest<Bureau_DeleteRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.FurnishService" service.
@@ -130,7 +232,8 @@ extension Bureau_FurnishService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+        /// > furnisher used before is answered with the first answer and applied only once.
         ///
         /// - Parameters:
         ///   - request: A `Bureau_SubmitRecordsRequest` message.
@@ -143,6 +246,42 @@ extension Bureau_FurnishService {
             request: Bureau_SubmitRecordsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_SubmitRecordsResponse
+
+        /// Handle the "CorrectRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_CorrectRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ChangeResponse` to respond with.
+        func correctRecord(
+            request: Bureau_CorrectRecordRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ChangeResponse
+
+        /// Handle the "DeleteRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_DeleteRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ChangeResponse` to respond with.
+        func deleteRecord(
+            request: Bureau_DeleteRecordRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ChangeResponse
     }
 }
 
@@ -156,6 +295,28 @@ extension Bureau_FurnishService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_SubmitRecordsResponse>(),
             handler: { request, context in
                 try await self.submitRecords(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_FurnishService.Method.CorrectRecord.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_CorrectRecordRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ChangeResponse>(),
+            handler: { request, context in
+                try await self.correctRecord(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_FurnishService.Method.DeleteRecord.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_DeleteRecordRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ChangeResponse>(),
+            handler: { request, context in
+                try await self.deleteRecord(
                     request: request,
                     context: context
                 )
@@ -177,6 +338,28 @@ extension Bureau_FurnishService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func correctRecord(
+        request: GRPCCore.StreamingServerRequest<Bureau_CorrectRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse> {
+        let response = try await self.correctRecord(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deleteRecord(
+        request: GRPCCore.StreamingServerRequest<Bureau_DeleteRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse> {
+        let response = try await self.deleteRecord(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -188,6 +371,32 @@ extension Bureau_FurnishService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_SubmitRecordsResponse> {
         return GRPCCore.ServerResponse<Bureau_SubmitRecordsResponse>(
             message: try await self.submitRecords(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func correctRecord(
+        request: GRPCCore.ServerRequest<Bureau_CorrectRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse> {
+        return GRPCCore.ServerResponse<Bureau_ChangeResponse>(
+            message: try await self.correctRecord(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteRecord(
+        request: GRPCCore.ServerRequest<Bureau_DeleteRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse> {
+        return GRPCCore.ServerResponse<Bureau_ChangeResponse>(
+            message: try await self.deleteRecord(
                 request: request.message,
                 context: context
             ),
@@ -213,7 +422,8 @@ extension Bureau_FurnishService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+        /// > furnisher used before is answered with the first answer and applied only once.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_SubmitRecordsRequest` message.
@@ -230,6 +440,52 @@ extension Bureau_FurnishService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_SubmitRecordsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_SubmitRecordsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CorrectRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_CorrectRecordRequest` message.
+        ///   - serializer: A serializer for `Bureau_CorrectRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func correctRecord<Result>(
+            request: GRPCCore.ClientRequest<Bureau_CorrectRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_CorrectRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DeleteRecordRequest` message.
+        ///   - serializer: A serializer for `Bureau_DeleteRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteRecord<Result>(
+            request: GRPCCore.ClientRequest<Bureau_DeleteRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_DeleteRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -257,7 +513,8 @@ extension Bureau_FurnishService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+        /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+        /// > furnisher used before is answered with the first answer and applied only once.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_SubmitRecordsRequest` message.
@@ -286,6 +543,74 @@ extension Bureau_FurnishService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CorrectRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_CorrectRecordRequest` message.
+        ///   - serializer: A serializer for `Bureau_CorrectRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func correctRecord<Result>(
+            request: GRPCCore.ClientRequest<Bureau_CorrectRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_CorrectRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_FurnishService.Method.CorrectRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes one of the furnisher's own records.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DeleteRecordRequest` message.
+        ///   - serializer: A serializer for `Bureau_DeleteRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteRecord<Result>(
+            request: GRPCCore.ClientRequest<Bureau_DeleteRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_DeleteRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_FurnishService.Method.DeleteRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -296,7 +621,8 @@ extension Bureau_FurnishService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+    /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+    /// > furnisher used before is answered with the first answer and applied only once.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bureau_SubmitRecordsRequest` message.
@@ -320,6 +646,64 @@ extension Bureau_FurnishService.ClientProtocol {
             onResponse: handleResponse
         )
     }
+
+    /// Call the "CorrectRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces one of the furnisher's own records.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_CorrectRecordRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func correctRecord<Result>(
+        request: GRPCCore.ClientRequest<Bureau_CorrectRecordRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.correctRecord(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_CorrectRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes one of the furnisher's own records.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_DeleteRecordRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteRecord<Result>(
+        request: GRPCCore.ClientRequest<Bureau_DeleteRecordRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteRecord(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_DeleteRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
 }
 
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
@@ -329,7 +713,8 @@ extension Bureau_FurnishService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule.
+    /// > Applies a batch all or nothing. Errors name the subject index, the field and the rule. A batch id the
+    /// > furnisher used before is answered with the first answer and applied only once.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -352,6 +737,72 @@ extension Bureau_FurnishService.ClientProtocol {
             metadata: metadata
         )
         return try await self.submitRecords(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CorrectRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces one of the furnisher's own records.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func correctRecord<Result>(
+        _ message: Bureau_CorrectRecordRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_CorrectRecordRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.correctRecord(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes one of the furnisher's own records.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteRecord<Result>(
+        _ message: Bureau_DeleteRecordRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_DeleteRecordRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteRecord(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -35,68 +35,220 @@ public nonisolated struct Bureau_LegalRepresentative: Sendable {
   public init() {}
 }
 
-public nonisolated struct Bureau_AccountRecord: Sendable {
+public nonisolated struct Bureau_AccountRecord: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The furnisher's own account number; shown masked (last 4) to agencies.
-  public var accountNumber: String = String()
+  public var accountNumber: String {
+    get {_storage._accountNumber}
+    set {_uniqueStorage()._accountNumber = newValue}
+  }
 
-  public var type: Bureau_AccountType = .unspecified
+  public var type: Bureau_AccountType {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
 
   public var opened: Bureau_CalendarDate {
-    get {_opened ?? Bureau_CalendarDate()}
-    set {_opened = newValue}
+    get {_storage._opened ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._opened = newValue}
   }
   /// Returns true if `opened` has been explicitly set.
-  public var hasOpened: Bool {self._opened != nil}
+  public var hasOpened: Bool {_storage._opened != nil}
   /// Clears the value of `opened`. Subsequent reads from it will return its default value.
-  public mutating func clearOpened() {self._opened = nil}
+  public mutating func clearOpened() {_uniqueStorage()._opened = nil}
 
   /// Credit limit for revolving accounts, principal for loans.
   public var limit: Bureau_Money {
-    get {_limit ?? Bureau_Money()}
-    set {_limit = newValue}
+    get {_storage._limit ?? Bureau_Money()}
+    set {_uniqueStorage()._limit = newValue}
   }
   /// Returns true if `limit` has been explicitly set.
-  public var hasLimit: Bool {self._limit != nil}
+  public var hasLimit: Bool {_storage._limit != nil}
   /// Clears the value of `limit`. Subsequent reads from it will return its default value.
-  public mutating func clearLimit() {self._limit = nil}
+  public mutating func clearLimit() {_uniqueStorage()._limit = nil}
 
   public var balance: Bureau_Money {
-    get {_balance ?? Bureau_Money()}
-    set {_balance = newValue}
+    get {_storage._balance ?? Bureau_Money()}
+    set {_uniqueStorage()._balance = newValue}
   }
   /// Returns true if `balance` has been explicitly set.
-  public var hasBalance: Bool {self._balance != nil}
+  public var hasBalance: Bool {_storage._balance != nil}
   /// Clears the value of `balance`. Subsequent reads from it will return its default value.
-  public mutating func clearBalance() {self._balance = nil}
+  public mutating func clearBalance() {_uniqueStorage()._balance = nil}
 
-  public var status: Bureau_AccountStatus = .unspecified
+  public var status: Bureau_AccountStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
   /// Oldest first, one character a month, at most 24: N (no payment due), 0 (on time), 1..7 (months late),
   /// C (closed), '*' (unknown).
-  public var paymentHistory: String = String()
+  public var paymentHistory: String {
+    get {_storage._paymentHistory}
+    set {_uniqueStorage()._paymentHistory = newValue}
+  }
 
   /// Set when the account is closed, settled or charged off.
   public var closed: Bureau_CalendarDate {
-    get {_closed ?? Bureau_CalendarDate()}
-    set {_closed = newValue}
+    get {_storage._closed ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._closed = newValue}
   }
   /// Returns true if `closed` has been explicitly set.
-  public var hasClosed: Bool {self._closed != nil}
+  public var hasClosed: Bool {_storage._closed != nil}
   /// Clears the value of `closed`. Subsequent reads from it will return its default value.
-  public mutating func clearClosed() {self._closed = nil}
+  public mutating func clearClosed() {_uniqueStorage()._closed = nil}
+
+  /// Required when the status is negative (late, charged off).
+  public var legalBasis: Bureau_LegalBasis {
+    get {_storage._legalBasis ?? Bureau_LegalBasis()}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {_storage._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {_uniqueStorage()._legalBasis = nil}
+
+  /// Required when the status is negative: the last day of the behaviour; retention counts from it.
+  public var behaviourEnded: Bureau_CalendarDate {
+    get {_storage._behaviourEnded ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._behaviourEnded = newValue}
+  }
+  /// Returns true if `behaviourEnded` has been explicitly set.
+  public var hasBehaviourEnded: Bool {_storage._behaviourEnded != nil}
+  /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
+  public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _opened: Bureau_CalendarDate? = nil
-  fileprivate var _limit: Bureau_Money? = nil
-  fileprivate var _balance: Bureau_Money? = nil
-  fileprivate var _closed: Bureau_CalendarDate? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_PublicRecord: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The furnisher's own id for the record.
+  public var recordID: String {
+    get {_storage._recordID}
+    set {_uniqueStorage()._recordID = newValue}
+  }
+
+  public var type: Bureau_PublicRecordType {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
+
+  /// The court or authority that decided.
+  public var authority: String {
+    get {_storage._authority}
+    set {_uniqueStorage()._authority = newValue}
+  }
+
+  public var legalBasis: Bureau_LegalBasis {
+    get {_storage._legalBasis ?? Bureau_LegalBasis()}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {_storage._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {_uniqueStorage()._legalBasis = nil}
+
+  public var amount: Bureau_Money {
+    get {_storage._amount ?? Bureau_Money()}
+    set {_uniqueStorage()._amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {_storage._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {_uniqueStorage()._amount = nil}
+
+  public var filed: Bureau_CalendarDate {
+    get {_storage._filed ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._filed = newValue}
+  }
+  /// Returns true if `filed` has been explicitly set.
+  public var hasFiled: Bool {_storage._filed != nil}
+  /// Clears the value of `filed`. Subsequent reads from it will return its default value.
+  public mutating func clearFiled() {_uniqueStorage()._filed = nil}
+
+  /// The day the behaviour ended (judgment satisfied, penalty paid, arrears settled).
+  public var behaviourEnded: Bureau_CalendarDate {
+    get {_storage._behaviourEnded ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._behaviourEnded = newValue}
+  }
+  /// Returns true if `behaviourEnded` has been explicitly set.
+  public var hasBehaviourEnded: Bool {_storage._behaviourEnded != nil}
+  /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
+  public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
+
+  public var description_p: String {
+    get {_storage._description_p}
+    set {_uniqueStorage()._description_p = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_ListEntryRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recordID: String = String()
+
+  /// The list's catalogue code, for example "list.severe-untrustworthiness" or "list.red".
+  public var list: String = String()
+
+  /// Required for the severe-untrustworthiness list.
+  public var severity: Bureau_ListSeverity = .unspecified
+
+  public var reason: String = String()
+
+  /// Lists only on a legally binding document.
+  public var legalBasis: Bureau_LegalBasis {
+    get {_legalBasis ?? Bureau_LegalBasis()}
+    set {_legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {self._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {self._legalBasis = nil}
+
+  public var listed: Bureau_CalendarDate {
+    get {_listed ?? Bureau_CalendarDate()}
+    set {_listed = newValue}
+  }
+  /// Returns true if `listed` has been explicitly set.
+  public var hasListed: Bool {self._listed != nil}
+  /// Clears the value of `listed`. Subsequent reads from it will return its default value.
+  public mutating func clearListed() {self._listed = nil}
+
+  public var publicityEnds: Bureau_CalendarDate {
+    get {_publicityEnds ?? Bureau_CalendarDate()}
+    set {_publicityEnds = newValue}
+  }
+  /// Returns true if `publicityEnds` has been explicitly set.
+  public var hasPublicityEnds: Bool {self._publicityEnds != nil}
+  /// Clears the value of `publicityEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearPublicityEnds() {self._publicityEnds = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _legalBasis: Bureau_LegalBasis? = nil
+  fileprivate var _listed: Bureau_CalendarDate? = nil
+  fileprivate var _publicityEnds: Bureau_CalendarDate? = nil
 }
 
 public nonisolated struct Bureau_SubjectRecord: Sendable {
@@ -144,6 +296,10 @@ public nonisolated struct Bureau_SubjectRecord: Sendable {
 
   public var accounts: [Bureau_AccountRecord] = []
 
+  public var publicRecords: [Bureau_PublicRecord] = []
+
+  public var listEntries: [Bureau_ListEntryRecord] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -178,6 +334,144 @@ public nonisolated struct Bureau_SubmitRecordsResponse: Sendable {
   public var subjectsApplied: UInt32 = 0
 
   public var accountsApplied: UInt32 = 0
+
+  public var receipt: Bureau_LogReceipt {
+    get {_receipt ?? Bureau_LogReceipt()}
+    set {_receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {self._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {self._receipt = nil}
+
+  public var publicRecordsApplied: UInt32 = 0
+
+  public var listEntriesApplied: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _receipt: Bureau_LogReceipt? = nil
+}
+
+/// Names one record: whose file, which kind, and the furnisher's id for it (the account number for accounts).
+public nonisolated struct Bureau_RecordRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subjectKind: Bureau_SubjectKind = .unspecified
+
+  public var subjectIdentifier: String = String()
+
+  public var kind: Bureau_RecordKind = .unspecified
+
+  public var recordID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Bureau_CorrectRecordRequest: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  public var ref: Bureau_RecordRef {
+    get {_storage._ref ?? Bureau_RecordRef()}
+    set {_uniqueStorage()._ref = newValue}
+  }
+  /// Returns true if `ref` has been explicitly set.
+  public var hasRef: Bool {_storage._ref != nil}
+  /// Clears the value of `ref`. Subsequent reads from it will return its default value.
+  public mutating func clearRef() {_uniqueStorage()._ref = nil}
+
+  /// The corrected record, of the kind ref names, with the same id.
+  public var record: OneOf_Record? {
+    get {return _storage._record}
+    set {_uniqueStorage()._record = newValue}
+  }
+
+  public var account: Bureau_AccountRecord {
+    get {
+      if case .account(let v)? = _storage._record {return v}
+      return Bureau_AccountRecord()
+    }
+    set {_uniqueStorage()._record = .account(newValue)}
+  }
+
+  public var publicRecord: Bureau_PublicRecord {
+    get {
+      if case .publicRecord(let v)? = _storage._record {return v}
+      return Bureau_PublicRecord()
+    }
+    set {_uniqueStorage()._record = .publicRecord(newValue)}
+  }
+
+  public var listEntry: Bureau_ListEntryRecord {
+    get {
+      if case .listEntry(let v)? = _storage._record {return v}
+      return Bureau_ListEntryRecord()
+    }
+    set {_uniqueStorage()._record = .listEntry(newValue)}
+  }
+
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// The corrected record, of the kind ref names, with the same id.
+  public nonisolated enum OneOf_Record: Equatable, Sendable {
+    case account(Bureau_AccountRecord)
+    case publicRecord(Bureau_PublicRecord)
+    case listEntry(Bureau_ListEntryRecord)
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_DeleteRecordRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var ref: Bureau_RecordRef {
+    get {_ref ?? Bureau_RecordRef()}
+    set {_ref = newValue}
+  }
+  /// Returns true if `ref` has been explicitly set.
+  public var hasRef: Bool {self._ref != nil}
+  /// Clears the value of `ref`. Subsequent reads from it will return its default value.
+  public mutating func clearRef() {self._ref = nil}
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _ref: Bureau_RecordRef? = nil
+}
+
+public nonisolated struct Bureau_ChangeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var receipt: Bureau_LogReceipt {
     get {_receipt ?? Bureau_LogReceipt()}
@@ -236,7 +530,259 @@ nonisolated extension Bureau_LegalRepresentative: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Bureau_AccountRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{3}legal_basis\0\u{3}behaviour_ended\0")
+
+  fileprivate class _StorageClass {
+    var _accountNumber: String = String()
+    var _type: Bureau_AccountType = .unspecified
+    var _opened: Bureau_CalendarDate? = nil
+    var _limit: Bureau_Money? = nil
+    var _balance: Bureau_Money? = nil
+    var _status: Bureau_AccountStatus = .unspecified
+    var _paymentHistory: String = String()
+    var _closed: Bureau_CalendarDate? = nil
+    var _legalBasis: Bureau_LegalBasis? = nil
+    var _behaviourEnded: Bureau_CalendarDate? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _accountNumber = source._accountNumber
+      _type = source._type
+      _opened = source._opened
+      _limit = source._limit
+      _balance = source._balance
+      _status = source._status
+      _paymentHistory = source._paymentHistory
+      _closed = source._closed
+      _legalBasis = source._legalBasis
+      _behaviourEnded = source._behaviourEnded
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._accountNumber) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._opened) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._limit) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._balance) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._paymentHistory) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._closed) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._accountNumber.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accountNumber, fieldNumber: 1)
+      }
+      if _storage._type != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._type, fieldNumber: 2)
+      }
+      try { if let v = _storage._opened {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._limit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._balance {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 6)
+      }
+      if !_storage._paymentHistory.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._paymentHistory, fieldNumber: 7)
+      }
+      try { if let v = _storage._closed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._legalBasis {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._behaviourEnded {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_AccountRecord, rhs: Bureau_AccountRecord) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._accountNumber != rhs_storage._accountNumber {return false}
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._opened != rhs_storage._opened {return false}
+        if _storage._limit != rhs_storage._limit {return false}
+        if _storage._balance != rhs_storage._balance {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._paymentHistory != rhs_storage._paymentHistory {return false}
+        if _storage._closed != rhs_storage._closed {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_PublicRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PublicRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0")
+
+  fileprivate class _StorageClass {
+    var _recordID: String = String()
+    var _type: Bureau_PublicRecordType = .unspecified
+    var _authority: String = String()
+    var _legalBasis: Bureau_LegalBasis? = nil
+    var _amount: Bureau_Money? = nil
+    var _filed: Bureau_CalendarDate? = nil
+    var _behaviourEnded: Bureau_CalendarDate? = nil
+    var _description_p: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _recordID = source._recordID
+      _type = source._type
+      _authority = source._authority
+      _legalBasis = source._legalBasis
+      _amount = source._amount
+      _filed = source._filed
+      _behaviourEnded = source._behaviourEnded
+      _description_p = source._description_p
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._authority) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._amount) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._filed) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._recordID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 1)
+      }
+      if _storage._type != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._type, fieldNumber: 2)
+      }
+      if !_storage._authority.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._authority, fieldNumber: 3)
+      }
+      try { if let v = _storage._legalBasis {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._amount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._filed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._behaviourEnded {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if !_storage._description_p.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_PublicRecord, rhs: Bureau_PublicRecord) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._authority != rhs_storage._authority {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        if _storage._amount != rhs_storage._amount {return false}
+        if _storage._filed != rhs_storage._filed {return false}
+        if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        if _storage._description_p != rhs_storage._description_p {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ListEntryRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListEntryRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{1}list\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -244,14 +790,13 @@ nonisolated extension Bureau_AccountRecord: SwiftProtobuf.Message, SwiftProtobuf
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.accountNumber) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.type) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._opened) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._limit) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._balance) }()
-      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.paymentHistory) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._closed) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.list) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.severity) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._legalBasis) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._listed) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._publicityEnds) }()
       default: break
       }
     }
@@ -262,42 +807,38 @@ nonisolated extension Bureau_AccountRecord: SwiftProtobuf.Message, SwiftProtobuf
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.accountNumber.isEmpty {
-      try visitor.visitSingularStringField(value: self.accountNumber, fieldNumber: 1)
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 1)
     }
-    if self.type != .unspecified {
-      try visitor.visitSingularEnumField(value: self.type, fieldNumber: 2)
+    if !self.list.isEmpty {
+      try visitor.visitSingularStringField(value: self.list, fieldNumber: 2)
     }
-    try { if let v = self._opened {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._limit {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._balance {
+    if self.severity != .unspecified {
+      try visitor.visitSingularEnumField(value: self.severity, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try { if let v = self._legalBasis {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
-    }
-    if !self.paymentHistory.isEmpty {
-      try visitor.visitSingularStringField(value: self.paymentHistory, fieldNumber: 7)
-    }
-    try { if let v = self._closed {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    try { if let v = self._listed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._publicityEnds {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Bureau_AccountRecord, rhs: Bureau_AccountRecord) -> Bool {
-    if lhs.accountNumber != rhs.accountNumber {return false}
-    if lhs.type != rhs.type {return false}
-    if lhs._opened != rhs._opened {return false}
-    if lhs._limit != rhs._limit {return false}
-    if lhs._balance != rhs._balance {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.paymentHistory != rhs.paymentHistory {return false}
-    if lhs._closed != rhs._closed {return false}
+  public static func ==(lhs: Bureau_ListEntryRecord, rhs: Bureau_ListEntryRecord) -> Bool {
+    if lhs.recordID != rhs.recordID {return false}
+    if lhs.list != rhs.list {return false}
+    if lhs.severity != rhs.severity {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs._legalBasis != rhs._legalBasis {return false}
+    if lhs._listed != rhs._listed {return false}
+    if lhs._publicityEnds != rhs._publicityEnds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -305,7 +846,7 @@ nonisolated extension Bureau_AccountRecord: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Bureau_SubjectRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubjectRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}identifier\0\u{1}name\0\u{1}date\0\u{1}phone\0\u{1}address\0\u{3}legal_representative\0\u{1}accounts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}identifier\0\u{1}name\0\u{1}date\0\u{1}phone\0\u{1}address\0\u{3}legal_representative\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -321,6 +862,8 @@ nonisolated extension Bureau_SubjectRecord: SwiftProtobuf.Message, SwiftProtobuf
       case 6: try { try decoder.decodeSingularMessageField(value: &self._address) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._legalRepresentative) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.accounts) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.publicRecords) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.listEntries) }()
       default: break
       }
     }
@@ -355,6 +898,12 @@ nonisolated extension Bureau_SubjectRecord: SwiftProtobuf.Message, SwiftProtobuf
     if !self.accounts.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.accounts, fieldNumber: 8)
     }
+    if !self.publicRecords.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.publicRecords, fieldNumber: 9)
+    }
+    if !self.listEntries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.listEntries, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -367,6 +916,8 @@ nonisolated extension Bureau_SubjectRecord: SwiftProtobuf.Message, SwiftProtobuf
     if lhs._address != rhs._address {return false}
     if lhs._legalRepresentative != rhs._legalRepresentative {return false}
     if lhs.accounts != rhs.accounts {return false}
+    if lhs.publicRecords != rhs.publicRecords {return false}
+    if lhs.listEntries != rhs.listEntries {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -409,7 +960,7 @@ nonisolated extension Bureau_SubmitRecordsRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_SubmitRecordsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitRecordsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}batch_id\0\u{3}subjects_applied\0\u{3}accounts_applied\0\u{1}receipt\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}batch_id\0\u{3}subjects_applied\0\u{3}accounts_applied\0\u{1}receipt\0\u{3}public_records_applied\0\u{3}list_entries_applied\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -421,6 +972,8 @@ nonisolated extension Bureau_SubmitRecordsResponse: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.subjectsApplied) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.accountsApplied) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._receipt) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.publicRecordsApplied) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.listEntriesApplied) }()
       default: break
       }
     }
@@ -443,6 +996,12 @@ nonisolated extension Bureau_SubmitRecordsResponse: SwiftProtobuf.Message, Swift
     try { if let v = self._receipt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if self.publicRecordsApplied != 0 {
+      try visitor.visitSingularUInt32Field(value: self.publicRecordsApplied, fieldNumber: 5)
+    }
+    if self.listEntriesApplied != 0 {
+      try visitor.visitSingularUInt32Field(value: self.listEntriesApplied, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -450,6 +1009,272 @@ nonisolated extension Bureau_SubmitRecordsResponse: SwiftProtobuf.Message, Swift
     if lhs.batchID != rhs.batchID {return false}
     if lhs.subjectsApplied != rhs.subjectsApplied {return false}
     if lhs.accountsApplied != rhs.accountsApplied {return false}
+    if lhs._receipt != rhs._receipt {return false}
+    if lhs.publicRecordsApplied != rhs.publicRecordsApplied {return false}
+    if lhs.listEntriesApplied != rhs.listEntriesApplied {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_RecordRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_kind\0\u{3}subject_identifier\0\u{1}kind\0\u{3}record_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.subjectKind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.subjectIdentifier) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.subjectKind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.subjectKind, fieldNumber: 1)
+    }
+    if !self.subjectIdentifier.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectIdentifier, fieldNumber: 2)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_RecordRef, rhs: Bureau_RecordRef) -> Bool {
+    if lhs.subjectKind != rhs.subjectKind {return false}
+    if lhs.subjectIdentifier != rhs.subjectIdentifier {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.recordID != rhs.recordID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_CorrectRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CorrectRecordRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}ref\0\u{1}account\0\u{3}public_record\0\u{3}list_entry\0\u{1}reason\0")
+
+  fileprivate class _StorageClass {
+    var _requestID: String = String()
+    var _ref: Bureau_RecordRef? = nil
+    var _record: Bureau_CorrectRecordRequest.OneOf_Record?
+    var _reason: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _ref = source._ref
+      _record = source._record
+      _reason = source._reason
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._ref) }()
+        case 3: try {
+          var v: Bureau_AccountRecord?
+          var hadOneofValue = false
+          if let current = _storage._record {
+            hadOneofValue = true
+            if case .account(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._record = .account(v)
+          }
+        }()
+        case 4: try {
+          var v: Bureau_PublicRecord?
+          var hadOneofValue = false
+          if let current = _storage._record {
+            hadOneofValue = true
+            if case .publicRecord(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._record = .publicRecord(v)
+          }
+        }()
+        case 5: try {
+          var v: Bureau_ListEntryRecord?
+          var hadOneofValue = false
+          if let current = _storage._record {
+            hadOneofValue = true
+            if case .listEntry(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._record = .listEntry(v)
+          }
+        }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 1)
+      }
+      try { if let v = _storage._ref {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      switch _storage._record {
+      case .account?: try {
+        guard case .account(let v)? = _storage._record else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      }()
+      case .publicRecord?: try {
+        guard case .publicRecord(let v)? = _storage._record else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      }()
+      case .listEntry?: try {
+        guard case .listEntry(let v)? = _storage._record else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case nil: break
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 6)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_CorrectRecordRequest, rhs: Bureau_CorrectRecordRequest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._ref != rhs_storage._ref {return false}
+        if _storage._record != rhs_storage._record {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_DeleteRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteRecordRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}ref\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._ref) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    try { if let v = self._ref {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_DeleteRecordRequest, rhs: Bureau_DeleteRecordRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._ref != rhs._ref {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ChangeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}receipt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._receipt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._receipt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ChangeResponse, rhs: Bureau_ChangeResponse) -> Bool {
     if lhs._receipt != rhs._receipt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

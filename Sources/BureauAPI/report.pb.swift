@@ -115,65 +115,341 @@ public nonisolated struct Bureau_PersonIdentity: Sendable {
   fileprivate var _address: Bureau_Address? = nil
 }
 
-public nonisolated struct Bureau_AccountLine: Sendable {
+public nonisolated struct Bureau_AccountLine: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var furnisherName: String = String()
+  public var furnisherName: String {
+    get {_storage._furnisherName}
+    set {_uniqueStorage()._furnisherName = newValue}
+  }
 
-  public var accountNumber: String = String()
+  public var accountNumber: String {
+    get {_storage._accountNumber}
+    set {_uniqueStorage()._accountNumber = newValue}
+  }
 
-  public var type: Bureau_AccountType = .unspecified
+  public var type: Bureau_AccountType {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
 
   public var opened: Bureau_CalendarDate {
-    get {_opened ?? Bureau_CalendarDate()}
-    set {_opened = newValue}
+    get {_storage._opened ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._opened = newValue}
   }
   /// Returns true if `opened` has been explicitly set.
-  public var hasOpened: Bool {self._opened != nil}
+  public var hasOpened: Bool {_storage._opened != nil}
   /// Clears the value of `opened`. Subsequent reads from it will return its default value.
-  public mutating func clearOpened() {self._opened = nil}
+  public mutating func clearOpened() {_uniqueStorage()._opened = nil}
 
   public var limit: Bureau_Money {
-    get {_limit ?? Bureau_Money()}
-    set {_limit = newValue}
+    get {_storage._limit ?? Bureau_Money()}
+    set {_uniqueStorage()._limit = newValue}
   }
   /// Returns true if `limit` has been explicitly set.
-  public var hasLimit: Bool {self._limit != nil}
+  public var hasLimit: Bool {_storage._limit != nil}
   /// Clears the value of `limit`. Subsequent reads from it will return its default value.
-  public mutating func clearLimit() {self._limit = nil}
+  public mutating func clearLimit() {_uniqueStorage()._limit = nil}
 
   public var balance: Bureau_Money {
-    get {_balance ?? Bureau_Money()}
-    set {_balance = newValue}
+    get {_storage._balance ?? Bureau_Money()}
+    set {_uniqueStorage()._balance = newValue}
   }
   /// Returns true if `balance` has been explicitly set.
-  public var hasBalance: Bool {self._balance != nil}
+  public var hasBalance: Bool {_storage._balance != nil}
   /// Clears the value of `balance`. Subsequent reads from it will return its default value.
-  public mutating func clearBalance() {self._balance = nil}
+  public mutating func clearBalance() {_uniqueStorage()._balance = nil}
 
-  public var status: Bureau_AccountStatus = .unspecified
+  public var status: Bureau_AccountStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
-  public var paymentHistory: String = String()
+  public var paymentHistory: String {
+    get {_storage._paymentHistory}
+    set {_uniqueStorage()._paymentHistory = newValue}
+  }
 
   public var closed: Bureau_CalendarDate {
-    get {_closed ?? Bureau_CalendarDate()}
-    set {_closed = newValue}
+    get {_storage._closed ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._closed = newValue}
   }
   /// Returns true if `closed` has been explicitly set.
-  public var hasClosed: Bool {self._closed != nil}
+  public var hasClosed: Bool {_storage._closed != nil}
   /// Clears the value of `closed`. Subsequent reads from it will return its default value.
-  public mutating func clearClosed() {self._closed = nil}
+  public mutating func clearClosed() {_uniqueStorage()._closed = nil}
+
+  /// The subject disputes this record.
+  public var disputed: Bool {
+    get {_storage._disputed}
+    set {_uniqueStorage()._disputed = newValue}
+  }
+
+  /// account.credit or account.delinquency.
+  public var category: String {
+    get {_storage._category}
+    set {_uniqueStorage()._category = newValue}
+  }
+
+  public var legalBasis: Bureau_LegalBasis {
+    get {_storage._legalBasis ?? Bureau_LegalBasis()}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {_storage._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {_uniqueStorage()._legalBasis = nil}
+
+  public var behaviourEnded: Bureau_CalendarDate {
+    get {_storage._behaviourEnded ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._behaviourEnded = newValue}
+  }
+  /// Returns true if `behaviourEnded` has been explicitly set.
+  public var hasBehaviourEnded: Bool {_storage._behaviourEnded != nil}
+  /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
+  public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _opened: Bureau_CalendarDate? = nil
-  fileprivate var _limit: Bureau_Money? = nil
-  fileprivate var _balance: Bureau_Money? = nil
-  fileprivate var _closed: Bureau_CalendarDate? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_PublicRecordLine: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var furnisherName: String {
+    get {_storage._furnisherName}
+    set {_uniqueStorage()._furnisherName = newValue}
+  }
+
+  public var type: Bureau_PublicRecordType {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
+
+  public var authority: String {
+    get {_storage._authority}
+    set {_uniqueStorage()._authority = newValue}
+  }
+
+  public var legalBasis: Bureau_LegalBasis {
+    get {_storage._legalBasis ?? Bureau_LegalBasis()}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {_storage._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {_uniqueStorage()._legalBasis = nil}
+
+  public var amount: Bureau_Money {
+    get {_storage._amount ?? Bureau_Money()}
+    set {_uniqueStorage()._amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {_storage._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {_uniqueStorage()._amount = nil}
+
+  public var filed: Bureau_CalendarDate {
+    get {_storage._filed ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._filed = newValue}
+  }
+  /// Returns true if `filed` has been explicitly set.
+  public var hasFiled: Bool {_storage._filed != nil}
+  /// Clears the value of `filed`. Subsequent reads from it will return its default value.
+  public mutating func clearFiled() {_uniqueStorage()._filed = nil}
+
+  public var behaviourEnded: Bureau_CalendarDate {
+    get {_storage._behaviourEnded ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._behaviourEnded = newValue}
+  }
+  /// Returns true if `behaviourEnded` has been explicitly set.
+  public var hasBehaviourEnded: Bool {_storage._behaviourEnded != nil}
+  /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
+  public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
+
+  public var description_p: String {
+    get {_storage._description_p}
+    set {_uniqueStorage()._description_p = newValue}
+  }
+
+  public var disputed: Bool {
+    get {_storage._disputed}
+    set {_uniqueStorage()._disputed = newValue}
+  }
+
+  public var recordID: String {
+    get {_storage._recordID}
+    set {_uniqueStorage()._recordID = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_ListEntryLine: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var furnisherName: String {
+    get {_storage._furnisherName}
+    set {_uniqueStorage()._furnisherName = newValue}
+  }
+
+  /// The list's catalogue code and name.
+  public var list: String {
+    get {_storage._list}
+    set {_uniqueStorage()._list = newValue}
+  }
+
+  public var listName: String {
+    get {_storage._listName}
+    set {_uniqueStorage()._listName = newValue}
+  }
+
+  public var severity: Bureau_ListSeverity {
+    get {_storage._severity}
+    set {_uniqueStorage()._severity = newValue}
+  }
+
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  public var legalBasis: Bureau_LegalBasis {
+    get {_storage._legalBasis ?? Bureau_LegalBasis()}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
+  /// Returns true if `legalBasis` has been explicitly set.
+  public var hasLegalBasis: Bool {_storage._legalBasis != nil}
+  /// Clears the value of `legalBasis`. Subsequent reads from it will return its default value.
+  public mutating func clearLegalBasis() {_uniqueStorage()._legalBasis = nil}
+
+  public var listed: Bureau_CalendarDate {
+    get {_storage._listed ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._listed = newValue}
+  }
+  /// Returns true if `listed` has been explicitly set.
+  public var hasListed: Bool {_storage._listed != nil}
+  /// Clears the value of `listed`. Subsequent reads from it will return its default value.
+  public mutating func clearListed() {_uniqueStorage()._listed = nil}
+
+  public var publicityEnds: Bureau_CalendarDate {
+    get {_storage._publicityEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._publicityEnds = newValue}
+  }
+  /// Returns true if `publicityEnds` has been explicitly set.
+  public var hasPublicityEnds: Bool {_storage._publicityEnds != nil}
+  /// Clears the value of `publicityEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearPublicityEnds() {_uniqueStorage()._publicityEnds = nil}
+
+  public var disputed: Bool {
+    get {_storage._disputed}
+    set {_uniqueStorage()._disputed = newValue}
+  }
+
+  public var recordID: String {
+    get {_storage._recordID}
+    set {_uniqueStorage()._recordID = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Bureau_StatementLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var text: String = String()
+
+  public var added: Bureau_CalendarDate {
+    get {_added ?? Bureau_CalendarDate()}
+    set {_added = newValue}
+  }
+  /// Returns true if `added` has been explicitly set.
+  public var hasAdded: Bool {self._added != nil}
+  /// Clears the value of `added`. Subsequent reads from it will return its default value.
+  public mutating func clearAdded() {self._added = nil}
+
+  /// What the statement is about ("account 1234 of ..."), empty for the whole file.
+  public var about: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _added: Bureau_CalendarDate? = nil
+}
+
+public nonisolated struct Bureau_DisputeLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Bureau_RecordKind = .unspecified
+
+  public var recordID: String = String()
+
+  public var furnisherName: String = String()
+
+  public var filed: Bureau_CalendarDate {
+    get {_filed ?? Bureau_CalendarDate()}
+    set {_filed = newValue}
+  }
+  /// Returns true if `filed` has been explicitly set.
+  public var hasFiled: Bool {self._filed != nil}
+  /// Clears the value of `filed`. Subsequent reads from it will return its default value.
+  public mutating func clearFiled() {self._filed = nil}
+
+  public var description_p: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filed: Bureau_CalendarDate? = nil
+}
+
+/// A query of the file in the last 2 years, from the access log.
+public nonisolated struct Bureau_QueryLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var time: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_time ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_time = newValue}
+  }
+  /// Returns true if `time` has been explicitly set.
+  public var hasTime: Bool {self._time != nil}
+  /// Clears the value of `time`. Subsequent reads from it will return its default value.
+  public mutating func clearTime() {self._time = nil}
+
+  public var institutionName: String = String()
+
+  public var purpose: Bureau_Purpose = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _time: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Bureau_ReportHeader: Sendable {
@@ -235,6 +511,31 @@ public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
   public var accounts: [Bureau_AccountLine] {
     get {_storage._accounts}
     set {_uniqueStorage()._accounts = newValue}
+  }
+
+  public var publicRecords: [Bureau_PublicRecordLine] {
+    get {_storage._publicRecords}
+    set {_uniqueStorage()._publicRecords = newValue}
+  }
+
+  public var listEntries: [Bureau_ListEntryLine] {
+    get {_storage._listEntries}
+    set {_uniqueStorage()._listEntries = newValue}
+  }
+
+  public var statements: [Bureau_StatementLine] {
+    get {_storage._statements}
+    set {_uniqueStorage()._statements = newValue}
+  }
+
+  public var disputes: [Bureau_DisputeLine] {
+    get {_storage._disputes}
+    set {_uniqueStorage()._disputes = newValue}
+  }
+
+  public var queries: [Bureau_QueryLine] {
+    get {_storage._queries}
+    set {_uniqueStorage()._queries = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -350,6 +651,16 @@ public nonisolated struct Bureau_BusinessReport: Sendable {
   public mutating func clearRegistration() {self._registration = nil}
 
   public var accounts: [Bureau_AccountLine] = []
+
+  public var publicRecords: [Bureau_PublicRecordLine] = []
+
+  public var listEntries: [Bureau_ListEntryLine] = []
+
+  public var statements: [Bureau_StatementLine] = []
+
+  public var disputes: [Bureau_DisputeLine] = []
+
+  public var queries: [Bureau_QueryLine] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -575,7 +886,427 @@ nonisolated extension Bureau_PersonIdentity: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{1}disputed\0\u{1}category\0\u{3}legal_basis\0\u{3}behaviour_ended\0")
+
+  fileprivate class _StorageClass {
+    var _furnisherName: String = String()
+    var _accountNumber: String = String()
+    var _type: Bureau_AccountType = .unspecified
+    var _opened: Bureau_CalendarDate? = nil
+    var _limit: Bureau_Money? = nil
+    var _balance: Bureau_Money? = nil
+    var _status: Bureau_AccountStatus = .unspecified
+    var _paymentHistory: String = String()
+    var _closed: Bureau_CalendarDate? = nil
+    var _disputed: Bool = false
+    var _category: String = String()
+    var _legalBasis: Bureau_LegalBasis? = nil
+    var _behaviourEnded: Bureau_CalendarDate? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _furnisherName = source._furnisherName
+      _accountNumber = source._accountNumber
+      _type = source._type
+      _opened = source._opened
+      _limit = source._limit
+      _balance = source._balance
+      _status = source._status
+      _paymentHistory = source._paymentHistory
+      _closed = source._closed
+      _disputed = source._disputed
+      _category = source._category
+      _legalBasis = source._legalBasis
+      _behaviourEnded = source._behaviourEnded
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._furnisherName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._accountNumber) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._opened) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._limit) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._balance) }()
+        case 7: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._paymentHistory) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._closed) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._category) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._furnisherName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherName, fieldNumber: 1)
+      }
+      if !_storage._accountNumber.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accountNumber, fieldNumber: 2)
+      }
+      if _storage._type != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._type, fieldNumber: 3)
+      }
+      try { if let v = _storage._opened {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._limit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._balance {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 7)
+      }
+      if !_storage._paymentHistory.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._paymentHistory, fieldNumber: 8)
+      }
+      try { if let v = _storage._closed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if _storage._disputed != false {
+        try visitor.visitSingularBoolField(value: _storage._disputed, fieldNumber: 10)
+      }
+      if !_storage._category.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._category, fieldNumber: 11)
+      }
+      try { if let v = _storage._legalBasis {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+      try { if let v = _storage._behaviourEnded {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_AccountLine, rhs: Bureau_AccountLine) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._furnisherName != rhs_storage._furnisherName {return false}
+        if _storage._accountNumber != rhs_storage._accountNumber {return false}
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._opened != rhs_storage._opened {return false}
+        if _storage._limit != rhs_storage._limit {return false}
+        if _storage._balance != rhs_storage._balance {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._paymentHistory != rhs_storage._paymentHistory {return false}
+        if _storage._closed != rhs_storage._closed {return false}
+        if _storage._disputed != rhs_storage._disputed {return false}
+        if _storage._category != rhs_storage._category {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PublicRecordLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0\u{1}disputed\0\u{3}record_id\0")
+
+  fileprivate class _StorageClass {
+    var _furnisherName: String = String()
+    var _type: Bureau_PublicRecordType = .unspecified
+    var _authority: String = String()
+    var _legalBasis: Bureau_LegalBasis? = nil
+    var _amount: Bureau_Money? = nil
+    var _filed: Bureau_CalendarDate? = nil
+    var _behaviourEnded: Bureau_CalendarDate? = nil
+    var _description_p: String = String()
+    var _disputed: Bool = false
+    var _recordID: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _furnisherName = source._furnisherName
+      _type = source._type
+      _authority = source._authority
+      _legalBasis = source._legalBasis
+      _amount = source._amount
+      _filed = source._filed
+      _behaviourEnded = source._behaviourEnded
+      _description_p = source._description_p
+      _disputed = source._disputed
+      _recordID = source._recordID
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._furnisherName) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._authority) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._amount) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._filed) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._furnisherName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherName, fieldNumber: 1)
+      }
+      if _storage._type != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._type, fieldNumber: 2)
+      }
+      if !_storage._authority.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._authority, fieldNumber: 3)
+      }
+      try { if let v = _storage._legalBasis {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._amount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._filed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._behaviourEnded {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if !_storage._description_p.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 8)
+      }
+      if _storage._disputed != false {
+        try visitor.visitSingularBoolField(value: _storage._disputed, fieldNumber: 9)
+      }
+      if !_storage._recordID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_PublicRecordLine, rhs: Bureau_PublicRecordLine) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._furnisherName != rhs_storage._furnisherName {return false}
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._authority != rhs_storage._authority {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        if _storage._amount != rhs_storage._amount {return false}
+        if _storage._filed != rhs_storage._filed {return false}
+        if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        if _storage._description_p != rhs_storage._description_p {return false}
+        if _storage._disputed != rhs_storage._disputed {return false}
+        if _storage._recordID != rhs_storage._recordID {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListEntryLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}list\0\u{3}list_name\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0\u{1}disputed\0\u{3}record_id\0")
+
+  fileprivate class _StorageClass {
+    var _furnisherName: String = String()
+    var _list: String = String()
+    var _listName: String = String()
+    var _severity: Bureau_ListSeverity = .unspecified
+    var _reason: String = String()
+    var _legalBasis: Bureau_LegalBasis? = nil
+    var _listed: Bureau_CalendarDate? = nil
+    var _publicityEnds: Bureau_CalendarDate? = nil
+    var _disputed: Bool = false
+    var _recordID: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _furnisherName = source._furnisherName
+      _list = source._list
+      _listName = source._listName
+      _severity = source._severity
+      _reason = source._reason
+      _legalBasis = source._legalBasis
+      _listed = source._listed
+      _publicityEnds = source._publicityEnds
+      _disputed = source._disputed
+      _recordID = source._recordID
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._furnisherName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._list) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._listName) }()
+        case 4: try { try decoder.decodeSingularEnumField(value: &_storage._severity) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._listed) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._publicityEnds) }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._furnisherName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherName, fieldNumber: 1)
+      }
+      if !_storage._list.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._list, fieldNumber: 2)
+      }
+      if !_storage._listName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._listName, fieldNumber: 3)
+      }
+      if _storage._severity != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._severity, fieldNumber: 4)
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 5)
+      }
+      try { if let v = _storage._legalBasis {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._listed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._publicityEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if _storage._disputed != false {
+        try visitor.visitSingularBoolField(value: _storage._disputed, fieldNumber: 9)
+      }
+      if !_storage._recordID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ListEntryLine, rhs: Bureau_ListEntryLine) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._furnisherName != rhs_storage._furnisherName {return false}
+        if _storage._list != rhs_storage._list {return false}
+        if _storage._listName != rhs_storage._listName {return false}
+        if _storage._severity != rhs_storage._severity {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        if _storage._listed != rhs_storage._listed {return false}
+        if _storage._publicityEnds != rhs_storage._publicityEnds {return false}
+        if _storage._disputed != rhs_storage._disputed {return false}
+        if _storage._recordID != rhs_storage._recordID {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_StatementLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatementLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}added\0\u{1}about\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -583,15 +1314,9 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.furnisherName) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.accountNumber) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.type) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._opened) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._limit) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._balance) }()
-      case 7: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.paymentHistory) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._closed) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._added) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.about) }()
       default: break
       }
     }
@@ -602,46 +1327,120 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.furnisherName.isEmpty {
-      try visitor.visitSingularStringField(value: self.furnisherName, fieldNumber: 1)
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 1)
     }
-    if !self.accountNumber.isEmpty {
-      try visitor.visitSingularStringField(value: self.accountNumber, fieldNumber: 2)
-    }
-    if self.type != .unspecified {
-      try visitor.visitSingularEnumField(value: self.type, fieldNumber: 3)
-    }
-    try { if let v = self._opened {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    try { if let v = self._added {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
-    try { if let v = self._limit {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    try { if let v = self._balance {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 7)
+    if !self.about.isEmpty {
+      try visitor.visitSingularStringField(value: self.about, fieldNumber: 3)
     }
-    if !self.paymentHistory.isEmpty {
-      try visitor.visitSingularStringField(value: self.paymentHistory, fieldNumber: 8)
-    }
-    try { if let v = self._closed {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Bureau_AccountLine, rhs: Bureau_AccountLine) -> Bool {
+  public static func ==(lhs: Bureau_StatementLine, rhs: Bureau_StatementLine) -> Bool {
+    if lhs.text != rhs.text {return false}
+    if lhs._added != rhs._added {return false}
+    if lhs.about != rhs.about {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_DisputeLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DisputeLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}record_id\0\u{3}furnisher_name\0\u{1}filed\0\u{1}description\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.furnisherName) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._filed) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 2)
+    }
+    if !self.furnisherName.isEmpty {
+      try visitor.visitSingularStringField(value: self.furnisherName, fieldNumber: 3)
+    }
+    try { if let v = self._filed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_DisputeLine, rhs: Bureau_DisputeLine) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.recordID != rhs.recordID {return false}
     if lhs.furnisherName != rhs.furnisherName {return false}
-    if lhs.accountNumber != rhs.accountNumber {return false}
-    if lhs.type != rhs.type {return false}
-    if lhs._opened != rhs._opened {return false}
-    if lhs._limit != rhs._limit {return false}
-    if lhs._balance != rhs._balance {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.paymentHistory != rhs.paymentHistory {return false}
-    if lhs._closed != rhs._closed {return false}
+    if lhs._filed != rhs._filed {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_QueryLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueryLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}time\0\u{3}institution_name\0\u{1}purpose\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._time) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.institutionName) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.purpose) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._time {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.institutionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.institutionName, fieldNumber: 2)
+    }
+    if self.purpose != .unspecified {
+      try visitor.visitSingularEnumField(value: self.purpose, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_QueryLine, rhs: Bureau_QueryLine) -> Bool {
+    if lhs._time != rhs._time {return false}
+    if lhs.institutionName != rhs.institutionName {return false}
+    if lhs.purpose != rhs.purpose {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -708,12 +1507,17 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
     var _identity: Bureau_PersonIdentity? = nil
     var _accounts: [Bureau_AccountLine] = []
+    var _publicRecords: [Bureau_PublicRecordLine] = []
+    var _listEntries: [Bureau_ListEntryLine] = []
+    var _statements: [Bureau_StatementLine] = []
+    var _disputes: [Bureau_DisputeLine] = []
+    var _queries: [Bureau_QueryLine] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -727,6 +1531,11 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       _header = source._header
       _identity = source._identity
       _accounts = source._accounts
+      _publicRecords = source._publicRecords
+      _listEntries = source._listEntries
+      _statements = source._statements
+      _disputes = source._disputes
+      _queries = source._queries
     }
   }
 
@@ -748,6 +1557,11 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         case 1: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._identity) }()
         case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._accounts) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._publicRecords) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._listEntries) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._statements) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._disputes) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         default: break
         }
       }
@@ -769,6 +1583,21 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       if !_storage._accounts.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._accounts, fieldNumber: 3)
       }
+      if !_storage._publicRecords.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._publicRecords, fieldNumber: 4)
+      }
+      if !_storage._listEntries.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._listEntries, fieldNumber: 5)
+      }
+      if !_storage._statements.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._statements, fieldNumber: 6)
+      }
+      if !_storage._disputes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._disputes, fieldNumber: 7)
+      }
+      if !_storage._queries.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._queries, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -781,6 +1610,11 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         if _storage._header != rhs_storage._header {return false}
         if _storage._identity != rhs_storage._identity {return false}
         if _storage._accounts != rhs_storage._accounts {return false}
+        if _storage._publicRecords != rhs_storage._publicRecords {return false}
+        if _storage._listEntries != rhs_storage._listEntries {return false}
+        if _storage._statements != rhs_storage._statements {return false}
+        if _storage._disputes != rhs_storage._disputes {return false}
+        if _storage._queries != rhs_storage._queries {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -929,7 +1763,7 @@ nonisolated extension Bureau_BusinessRegistration: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -940,6 +1774,11 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularMessageField(value: &self._header) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._registration) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.accounts) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.publicRecords) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.listEntries) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.statements) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.disputes) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queries) }()
       default: break
       }
     }
@@ -959,6 +1798,21 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
     if !self.accounts.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.accounts, fieldNumber: 3)
     }
+    if !self.publicRecords.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.publicRecords, fieldNumber: 4)
+    }
+    if !self.listEntries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.listEntries, fieldNumber: 5)
+    }
+    if !self.statements.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.statements, fieldNumber: 6)
+    }
+    if !self.disputes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.disputes, fieldNumber: 7)
+    }
+    if !self.queries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.queries, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -966,6 +1820,11 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
     if lhs._header != rhs._header {return false}
     if lhs._registration != rhs._registration {return false}
     if lhs.accounts != rhs.accounts {return false}
+    if lhs.publicRecords != rhs.publicRecords {return false}
+    if lhs.listEntries != rhs.listEntries {return false}
+    if lhs.statements != rhs.statements {return false}
+    if lhs.disputes != rhs.disputes {return false}
+    if lhs.queries != rhs.queries {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -3,6 +3,11 @@ public enum ReportSection: String, Hashable, Codable, Sendable, CaseIterable, Co
     case identity
     case registration
     case accounts
+    case publicRecords = "public-records"
+    case listEntries = "list-entries"
+    case statements
+    case disputes
+    case queryRecords = "query-records"
 
     public static func < (lhs: ReportSection, rhs: ReportSection) -> Bool {
         Self.allCases.firstIndex(of: lhs)! < Self.allCases.firstIndex(of: rhs)!
@@ -17,10 +22,11 @@ public enum Treatment: String, Hashable, Codable, Sendable {
 }
 
 /// The fixed table purpose x section -> treatment (DESIGN.md invariant 4). Its version goes into every
-/// log entry so that a regulator can tell which rules decided a disclosure.
+/// log entry so that a regulator can tell which rules decided a disclosure. Within a shown section the
+/// catalogue decides, category by category, which purposes may see a record.
 public enum DisclosureTable {
     /// Bumped whenever a row changes.
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
 
     /// The treatment of `section` for `purpose`.
     public static func treatment(of section: ReportSection, for purpose: Purpose) -> Treatment {
@@ -30,10 +36,15 @@ public enum DisclosureTable {
         case (_, .identity), (_, .registration):
             return .masked
         case (.employmentScreening, .accounts):
-            // An employer may confirm identity but has no need for credit account detail.
+            // An employer may confirm identity and public records, but has no need for account detail.
+            return .withheld
+        case (.employmentScreening, .queryRecords), (.tenantScreening, .queryRecords), (.insuranceUnderwriting, .queryRecords):
+            // Who else asked about a person is credit information, not needed outside lending.
             return .withheld
         case (_, .accounts):
             return .masked
+        default:
+            return .shown
         }
     }
 

@@ -10,7 +10,24 @@ public struct DateFields: Hashable, Sendable {
         self.day = day
     }
 
+    public init(_ date: CalendarDate) {
+        self.init(year: date.year, month: date.month, day: date.day)
+    }
+
     var isEmpty: Bool { self.year == 0 && self.month == 0 && self.day == 0 }
+}
+
+/// A legal basis as it arrived, before validation.
+public struct SubmittedLegalBasis: Hashable, Sendable {
+    public var documentNumber: String
+    public var authority: String
+    public var date: DateFields?
+
+    public init(documentNumber: String, authority: String, date: DateFields?) {
+        self.documentNumber = documentNumber
+        self.authority = authority
+        self.date = date
+    }
 }
 
 /// An account as a furnisher submitted it, before validation.
@@ -23,10 +40,13 @@ public struct SubmittedAccount: Hashable, Sendable {
     public var status: AccountStatus?
     public var paymentHistory: String
     public var closed: DateFields?
+    public var legalBasis: SubmittedLegalBasis?
+    public var behaviourEnded: DateFields?
 
     public init(
         accountNumber: String, type: AccountType?, opened: DateFields?, limit: Money?, balance: Money?,
-        status: AccountStatus?, paymentHistory: String, closed: DateFields?
+        status: AccountStatus?, paymentHistory: String, closed: DateFields?,
+        legalBasis: SubmittedLegalBasis? = nil, behaviourEnded: DateFields? = nil
     ) {
         self.accountNumber = accountNumber
         self.type = type
@@ -36,7 +56,66 @@ public struct SubmittedAccount: Hashable, Sendable {
         self.status = status
         self.paymentHistory = paymentHistory
         self.closed = closed
+        self.legalBasis = legalBasis
+        self.behaviourEnded = behaviourEnded
     }
+}
+
+/// A public record as submitted, before validation.
+public struct SubmittedPublicRecord: Hashable, Sendable {
+    public var recordID: String
+    public var type: PublicRecordType?
+    public var authority: String
+    public var legalBasis: SubmittedLegalBasis?
+    public var amount: Money?
+    public var filed: DateFields?
+    public var behaviourEnded: DateFields?
+    public var description: String
+
+    public init(
+        recordID: String, type: PublicRecordType?, authority: String, legalBasis: SubmittedLegalBasis?, amount: Money?,
+        filed: DateFields?, behaviourEnded: DateFields?, description: String
+    ) {
+        self.recordID = recordID
+        self.type = type
+        self.authority = authority
+        self.legalBasis = legalBasis
+        self.amount = amount
+        self.filed = filed
+        self.behaviourEnded = behaviourEnded
+        self.description = description
+    }
+}
+
+/// A list entry as submitted, before validation.
+public struct SubmittedListEntry: Hashable, Sendable {
+    public var recordID: String
+    public var list: String
+    public var severity: ListSeverity?
+    public var reason: String
+    public var legalBasis: SubmittedLegalBasis?
+    public var listed: DateFields?
+    public var publicityEnds: DateFields?
+
+    public init(
+        recordID: String, list: String, severity: ListSeverity?, reason: String, legalBasis: SubmittedLegalBasis?,
+        listed: DateFields?, publicityEnds: DateFields?
+    ) {
+        self.recordID = recordID
+        self.list = list
+        self.severity = severity
+        self.reason = reason
+        self.legalBasis = legalBasis
+        self.listed = listed
+        self.publicityEnds = publicityEnds
+    }
+}
+
+/// One record as submitted.
+public enum SubmittedRecord: Hashable, Sendable {
+    case account(SubmittedAccount)
+    case publicRecord(SubmittedPublicRecord)
+    case listEntry(SubmittedListEntry)
 }
 
 /// A subject as a furnisher submitted it, before validation.
@@ -50,10 +129,13 @@ public struct SubmittedSubject: Hashable, Sendable {
     public var legalRepresentativeName: String
     public var legalRepresentativeIdentifier: String
     public var accounts: [SubmittedAccount]
+    public var publicRecords: [SubmittedPublicRecord]
+    public var listEntries: [SubmittedListEntry]
 
     public init(
         kind: SubjectKind?, identifier: String, name: String, date: DateFields?, phone: String, address: Address?,
-        legalRepresentativeName: String = "", legalRepresentativeIdentifier: String = "", accounts: [SubmittedAccount]
+        legalRepresentativeName: String = "", legalRepresentativeIdentifier: String = "", accounts: [SubmittedAccount],
+        publicRecords: [SubmittedPublicRecord] = [], listEntries: [SubmittedListEntry] = []
     ) {
         self.kind = kind
         self.identifier = identifier
@@ -64,44 +146,58 @@ public struct SubmittedSubject: Hashable, Sendable {
         self.legalRepresentativeName = legalRepresentativeName
         self.legalRepresentativeIdentifier = legalRepresentativeIdentifier
         self.accounts = accounts
+        self.publicRecords = publicRecords
+        self.listEntries = listEntries
     }
 }
 
-/// A validated subject, ready to be merged into its file.
+/// A validated subject: its identity or registration and the records submitted with it.
 public struct FurnishedSubject: Hashable, Sendable {
     public var identifier: SubjectIdentifier
-    /// The file as submitted: identity or registration, and the submitted accounts.
-    public var file: CreditFile
+    public var subject: CreditFile.Subject
+    public var records: [CreditRecord]
+
+    public init(identifier: SubjectIdentifier, subject: CreditFile.Subject, records: [CreditRecord]) {
+        self.identifier = identifier
+        self.subject = subject
+        self.records = records
+    }
 }
 
 /// The rules a furnished batch must pass. Every error names the field path
 /// (`subjects[2].accounts[0].payment_history`) and the rule; a batch with one error is refused whole.
-public enum Furnishing {
+public struct Furnishing: Sendable {
     /// The most subjects one batch may carry.
     public static let maxSubjectsPerBatch = 1000
-    /// The most accounts one subject may carry in a batch.
-    public static let maxAccountsPerSubject = 100
+    /// The most records one subject may carry in a batch.
+    public static let maxRecordsPerSubject = 200
 
-    /// Validates a batch from `furnisher`, dated `today`.
+    public let furnisher: Institution
+    public let catalogue: Catalogue
+    public let today: CalendarDate
+
+    /// Rules for records from `furnisher`, under `catalogue`, dated `today`.
+    public init(furnisher: Institution, catalogue: Catalogue, today: CalendarDate) {
+        self.furnisher = furnisher
+        self.catalogue = catalogue
+        self.today = today
+    }
+
+    /// Validates a batch.
     ///
-    /// - Throws: ``BureauError`` (invalid argument) for the first rule broken.
-    public static func validate(
-        batchID: String,
-        subjects: [SubmittedSubject],
-        furnisher: UnifiedSocialCreditCode,
-        today: CalendarDate
-    ) throws(BureauError) -> [FurnishedSubject] {
-        let trimmedBatch = batchID.trimmingWhitespace()
-        guard !trimmedBatch.isEmpty else { throw .invalid("batch_id", "is required") }
-        guard trimmedBatch.count <= 128 else { throw .invalid("batch_id", "is at most 128 characters") }
+    /// - Throws: ``BureauError`` for the first rule broken: invalid argument, or permission denied for a
+    ///   category the furnisher is not licensed for.
+    public func validate(batchID: String, subjects: [SubmittedSubject]) throws(BureauError) -> [FurnishedSubject] {
+        try Furnishing.validateBatchID(batchID)
         guard !subjects.isEmpty else { throw .invalid("subjects", "a batch needs at least one subject") }
-        guard subjects.count <= maxSubjectsPerBatch else {
-            throw .invalid("subjects", "a batch holds at most \(maxSubjectsPerBatch) subjects, got \(subjects.count)")
+        guard subjects.count <= Furnishing.maxSubjectsPerBatch else {
+            throw .invalid("subjects", "a batch holds at most \(Furnishing.maxSubjectsPerBatch) subjects, got \(subjects.count)")
         }
         var seen: [SubjectIdentifier: Int] = [:]
         var result: [FurnishedSubject] = []
+        result.reserveCapacity(subjects.count)
         for (i, subject) in subjects.enumerated() {
-            let furnished = try validate(subject, at: "subjects[\(i)]", furnisher: furnisher, today: today)
+            let furnished = try self.validate(subject, at: "subjects[\(i)]")
             if let first = seen[furnished.identifier] {
                 throw .invalid("subjects[\(i)].identifier", "the same subject appears at subjects[\(first)]; send it once")
             }
@@ -111,15 +207,20 @@ public enum Furnishing {
         return result
     }
 
-    static func validate(
-        _ s: SubmittedSubject, at path: String, furnisher: UnifiedSocialCreditCode, today: CalendarDate
-    ) throws(BureauError) -> FurnishedSubject {
+    /// Checks a client batch or request id.
+    public static func validateBatchID(_ batchID: String, field: String = "batch_id") throws(BureauError) {
+        guard !batchID.trimmingWhitespace().isEmpty else { throw .invalid(field, "is required") }
+        guard batchID.utf8.count <= 128 else { throw .invalid(field, "is at most 128 bytes") }
+    }
+
+    /// Validates one subject at `path`.
+    public func validate(_ s: SubmittedSubject, at path: String) throws(BureauError) -> FurnishedSubject {
         guard let kind = s.kind else { throw .invalid("\(path).kind", "must be individual or business") }
         let identifier = try SubjectIdentifier(kind: kind, parsing: s.identifier, field: "\(path).identifier")
         let name = s.name.trimmingWhitespace()
         guard !name.isEmpty else { throw .invalid("\(path).name", "is required") }
         guard name.count <= 100 else { throw .invalid("\(path).name", "is at most 100 characters") }
-        let date = try validDate(s.date, at: "\(path).date", today: today)
+        let date = try self.date(s.date, at: "\(path).date")
         let phone = s.phone.trimmingWhitespace()
         if !phone.isEmpty {
             let digits = phone.hasPrefix("+") ? String(phone.dropFirst()) : phone
@@ -153,39 +254,55 @@ public enum Furnishing {
             )
         }
 
-        guard s.accounts.count <= maxAccountsPerSubject else {
-            throw .invalid("\(path).accounts", "at most \(maxAccountsPerSubject) accounts a subject in one batch")
+        let count = s.accounts.count + s.publicRecords.count + s.listEntries.count
+        guard count <= Furnishing.maxRecordsPerSubject else {
+            throw .invalid(path, "at most \(Furnishing.maxRecordsPerSubject) records a subject in one batch, got \(count)")
         }
-        var numbers: [String: Int] = [:]
-        var accounts: [Account] = []
-        for (j, a) in s.accounts.enumerated() {
-            let account = try validate(a, at: "\(path).accounts[\(j)]", kind: kind, furnisher: furnisher, today: today)
-            if let first = numbers[account.accountNumber] {
-                throw .invalid("\(path).accounts[\(j)].account_number", "repeats accounts[\(first)] of the same subject")
+        var records: [CreditRecord] = []
+        records.reserveCapacity(count)
+        var references: [RecordReference: String] = [:]
+        func add(_ record: CreditRecord, at field: String, idField: String) throws(BureauError) {
+            if let first = references[record.reference] {
+                throw .invalid("\(field).\(idField)", "repeats \(first) of the same subject")
             }
-            numbers[account.accountNumber] = j
-            accounts.append(account)
+            references[record.reference] = field.components(after: path)
+            records.append(record)
         }
-        return FurnishedSubject(identifier: identifier, file: CreditFile(subject: subject, accounts: accounts))
+        for (j, a) in s.accounts.enumerated() {
+            let field = "\(path).accounts[\(j)]"
+            try add(.account(try self.validate(a, at: field, kind: kind)), at: field, idField: "account_number")
+        }
+        for (j, p) in s.publicRecords.enumerated() {
+            let field = "\(path).public_records[\(j)]"
+            try add(.publicRecord(try self.validate(p, at: field, kind: kind)), at: field, idField: "record_id")
+        }
+        for (j, l) in s.listEntries.enumerated() {
+            let field = "\(path).list_entries[\(j)]"
+            try add(.listEntry(try self.validate(l, at: field, kind: kind)), at: field, idField: "record_id")
+        }
+        return FurnishedSubject(identifier: identifier, subject: subject, records: records)
     }
 
-    static func validate(
-        _ a: SubmittedAccount, at path: String, kind: SubjectKind, furnisher: UnifiedSocialCreditCode, today: CalendarDate
-    ) throws(BureauError) -> Account {
-        let number = a.accountNumber.trimmingWhitespace()
-        guard !number.isEmpty else { throw .invalid("\(path).account_number", "is required") }
-        guard number.count <= 32, number.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            throw .invalid("\(path).account_number", "is 1 to 32 letters, digits or dashes")
+    /// Validates one record of a subject of `kind` (for corrections as for batches).
+    public func validate(_ record: SubmittedRecord, at path: String, kind: SubjectKind) throws(BureauError) -> CreditRecord {
+        switch record {
+        case .account(let a): .account(try self.validate(a, at: path, kind: kind))
+        case .publicRecord(let p): .publicRecord(try self.validate(p, at: path, kind: kind))
+        case .listEntry(let l): .listEntry(try self.validate(l, at: path, kind: kind))
         }
+    }
+
+    func validate(_ a: SubmittedAccount, at path: String, kind: SubjectKind) throws(BureauError) -> Account {
+        let number = try Self.recordID(a.accountNumber, at: "\(path).account_number", letters: "-")
         guard let type = a.type else { throw .invalid("\(path).type", "must name an account type") }
         if kind == .individual && type == .businessLoan {
             throw .invalid("\(path).type", "a business loan cannot be furnished on an individual's file")
         }
-        let opened = try validDate(a.opened, at: "\(path).opened", today: today)
+        let opened = try self.date(a.opened, at: "\(path).opened")
         guard let limit = a.limit else { throw .invalid("\(path).limit", "is required") }
-        try validMoney(limit, at: "\(path).limit")
+        try Self.money(limit, at: "\(path).limit")
         guard let balance = a.balance else { throw .invalid("\(path).balance", "is required") }
-        try validMoney(balance, at: "\(path).balance")
+        try Self.money(balance, at: "\(path).balance")
         guard balance.currency == limit.currency else {
             throw .invalid("\(path).balance.currency", "must equal the limit's currency \(limit.currency)")
         }
@@ -198,7 +315,7 @@ public enum Furnishing {
         }
         var closed: CalendarDate?
         if let fields = a.closed, !fields.isEmpty {
-            closed = try validDate(fields, at: "\(path).closed", today: today)
+            closed = try self.date(fields, at: "\(path).closed")
         }
         switch status {
         case .closed, .settled, .chargedOff:
@@ -209,25 +326,138 @@ public enum Furnishing {
         case .current, .late30, .late60, .late90, .late120Plus:
             guard closed == nil else { throw .invalid("\(path).closed", "must be empty for an open account") }
         }
-        return Account(
-            furnisher: furnisher, accountNumber: number, type: type, opened: opened, limit: limit, balance: balance,
+        var account = Account(
+            furnisher: self.furnisher.code, accountNumber: number, type: type, opened: opened, limit: limit, balance: balance,
             status: status, paymentHistory: a.paymentHistory, closed: closed
+        )
+        let category = try self.category(account.category, at: path, kind: kind, recordKind: .account)
+        if category.negative {
+            account.legalBasis = try self.legalBasis(a.legalBasis, at: "\(path).legal_basis", category: category)
+            account.behaviourEnded = try self.behaviourEnded(a.behaviourEnded, at: "\(path).behaviour_ended", notBefore: opened)
+        } else if a.legalBasis != nil || (a.behaviourEnded.map { !$0.isEmpty } ?? false) {
+            throw .invalid("\(path).behaviour_ended", "only negative records (here \(category.code) is positive) carry a legal basis and behaviour end")
+        }
+        return account
+    }
+
+    func validate(_ p: SubmittedPublicRecord, at path: String, kind: SubjectKind) throws(BureauError) -> PublicRecord {
+        let id = try Self.recordID(p.recordID, at: "\(path).record_id", letters: "-_/.")
+        guard let type = p.type else { throw .invalid("\(path).type", "must name a public record type") }
+        let category = try self.category(type.category, at: path, kind: kind, recordKind: .publicRecord)
+        let authority = p.authority.trimmingWhitespace()
+        guard !authority.isEmpty else { throw .invalid("\(path).authority", "is required") }
+        guard let basis = try self.legalBasis(p.legalBasis, at: "\(path).legal_basis", category: category, required: true) else {
+            throw .invalid("\(path).legal_basis", "is required")
+        }
+        if let amount = p.amount { try Self.money(amount, at: "\(path).amount") }
+        let filed = try self.date(p.filed, at: "\(path).filed")
+        let ended = try self.behaviourEnded(p.behaviourEnded, at: "\(path).behaviour_ended", notBefore: filed)
+        guard p.description.count <= 500 else { throw .invalid("\(path).description", "is at most 500 characters") }
+        return PublicRecord(
+            furnisher: self.furnisher.code, recordID: id, type: type, authority: authority, legalBasis: basis, amount: p.amount,
+            filed: filed, behaviourEnded: ended, description: p.description.trimmingWhitespace()
         )
     }
 
-    static func validDate(_ fields: DateFields?, at path: String, today: CalendarDate) throws(BureauError) -> CalendarDate {
+    func validate(_ l: SubmittedListEntry, at path: String, kind: SubjectKind) throws(BureauError) -> ListEntry {
+        let id = try Self.recordID(l.recordID, at: "\(path).record_id", letters: "-_/.")
+        let category = try self.category(l.list, at: path, kind: kind, recordKind: .listEntry, field: "list")
+        guard category.feedsList else { throw .invalid("\(path).list", "\(category.code) is not a list the catalogue defines") }
+        if category.code == Catalogue.severeUntrustworthinessList && l.severity == nil {
+            throw .invalid("\(path).severity", "is required for the severe-untrustworthiness list (minor, general or serious)")
+        }
+        let reason = l.reason.trimmingWhitespace()
+        guard !reason.isEmpty else { throw .invalid("\(path).reason", "is required") }
+        // Lists only on a legally binding document, whatever the list.
+        guard let basis = try self.legalBasis(l.legalBasis, at: "\(path).legal_basis", category: category, required: true) else {
+            throw .invalid("\(path).legal_basis", "is required")
+        }
+        let listed = try self.date(l.listed, at: "\(path).listed")
+        guard let endsFields = l.publicityEnds, !endsFields.isEmpty,
+            let ends = CalendarDate(year: endsFields.year, month: endsFields.month, day: endsFields.day)
+        else { throw .invalid("\(path).publicity_ends", "is required and must be a real date") }
+        guard ends > listed else { throw .invalid("\(path).publicity_ends", "must be after listed") }
+        return ListEntry(
+            furnisher: self.furnisher.code, recordID: id, list: category.code, severity: l.severity, reason: reason,
+            legalBasis: basis, listed: listed, publicityEnds: ends
+        )
+    }
+
+    // MARK: Shared rules
+
+    func category(
+        _ code: String, at path: String, kind: SubjectKind, recordKind: RecordKind, field: String = "category"
+    ) throws(BureauError) -> CatalogueCategory {
+        if let label = Catalogue.prohibitedLabel(in: code) {
+            throw .invalid("\(path).\(field)", "\(label) is information a credit bureau may not collect")
+        }
+        guard let category = self.catalogue.category(code), category.recordKind == recordKind else {
+            throw .invalid("\(path).\(field)", "\(code) is not in the catalogue (version \(self.catalogue.version))")
+        }
+        guard category.subjectKinds.contains(kind) else {
+            throw .invalid("\(path).\(field)", "\(code) is not held for \(kind.rawValue) subjects")
+        }
+        guard self.furnisher.categories.contains(code) else {
+            throw BureauError(.permissionDenied, "\(path): \(self.furnisher.code) is not licensed to furnish \(code)")
+        }
+        return category
+    }
+
+    func legalBasis(
+        _ submitted: SubmittedLegalBasis?, at path: String, category: CatalogueCategory, required: Bool = false
+    ) throws(BureauError) -> LegalBasis? {
+        guard let submitted else {
+            if required || category.negative {
+                throw .invalid(path, "\(category.code) needs a legal basis: document number, authority and date")
+            }
+            return nil
+        }
+        let number = submitted.documentNumber.trimmingWhitespace()
+        guard !number.isEmpty, number.count <= 100 else { throw .invalid("\(path).document_number", "is 1 to 100 characters") }
+        let authority = submitted.authority.trimmingWhitespace()
+        guard !authority.isEmpty, authority.count <= 200 else { throw .invalid("\(path).authority", "is 1 to 200 characters") }
+        let date = try self.date(submitted.date, at: "\(path).date")
+        return LegalBasis(documentNumber: number, authority: authority, date: date)
+    }
+
+    func behaviourEnded(_ fields: DateFields?, at path: String, notBefore start: CalendarDate) throws(BureauError) -> CalendarDate {
+        guard let fields, !fields.isEmpty else {
+            throw .invalid(path, "negative information needs the end date of the behaviour (retention counts from it)")
+        }
+        let ended = try self.date(fields, at: path)
+        guard ended >= start else { throw .invalid(path, "cannot be before the record began") }
+        return ended
+    }
+
+    func date(_ fields: DateFields?, at path: String) throws(BureauError) -> CalendarDate {
         guard let fields, !fields.isEmpty else { throw .invalid(path, "is required") }
         guard let date = CalendarDate(year: fields.year, month: fields.month, day: fields.day), date.year >= 1900 else {
             throw .invalid(path, "must be a real date after 1900")
         }
-        guard date <= today else { throw .invalid(path, "cannot be in the future") }
+        guard date <= self.today else { throw .invalid(path, "cannot be in the future") }
         return date
     }
 
-    static func validMoney(_ money: Money, at path: String) throws(BureauError) {
+    static func recordID(_ text: String, at path: String, letters: String) throws(BureauError) -> String {
+        let id = text.trimmingWhitespace()
+        guard !id.isEmpty else { throw .invalid(path, "is required") }
+        guard id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || letters.contains($0)) }) else {
+            throw .invalid(path, "is 1 to 64 letters, digits or \(letters.map { "'\($0)'" }.joined(separator: " "))")
+        }
+        return id
+    }
+
+    static func money(_ money: Money, at path: String) throws(BureauError) {
         guard money.minorUnits >= 0 else { throw .invalid("\(path).minor_units", "cannot be negative") }
         guard money.currency.count == 3, money.currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
             throw .invalid("\(path).currency", "is a 3-letter ISO 4217 code in capitals")
         }
+    }
+}
+
+extension String {
+    /// The part of a field path after `prefix.` (`accounts[0]` of `subjects[1].accounts[0]`).
+    func components(after prefix: String) -> String {
+        self.hasPrefix(prefix + ".") ? String(self.dropFirst(prefix.count + 1)) : self
     }
 }

@@ -8,19 +8,37 @@ public struct Institution: Hashable, Codable, Sendable {
     public var purposes: Set<Purpose>
     /// Lowercase hex SHA-256 fingerprints of the DER of its client certificates.
     public var certificateFingerprints: Set<String>
+    /// The catalogue categories it is licensed to furnish.
+    public var categories: Set<String>
 
     public init(
         code: UnifiedSocialCreditCode,
         name: String,
         roles: Set<Role>,
         purposes: Set<Purpose>,
-        certificateFingerprints: Set<String>
+        certificateFingerprints: Set<String>,
+        categories: Set<String> = []
     ) {
         self.code = code
         self.name = name
         self.roles = roles
         self.purposes = purposes
         self.certificateFingerprints = certificateFingerprints
+        self.categories = categories
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, roles, purposes, certificateFingerprints, categories
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.code = try c.decode(UnifiedSocialCreditCode.self, forKey: .code)
+        self.name = try c.decode(String.self, forKey: .name)
+        self.roles = try c.decode(Set<Role>.self, forKey: .roles)
+        self.purposes = try c.decode(Set<Purpose>.self, forKey: .purposes)
+        self.certificateFingerprints = try c.decode(Set<String>.self, forKey: .certificateFingerprints)
+        self.categories = try c.decodeIfPresent(Set<String>.self, forKey: .categories) ?? []
     }
 
     /// Checks that the institution may query for `purpose`.

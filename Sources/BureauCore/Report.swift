@@ -1,3 +1,5 @@
+public import struct Foundation.Date
+
 /// A person as disclosed in a report: masked for agencies, whole for the subject.
 public struct DisclosedPerson: Hashable, Codable, Sendable {
     public var name: String
@@ -11,19 +13,6 @@ public struct DisclosedPerson: Hashable, Codable, Sendable {
     public var address: Address
 }
 
-/// An account line as disclosed in a report.
-public struct DisclosedAccount: Hashable, Codable, Sendable {
-    public var furnisher: String
-    public var accountNumber: String
-    public var type: AccountType
-    public var opened: CalendarDate
-    public var limit: Money
-    public var balance: Money
-    public var status: AccountStatus
-    public var paymentHistory: String
-    public var closed: CalendarDate?
-}
-
 /// A business's registration as disclosed in a report. The code is public and shown whole; the legal
 /// representative is masked as a person.
 public struct DisclosedBusiness: Hashable, Codable, Sendable {
@@ -35,10 +24,31 @@ public struct DisclosedBusiness: Hashable, Codable, Sendable {
     public var legalRepresentativeIdentifier: String
 }
 
-/// A section left out of a report and why.
+/// A record as disclosed, with whether the subject disputes it.
+public struct Disclosed<Record: Hashable & Sendable>: Hashable, Sendable {
+    public var record: Record
+    public var disputed: Bool
+}
+
+/// A section (or part of one) left out of a report and why.
 public struct WithheldSection: Hashable, Codable, Sendable {
     public var section: ReportSection
     public var reason: String
+}
+
+/// One query of the file, derived from the access log.
+public struct QueryRecord: Hashable, Codable, Sendable {
+    public var time: Date
+    public var institution: String
+    public var institutionName: String
+    public var purpose: Purpose
+
+    public init(time: Date, institution: String, institutionName: String, purpose: Purpose) {
+        self.time = time
+        self.institution = institution
+        self.institutionName = institutionName
+        self.purpose = purpose
+    }
 }
 
 /// A report as the purpose allows it to be disclosed, before it is encoded for the wire.
@@ -46,70 +56,116 @@ public struct Report: Hashable, Sendable {
     public var purpose: Purpose
     public var person: DisclosedPerson?
     public var business: DisclosedBusiness?
-    public var accounts: [DisclosedAccount]
-    public var withheld: [WithheldSection]
+    /// Account numbers already masked where the purpose says so.
+    public var accounts: [Disclosed<Account>] = []
+    public var publicRecords: [Disclosed<PublicRecord>] = []
+    public var listEntries: [Disclosed<ListEntry>] = []
+    public var statements: [Statement] = []
+    public var disputes: [DisputeMark] = []
+    public var queries: [QueryRecord] = []
+    public var withheld: [WithheldSection] = []
     /// The disclosed fields with their treatment (`identity.name:masked`), for the log entry.
-    public var disclosedFields: [String]
+    public var disclosedFields: [String] = []
     public var disclosureVersion: UInt32 { DisclosureTable.version }
 }
 
-/// Builds the disclosed report of a file for a purpose, through ``DisclosureTable`` and ``Masking``.
+/// Builds the disclosed report of a file for a purpose, through ``DisclosureTable``, the catalogue's
+/// purposes per category, retention and ``Masking``.
 public enum ReportBuilder {
-    /// The report of `file` for `purpose`.
-    public static func report(of file: CreditFile, for purpose: Purpose) -> Report {
-        var report = Report(purpose: purpose, person: nil, business: nil, accounts: [], withheld: [], disclosedFields: [])
+    /// How far back query records go.
+    public static let queryHistoryYears = 2
+
+    /// The report of `file` for `purpose` on `today`.
+    ///
+    /// A record whose retention has ended is never disclosed, nor mentioned.
+    public static func report(
+        of file: CreditFile, for purpose: Purpose, catalogue: Catalogue, today: CalendarDate, queries: [QueryRecord] = []
+    ) -> Report {
+        var report = Report(purpose: purpose, person: nil, business: nil)
+        func treatment(_ section: ReportSection) -> Treatment {
+            let t = DisclosureTable.treatment(of: section, for: purpose)
+            if t == .withheld {
+                report.withheld.append(.init(section: section, reason: DisclosureTable.reason(withholding: section, for: purpose)))
+            }
+            return t
+        }
+        func fields(_ section: ReportSection, _ names: [String], _ t: Treatment) {
+            report.disclosedFields += names.map { "\(section.rawValue).\($0):\(t.rawValue)" }
+        }
 
         switch file.subject {
         case .person(let person):
-            let treatment = DisclosureTable.treatment(of: .identity, for: purpose)
-            if treatment == .withheld {
-                report.withheld.append(.init(section: .identity, reason: DisclosureTable.reason(withholding: .identity, for: purpose)))
-            } else {
-                report.person = disclose(person, treatment)
-                report.disclosedFields += ["name", "identifier", "birth_date", "phone", "address"]
-                    .map { "identity.\($0):\(treatment.rawValue)" }
+            let t = treatment(.identity)
+            if t != .withheld {
+                report.person = disclose(person, t)
+                fields(.identity, ["name", "identifier", "birth_date", "phone", "address"], t)
             }
         case .business(let business):
-            let treatment = DisclosureTable.treatment(of: .registration, for: purpose)
-            if treatment == .withheld {
-                report.withheld.append(.init(section: .registration, reason: DisclosureTable.reason(withholding: .registration, for: purpose)))
-            } else {
-                let masked = treatment == .masked
+            let t = treatment(.registration)
+            if t != .withheld {
+                let masked = t == .masked
                 report.business = DisclosedBusiness(
-                    name: business.name,
-                    code: business.code,
-                    registrationDate: business.registrationDate,
-                    address: business.address,
+                    name: business.name, code: business.code, registrationDate: business.registrationDate, address: business.address,
                     legalRepresentativeName: masked ? Masking.name(business.legalRepresentativeName) : business.legalRepresentativeName,
                     legalRepresentativeIdentifier: masked
                         ? Masking.residentIdentifier(business.legalRepresentativeIdentifier) : business.legalRepresentativeIdentifier
                 )
-                report.disclosedFields += ["name:shown", "code:shown", "registration_date:shown", "address:shown"]
-                    .map { "registration.\($0)" }
-                report.disclosedFields += ["name", "identifier"].map { "registration.legal_representative.\($0):\(treatment.rawValue)" }
+                fields(.registration, ["name", "code", "registration_date", "address"], .shown)
+                fields(.registration, ["legal_representative.name", "legal_representative.identifier"], t)
             }
         }
 
-        let accounts = DisclosureTable.treatment(of: .accounts, for: purpose)
-        if accounts == .withheld {
-            report.withheld.append(.init(section: .accounts, reason: DisclosureTable.reason(withholding: .accounts, for: purpose)))
-        } else {
-            report.accounts = file.accounts.map { account in
-                DisclosedAccount(
-                    furnisher: account.furnisher.value,
-                    accountNumber: accounts == .masked ? Masking.accountNumber(account.accountNumber) : account.accountNumber,
-                    type: account.type,
-                    opened: account.opened,
-                    limit: account.limit,
-                    balance: account.balance,
-                    status: account.status,
-                    paymentHistory: account.paymentHistory,
-                    closed: account.closed
-                )
+        // Records: retention first (expired records do not exist for a report), then the catalogue's purposes.
+        var refused: [ReportSection: Set<String>] = [:]
+        func visible(_ record: CreditRecord, in section: ReportSection) -> Bool {
+            if let expiry = record.expiry(under: catalogue), expiry <= today { return false }
+            guard let category = catalogue.category(record.category), category.purposes.contains(purpose) else {
+                refused[section, default: []].insert(record.category)
+                return false
             }
-            report.disclosedFields.append("accounts.account_number:\(accounts.rawValue)")
-            report.disclosedFields += ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed"]
-                .map { "accounts.\($0):shown" }
+            return true
+        }
+
+        let accounts = treatment(.accounts)
+        if accounts != .withheld {
+            report.accounts = file.accounts.filter { visible(.account($0), in: .accounts) }.map { account in
+                var shown = account
+                if accounts == .masked { shown.accountNumber = Masking.accountNumber(account.accountNumber) }
+                return Disclosed(record: shown, disputed: file.isDisputed(account.reference))
+            }
+            fields(.accounts, ["account_number"], accounts)
+            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis"], .shown)
+        }
+        if treatment(.publicRecords) != .withheld {
+            report.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .publicRecords) }
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
+            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description"], .shown)
+        }
+        if treatment(.listEntries) != .withheld {
+            report.listEntries = file.listEntries.filter { visible(.listEntry($0), in: .listEntries) }
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
+            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends"], .shown)
+        }
+        if treatment(.statements) != .withheld {
+            report.statements = file.statements
+            fields(.statements, ["text", "added"], .shown)
+        }
+        if treatment(.disputes) != .withheld {
+            report.disputes = file.disputes
+            fields(.disputes, ["record", "filed", "description"], .shown)
+        }
+        if treatment(.queryRecords) != .withheld {
+            let since = today.adding(years: -queryHistoryYears)
+            report.queries = queries.filter { CalendarDate(utcDayOf: $0.time) > since }
+            fields(.queryRecords, ["time", "institution", "purpose"], .shown)
+        }
+        for (section, categories) in refused.sorted(by: { $0.key < $1.key }) {
+            report.withheld.append(
+                .init(
+                    section: section,
+                    reason: "\(categories.sorted().joined(separator: ", ")): the catalogue (v\(catalogue.version)) does not disclose it for purpose \(purpose.rawValue)"
+                )
+            )
         }
         return report
     }
@@ -130,5 +186,12 @@ public enum ReportBuilder {
             phone: Masking.phone(person.phone),
             address: Masking.address(person.address)
         )
+    }
+}
+
+extension CalendarDate {
+    /// The UTC calendar day of `date`.
+    public init(utcDayOf date: Date) {
+        self.init(daysSinceEpoch: Int((date.timeIntervalSince1970 / 86_400).rounded(.down)))
     }
 }

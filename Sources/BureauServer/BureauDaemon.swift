@@ -13,7 +13,7 @@ struct BureauContext: Sendable {
     let store: Store
     let writer: GroupCommitWriter
     let callers: CallerResolver
-    let catalogue: Catalogue
+    let catalogue: CatalogueCache
     let logger: Logger
     let now: @Sendable () -> Date
 }
@@ -97,7 +97,7 @@ public final class BureauDaemon: Service, Sendable {
             store: self.store,
             writer: self.writer,
             callers: CallerResolver(store: self.store),
-            catalogue: .default,
+            catalogue: CatalogueCache(store: self.store),
             logger: logger,
             now: configuration.now
         )

@@ -160,6 +160,116 @@ extension Bureau_LogReceipt {
     }
 }
 
+extension RecordKind {
+    public init?(_ wire: Bureau_RecordKind) {
+        switch wire {
+        case .account: self = .account
+        case .publicRecord: self = .publicRecord
+        case .listEntry: self = .listEntry
+        case .unspecified, .UNRECOGNIZED: return nil
+        }
+    }
+
+    public var wire: Bureau_RecordKind {
+        switch self {
+        case .account: .account
+        case .publicRecord: .publicRecord
+        case .listEntry: .listEntry
+        }
+    }
+}
+
+extension PublicRecordType {
+    public init?(_ wire: Bureau_PublicRecordType) {
+        switch wire {
+        case .courtJudgment: self = .courtJudgment
+        case .enforcement: self = .enforcement
+        case .administrativePenalty: self = .administrativePenalty
+        case .taxArrears: self = .taxArrears
+        case .unspecified, .UNRECOGNIZED: return nil
+        }
+    }
+
+    public var wire: Bureau_PublicRecordType {
+        switch self {
+        case .courtJudgment: .courtJudgment
+        case .enforcement: .enforcement
+        case .administrativePenalty: .administrativePenalty
+        case .taxArrears: .taxArrears
+        }
+    }
+}
+
+extension ListSeverity {
+    public init?(_ wire: Bureau_ListSeverity) {
+        switch wire {
+        case .minor: self = .minor
+        case .general: self = .general
+        case .serious: self = .serious
+        case .unspecified, .UNRECOGNIZED: return nil
+        }
+    }
+
+    public var wire: Bureau_ListSeverity {
+        switch self {
+        case .minor: .minor
+        case .general: .general
+        case .serious: .serious
+        }
+    }
+}
+
+extension Bureau_LegalBasis {
+    init(_ basis: LegalBasis) {
+        self.init()
+        self.documentNumber = basis.documentNumber
+        self.authority = basis.authority
+        self.date = Bureau_CalendarDate(basis.date)
+    }
+
+    var submitted: SubmittedLegalBasis {
+        SubmittedLegalBasis(documentNumber: self.documentNumber, authority: self.authority, date: self.hasDate ? self.date.fields : nil)
+    }
+}
+
+extension SubmittedAccount {
+    init(_ a: Bureau_AccountRecord) {
+        self.init(
+            accountNumber: a.accountNumber,
+            type: AccountType(a.type),
+            opened: a.hasOpened ? a.opened.fields : nil,
+            limit: a.hasLimit ? a.limit.domain : nil,
+            balance: a.hasBalance ? a.balance.domain : nil,
+            status: AccountStatus(a.status),
+            paymentHistory: a.paymentHistory,
+            closed: a.hasClosed ? a.closed.fields : nil,
+            legalBasis: a.hasLegalBasis ? a.legalBasis.submitted : nil,
+            behaviourEnded: a.hasBehaviourEnded ? a.behaviourEnded.fields : nil
+        )
+    }
+}
+
+extension SubmittedPublicRecord {
+    init(_ p: Bureau_PublicRecord) {
+        self.init(
+            recordID: p.recordID, type: PublicRecordType(p.type), authority: p.authority,
+            legalBasis: p.hasLegalBasis ? p.legalBasis.submitted : nil, amount: p.hasAmount ? p.amount.domain : nil,
+            filed: p.hasFiled ? p.filed.fields : nil, behaviourEnded: p.hasBehaviourEnded ? p.behaviourEnded.fields : nil,
+            description: p.description_p
+        )
+    }
+}
+
+extension SubmittedListEntry {
+    init(_ l: Bureau_ListEntryRecord) {
+        self.init(
+            recordID: l.recordID, list: l.list, severity: ListSeverity(l.severity), reason: l.reason,
+            legalBasis: l.hasLegalBasis ? l.legalBasis.submitted : nil, listed: l.hasListed ? l.listed.fields : nil,
+            publicityEnds: l.hasPublicityEnds ? l.publicityEnds.fields : nil
+        )
+    }
+}
+
 extension SubmittedSubject {
     /// The domain input of a wire record (validated later by ``Furnishing``).
     init(_ wire: Bureau_SubjectRecord) {
@@ -172,18 +282,9 @@ extension SubmittedSubject {
             address: wire.hasAddress ? wire.address.domain : nil,
             legalRepresentativeName: wire.legalRepresentative.name,
             legalRepresentativeIdentifier: wire.legalRepresentative.identifier,
-            accounts: wire.accounts.map { a in
-                SubmittedAccount(
-                    accountNumber: a.accountNumber,
-                    type: AccountType(a.type),
-                    opened: a.hasOpened ? a.opened.fields : nil,
-                    limit: a.hasLimit ? a.limit.domain : nil,
-                    balance: a.hasBalance ? a.balance.domain : nil,
-                    status: AccountStatus(a.status),
-                    paymentHistory: a.paymentHistory,
-                    closed: a.hasClosed ? a.closed.fields : nil
-                )
-            }
+            accounts: wire.accounts.map(SubmittedAccount.init),
+            publicRecords: wire.publicRecords.map(SubmittedPublicRecord.init),
+            listEntries: wire.listEntries.map(SubmittedListEntry.init)
         )
     }
 }
@@ -202,7 +303,8 @@ extension Bureau_PersonIdentity {
 }
 
 extension Bureau_AccountLine {
-    init(_ account: DisclosedAccount, furnisherName: String) {
+    init(_ disclosed: Disclosed<Account>, furnisherName: String) {
+        let account = disclosed.record
         self.init()
         self.furnisherName = furnisherName
         self.accountNumber = account.accountNumber
@@ -213,6 +315,44 @@ extension Bureau_AccountLine {
         self.status = account.status.wire
         self.paymentHistory = account.paymentHistory
         if let closed = account.closed { self.closed = Bureau_CalendarDate(closed) }
+        self.disputed = disclosed.disputed
+        self.category = account.category
+        if let basis = account.legalBasis { self.legalBasis = Bureau_LegalBasis(basis) }
+        if let ended = account.behaviourEnded { self.behaviourEnded = Bureau_CalendarDate(ended) }
+    }
+}
+
+extension Bureau_PublicRecordLine {
+    init(_ disclosed: Disclosed<PublicRecord>, furnisherName: String) {
+        let record = disclosed.record
+        self.init()
+        self.furnisherName = furnisherName
+        self.recordID = record.recordID
+        self.type = record.type.wire
+        self.authority = record.authority
+        self.legalBasis = Bureau_LegalBasis(record.legalBasis)
+        if let amount = record.amount { self.amount = Bureau_Money(amount) }
+        self.filed = Bureau_CalendarDate(record.filed)
+        self.behaviourEnded = Bureau_CalendarDate(record.behaviourEnded)
+        self.description_p = record.description
+        self.disputed = disclosed.disputed
+    }
+}
+
+extension Bureau_ListEntryLine {
+    init(_ disclosed: Disclosed<ListEntry>, furnisherName: String, listName: String) {
+        let entry = disclosed.record
+        self.init()
+        self.furnisherName = furnisherName
+        self.recordID = entry.recordID
+        self.list = entry.list
+        self.listName = listName
+        if let severity = entry.severity { self.severity = severity.wire }
+        self.reason = entry.reason
+        self.legalBasis = Bureau_LegalBasis(entry.legalBasis)
+        self.listed = Bureau_CalendarDate(entry.listed)
+        self.publicityEnds = Bureau_CalendarDate(entry.publicityEnds)
+        self.disputed = disclosed.disputed
     }
 }
 

@@ -23,6 +23,7 @@ public enum DemoData {
     public static let consumerFinance = code("911100001000000248")
     public static let regulator = code("11110000100000032B")
     public static let channel = code("91110000100000040X")
+    public static let court = code("111100001000000593")
 
     /// The demo institutions, without certificate fingerprints.
     public static let institutions: [DemoInstitution] = [
@@ -30,14 +31,14 @@ public enum DemoData {
             institution: Institution(
                 code: bank, name: "Demo Commercial Bank", roles: [.agency, .furnisher],
                 purposes: [.loanOrigination, .creditCardOrigination, .postLoanManagement, .guaranteeReview],
-                certificateFingerprints: []
+                certificateFingerprints: [], categories: [Catalogue.accountCredit, Catalogue.accountDelinquency]
             ),
             certificateName: "bank"
         ),
         DemoInstitution(
             institution: Institution(
                 code: consumerFinance, name: "Demo Consumer Finance", roles: [.furnisher],
-                purposes: [], certificateFingerprints: []
+                purposes: [], certificateFingerprints: [], categories: [Catalogue.accountCredit, Catalogue.accountDelinquency]
             ),
             certificateName: "furnisher"
         ),
@@ -55,6 +56,17 @@ public enum DemoData {
             ),
             certificateName: "channel"
         ),
+        DemoInstitution(
+            institution: Institution(
+                code: court, name: "Demo Intermediate People's Court", roles: [.furnisher],
+                purposes: [], certificateFingerprints: [],
+                categories: [
+                    PublicRecordType.courtJudgment.category, PublicRecordType.enforcement.category,
+                    Catalogue.severeUntrustworthinessList, Catalogue.redList,
+                ]
+            ),
+            certificateName: "court"
+        ),
     ]
 
     /// The first demo person: `11010519491231002X`.
@@ -71,6 +83,16 @@ public enum DemoData {
             limit: Money(minorUnits: limit, currency: "CNY"), balance: Money(minorUnits: balance, currency: "CNY"),
             status: status, paymentHistory: history, closed: closed.map { DateFields(year: $0.0, month: $0.1, day: $0.2) }
         )
+    }
+
+    private static func delinquent(_ account: SubmittedAccount, contract: String, ended: (Int, Int, Int)) -> SubmittedAccount {
+        var account = account
+        account.legalBasis = SubmittedLegalBasis(
+            documentNumber: contract, authority: "credit contract with the furnisher",
+            date: account.opened
+        )
+        account.behaviourEnded = DateFields(year: ended.0, month: ended.1, day: ended.2)
+        return account
     }
 
     private static func person(
@@ -102,8 +124,11 @@ public enum DemoData {
                     "310104198503121235", "李娜", born: (1985, 3, 12), phone: "13900001111", "上海市", "上海市",
                     "徐汇区漕溪北路 88 号",
                     accounts: [
-                        account("6222020200998877", .creditCard, opened: (2019, 9, 9), limit: 3_000_000, balance: 2_870_000,
-                                .late30, history: "000000000000000000000001"),
+                        delinquent(
+                            account("6222020200998877", .creditCard, opened: (2019, 9, 9), limit: 3_000_000, balance: 2_870_000,
+                                    .late30, history: "000000000000000000000001"),
+                            contract: "CC-2019-998877", ended: (2026, 10, 31)
+                        ),
                         account("AUTO-2016-5521", .autoLoan, opened: (2016, 4, 1), limit: 15_000_000, balance: 0,
                                 .closed, history: "00000000000000000000CCCC", closed: (2021, 4, 1)),
                     ]
@@ -135,8 +160,63 @@ public enum DemoData {
                     "440305199207045670", "陈晓", born: (1992, 7, 4), phone: "13655556666", "广东省", "深圳市",
                     "南山区科技园路 1 号",
                     accounts: [
-                        account("CF00009876", .personalLoan, opened: (2021, 11, 1), limit: 5_000_000, balance: 4_100_000,
-                                .late90, history: "000000000000000000012333")
+                        delinquent(
+                            account("CF00009876", .personalLoan, opened: (2021, 11, 1), limit: 5_000_000, balance: 4_100_000,
+                                    .late90, history: "000000000000000000012333"),
+                            contract: "CF-LOAN-2021-9876", ended: (2026, 10, 31)
+                        )
+                    ]
+                ),
+            ]
+        ),
+        (
+            court,
+            [
+                SubmittedSubject(
+                    kind: .individual, identifier: "440305199207045670", name: "陈晓", date: DateFields(year: 1992, month: 7, day: 4),
+                    phone: "13655556666", address: Address(province: "广东省", city: "深圳市", detail: "南山区科技园路 1 号"),
+                    accounts: [],
+                    publicRecords: [
+                        SubmittedPublicRecord(
+                            recordID: "2025-YUE-0305-ZHI-1234",
+                            type: .enforcement, authority: "深圳市南山区人民法院",
+                            legalBasis: SubmittedLegalBasis(
+                                documentNumber: "(2025)粤0305执1234号", authority: "深圳市南山区人民法院",
+                                date: DateFields(year: 2025, month: 3, day: 18)
+                            ),
+                            amount: Money(minorUnits: 4_100_000, currency: "CNY"), filed: DateFields(year: 2025, month: 3, day: 18),
+                            behaviourEnded: DateFields(year: 2026, month: 10, day: 31),
+                            description: "Judgment debt of CNY 41,000 unpaid; enforcement ongoing"
+                        )
+                    ],
+                    listEntries: [
+                        SubmittedListEntry(
+                            recordID: "SUL-2025-0042", list: Catalogue.severeUntrustworthinessList, severity: .general,
+                            reason: "Refused to perform a judgment in force while able to",
+                            legalBasis: SubmittedLegalBasis(
+                                documentNumber: "(2025)粤0305执1234号之一", authority: "深圳市南山区人民法院",
+                                date: DateFields(year: 2025, month: 4, day: 2)
+                            ),
+                            listed: DateFields(year: 2025, month: 4, day: 2), publicityEnds: DateFields(year: 2028, month: 4, day: 1)
+                        )
+                    ]
+                ),
+                SubmittedSubject(
+                    kind: .business, identifier: businessIdentifier, name: "北京示范制造有限公司",
+                    date: DateFields(year: 2008, month: 5, day: 20), phone: "01065550000",
+                    address: Address(province: "北京市", city: "北京市", detail: "朝阳区酒仙桥路 10 号"),
+                    legalRepresentativeName: "王建国", legalRepresentativeIdentifier: personIdentifier,
+                    accounts: [],
+                    listEntries: [
+                        SubmittedListEntry(
+                            recordID: "RED-TAX-A-2025-17", list: Catalogue.redList, severity: nil,
+                            reason: "Taxpayer credit grade A for 2025",
+                            legalBasis: SubmittedLegalBasis(
+                                documentNumber: "京税信〔2025〕17号", authority: "国家税务总局北京市税务局",
+                                date: DateFields(year: 2025, month: 6, day: 30)
+                            ),
+                            listed: DateFields(year: 2025, month: 6, day: 30), publicityEnds: DateFields(year: 2027, month: 6, day: 30)
+                        )
                     ]
                 ),
             ]
@@ -148,13 +228,13 @@ public enum DemoData {
         public var institutions: Int
         public var boundCertificates: Int
         public var subjects: Int
-        public var accounts: Int
+        public var records: Int
     }
 
     /// Registers the demo institutions (binding `<certificates>/<name>.pem` where present) and furnishes
     /// the demo files, each change with its log entry.
     public static func seed(into store: Store, certificates folder: String?, now: Date = Date()) throws -> Summary {
-        var summary = Summary(institutions: 0, boundCertificates: 0, subjects: 0, accounts: 0)
+        var summary = Summary(institutions: 0, boundCertificates: 0, subjects: 0, records: 0)
         var registered: [Institution] = []
         for demo in institutions {
             var institution = demo.institution
@@ -172,16 +252,16 @@ public enum DemoData {
             summary.institutions += 1
         }
         let today = CalendarDate(utcDayOf: now)
+        let catalogue = try store.catalogue()
         for batch in batches {
-            let furnished = try Furnishing.validate(batchID: "demo-seed", subjects: batch.subjects, furnisher: batch.furnisher, today: today)
+            let furnisher = registered.first { $0.code == batch.furnisher }!
+            let furnished = try Furnishing(furnisher: furnisher, catalogue: catalogue, today: today)
+                .validate(batchID: "demo-seed", subjects: batch.subjects)
             try store.write { txn in
                 var keys: [String] = []
                 for subject in furnished {
                     let key = store.key(for: subject.identifier)
-                    var file = try txn.file(key) ?? subject.file
-                    file.subject = subject.file.subject
-                    file.merge(accounts: subject.file.accounts)
-                    try txn.putFile(file, for: key)
+                    try txn.furnish(subject, as: key, catalogue: catalogue)
                     keys.append(key.hex)
                 }
                 _ = try txn.appendLog(
@@ -193,7 +273,7 @@ public enum DemoData {
                 )
             }
             summary.subjects += furnished.count
-            summary.accounts += furnished.reduce(0) { $0 + $1.file.accounts.count }
+            summary.records += furnished.reduce(0) { $0 + $1.records.count }
         }
         return summary
     }

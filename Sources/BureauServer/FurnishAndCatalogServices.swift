@@ -7,7 +7,8 @@ public import GRPCCore
 import Logging
 import SwiftProtobuf
 
-/// Takes records from licensed furnishers, all or nothing per batch.
+/// Takes records from licensed furnishers: batches all or nothing and once per batch id, corrections and
+/// deletions of their own records only. Every change is a log entry carrying the digest of the request.
 public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
     let context: BureauContext
 
@@ -21,46 +22,135 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
     ) async throws -> Bureau_SubmitRecordsResponse {
         let caller = try self.context.callers.caller(of: context)
         try caller.institution.require(.furnisher)
+        try Furnishing.validateBatchID(request.batchID)
+        let furnisher = caller.institution.code
+        // A batch id seen before is answered with its first answer, whatever this request holds.
+        if let first = try self.context.store.read({ try $0.batchResult(furnisher: furnisher, batchID: request.batchID) }) {
+            return try Bureau_SubmitRecordsResponse(serializedBytes: first)
+        }
         let time = self.context.now()
-        let subjects = try Furnishing.validate(
-            batchID: request.batchID,
-            subjects: request.subjects.map(SubmittedSubject.init),
-            furnisher: caller.institution.code,
-            today: CalendarDate(utcDayOf: time)
-        )
-        var deterministic = BinaryEncodingOptions()
-        deterministic.useDeterministicOrdering = true
-        let digest = SHA256.hash(data: try request.serializedBytes(options: deterministic) as [UInt8])
+        let catalogue = try self.context.catalogue.current()
+        let subjects = try Furnishing(furnisher: caller.institution, catalogue: catalogue, today: CalendarDate(utcDayOf: time))
+            .validate(batchID: request.batchID, subjects: request.subjects.map(SubmittedSubject.init))
         let keyed = subjects.map { (self.context.store.key(for: $0.identifier), $0) }
         let entry = AccessLogEntry(
             time: time,
             action: "furnish.submit",
             requestID: request.batchID,
-            institution: caller.institution.code.value,
+            institution: furnisher.value,
             certificateFingerprint: caller.certificateFingerprint,
             subjects: keyed.map(\.0.hex),
             outcome: .applied,
-            changeDigest: digest.hexString
+            changeDigest: try Self.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn in
-            for (key, furnished) in keyed {
-                var file = try txn.file(key) ?? CreditFile(subject: furnished.file.subject, accounts: [])
-                file.subject = furnished.file.subject
-                file.merge(accounts: furnished.file.accounts)
-                try txn.putFile(file, for: key)
-            }
-            return try txn.appendLog(entry)
+        let counts = subjects.reduce(into: [RecordKind: UInt32]()) { counts, subject in
+            for record in subject.records { counts[record.reference.kind, default: 0] += 1 }
         }
+        let bytes = try await self.context.writer.submit { txn -> [UInt8] in
+            if let first = try txn.batchResult(furnisher: furnisher, batchID: request.batchID) { return first }
+            for (key, subject) in keyed {
+                try txn.furnish(subject, as: key, catalogue: catalogue)
+            }
+            var response = Bureau_SubmitRecordsResponse()
+            response.batchID = request.batchID
+            response.subjectsApplied = UInt32(keyed.count)
+            response.accountsApplied = counts[.account] ?? 0
+            response.publicRecordsApplied = counts[.publicRecord] ?? 0
+            response.listEntriesApplied = counts[.listEntry] ?? 0
+            response.receipt = Bureau_LogReceipt(try txn.appendLog(entry))
+            let bytes: [UInt8] = try response.serializedBytes()
+            try txn.putBatchResult(bytes, furnisher: furnisher, batchID: request.batchID)
+            return bytes
+        }
+        let response = try Bureau_SubmitRecordsResponse(serializedBytes: bytes)
         self.context.logger.info(
             "records furnished",
-            metadata: ["institution": "\(caller.institution.code)", "subjects": "\(subjects.count)", "entry": "\(receipt.index)"]
+            metadata: ["institution": "\(furnisher)", "subjects": "\(subjects.count)", "entry": "\(response.receipt.entryIndex)"]
         )
-        var response = Bureau_SubmitRecordsResponse()
-        response.batchID = request.batchID
-        response.subjectsApplied = UInt32(subjects.count)
-        response.accountsApplied = UInt32(subjects.reduce(0) { $0 + $1.file.accounts.count })
+        return response
+    }
+
+    public func correctRecord(request: Bureau_CorrectRecordRequest, context: ServerContext) async throws -> Bureau_ChangeResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.furnisher)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        let (key, reference, kind) = try self.resolve(request.ref, furnisher: caller.institution.code)
+        guard !request.reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw BureauError.invalid("reason", "is required") }
+        let submitted: SubmittedRecord
+        switch request.record {
+        case .account(let a) where reference.kind == .account: submitted = .account(SubmittedAccount(a))
+        case .publicRecord(let p) where reference.kind == .publicRecord: submitted = .publicRecord(SubmittedPublicRecord(p))
+        case .listEntry(let l) where reference.kind == .listEntry: submitted = .listEntry(SubmittedListEntry(l))
+        case nil: throw BureauError.invalid("record", "is required")
+        default: throw BureauError.invalid("record", "must be of the kind ref.kind names (\(reference.kind.rawValue))")
+        }
+        let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
+        let record = try Furnishing(furnisher: caller.institution, catalogue: catalogue, today: CalendarDate(utcDayOf: time))
+            .validate(submitted, at: "record", kind: kind)
+        guard record.reference == reference else {
+            throw BureauError.invalid("record", "its id must equal ref.record_id (\(reference.recordID))")
+        }
+        let entry = try self.changeEntry("furnish.correct", request.requestID, caller, key, time, request, reason: request.reason)
+        let receipt = try await self.context.writer.submit { txn in
+            guard try txn.record(reference, of: key) != nil else { throw Self.notYours(reference) }
+            try txn.putRecord(record, for: key, catalogue: catalogue)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_ChangeResponse()
         response.receipt = Bureau_LogReceipt(receipt)
         return response
+    }
+
+    public func deleteRecord(request: Bureau_DeleteRecordRequest, context: ServerContext) async throws -> Bureau_ChangeResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.furnisher)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        let (key, reference, _) = try self.resolve(request.ref, furnisher: caller.institution.code)
+        guard !request.reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw BureauError.invalid("reason", "is required") }
+        let catalogue = try self.context.catalogue.current()
+        let entry = try self.changeEntry("furnish.delete", request.requestID, caller, key, self.context.now(), request, reason: request.reason)
+        let receipt = try await self.context.writer.submit { txn in
+            guard try txn.deleteRecord(reference, of: key, catalogue: catalogue) != nil else { throw Self.notYours(reference) }
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_ChangeResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    /// The file and the caller's own record a `RecordRef` names. Only the caller's records can be named:
+    /// the reference carries the caller's code.
+    private func resolve(_ ref: Bureau_RecordRef, furnisher: UnifiedSocialCreditCode) throws -> (SubjectKey, RecordReference, SubjectKind) {
+        guard let kind = SubjectKind(ref.subjectKind) else { throw BureauError.invalid("ref.subject_kind", "must be individual or business") }
+        let identifier = try SubjectIdentifier(kind: kind, parsing: ref.subjectIdentifier, field: "ref.subject_identifier")
+        guard let recordKind = RecordKind(ref.kind) else {
+            throw BureauError.invalid("ref.kind", "must be account, public record or list entry")
+        }
+        guard !ref.recordID.isEmpty, ref.recordID.utf8.count <= 64 else { throw BureauError.invalid("ref.record_id", "is 1 to 64 characters") }
+        return (self.context.store.key(for: identifier), RecordReference(kind: recordKind, furnisher: furnisher, recordID: ref.recordID), kind)
+    }
+
+    private static func notYours(_ reference: RecordReference) -> BureauError {
+        BureauError(.notFound, "ref: no \(reference.kind.rawValue) \(reference.recordID) of \(reference.furnisher) on this file")
+    }
+
+    private func changeEntry(
+        _ action: String, _ requestID: String, _ caller: Caller, _ key: SubjectKey, _ time: Date, _ request: some SwiftProtobuf.Message,
+        reason: String
+    ) throws -> AccessLogEntry {
+        AccessLogEntry(
+            time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, subjects: [key.hex], outcome: .applied,
+            reason: String(reason.prefix(500)), changeDigest: try Self.digest(request)
+        )
+    }
+
+    /// SHA-256 of the request's deterministic protobuf encoding: the digest of what changed.
+    static func digest(_ message: some SwiftProtobuf.Message) throws -> String {
+        var deterministic = BinaryEncodingOptions()
+        deterministic.useDeterministicOrdering = true
+        return SHA256.hash(data: try message.serializedBytes(options: deterministic) as [UInt8]).hexString
     }
 }
 
@@ -77,7 +167,7 @@ public struct CatalogService: Bureau_CatalogService.SimpleServiceProtocol {
         context: ServerContext
     ) async throws -> Bureau_ListCategoriesResponse {
         _ = try self.context.callers.caller(of: context)
-        let catalogue = self.context.catalogue
+        let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListCategoriesResponse()
         response.version = catalogue.version
         response.categories = catalogue.categories.map { c in
@@ -89,15 +179,10 @@ public struct CatalogService: Bureau_CatalogService.SimpleServiceProtocol {
             category.retentionYears = c.retentionYears
             category.subjectKinds = c.subjectKinds.map(\.wire)
             category.purposes = c.purposes.map(\.wire)
+            if let kind = c.recordKind { category.recordKind = kind.wire }
+            category.feedsList = c.feedsList
             return category
         }
         return response
-    }
-}
-
-extension CalendarDate {
-    /// The UTC calendar day of `date`.
-    init(utcDayOf date: Date) {
-        self.init(daysSinceEpoch: Int((date.timeIntervalSince1970 / 86_400).rounded(.down)))
     }
 }

@@ -4,6 +4,7 @@ import BureauStore
 import Foundation
 public import GRPCCore
 import Logging
+import SwiftProtobuf
 
 /// Serves credit reports to licensed agencies.
 ///
@@ -27,7 +28,12 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         var response = Bureau_IndividualReportResponse()
         response.report.header = answer.header
         if let person = answer.report.person { response.report.identity = Bureau_PersonIdentity(person) }
-        response.report.accounts = answer.accountLines
+        response.report.accounts = answer.sections.accounts
+        response.report.publicRecords = answer.sections.publicRecords
+        response.report.listEntries = answer.sections.listEntries
+        response.report.statements = answer.sections.statements
+        response.report.disputes = answer.sections.disputes
+        response.report.queries = answer.sections.queries
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -52,7 +58,12 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             registration.legalRepresentative.identifier = business.legalRepresentativeIdentifier
             response.report.registration = registration
         }
-        response.report.accounts = answer.accountLines
+        response.report.accounts = answer.sections.accounts
+        response.report.publicRecords = answer.sections.publicRecords
+        response.report.listEntries = answer.sections.listEntries
+        response.report.statements = answer.sections.statements
+        response.report.disputes = answer.sections.disputes
+        response.report.queries = answer.sections.queries
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -61,7 +72,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         var report: Report
         var receipt: LogReceipt
         var header: Bureau_ReportHeader
-        var accountLines: [Bureau_AccountLine]
+        var sections: WireSections
     }
 
     private func serve(
@@ -75,9 +86,9 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         let caller = try self.context.callers.caller(of: rpc)
         let purpose = try Purpose.parse(wirePurpose)
         let identifier = try SubjectIdentifier(kind: kind, parsing: text)
-        guard requestID.count <= 128 else { throw BureauError.invalid("request_id", "is at most 128 characters") }
-        guard consentReference.count <= 128 else {
-            throw BureauError.invalid("consent_reference", "is at most 128 characters")
+        guard requestID.utf8.count <= 128 else { throw BureauError.invalid("request_id", "is at most 128 bytes") }
+        guard consentReference.utf8.count <= 128 else {
+            throw BureauError.invalid("consent_reference", "is at most 128 bytes")
         }
         let key = self.context.store.key(for: identifier)
         let time = self.context.now()
@@ -106,15 +117,17 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             try await self.refuse(entry, outcome: .denied, error)
         }
 
-        let (file, furnisherNames) = try self.context.store.read { txn -> (CreditFile?, [String: String]) in
-            guard let file = try txn.file(key) else { return (nil, [:]) }
+        let catalogue = try self.context.catalogue.current()
+        let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
+        let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String])? in
+            guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
-            for code in Set(file.accounts.map(\.furnisher)) {
+            for code in Set(file.records.map(\.reference.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
-            return (file, names)
+            return (file, try txn.queryRecords(of: key, since: since), names)
         }
-        guard let file else {
+        guard let (file, queries, furnisherNames) = found else {
             try await self.refuse(entry, outcome: .noHit, BureauError(.notFound, "identifier: no \(kind.rawValue) file on record"))
         }
         if purpose == .postLoanManagement && !file.accounts.contains(where: { $0.furnisher == caller.institution.code }) {
@@ -124,7 +137,9 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             )
         }
 
-        let report = ReportBuilder.report(of: file, for: purpose)
+        let report = ReportBuilder.report(
+            of: file, for: purpose, catalogue: catalogue, today: CalendarDate(utcDayOf: time), queries: queries
+        )
         entry.disclosedFields = report.disclosedFields
         entry.disclosureVersion = report.disclosureVersion
         let receipt = try await self.context.writer.submit { [entry] txn in try txn.appendLog(entry) }
@@ -139,7 +154,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             report: report,
             receipt: receipt,
             header: Bureau_ReportHeader(report, receipt: receipt, time: time, requestedBy: caller.institution.name),
-            accountLines: report.accounts.map { Bureau_AccountLine($0, furnisherName: furnisherNames[$0.furnisher] ?? $0.furnisher) }
+            sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue)
         )
     }
 
@@ -154,5 +169,47 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             metadata: ["institution": "\(entry.institution)", "outcome": "\(outcome.rawValue)", "entry": "\(receipt.index)"]
         )
         throw LoggedRefusal(error: error, receipt: receipt)
+    }
+}
+
+/// The record sections of a report, for the wire; the same for people and businesses.
+struct WireSections {
+    var accounts: [Bureau_AccountLine]
+    var publicRecords: [Bureau_PublicRecordLine]
+    var listEntries: [Bureau_ListEntryLine]
+    var statements: [Bureau_StatementLine]
+    var disputes: [Bureau_DisputeLine]
+    var queries: [Bureau_QueryLine]
+
+    init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
+        func name(_ code: UnifiedSocialCreditCode) -> String { furnisherNames[code.value] ?? code.value }
+        self.accounts = report.accounts.map { Bureau_AccountLine($0, furnisherName: name($0.record.furnisher)) }
+        self.publicRecords = report.publicRecords.map { Bureau_PublicRecordLine($0, furnisherName: name($0.record.furnisher)) }
+        self.listEntries = report.listEntries.map {
+            Bureau_ListEntryLine($0, furnisherName: name($0.record.furnisher), listName: catalogue.category($0.record.list)?.name ?? $0.record.list)
+        }
+        self.statements = report.statements.map { statement in
+            var line = Bureau_StatementLine()
+            line.text = statement.text
+            line.added = Bureau_CalendarDate(statement.added)
+            if let about = statement.about { line.about = "\(about.kind.rawValue) \(about.recordID) of \(name(about.furnisher))" }
+            return line
+        }
+        self.disputes = report.disputes.map { dispute in
+            var line = Bureau_DisputeLine()
+            line.kind = dispute.record.kind.wire
+            line.recordID = dispute.record.recordID
+            line.furnisherName = name(dispute.record.furnisher)
+            line.filed = Bureau_CalendarDate(dispute.filed)
+            line.description_p = dispute.description
+            return line
+        }
+        self.queries = report.queries.map { query in
+            var line = Bureau_QueryLine()
+            line.time = Google_Protobuf_Timestamp(date: query.time)
+            line.institutionName = query.institutionName
+            line.purpose = query.purpose.wire
+            return line
+        }
     }
 }

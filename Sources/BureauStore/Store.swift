@@ -5,16 +5,24 @@ import Foundation
 
 /// The bureau's persistent state in one LMDB environment (`<data>/lmdb`).
 ///
-/// Key layout (every subject is keyed by its ``SubjectKey``, never by a cleartext identifier):
+/// Key layout (every subject is keyed by its ``SubjectKey``, never by a cleartext identifier; a record
+/// reference is kind byte 1 account, 2 public record, 3 list entry + furnisher code (18) + record id):
 ///
-/// | database       | key                                   | value                                  |
-/// |----------------|---------------------------------------|----------------------------------------|
-/// | `files`        | subject key (32 bytes)                | JSON of ``CreditFile``                 |
-/// | `institutions` | Unified Social Credit Code (UTF-8)    | JSON of ``Institution``                |
-/// | `certificates` | SHA-256 of certificate DER (32 bytes) | institution code (UTF-8)               |
-/// | `log.entries`  | entry index (8 bytes, big-endian)     | canonical entry bytes                  |
-/// | `log.leaves`   | entry index (8 bytes, big-endian)     | RFC 6962 leaf hash (32 bytes)          |
-/// | `meta`         | `log.size`                            | number of log entries (8 bytes, BE)    |
+/// | database            | key                                                   | value                              |
+/// |---------------------|-------------------------------------------------------|------------------------------------|
+/// | `subjects`          | subject key (32)                                      | identity or registration (binary)  |
+/// | `records`           | subject key (32) + record reference                   | the record (binary, ``RecordCodec``)|
+/// | `attachments`       | subject key (32) + 1 statement / 2 dispute + id       | statement or dispute mark (binary) |
+/// | `index.furnisher`   | furnisher code (18) + kind byte + record id           | subject key (32)                   |
+/// | `index.retention`   | expiry day (4, BE days since 1970) + records key      | empty                              |
+/// | `index.lists`       | list code + 0x00 + records key                        | empty                              |
+/// | `index.queries`     | subject key (32) + log index (8, BE)                  | empty                              |
+/// | `batches`           | furnisher code (18) + batch id                        | the first answer to that batch     |
+/// | `institutions`      | Unified Social Credit Code (UTF-8)                    | JSON of ``Institution``            |
+/// | `certificates`      | SHA-256 of certificate DER (32)                       | institution code (UTF-8)           |
+/// | `log.entries`       | entry index (8, BE)                                   | canonical entry bytes              |
+/// | `log.leaves`        | entry index (8, BE)                                   | RFC 6962 leaf hash (32)            |
+/// | `meta`              | `log.size`, `catalogue`                               | log size (8, BE), catalogue JSON   |
 ///
 /// The log lives in its own databases, apart from the files, but in the same environment, so that a
 /// change and its log entry commit in one transaction.
@@ -57,6 +65,11 @@ public final class Store: Sendable {
         SubjectKey(identifier, secret: self.secret)
     }
 
+    /// The catalogue in force: the one an operator loaded, or the built-in one.
+    public func catalogue() throws -> Catalogue {
+        try self.read { try $0.storedCatalogue() } ?? .default
+    }
+
     /// Runs `body` in a read transaction (a consistent snapshot that never waits for the writer).
     public func read<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
         do {
@@ -80,7 +93,14 @@ public final class Store: Sendable {
 
 /// The named databases of the store.
 struct Databases: Sendable {
-    let files: Database
+    let subjects: Database
+    let records: Database
+    let attachments: Database
+    let furnisherIndex: Database
+    let retentionIndex: Database
+    let listIndex: Database
+    let queryIndex: Database
+    let batches: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -88,7 +108,14 @@ struct Databases: Sendable {
     let meta: Database
 
     init(_ env: Environment) throws {
-        self.files = try env.openDatabase(named: "files")
+        self.subjects = try env.openDatabase(named: "subjects")
+        self.records = try env.openDatabase(named: "records")
+        self.attachments = try env.openDatabase(named: "attachments")
+        self.furnisherIndex = try env.openDatabase(named: "index.furnisher")
+        self.retentionIndex = try env.openDatabase(named: "index.retention")
+        self.listIndex = try env.openDatabase(named: "index.lists")
+        self.queryIndex = try env.openDatabase(named: "index.queries")
+        self.batches = try env.openDatabase(named: "batches")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

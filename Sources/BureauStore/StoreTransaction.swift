@@ -1,8 +1,10 @@
 public import BureauCore
 public import LMDB
-import Foundation
+public import Foundation
 
 /// Typed reads and writes over one LMDB transaction. Valid only inside the closure that received it.
+///
+/// Every write keeps the secondary indexes in step with the records (see ``Store`` for the layout).
 public struct StoreTransaction {
     let txn: Transaction
     let databases: Databases
@@ -14,18 +16,175 @@ public struct StoreTransaction {
 
     // MARK: Files
 
-    /// The file stored under `key`, or nil.
-    public func file(_ key: SubjectKey) throws -> CreditFile? {
-        try self.txn.withValue(forKey: key.bytes, in: self.databases.files) { try Codec.decode(CreditFile.self, $0) }
+    /// Whether a file exists under `key`.
+    public func hasFile(_ key: SubjectKey) throws -> Bool {
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { _ in true } ?? false
     }
 
-    /// Stores `file` under `key`.
-    public func putFile(_ file: CreditFile, for key: SubjectKey) throws {
-        try self.txn.put(Codec.encode(file), forKey: key.bytes, in: self.databases.files)
+    /// The identity or registration stored under `key`, or nil.
+    public func subject(_ key: SubjectKey) throws -> CreditFile.Subject? {
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeSubject($0) }
+    }
+
+    /// The whole file under `key` (identity, records, statements, dispute marks), or nil.
+    public func file(_ key: SubjectKey) throws -> CreditFile? {
+        guard let subject = try self.subject(key) else { return nil }
+        var file = CreditFile(subject: subject)
+        try self.txn.scan(self.databases.records, from: key.bytes) { k, v in
+            guard k.starts(with: key.bytes) else { return false }
+            let reference = try Keys.reference(fromRecordKey: k)
+            file.upsert(try RecordCodec.decodeRecord(reference, v))
+            return true
+        }
+        try self.txn.scan(self.databases.attachments, from: key.bytes) { k, v in
+            guard k.starts(with: key.bytes), k.count > 33 else { return false }
+            let id = String(decoding: UnsafeRawBufferPointer(rebasing: k[33...]), as: UTF8.self)
+            switch k[32] {
+            case Keys.statement: file.statements.append(try RecordCodec.decodeStatement(id: id, v))
+            case Keys.dispute: file.disputes.append(try RecordCodec.decodeDispute(id: id, v))
+            default: break
+            }
+            return true
+        }
+        return file
+    }
+
+    /// Stores the identity or registration of the file `key` (creating the file).
+    public func putSubject(_ subject: CreditFile.Subject, for key: SubjectKey) throws {
+        try self.txn.put(RecordCodec.encode(subject), forKey: key.bytes, in: self.databases.subjects)
+    }
+
+    /// Files a validated subject: its identity or registration replaces what was there, its records are
+    /// added or replace the same records.
+    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue) throws {
+        try self.putSubject(subject.subject, for: key)
+        for record in subject.records {
+            try self.putRecord(record, for: key, catalogue: catalogue)
+        }
     }
 
     /// The number of files on record.
-    public func fileCount() throws -> Int { try self.txn.count(self.databases.files) }
+    public func fileCount() throws -> Int { try self.txn.count(self.databases.subjects) }
+
+    // MARK: Records
+
+    /// The file a record belongs to, found through the furnisher index.
+    public func owner(of reference: RecordReference) throws -> SubjectKey? {
+        try self.txn.withValue(forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex) {
+            SubjectKey(bytes: Array($0))
+        }
+    }
+
+    /// One record of the file `key`, or nil.
+    public func record(_ reference: RecordReference, of key: SubjectKey) throws -> CreditRecord? {
+        try self.txn.withValue(forKey: Keys.record(key, reference), in: self.databases.records) {
+            try RecordCodec.decodeRecord(reference, $0)
+        }
+    }
+
+    /// Adds or replaces `record` on the file `key`, keeping the furnisher, retention and list indexes.
+    ///
+    /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
+    public func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
+        let reference = record.reference
+        if let owner = try self.owner(of: reference), owner != key {
+            throw BureauError(.alreadyExists, "\(reference.kind.rawValue) \(reference.recordID) is already on another file of this furnisher")
+        }
+        if let previous = try self.record(reference, of: key) {
+            try self.removeIndexes(previous, of: key, catalogue: catalogue)
+        }
+        let recordKey = Keys.record(key, reference)
+        try self.txn.put(RecordCodec.encode(record), forKey: recordKey, in: self.databases.records)
+        try self.txn.put(key.bytes, forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
+        if let expiry = record.expiry(under: catalogue) {
+            try self.txn.put([], forKey: Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        }
+        if case .listEntry(let entry) = record {
+            try self.txn.put([], forKey: Keys.list(entry.list, recordKey), in: self.databases.listIndex)
+        }
+    }
+
+    /// Removes a record and its index entries; returns what was removed.
+    @discardableResult
+    public func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue) throws -> CreditRecord? {
+        guard let previous = try self.record(reference, of: key) else { return nil }
+        try self.removeIndexes(previous, of: key, catalogue: catalogue)
+        try self.txn.delete(Keys.record(key, reference), in: self.databases.records)
+        try self.txn.delete(Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
+        return previous
+    }
+
+    private func removeIndexes(_ record: CreditRecord, of key: SubjectKey, catalogue: Catalogue) throws {
+        let recordKey = Keys.record(key, record.reference)
+        if let expiry = record.expiry(under: catalogue) {
+            try self.txn.delete(Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        }
+        if case .listEntry(let entry) = record {
+            try self.txn.delete(Keys.list(entry.list, recordKey), in: self.databases.listIndex)
+        }
+    }
+
+    /// Records whose retention ended on or before `day`, oldest first, at most `limit`.
+    public func expiredRecords(onOrBefore day: CalendarDate, limit: Int) throws -> [(SubjectKey, RecordReference)] {
+        var out: [(SubjectKey, RecordReference)] = []
+        let end = Keys.day(day)
+        try self.txn.scan(self.databases.retentionIndex) { k, _ in
+            guard k.count > 4, Array(k[0..<4]).lexicographicallyPrecedes(end) || Array(k[0..<4]) == end else { return false }
+            let recordKey = UnsafeRawBufferPointer(rebasing: k[4...])
+            out.append((SubjectKey(bytes: Array(recordKey[0..<32])), try Keys.reference(fromRecordKey: recordKey)))
+            return out.count < limit
+        }
+        return out
+    }
+
+    /// The subjects on the list `code` (for list governance and publication).
+    public func listMembers(_ code: String, limit: Int) throws -> [(SubjectKey, RecordReference)] {
+        var out: [(SubjectKey, RecordReference)] = []
+        let prefix = Array(code.utf8) + [0]
+        try self.txn.scan(self.databases.listIndex, from: prefix) { k, _ in
+            guard k.starts(with: prefix) else { return false }
+            let recordKey = UnsafeRawBufferPointer(rebasing: k[prefix.count...])
+            out.append((SubjectKey(bytes: Array(recordKey[0..<32])), try Keys.reference(fromRecordKey: recordKey)))
+            return out.count < limit
+        }
+        return out
+    }
+
+    // MARK: Statements and dispute marks
+
+    /// Attaches a statement to the file `key`.
+    public func putStatement(_ statement: Statement, for key: SubjectKey) throws {
+        try self.txn.put(RecordCodec.encode(statement), forKey: Keys.attachment(key, Keys.statement, statement.id), in: self.databases.attachments)
+    }
+
+    /// Marks a record of the file `key` as disputed.
+    public func putDispute(_ dispute: DisputeMark, for key: SubjectKey) throws {
+        try self.txn.put(RecordCodec.encode(dispute), forKey: Keys.attachment(key, Keys.dispute, dispute.id), in: self.databases.attachments)
+    }
+
+    // MARK: Idempotent batches
+
+    /// The answer stored for a furnisher's batch id, if the batch was applied before.
+    public func batchResult(furnisher: UnifiedSocialCreditCode, batchID: String) throws -> [UInt8]? {
+        try self.txn.get(Keys.batch(furnisher, batchID), in: self.databases.batches)
+    }
+
+    /// Remembers the answer to a furnisher's batch id.
+    public func putBatchResult(_ result: [UInt8], furnisher: UnifiedSocialCreditCode, batchID: String) throws {
+        try self.txn.put(result, forKey: Keys.batch(furnisher, batchID), in: self.databases.batches)
+    }
+
+    // MARK: Catalogue
+
+    /// The catalogue an operator loaded, or nil for the built-in one.
+    public func storedCatalogue() throws -> Catalogue? {
+        try self.txn.withValue(forKey: Keys.catalogue, in: self.databases.meta) { try Codec.decode(Catalogue.self, $0) }
+    }
+
+    /// Replaces the catalogue.
+    public func putCatalogue(_ catalogue: Catalogue) throws {
+        try self.txn.put(Codec.encode(catalogue), forKey: Keys.catalogue, in: self.databases.meta)
+    }
 
     // MARK: Institutions
 
@@ -80,11 +239,12 @@ public struct StoreTransaction {
 
     /// The number of entries in the log.
     public func logSize() throws -> UInt64 {
-        try self.txn.withValue(forKey: Self.logSizeKey, in: self.databases.meta) { UInt64(bigEndianBytes: $0) } ?? 0
+        try self.txn.withValue(forKey: Keys.logSize, in: self.databases.meta) { UInt64(bigEndianBytes: $0) } ?? 0
     }
 
     /// Appends `entry` to the log and returns its receipt. The entry is durable when the enclosing
-    /// write transaction commits.
+    /// write transaction commits. A disclosed report is also indexed under its subject, for the file's
+    /// query records.
     public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
         let index = try self.logSize()
         let bytes = entry.canonicalBytes()
@@ -92,7 +252,13 @@ public struct StoreTransaction {
         let key = index.bigEndianBytes
         try self.txn.put(bytes, forKey: key, in: self.databases.logEntries)
         try self.txn.put(leaf, forKey: key, in: self.databases.logLeaves)
-        try self.txn.put((index + 1).bigEndianBytes, forKey: Self.logSizeKey, in: self.databases.meta)
+        try self.txn.put((index + 1).bigEndianBytes, forKey: Keys.logSize, in: self.databases.meta)
+        if entry.outcome == .hit && entry.action.hasPrefix("report.") {
+            for subject in entry.subjects {
+                guard let subjectKey = SubjectKey(hex: subject) else { continue }
+                try self.txn.put([], forKey: subjectKey.bytes + key, in: self.databases.queryIndex)
+            }
+        }
         return LogReceipt(index: index, leafHash: leaf)
     }
 
@@ -102,6 +268,11 @@ public struct StoreTransaction {
         public var entry: AccessLogEntry
         public var bytes: [UInt8]
         public var leafHash: [UInt8]
+    }
+
+    /// The entry at `index`, or nil.
+    public func logEntry(_ index: UInt64) throws -> LoggedEntry? {
+        try self.logEntries(from: index, limit: 1).first { $0.index == index }
     }
 
     /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back).
@@ -118,7 +289,97 @@ public struct StoreTransaction {
         return out
     }
 
-    static let logSizeKey = Array("log.size".utf8)
+    /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
+    /// institutions that asked.
+    public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
+        var indexes: [UInt64] = []
+        let end = key.bytes + UInt64.max.bigEndianBytes
+        try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, _ in
+            guard k.starts(with: key.bytes), k.count == 40 else { return false }
+            indexes.append(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: k[32...])))
+            return indexes.count < limit
+        }
+        var names: [String: String] = [:]
+        var out: [QueryRecord] = []
+        for index in indexes {
+            guard let logged = try self.logEntry(index), let purpose = logged.entry.purpose else { continue }
+            if logged.entry.time < since { break }
+            let code = logged.entry.institution
+            if names[code] == nil {
+                names[code] = (try? UnifiedSocialCreditCode(parsing: code)).flatMap { try? self.institution(code: $0)?.name } ?? code
+            }
+            out.append(QueryRecord(time: logged.entry.time, institution: code, institutionName: names[code]!, purpose: purpose))
+        }
+        return out
+    }
+}
+
+/// Key construction for the store's databases (layout documented on ``Store``).
+enum Keys {
+    static let statement: UInt8 = 1
+    static let dispute: UInt8 = 2
+    static let logSize = Array("log.size".utf8)
+    static let catalogue = Array("catalogue".utf8)
+
+    static func kindByte(_ kind: RecordKind) -> UInt8 {
+        switch kind {
+        case .account: 1
+        case .publicRecord: 2
+        case .listEntry: 3
+        }
+    }
+
+    static func kind(_ byte: UInt8) throws -> RecordKind {
+        switch byte {
+        case 1: return .account
+        case 2: return .publicRecord
+        case 3: return .listEntry
+        default: throw BinaryReader.Malformed(what: "record kind \(byte)")
+        }
+    }
+
+    /// subject key (32) + kind (1) + furnisher code (18) + record id
+    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] {
+        var key = subject.bytes
+        key.reserveCapacity(32 + 1 + 18 + reference.recordID.utf8.count)
+        key.append(kindByte(reference.kind))
+        key.append(contentsOf: reference.furnisher.value.utf8)
+        key.append(contentsOf: reference.recordID.utf8)
+        return key
+    }
+
+    static func reference(fromRecordKey key: UnsafeRawBufferPointer) throws -> RecordReference {
+        guard key.count > 51 else { throw BinaryReader.Malformed(what: "record key of \(key.count) bytes") }
+        let furnisher = String(decoding: UnsafeRawBufferPointer(rebasing: key[33..<51]), as: UTF8.self)
+        return RecordReference(
+            kind: try kind(key[32]),
+            furnisher: try UnifiedSocialCreditCode(parsing: furnisher),
+            recordID: String(decoding: UnsafeRawBufferPointer(rebasing: key[51...]), as: UTF8.self)
+        )
+    }
+
+    /// furnisher code (18) + kind (1) + record id
+    static func furnisherIndex(_ reference: RecordReference) -> [UInt8] {
+        Array(reference.furnisher.value.utf8) + [kindByte(reference.kind)] + Array(reference.recordID.utf8)
+    }
+
+    /// day (4, big-endian days since 1970) + record key
+    static func retention(_ expiry: CalendarDate, _ recordKey: [UInt8]) -> [UInt8] { day(expiry) + recordKey }
+
+    static func day(_ date: CalendarDate) -> [UInt8] {
+        withUnsafeBytes(of: UInt32(clamping: max(0, date.daysSinceEpoch)).bigEndian) { Array($0) }
+    }
+
+    /// list code + 0x00 + record key
+    static func list(_ code: String, _ recordKey: [UInt8]) -> [UInt8] { Array(code.utf8) + [0] + recordKey }
+
+    /// subject key (32) + type (1) + id
+    static func attachment(_ subject: SubjectKey, _ type: UInt8, _ id: String) -> [UInt8] { subject.bytes + [type] + Array(id.utf8) }
+
+    /// furnisher code (18) + batch id
+    static func batch(_ furnisher: UnifiedSocialCreditCode, _ batchID: String) -> [UInt8] {
+        Array(furnisher.value.utf8) + Array(batchID.utf8)
+    }
 }
 
 extension UInt64 {
@@ -131,7 +392,7 @@ extension UInt64 {
     }
 }
 
-/// The JSON codec for stored values.
+/// The JSON codec for small stored values (institutions, the catalogue).
 enum Codec {
     static func encode(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()

@@ -22,7 +22,7 @@ struct Demo: ParsableCommand {
             let summary = try DemoData.seed(into: store, certificates: certs)
             print(
                 "seeded \(summary.institutions) institutions (\(summary.boundCertificates) certificates bound), "
-                    + "\(summary.subjects) subject submissions, \(summary.accounts) accounts into \(data.data)"
+                    + "\(summary.subjects) subject submissions, \(summary.records) records into \(data.data)"
             )
         }
     }

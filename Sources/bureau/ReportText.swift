@@ -18,6 +18,7 @@ enum ReportText {
                     row("Phone", p.phone.isEmpty ? "-" : p.phone), row("Address", address(p.address)), rule]
         }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
+        out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
         return out.joined(separator: "\n")
     }
@@ -33,8 +34,65 @@ enum ReportText {
                     row("Legal rep.", "\(r.legalRepresentative.name)  \(r.legalRepresentative.identifier)"), rule]
         }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
+        out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
         return out.joined(separator: "\n")
+    }
+
+    private static func records(
+        _ publicRecords: [Bureau_PublicRecordLine], _ lists: [Bureau_ListEntryLine], _ statements: [Bureau_StatementLine],
+        _ disputes: [Bureau_DisputeLine], _ queries: [Bureau_QueryLine], _ header: Bureau_ReportHeader
+    ) -> [String] {
+        func withheld(_ section: String) -> Bool { header.withheld.contains { $0.section == section } }
+        var out: [String] = []
+        if !withheld("public-records") {
+            out.append("PUBLIC RECORDS (\(publicRecords.count))")
+            if publicRecords.isEmpty { out.append("  none on file") }
+            for (i, p) in publicRecords.enumerated() {
+                out.append("  \(i + 1). \(enumName(p.type, prefix: "")) · \(p.authority)\(p.disputed ? "   [DISPUTED]" : "")")
+                var line = "     Filed \(date(p.filed))   Behaviour ended \(date(p.behaviourEnded))"
+                if p.hasAmount { line += "   Amount \(money(p.amount))" }
+                out.append(line)
+                out.append("     Document \(p.legalBasis.documentNumber), \(p.legalBasis.authority), \(date(p.legalBasis.date))")
+                if !p.description_p.isEmpty { out.append("     \(p.description_p)") }
+            }
+            out.append(rule)
+        }
+        if !withheld("list-entries") {
+            out.append("LIST ENTRIES (\(lists.count))")
+            if lists.isEmpty { out.append("  none on file") }
+            for (i, l) in lists.enumerated() {
+                var title = "  \(i + 1). \(l.listName)"
+                if l.severity != .unspecified { title += " · \(enumName(l.severity, prefix: ""))" }
+                out.append(title + (l.disputed ? "   [DISPUTED]" : ""))
+                out.append("     Listed \(date(l.listed))   Published until \(date(l.publicityEnds))   by \(l.furnisherName)")
+                out.append("     Document \(l.legalBasis.documentNumber), \(l.legalBasis.authority), \(date(l.legalBasis.date))")
+                out.append("     \(l.reason)")
+            }
+            out.append(rule)
+        }
+        if !statements.isEmpty {
+            out.append("STATEMENTS BY THE SUBJECT")
+            for s in statements { out.append("  \(date(s.added))\(s.about.isEmpty ? "" : " on \(s.about)"): \(s.text)") }
+            out.append(rule)
+        }
+        if !disputes.isEmpty {
+            out.append("OPEN DISPUTES")
+            for d in disputes {
+                out.append("  \(date(d.filed)) \(enumName(d.kind, prefix: "")) \(d.recordID) of \(d.furnisherName): \(d.description_p)")
+            }
+            out.append(rule)
+        }
+        if !withheld("query-records") {
+            out.append("QUERY RECORDS, LAST 2 YEARS (\(queries.count))")
+            if queries.isEmpty { out.append("  none") }
+            for q in queries.prefix(20) {
+                out.append("  \(timestamp(q.time))  \(q.institutionName)  \(purposeName(q.purpose))")
+            }
+            if queries.count > 20 { out.append("  ... and \(queries.count - 20) more") }
+            out.append(rule)
+        }
+        return out
     }
 
     private static func header(_ title: String, _ h: Bureau_ReportHeader) -> [String] {
@@ -50,11 +108,14 @@ enum ReportText {
         var out = ["CREDIT ACCOUNTS (\(accounts.count))"]
         if accounts.isEmpty { out.append("  none on file") }
         for (i, a) in accounts.enumerated() {
-            out.append("  \(i + 1). \(enumName(a.type, prefix: "ACCOUNT_TYPE_")) · \(a.furnisherName) · \(a.accountNumber)")
+            out.append("  \(i + 1). \(enumName(a.type, prefix: "")) · \(a.furnisherName) · \(a.accountNumber)\(a.disputed ? "   [DISPUTED]" : "")")
             var line = "     Opened \(date(a.opened))   Limit \(money(a.limit))   Balance \(money(a.balance))"
             if a.hasClosed { line += "   Closed \(date(a.closed))" }
             out.append(line)
-            out.append("     Status \(enumName(a.status, prefix: "ACCOUNT_STATUS_"))   24 months: \(a.paymentHistory.isEmpty ? "-" : a.paymentHistory)")
+            out.append("     Status \(enumName(a.status, prefix: ""))   24 months: \(a.paymentHistory.isEmpty ? "-" : a.paymentHistory)")
+            if a.hasLegalBasis {
+                out.append("     Negative until retention ends: behaviour ended \(date(a.behaviourEnded)); basis \(a.legalBasis.documentNumber)")
+            }
         }
         out.append(rule)
         return out

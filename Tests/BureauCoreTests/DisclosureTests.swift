@@ -18,6 +18,7 @@ struct MaskingTests {
 
 @Suite("Purpose decides disclosure")
 struct DisclosureTests {
+    static let today = CalendarDate(year: 2026, month: 11, day: 23)!
     static let file = CreditFile(
         subject: .person(
             PersonIdentity(
@@ -37,14 +38,14 @@ struct DisclosureTests {
 
     @Test("agencies see a masked identity and masked account numbers")
     func agency() throws {
-        let report = ReportBuilder.report(of: Self.file, for: .loanOrigination)
+        let report = ReportBuilder.report(of: Self.file, for: .loanOrigination, catalogue: .default, today: Self.today)
         let person = try #require(report.person)
         #expect(person.name == "王**")
         #expect(person.identifier == "110105********002X")
         #expect(person.birthYear == 1949 && person.birthMonth == 0 && person.birthDay == 0)
         #expect(person.phone == "138****5678")
         #expect(person.address.detail == "")
-        #expect(report.accounts.first?.accountNumber == "************2233")
+        #expect(report.accounts.first?.record.accountNumber == "************2233")
         #expect(report.withheld.isEmpty)
         #expect(report.disclosedFields.contains("identity.name:masked"))
         #expect(report.disclosureVersion == DisclosureTable.version)
@@ -52,21 +53,21 @@ struct DisclosureTests {
 
     @Test("employment screening withholds accounts and says why")
     func employment() {
-        let report = ReportBuilder.report(of: Self.file, for: .employmentScreening)
+        let report = ReportBuilder.report(of: Self.file, for: .employmentScreening, catalogue: .default, today: Self.today)
         #expect(report.accounts.isEmpty)
-        #expect(report.withheld.map(\.section) == [.accounts])
+        #expect(report.withheld.map(\.section) == [.accounts, .queryRecords])
         #expect(report.withheld.first?.reason.contains("employment-screening") == true)
         #expect(!report.disclosedFields.contains { $0.hasPrefix("accounts.") })
     }
 
     @Test("the subject's own report is unmasked")
     func selfAccess() throws {
-        let report = ReportBuilder.report(of: Self.file, for: .selfAccess)
+        let report = ReportBuilder.report(of: Self.file, for: .selfAccess, catalogue: .default, today: Self.today)
         let person = try #require(report.person)
         #expect(person.name == "王建国")
         #expect(person.identifier == "11010519491231002X")
         #expect(person.birthMonth == 12)
-        #expect(report.accounts.first?.accountNumber == "6222020200112233")
+        #expect(report.accounts.first?.record.accountNumber == "6222020200112233")
     }
 
     @Test("a business's code is shown whole and its legal representative masked as a person")
@@ -81,11 +82,70 @@ struct DisclosureTests {
             ),
             accounts: []
         )
-        let report = ReportBuilder.report(of: file, for: .guaranteeReview)
+        let report = ReportBuilder.report(of: file, for: .guaranteeReview, catalogue: .default, today: Self.today)
         let business = try #require(report.business)
         #expect(business.code == "91110000200000013F")
         #expect(business.legalRepresentativeName == "王**")
         #expect(business.legalRepresentativeIdentifier == "110105********002X")
+    }
+
+    static let court = try! UnifiedSocialCreditCode(parsing: "111100001000000593")
+    static func judgment(ended: CalendarDate) -> PublicRecord {
+        PublicRecord(
+            furnisher: court, recordID: "J-1", type: .courtJudgment, authority: "Court",
+            legalBasis: LegalBasis(documentNumber: "(2019)京01民初1号", authority: "Court", date: CalendarDate(year: 2019, month: 1, day: 1)!),
+            amount: nil, filed: CalendarDate(year: 2019, month: 1, day: 1)!, behaviourEnded: ended, description: ""
+        )
+    }
+
+    @Test("a negative record is disclosed until its retention ends, and never after")
+    func retentionCutOff() {
+        var file = Self.file
+        file.publicRecords = [Self.judgment(ended: CalendarDate(year: 2021, month: 11, day: 24)!)]
+        // Retention of court judgments: 5 years after the behaviour ended, so it expires on 2026-11-24.
+        let before = ReportBuilder.report(of: file, for: .loanOrigination, catalogue: .default, today: Self.today)
+        #expect(before.publicRecords.count == 1)
+        let on = ReportBuilder.report(
+            of: file, for: .loanOrigination, catalogue: .default, today: CalendarDate(year: 2026, month: 11, day: 24)!
+        )
+        #expect(on.publicRecords.isEmpty)
+        #expect(on.withheld.isEmpty, "an expired record is not mentioned")
+        #expect(CreditRecord.publicRecord(Self.judgment(ended: CalendarDate(year: 2021, month: 11, day: 24)!)).expiry(under: .default)
+            == CalendarDate(year: 2026, month: 11, day: 24))
+    }
+
+    @Test("a category the catalogue does not disclose for the purpose is left out and the report says so")
+    func cataloguePurposes() {
+        var file = Self.file
+        file.publicRecords = [
+            PublicRecord(
+                furnisher: Self.court, recordID: "T-1", type: .taxArrears, authority: "Tax bureau",
+                legalBasis: LegalBasis(documentNumber: "TAX-1", authority: "Tax bureau", date: CalendarDate(year: 2025, month: 1, day: 1)!),
+                amount: nil, filed: CalendarDate(year: 2025, month: 1, day: 1)!, behaviourEnded: CalendarDate(year: 2025, month: 6, day: 1)!,
+                description: ""
+            )
+        ]
+        let report = ReportBuilder.report(of: file, for: .employmentScreening, catalogue: .default, today: Self.today)
+        #expect(report.publicRecords.isEmpty)
+        #expect(report.withheld.contains { $0.section == .publicRecords && $0.reason.contains("public-record.tax-arrears") })
+    }
+
+    @Test("disputed records carry their mark on the report")
+    func disputeMarks() {
+        var file = Self.file
+        let account = file.accounts[0]
+        file.disputes = [DisputeMark(id: "D-1", record: account.reference, filed: Self.today, description: "never late")]
+        let report = ReportBuilder.report(of: file, for: .loanOrigination, catalogue: .default, today: Self.today)
+        #expect(report.accounts.first?.disputed == true)
+        #expect(report.disputes.count == 1)
+    }
+
+    @Test("query records older than 2 years are left out")
+    func queryHistory() {
+        let recent = QueryRecord(time: Date(timeIntervalSince1970: 1_790_000_000), institution: "X", institutionName: "Bank", purpose: .loanOrigination)
+        let old = QueryRecord(time: Date(timeIntervalSince1970: 1_600_000_000), institution: "X", institutionName: "Bank", purpose: .loanOrigination)
+        let report = ReportBuilder.report(of: Self.file, for: .loanOrigination, catalogue: .default, today: Self.today, queries: [recent, old])
+        #expect(report.queries == [recent])
     }
 
     @Test("purposes need the right role and a licence")

@@ -28,15 +28,26 @@ struct FurnishingTests {
         )
     }
 
-    func validate(_ subjects: [SubmittedSubject], batch: String = "b-1") throws(BureauError) -> [FurnishedSubject] {
-        try Furnishing.validate(batchID: batch, subjects: subjects, furnisher: Self.furnisher, today: Self.today)
+    static let institution = Institution(
+        code: furnisher, name: "Bank", roles: [.furnisher], purposes: [], certificateFingerprints: [],
+        categories: [Catalogue.accountCredit, Catalogue.accountDelinquency]
+    )
+    static let court = Institution(
+        code: try! UnifiedSocialCreditCode(parsing: "111100001000000593"), name: "Court", roles: [.furnisher], purposes: [],
+        certificateFingerprints: [],
+        categories: [PublicRecordType.courtJudgment.category, Catalogue.severeUntrustworthinessList]
+    )
+    static let basis = SubmittedLegalBasis(documentNumber: "(2025)京01执1号", authority: "Court", date: DateFields(year: 2025, month: 1, day: 2))
+
+    func validate(_ subjects: [SubmittedSubject], batch: String = "b-1", as furnisher: Institution = Self.institution) throws(BureauError) -> [FurnishedSubject] {
+        try Furnishing(furnisher: furnisher, catalogue: .default, today: Self.today).validate(batchID: batch, subjects: subjects)
     }
 
     @Test("a valid batch yields files whose accounts belong to the furnisher")
     func valid() throws {
         let result = try validate([Self.person()])
         #expect(result.count == 1)
-        #expect(result[0].file.accounts.first?.furnisher == Self.furnisher)
+        #expect(result[0].records.first?.reference.furnisher == Self.furnisher)
     }
 
     static let broken: [(String, SubmittedSubject, String)] = [
@@ -46,7 +57,7 @@ struct FurnishingTests {
         ("subjects[0].date", person(date: DateFields(year: 1950, month: 1, day: 1)), "birth date encoded"),
         ("subjects[0].phone", person(phone: "12ab"), "7 to 15 digits"),
         ("subjects[0].accounts[0].account_number", person(accounts: [account(number: "")]), "is required"),
-        ("subjects[0].accounts[0].account_number", person(accounts: [account(number: "12 34")]), "letters, digits or dashes"),
+        ("subjects[0].accounts[0].account_number", person(accounts: [account(number: "12 34")]), "letters, digits or '-'"),
         ("subjects[0].accounts[0].type", person(accounts: [account(type: nil)]), "account type"),
         ("subjects[0].accounts[0].type", person(accounts: [account(type: .businessLoan)]), "individual"),
         ("subjects[0].accounts[0].opened", person(accounts: [account(opened: DateFields(year: 2030, month: 1, day: 1))]), "future"),
@@ -61,7 +72,105 @@ struct FurnishingTests {
         ("subjects[0].accounts[0].closed", person(accounts: [account(closed: DateFields(year: 2020, month: 1, day: 1))]), "open account"),
         ("subjects[0].accounts[0].closed", person(accounts: [account(status: .settled, closed: DateFields(year: 2010, month: 1, day: 1))]), "before opened"),
         ("subjects[0].accounts[1].account_number", person(accounts: [account(), account()]), "repeats accounts[0]"),
+        ("subjects[0].accounts[0].legal_basis", person(accounts: [account(status: .late60)]), "needs a legal basis"),
+        ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(status: .late60), ended: nil)]), "end date of the behaviour"),
+        ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(status: .late60), ended: DateFields(year: 2010, month: 1, day: 1))]), "before the record began"),
+        ("subjects[0].accounts[0].legal_basis.document_number", person(accounts: [withBasis(account(status: .late60), number: "")]), "1 to 100"),
+        ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(), ended: DateFields(year: 2024, month: 1, day: 1))]), "only negative records"),
     ]
+
+    static func withBasis(_ a: SubmittedAccount, number: String = "C-1", ended: DateFields? = DateFields(year: 2026, month: 10, day: 31)) -> SubmittedAccount {
+        var a = a
+        a.legalBasis = SubmittedLegalBasis(documentNumber: number, authority: "Bank", date: DateFields(year: 2015, month: 6, day: 1))
+        a.behaviourEnded = ended
+        return a
+    }
+
+    @Test("a negative account with its legal basis and behaviour end is accepted")
+    func negativeAccount() throws {
+        let result = try validate([Self.person(accounts: [Self.withBasis(Self.account(status: .late60))])])
+        guard case .account(let account) = result[0].records[0] else { Issue.record("not an account"); return }
+        #expect(account.category == Catalogue.accountDelinquency)
+        #expect(account.behaviourEnded == CalendarDate(year: 2026, month: 10, day: 31))
+    }
+
+    @Test("a category the furnisher is not licensed for is PERMISSION_DENIED naming it")
+    func licence() {
+        do {
+            _ = try validate([Self.person(accounts: [Self.withBasis(Self.account(status: .late60))])], as: Self.court)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .permissionDenied)
+            #expect(error.message.contains("account.delinquency"))
+        }
+    }
+
+    static func judgment(type: PublicRecordType? = .courtJudgment, basis: SubmittedLegalBasis? = basis, authority: String = "Court",
+                         ended: DateFields? = DateFields(year: 2025, month: 6, day: 1)) -> SubmittedSubject {
+        person(accounts: []).with {
+            $0.publicRecords = [
+                SubmittedPublicRecord(
+                    recordID: "J-1", type: type, authority: authority, legalBasis: basis, amount: Money(minorUnits: 100, currency: "CNY"),
+                    filed: DateFields(year: 2025, month: 1, day: 2), behaviourEnded: ended, description: ""
+                )
+            ]
+        }
+    }
+
+    static func listing(list: String = Catalogue.severeUntrustworthinessList, severity: ListSeverity? = .serious,
+                        basis: SubmittedLegalBasis? = basis, ends: DateFields? = DateFields(year: 2028, month: 1, day: 1)) -> SubmittedSubject {
+        person(accounts: []).with {
+            $0.listEntries = [
+                SubmittedListEntry(
+                    recordID: "L-1", list: list, severity: severity, reason: "defaulted on a judgment", legalBasis: basis,
+                    listed: DateFields(year: 2025, month: 1, day: 2), publicityEnds: ends
+                )
+            ]
+        }
+    }
+
+    static let courtCases: [(String, SubmittedSubject, String)] = [
+        ("subjects[0].public_records[0].type", judgment(type: nil), "public record type"),
+        ("subjects[0].public_records[0].legal_basis", judgment(basis: nil), "needs a legal basis"),
+        ("subjects[0].public_records[0].authority", judgment(authority: ""), "is required"),
+        ("subjects[0].public_records[0].behaviour_ended", judgment(ended: nil), "end date of the behaviour"),
+        ("subjects[0].list_entries[0].severity", listing(severity: nil), "minor, general or serious"),
+        ("subjects[0].list_entries[0].legal_basis", listing(basis: nil), "needs a legal basis"),
+        ("subjects[0].list_entries[0].publicity_ends", listing(ends: DateFields(year: 2024, month: 1, day: 1)), "after listed"),
+        ("subjects[0].list_entries[0].list", listing(list: "list.unknown"), "not in the catalogue"),
+        ("subjects[0].list_entries[0].list", listing(list: "list.religion-watch"), "may not collect"),
+    ]
+
+    @Test("public records and list entries follow their rules", arguments: 0..<courtCases.count)
+    func courtRules(index: Int) {
+        let (field, subject, rule) = Self.courtCases[index]
+        do {
+            _ = try validate([subject], as: Self.court)
+            Issue.record("accepted a batch breaking \(field)")
+        } catch {
+            #expect(error.message.hasPrefix(field + ": "), "\(error.message)")
+            #expect(error.message.contains(rule), "\(error.message)")
+        }
+    }
+
+    @Test("a court's judgment and listing on a legally binding document are accepted")
+    func courtRecords() throws {
+        var subject = Self.judgment()
+        subject.listEntries = Self.listing().listEntries
+        let result = try validate([subject], as: Self.court)
+        #expect(result[0].records.map(\.reference.kind) == [.publicRecord, .listEntry])
+    }
+
+    @Test("a catalogue naming prohibited information is refused")
+    func prohibitedCatalogue() {
+        var catalogue = Catalogue.default
+        catalogue.categories.append(
+            CatalogueCategory(code: "person.blood-type", name: "Blood type", legalBasis: "none", negative: false, retentionYears: 0,
+                              subjectKinds: [.individual], purposes: [], recordKind: nil)
+        )
+        #expect(throws: BureauError.self) { try catalogue.validated() }
+        #expect(throws: Never.self) { try Catalogue.default.validated() }
+    }
 
     @Test("every rule names its field", arguments: 0..<broken.count)
     func rules(index: Int) {
@@ -95,5 +204,13 @@ struct FurnishingTests {
         #expect(throws: BureauError.self) { try validate([business]) }
         business.legalRepresentativeName = ""
         #expect(throws: BureauError.invalid("subjects[0].legal_representative.name", "is required for a business")) { try validate([business]) }
+    }
+}
+
+extension SubmittedSubject {
+    func with(_ change: (inout SubmittedSubject) -> Void) -> SubmittedSubject {
+        var copy = self
+        change(&copy)
+        return copy
     }
 }

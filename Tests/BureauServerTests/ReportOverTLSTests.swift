@@ -169,7 +169,7 @@ struct ReportOverTLSTests {
                 )
             }
             #expect(response.report.accounts.isEmpty)
-            #expect(response.report.header.withheld.map(\.section) == ["accounts"])
+            #expect(response.report.header.withheld.map(\.section) == ["accounts", "query-records"])
             #expect(response.report.identity.name == "王**")
         }
     }

@@ -44,7 +44,7 @@ struct StoreTests {
             do {
                 let store = try Store(folder: folder)
                 try store.write { txn in
-                    try txn.putFile(file, for: store.key(for: id))
+                    try txn.putSubject(file.subject, for: store.key(for: id))
                     for n in 0..<3 { _ = try txn.appendLog(entry(n)) }
                 }
             }
@@ -71,7 +71,7 @@ struct StoreTests {
                 accounts: []
             )
             try store.write { txn in
-                try txn.putFile(file, for: key)
+                try txn.putSubject(file.subject, for: key)
                 _ = try txn.appendLog(entry(0, subject: key.hex))
             }
             let needle = Array(text.utf8)
