@@ -110,6 +110,7 @@ let package = Package(
             name: "bureau",
             dependencies: [
                 "BureauCore",
+                "LMDB",
                 "BureauStore",
                 "BureauServer",
                 "BureauAPI",

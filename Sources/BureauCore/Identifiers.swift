@@ -56,6 +56,21 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         self.value = s
     }
 
+    /// Makes a valid number from its parts (for synthetic data and tests).
+    ///
+    /// - Parameters:
+    ///   - region: a 6-digit region code whose first two digits name a province.
+    ///   - sequence: 0 to 999 (odd for men, even for women).
+    public static func make(region: String, birthDate: CalendarDate, sequence: Int) throws(BureauError) -> ResidentIdentityNumber {
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        let body = region + pad(birthDate.year, 4) + pad(birthDate.month, 2) + pad(birthDate.day, 2) + pad(sequence % 1000, 3)
+        guard body.count == 17, body.allSatisfy(\.isASCIIDigit) else { throw .invalid("region", "is 6 digits") }
+        return try ResidentIdentityNumber(parsing: body + String(checkCharacter(for: Array(body))))
+    }
+
     static func checkCharacter(for body: [Character]) -> Character {
         var sum = 0
         for (i, c) in body.enumerated() { sum += c.wholeNumberValue! * weights[i] }

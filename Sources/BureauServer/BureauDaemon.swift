@@ -53,6 +53,8 @@ public struct DaemonConfiguration: Sendable {
     public var dataFolder: String
     public var store: Store.Configuration
     public var tls: TLS
+    /// How often records whose retention ended are purged (also once at start).
+    public var purgeInterval: Duration
     /// The clock, for tests that control time.
     public var now: @Sendable () -> Date
 
@@ -62,8 +64,10 @@ public struct DaemonConfiguration: Sendable {
         dataFolder: String,
         store: Store.Configuration = .defaults,
         tls: TLS,
+        purgeInterval: Duration = .seconds(3600),
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.purgeInterval = purgeInterval
         self.host = host
         self.port = port
         self.dataFolder = dataFolder
@@ -86,6 +90,8 @@ public final class BureauDaemon: Service, Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
     private let address: String
+    private let purgeInterval: Duration
+    private let context: BureauContext
 
     /// Opens the store and prepares the server; nothing listens until ``run()``.
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
@@ -101,6 +107,8 @@ public final class BureauDaemon: Service, Sendable {
             logger: logger,
             now: configuration.now
         )
+        self.context = context
+        self.purgeInterval = configuration.purgeInterval
         let tls = configuration.tls
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -127,7 +135,11 @@ public final class BureauDaemon: Service, Sendable {
         self.logger.info("bureaud starting", metadata: ["data": "\(self.store.folder)"])
         do {
             try await withGracefulShutdownHandler {
-                try await server.serve()
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { await self.purgePeriodically() }
+                    try await server.serve()
+                    group.cancelAll()
+                }
             } onGracefulShutdown: {
                 server.beginGracefulShutdown()
             }
@@ -137,6 +149,36 @@ public final class BureauDaemon: Service, Sendable {
         }
         await self.writer.shutdown()
         self.logger.info("bureaud stopped")
+    }
+
+    /// Purges records whose retention ended, now and every ``DaemonConfiguration/purgeInterval`` until cancelled.
+    private func purgePeriodically() async {
+        while !Task.isCancelled {
+            do {
+                let removed = try await self.purgeExpired()
+                if removed > 0 { self.logger.info("retention purge", metadata: ["records": "\(removed)"]) }
+            } catch {
+                self.logger.error("retention purge failed", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: self.purgeInterval) } catch { return }
+        }
+    }
+
+    /// Deletes every record whose retention has ended, through the writer, logging each batch.
+    /// - Returns: how many records were removed.
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        let time = self.context.now()
+        let today = CalendarDate(utcDayOf: time)
+        let catalogue = try self.context.catalogue.current()
+        var total = 0
+        while true {
+            let removed = try await self.writer.submit { txn in
+                try txn.purgeExpired(onOrBefore: today, catalogue: catalogue, time: time)
+            }
+            total += removed
+            if removed == 0 { return total }
+        }
     }
 
     /// The port the server listens on, once it does.

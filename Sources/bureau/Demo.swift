@@ -1,11 +1,13 @@
 import ArgumentParser
 import BureauServer
+import BureauCore
 import BureauStore
+import Foundation
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Demo data for trying Bureau out.",
-        subcommands: [Seed.self]
+        subcommands: [Seed.self, Generate.self]
     )
 
     struct Seed: ParsableCommand {
@@ -24,6 +26,43 @@ struct Demo: ParsableCommand {
                 "seeded \(summary.institutions) institutions (\(summary.boundCertificates) certificates bound), "
                     + "\(summary.subjects) subject submissions, \(summary.records) records into \(data.data)"
             )
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write synthetic people (valid identifiers, plausible histories) as JSON Lines for `bureau import`."
+        )
+
+        @Option(help: "How many people.") var subjects = 1000
+        @Option(help: "Accounts per person.") var accounts = 3
+        @Option(help: "Seed for the generator.") var seed: UInt64 = 42
+        @Option(help: "Output file (- for standard output).") var output = "-"
+
+        func run() throws {
+            guard subjects > 0 else { throw ValidationError("--subjects: must be positive") }
+            let generator = SyntheticData(
+                furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+            let handle: FileHandle
+            if output == "-" {
+                handle = FileHandle.standardOutput
+            } else {
+                FileManager.default.createFile(atPath: output, contents: nil)
+                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            }
+            var buffer = Data()
+            for i in 0..<subjects {
+                buffer.append(try encoder.encode(generator.person(i, accounts: accounts)))
+                buffer.append(0x0A)
+                if buffer.count > 1 << 22 {
+                    handle.write(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            handle.write(buffer)
         }
     }
 }

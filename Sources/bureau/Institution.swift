@@ -21,6 +21,7 @@ struct Institution: ParsableCommand {
         var role: [String] = []
         @Option(help: "Licensed purpose (repeatable): \(Purpose.allCases.map(\.rawValue).joined(separator: ", ")).")
         var purpose: [String] = []
+        @Option(help: "Catalogue category it may furnish (repeatable), for example account.credit.") var category: [String] = []
         @Option(help: "Client certificate PEM to bind (repeatable).") var cert: [String] = []
         @Option(help: "Operator id recorded in the log entry.") var operatorID = ""
 
@@ -38,8 +39,15 @@ struct Institution: ParsableCommand {
             })
             let fingerprints = try Set(cert.map { try CertificateFile.fingerprint(ofPEMFile: $0) })
             let store = try Store(folder: data.data)
+            let catalogue = try store.catalogue()
+            for c in category where catalogue.category(c)?.recordKind == nil {
+                throw ValidationError("--category: \(c) is not a category of records in the catalogue (version \(catalogue.version))")
+            }
             let receipt = try InstitutionRegistry.register(
-                BureauCore.Institution(code: code, name: name, roles: roles, purposes: purposes, certificateFingerprints: fingerprints),
+                BureauCore.Institution(
+                    code: code, name: name, roles: roles, purposes: purposes, certificateFingerprints: fingerprints,
+                    categories: Set(category)
+                ),
                 in: store, operatorID: operatorID
             )
             print("registered \(code) \(name) (log entry \(receipt.index))")
@@ -57,6 +65,7 @@ struct Institution: ParsableCommand {
                 print("\(i.code)  \(i.name)")
                 print("    roles:    \(i.roles.map(\.rawValue).sorted().joined(separator: ", "))")
                 print("    purposes: \(i.purposes.map(\.rawValue).sorted().joined(separator: ", "))")
+                print("    furnishes: \(i.categories.sorted().joined(separator: ", "))")
                 for f in i.certificateFingerprints.sorted() { print("    cert:     sha256:\(f)") }
             }
             if institutions.isEmpty { print("no institutions registered in \(data.data)") }

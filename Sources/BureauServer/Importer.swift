@@ -1,0 +1,156 @@
+public import BureauCore
+public import BureauStore
+import Crypto
+public import Foundation
+
+/// Bulk import of JSON Lines (``SubjectLine``), all or nothing: the whole file is applied in one LMDB
+/// write transaction (LMDB spills dirty pages to the map, so its size is bounded by the map, not by
+/// memory), and a bad line aborts it, leaving the database as it was. Each line is validated like a
+/// furnished batch, under the licence of the furnisher it names. Every 1,000 subjects make one
+/// `furnish.import` log entry naming their keys and the digest of their lines.
+///
+/// The import holds the write lock while it runs: a serving daemon's writes wait for it.
+public struct Importer: Sendable {
+    /// A line that could not be imported: its number (from 1), and what is wrong with it.
+    public struct LineError: Error, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(self.line): \(self.message)" }
+    }
+
+    /// What an import did.
+    public struct Summary: Sendable {
+        public var lines = 0
+        public var subjects = 0
+        public var records = 0
+        public var logEntries = 0
+    }
+
+    public static let subjectsPerLogEntry = 1000
+
+    let store: Store
+    let now: Date
+
+    public init(store: Store, now: Date = Date()) {
+        self.store = store
+        self.now = now
+    }
+
+    /// Imports the JSON Lines file at `path`, calling `progress` with the bytes read so far.
+    ///
+    /// - Throws: ``LineError`` for the first bad line (nothing is written), or a storage error.
+    public func importFile(at path: String, progress: (Int) -> Void = { _ in }) throws -> Summary {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw LineError(line: 0, message: "cannot open \(path)")
+        }
+        defer { try? handle.close() }
+        let catalogue = try self.store.catalogue()
+        let today = CalendarDate(utcDayOf: self.now)
+        let decoder = JSONDecoder()
+        var summary = Summary()
+        var furnishers: [String: Furnishing] = [:]
+        var pendingKeys: [String] = []
+        var hasher = SHA256()
+
+        try self.store.write { txn in
+            func flush() throws {
+                guard !pendingKeys.isEmpty else { return }
+                _ = try txn.appendLog(
+                    AccessLogEntry(
+                        time: self.now, action: "furnish.import", requestID: "import-\(summary.logEntries)", institution: "",
+                        certificateFingerprint: "", subjects: pendingKeys, outcome: .applied,
+                        changeDigest: hasher.finalize().hexString
+                    )
+                )
+                summary.logEntries += 1
+                pendingKeys.removeAll(keepingCapacity: true)
+                hasher = SHA256()
+            }
+            var bytesRead = 0
+            try LineReader(handle: handle).forEach { number, line in
+                summary.lines = number
+                bytesRead += line.count + 1
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+                let subjectLine: SubjectLine
+                do {
+                    subjectLine = try decoder.decode(SubjectLine.self, from: Data(line))
+                } catch {
+                    throw LineError(line: number, message: "not a subject line: \(Self.describe(error))")
+                }
+                let furnishing: Furnishing
+                if let known = furnishers[subjectLine.furnisher] {
+                    furnishing = known
+                } else {
+                    guard let code = try? UnifiedSocialCreditCode(parsing: subjectLine.furnisher),
+                        let institution = try txn.institution(code: code), institution.roles.contains(.furnisher)
+                    else {
+                        throw LineError(line: number, message: "furnisher: \(subjectLine.furnisher) is not a registered furnisher")
+                    }
+                    furnishing = Furnishing(furnisher: institution, catalogue: catalogue, today: today)
+                    furnishers[subjectLine.furnisher] = furnishing
+                }
+                let subject: FurnishedSubject
+                do throws(BureauError) {
+                    subject = try furnishing.validate(subjectLine.submitted, at: "subject")
+                } catch {
+                    throw LineError(line: number, message: error.message)
+                }
+                let key = self.store.key(for: subject.identifier)
+                try txn.furnish(subject, as: key, catalogue: catalogue)
+                hasher.update(data: line)
+                pendingKeys.append(key.hex)
+                summary.subjects += 1
+                summary.records += subject.records.count
+                if pendingKeys.count == Self.subjectsPerLogEntry {
+                    try flush()
+                    progress(bytesRead)
+                }
+            }
+            try flush()
+            progress(bytesRead)
+        }
+        return summary
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "\((context.codingPath + [key]).map(\.stringValue).joined(separator: ".")): is required"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context):
+            return "invalid JSON (\(context.debugDescription))"
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+/// Reads a file line by line (LF-separated) in large chunks.
+struct LineReader {
+    let handle: FileHandle
+
+    func forEach(_ body: (_ number: Int, _ line: ArraySlice<UInt8>) throws -> Void) throws {
+        var buffer: [UInt8] = []
+        var number = 0
+        var start = 0
+        while true {
+            let chunk = try self.handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { break }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            buffer.append(contentsOf: chunk)
+            while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                number += 1
+                try body(number, buffer[start..<newline])
+                start = newline + 1
+            }
+        }
+        if start < buffer.count {
+            number += 1
+            try body(number, buffer[start...])
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import BureauCore
+import BureauServer
+import BureauStore
+import LMDB
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures.",
+        subcommands: [ImportBench.self]
+    )
+
+    struct ImportBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Import N synthetic people with 3 accounts each into a fresh store; print subjects per second and bytes per subject."
+        )
+
+        @Option(help: "How many people.") var subjects = 1_000_000
+        @Option(help: "Scratch folder (made fresh; removed afterwards unless --keep).") var folder = "bench-import"
+        @Flag(help: "Keep the scratch folder.") var keep = false
+
+        func run() throws {
+            let fm = FileManager.default
+            try? fm.removeItem(atPath: folder)
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { if !keep { try? fm.removeItem(atPath: folder) } }
+            let dataFolder = folder + "/data"
+            let file = folder + "/people.jsonl"
+
+            let store = try Store(folder: dataFolder, configuration: .init(mapSize: 64 << 30))
+            _ = try DemoData.seed(into: store, certificates: nil)
+            let baseline = try store.environment.info().usedBytes
+
+            var clock = ContinuousClock.now
+            let generator = SyntheticData(furnishers: [DemoData.bank, DemoData.consumerFinance], today: CalendarDate(utcDayOf: Date()))
+            try writeLines(count: subjects, to: file, generator)
+            let generateSeconds = (ContinuousClock.now - clock) / .seconds(1)
+            let fileBytes = (try fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            print("generated \(subjects) people (\(fileBytes / max(1, subjects)) bytes of JSON each) in \(String(format: "%.1f", generateSeconds)) s")
+
+            clock = ContinuousClock.now
+            let summary = try Importer(store: store).importFile(at: file)
+            let seconds = (ContinuousClock.now - clock) / .seconds(1)
+            let info = try store.environment.info()
+            let used = info.usedBytes - baseline
+            let onDisk = ((try? fm.attributesOfItem(atPath: dataFolder + "/lmdb/data.mdb")[.size] as? Int) ?? 0)
+            print("imported \(summary.subjects) subjects, \(summary.records) accounts, \(summary.logEntries) log entries")
+            print(String(format: "import rate:        %.0f subjects/s (%.1f s, one transaction, JSON parsing and validation included)",
+                         Double(summary.subjects) / seconds, seconds))
+            print("bytes per subject:  \(used / max(1, summary.subjects)) (LMDB pages in use; data.mdb is \(onDisk / max(1, summary.subjects)) bytes/subject)")
+        }
+
+        private func writeLines(count: Int, to path: String, _ generator: SyntheticData) throws {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            var buffer = Data()
+            for i in 0..<count {
+                buffer.append(try encoder.encode(generator.person(i)))
+                buffer.append(0x0A)
+                if buffer.count > 1 << 22 {
+                    handle.write(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            handle.write(buffer)
+        }
+    }
+}
