@@ -6,8 +6,16 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Synchronization
 import Testing
 import X509
+
+/// A clock the tests move.
+final class TestClock: Sendable {
+    private let time = Mutex(Date())
+    var now: Date { self.time.withLock { $0 } }
+    func advance(days: Int) { self.time.withLock { $0 = $0.addingTimeInterval(Double(days) * 86_400) } }
+}
 
 /// A real bureaud on 127.0.0.1 with a fresh data folder, its own CA and demo data, for tests over mTLS.
 struct TestBureau: Sendable {
@@ -16,12 +24,14 @@ struct TestBureau: Sendable {
     let port: Int
     /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel).
     let clients: [String: CertificateAuthority.Issued]
+    let clock: TestClock
 
     var store: Store { self.daemon.store }
 
-    static func run(_ body: (TestBureau) async throws -> Void) async throws {
+    static func run(prepare: (Store) throws -> Void = { _ in }, _ body: (TestBureau) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
+        let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
         let server = try ca.issueServer()
         let daemon = try BureauDaemon(
@@ -31,10 +41,12 @@ struct TestBureau: Sendable {
                     certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
                     clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
-                )
+                ),
+                now: { clock.now }
             ),
             logger: Logger(label: "test-bureaud")
         )
+        try prepare(daemon.store)
         _ = try DemoData.seed(into: daemon.store, certificates: nil)
         var clients: [String: CertificateAuthority.Issued] = [:]
         for demo in DemoData.institutions {
@@ -48,7 +60,7 @@ struct TestBureau: Sendable {
             group.addTask { try await daemon.run() }
             let port = try await daemon.listeningPort()
             defer { daemon.beginGracefulShutdown() }
-            try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients))
+            try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))
         }
     }
 

@@ -1,0 +1,284 @@
+import BureauAPI
+import BureauCore
+import BureauServer
+import BureauStore
+import Foundation
+import GRPCCore
+import Testing
+
+@Suite("Credit files over mutual TLS", .serialized)
+struct CreditFileOverTLSTests {
+    static let person = "510107197802288918"
+
+    static func batch(_ id: String, balance: Int64 = 500_000) -> Bureau_SubmitRecordsRequest {
+        var record = FurnishOverTLSTests.record(person, name: "张伟", born: (1978, 2, 28), account: "CF-777")
+        record.accounts[0].balance.minorUnits = balance
+        var request = Bureau_SubmitRecordsRequest()
+        request.batchID = id
+        request.subjects = [record]
+        return request
+    }
+
+    func submit(_ bureau: TestBureau, _ request: Bureau_SubmitRecordsRequest, as who: String = "furnisher") async throws -> Bureau_SubmitRecordsResponse {
+        try await bureau.withClient(who) { client in
+            try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: request), options: fastCall)
+        }
+    }
+
+    func report(_ bureau: TestBureau, _ id: String = person, purpose: Bureau_Purpose = .loanOrigination) async throws -> Bureau_IndividualReportResponse {
+        try await bureau.withClient("bank") { client in
+            try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                request: ClientRequest(message: individualRequest(id, purpose: purpose)), options: fastCall
+            )
+        }
+    }
+
+    @Test("a repeated batch id is answered with the first answer and applied once")
+    func idempotentBatch() async throws {
+        try await TestBureau.run { bureau in
+            let first = try await submit(bureau, Self.batch("batch-7"))
+            let again = try await submit(bureau, Self.batch("batch-7", balance: 999_999))
+            #expect(again == first)
+            let applied = try bureau.logEntries().filter { $0.entry.action == "furnish.submit" }
+            #expect(applied.count == 1)
+            #expect(try await report(bureau).report.accounts.first?.balance.minorUnits == 500_000)
+        }
+    }
+
+    @Test("a furnisher corrects and deletes only its own records, each change logged with its digest")
+    func ownership() async throws {
+        try await TestBureau.run { bureau in
+            _ = try await submit(bureau, Self.batch("batch-1"))
+            var correction = Bureau_CorrectRecordRequest()
+            correction.requestID = "fix-1"
+            correction.ref.subjectKind = .individual
+            correction.ref.subjectIdentifier = Self.person
+            correction.ref.kind = .account
+            correction.ref.recordID = "CF-777"
+            correction.account = Self.batch("x", balance: 123_000).subjects[0].accounts[0]
+            correction.reason = "balance misreported"
+
+            // The bank did not furnish CF-777: for it the record does not exist.
+            let stranger = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_FurnishService.Client(wrapping: client).correctRecord(request: ClientRequest(message: correction), options: fastCall)
+                }
+            }
+            #expect(stranger?.code == .notFound)
+
+            let changed = try await bureau.withClient("furnisher") { client in
+                try await Bureau_FurnishService.Client(wrapping: client).correctRecord(request: ClientRequest(message: correction), options: fastCall)
+            }
+            let entry = try #require(bureau.logEntries().first { $0.index == changed.receipt.entryIndex })
+            #expect(entry.entry.action == "furnish.correct")
+            #expect(entry.entry.changeDigest.count == 64)
+            #expect(try await report(bureau).report.accounts.first?.balance.minorUnits == 123_000)
+
+            var deletion = Bureau_DeleteRecordRequest()
+            deletion.requestID = "del-1"
+            deletion.ref = correction.ref
+            deletion.reason = "furnished in error"
+            let refused = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: deletion), options: fastCall)
+                }
+            }
+            #expect(refused?.code == .notFound)
+            _ = try await bureau.withClient("furnisher") { client in
+                try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: deletion), options: fastCall)
+            }
+            #expect(try await report(bureau).report.accounts.isEmpty)
+            let deletions = try bureau.logEntries().filter { $0.entry.action == "furnish.delete" }
+            #expect(deletions.count == 1)
+        }
+    }
+
+    @Test("a category outside the furnisher's licence is PERMISSION_DENIED and nothing is applied")
+    func unlicensedCategory() async throws {
+        try await TestBureau.run { bureau in
+            var request = Self.batch("batch-9")
+            var judgment = Bureau_PublicRecord()
+            judgment.recordID = "J-1"
+            judgment.type = .courtJudgment
+            judgment.authority = "Court"
+            judgment.legalBasis.documentNumber = "(2025)川01民初1号"
+            judgment.legalBasis.authority = "Court"
+            judgment.legalBasis.date.year = 2025
+            judgment.legalBasis.date.month = 1
+            judgment.legalBasis.date.day = 2
+            judgment.filed = judgment.legalBasis.date
+            judgment.behaviourEnded = judgment.legalBasis.date
+            request.subjects[0].publicRecords = [judgment]
+            let error = await rpcError { _ = try await submit(bureau, request) }
+            #expect(error?.code == .permissionDenied)
+            #expect(error?.message.contains("public-record.court-judgment") == true)
+            let entries = try bureau.logEntries()
+            #expect(entries.allSatisfy { $0.entry.action != "furnish.submit" })
+        }
+    }
+
+    @Test("a negative record stops being disclosed when its retention ends, and the purge deletes it with a log entry")
+    func retentionAndPurge() async throws {
+        try await TestBureau.run { bureau in
+            var request = Self.batch("court-1")
+            let today = CalendarDate(utcDayOf: bureau.clock.now)
+            var judgment = Bureau_PublicRecord()
+            judgment.recordID = "J-2021-9"
+            judgment.type = .courtJudgment
+            judgment.authority = "成都市武侯区人民法院"
+            judgment.legalBasis.documentNumber = "(2021)川0107民初9号"
+            judgment.legalBasis.authority = "成都市武侯区人民法院"
+            judgment.legalBasis.date = .init(year: 2021, month: 3, day: 1)
+            judgment.filed = judgment.legalBasis.date
+            judgment.behaviourEnded = Bureau_CalendarDate(year: today.year, month: today.month, day: today.day)
+            request.subjects[0].accounts = []
+            request.subjects[0].publicRecords = [judgment]
+            _ = try await submit(bureau, request, as: "court")
+            #expect(try await report(bureau).report.publicRecords.count == 1)
+
+            // Five years after the behaviour ended the record is no longer disclosed...
+            bureau.clock.advance(days: 5 * 366)
+            let later = try await report(bureau)
+            #expect(later.report.publicRecords.isEmpty)
+            #expect(later.report.header.withheld.isEmpty)
+            // ...and the purge removes it, logged.
+            let removed = try await bureau.daemon.purgeExpired()
+            #expect(removed >= 1)
+            let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
+            let file = try bureau.store.read { try $0.file(key) }
+            #expect(file?.publicRecords.isEmpty == true)
+            let purge = try #require(bureau.logEntries().last { $0.entry.action == "retention.purge" })
+            #expect(purge.entry.subjects.contains(key.hex))
+            #expect(try await bureau.daemon.purgeExpired() == 0)
+        }
+    }
+
+    @Test("an individual report holds accounts, public records, list entries and query records")
+    func completeIndividualReport() async throws {
+        try await TestBureau.run { bureau in
+            _ = try await report(bureau, "440305199207045670")
+            let second = try await report(bureau, "440305199207045670")
+            let report = second.report
+            #expect(report.accounts.count == 1)
+            #expect(report.accounts[0].category == "account.delinquency")
+            #expect(report.accounts[0].legalBasis.documentNumber == "CF-LOAN-2021-9876")
+            #expect(report.publicRecords.map(\.type) == [.enforcement])
+            #expect(report.publicRecords[0].legalBasis.documentNumber.isEmpty == false)
+            #expect(report.listEntries.map(\.list) == [Catalogue.severeUntrustworthinessList])
+            #expect(report.listEntries[0].severity == .general)
+            #expect(report.queries.count == 1, "the earlier query shows; the current one is logged after")
+            #expect(report.queries.first?.institutionName == "Demo Commercial Bank")
+        }
+    }
+
+    @Test("a business report holds registration, masked representative, accounts and list entries")
+    func completeBusinessReport() async throws {
+        try await TestBureau.run { bureau in
+            var request = Bureau_BusinessReportRequest()
+            request.identifier = DemoData.businessIdentifier
+            request.purpose = .loanOrigination
+            request.consentReference = "board-7"
+            let response = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(request: ClientRequest(message: request), options: fastCall)
+            }
+            #expect(response.report.registration.name == "北京示范制造有限公司")
+            #expect(response.report.registration.legalRepresentative.identifier == "110105********002X")
+            #expect(response.report.accounts.map(\.type) == [.businessLoan])
+            #expect(response.report.listEntries.map(\.list) == [Catalogue.redList])
+        }
+    }
+
+    @Test("a catalogue an operator loaded is the one served and enforced")
+    func loadedCatalogue() async throws {
+        var catalogue = Catalogue.default
+        catalogue.version = 2
+        catalogue.categories.removeAll { $0.code == PublicRecordType.taxArrears.category }
+        try await TestBureau.run(prepare: { store in try store.write { try $0.putCatalogue(try catalogue.validated()) } }) { bureau in
+            let response = try await bureau.withClient("regulator") { client in
+                try await Bureau_CatalogService.Client(wrapping: client).listCategories(
+                    request: ClientRequest(message: Bureau_ListCategoriesRequest()), options: fastCall
+                )
+            }
+            #expect(response.version == 2)
+            #expect(!response.categories.contains { $0.code == "public-record.tax-arrears" })
+            #expect(response.categories.contains { $0.code == Catalogue.severeUntrustworthinessList && $0.feedsList })
+        }
+    }
+}
+
+extension Bureau_CalendarDate {
+    init(year: Int, month: Int, day: Int) {
+        self.init()
+        self.year = Int32(year)
+        self.month = Int32(month)
+        self.day = Int32(day)
+    }
+}
+
+@Suite("Bulk import")
+struct ImportTests {
+    static func withStore(_ body: (Store, String) throws -> Void) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-import-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try Store(folder: folder + "/data", configuration: .init(mapSize: 256 << 20))
+        _ = try DemoData.seed(into: store, certificates: nil)
+        try body(store, folder)
+    }
+
+    static func lines(_ count: Int) throws -> [String] {
+        let generator = SyntheticData(furnishers: [DemoData.bank, DemoData.consumerFinance], today: CalendarDate(utcDayOf: Date()))
+        let encoder = JSONEncoder()
+        return try (0..<count).map { String(decoding: try encoder.encode(generator.person($0)), as: UTF8.self) }
+    }
+
+    @Test("synthetic people import with valid identifiers and land on file with their accounts")
+    func imports() throws {
+        try Self.withStore { store, folder in
+            let path = folder + "/people.jsonl"
+            try (try Self.lines(2500).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let before = try store.read { try $0.fileCount() }
+            let summary = try Importer(store: store).importFile(at: path)
+            #expect(summary.subjects == 2500)
+            #expect(summary.records == 7500)
+            #expect(summary.logEntries == 3)
+            #expect(try store.read { try $0.fileCount() } == before + 2500)
+            let generator = SyntheticData(furnishers: [DemoData.bank], today: CalendarDate(utcDayOf: Date()))
+            let id = try ResidentIdentityNumber(parsing: generator.person(1234).identifier)
+            let file = try store.read { try $0.file(store.key(for: .individual(id))) }
+            #expect(file?.accounts.count == 3)
+        }
+    }
+
+    @Test("a bad line stops the import with its number, field and rule, and nothing is written", arguments: [
+        ("{\"furnisher\": 1}", "not a subject line"),
+        ("not json", "not a subject line"),
+        ("BAD_ID", "subject.identifier: check character"),
+        ("BAD_STATUS", "subject.accounts[0].status"),
+        ("BAD_FURNISHER", "furnisher: 91110000600037341L is not a registered furnisher"),
+    ])
+    func badLine(replacement: String, message: String) throws {
+        try Self.withStore { store, folder in
+            var lines = try Self.lines(30)
+            var line = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[17].utf8))
+            switch replacement {
+            case "BAD_ID": line.identifier = "110101199001011234"
+            case "BAD_STATUS": line.accounts?[0].status = "sometimes"
+            case "BAD_FURNISHER": line.furnisher = "91110000600037341L"
+            default: break
+            }
+            lines[17] = replacement.hasPrefix("BAD_") ? String(decoding: try JSONEncoder().encode(line), as: UTF8.self) : replacement
+            let path = folder + "/bad.jsonl"
+            try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let (files, log) = try store.read { (try $0.fileCount(), try $0.logSize()) }
+            do {
+                _ = try Importer(store: store).importFile(at: path)
+                Issue.record("the import succeeded")
+            } catch let error as Importer.LineError {
+                #expect(error.line == 18)
+                #expect(error.message.contains(message), "\(error.message)")
+            }
+            let after = try store.read { (try $0.fileCount(), try $0.logSize()) }
+            #expect(after == (files, log))
+        }
+    }
+}
