@@ -175,12 +175,14 @@ public struct Furnishing: Sendable {
     public let furnisher: Institution
     public let catalogue: Catalogue
     public let today: CalendarDate
+    private let categories: [String: CatalogueCategory]
 
     /// Rules for records from `furnisher`, under `catalogue`, dated `today`.
     public init(furnisher: Institution, catalogue: Catalogue, today: CalendarDate) {
         self.furnisher = furnisher
         self.catalogue = catalogue
         self.today = today
+        self.categories = Dictionary(catalogue.categories.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Validates a batch.
@@ -388,10 +390,11 @@ public struct Furnishing: Sendable {
     func category(
         _ code: String, at path: String, kind: SubjectKind, recordKind: RecordKind, field: String = "category"
     ) throws(BureauError) -> CatalogueCategory {
-        if let label = Catalogue.prohibitedLabel(in: code) {
-            throw .invalid("\(path).\(field)", "\(label) is information a credit bureau may not collect")
-        }
-        guard let category = self.catalogue.category(code), category.recordKind == recordKind else {
+        // A validated catalogue holds nothing prohibited, so only an unknown code needs that check.
+        guard let category = self.categories[code], category.recordKind == recordKind else {
+            if let label = Catalogue.prohibitedLabel(in: code) {
+                throw .invalid("\(path).\(field)", "\(label) is information a credit bureau may not collect")
+            }
             throw .invalid("\(path).\(field)", "\(code) is not in the catalogue (version \(self.catalogue.version))")
         }
         guard category.subjectKinds.contains(kind) else {
@@ -441,7 +444,10 @@ public struct Furnishing: Sendable {
     static func recordID(_ text: String, at path: String, letters: String) throws(BureauError) -> String {
         let id = text.trimmingWhitespace()
         guard !id.isEmpty else { throw .invalid(path, "is required") }
-        guard id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || letters.contains($0)) }) else {
+        let extra = Set(letters.utf8)
+        guard id.utf8.count <= 64, id.utf8.allSatisfy({ b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || extra.contains(b)
+        }) else {
             throw .invalid(path, "is 1 to 64 letters, digits or \(letters.map { "'\($0)'" }.joined(separator: " "))")
         }
         return id
@@ -449,7 +455,7 @@ public struct Furnishing: Sendable {
 
     static func money(_ money: Money, at path: String) throws(BureauError) {
         guard money.minorUnits >= 0 else { throw .invalid("\(path).minor_units", "cannot be negative") }
-        guard money.currency.count == 3, money.currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+        guard money.currency.utf8.count == 3, money.currency.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else {
             throw .invalid("\(path).currency", "is a 3-letter ISO 4217 code in capitals")
         }
     }

@@ -214,6 +214,10 @@ extension Character {
 
 extension String {
     func trimmingWhitespace() -> String {
+        // Fast path: nothing to trim (the common case) needs no Character walk.
+        if let first = self.utf8.first, let last = self.utf8.last, first > 0x20, last > 0x20, first < 0x80, last < 0x80 {
+            return self
+        }
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }

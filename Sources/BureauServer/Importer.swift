@@ -2,6 +2,7 @@ public import BureauCore
 public import BureauStore
 import Crypto
 public import Foundation
+import Dispatch
 
 /// Bulk import of JSON Lines (``SubjectLine``), all or nothing: the whole file is applied in one LMDB
 /// write transaction (LMDB spills dirty pages to the map, so its size is bounded by the map, not by
@@ -36,6 +37,9 @@ public struct Importer: Sendable {
         self.now = now
     }
 
+    /// Lines parsed and validated together, on every core, before they are written in order.
+    static let batchSize = 4096
+
     /// Imports the JSON Lines file at `path`, calling `progress` with the bytes read so far.
     ///
     /// - Throws: ``LineError`` for the first bad line (nothing is written), or a storage error.
@@ -46,9 +50,11 @@ public struct Importer: Sendable {
         defer { try? handle.close() }
         let catalogue = try self.store.catalogue()
         let today = CalendarDate(utcDayOf: self.now)
-        let decoder = JSONDecoder()
+        // Institutions are few: resolve every furnisher once, so that workers need no transaction.
+        let furnishers = try self.store.read { try $0.institutions() }
+            .filter { $0.roles.contains(.furnisher) }
+            .reduce(into: [String: Furnishing]()) { $0[$1.code.value] = Furnishing(furnisher: $1, catalogue: catalogue, today: today) }
         var summary = Summary()
-        var furnishers: [String: Furnishing] = [:]
         var pendingKeys: [String] = []
         var hasher = SHA256()
 
@@ -67,49 +73,75 @@ public struct Importer: Sendable {
                 hasher = SHA256()
             }
             var bytesRead = 0
+            var batch: [(number: Int, line: [UInt8])] = []
+            batch.reserveCapacity(Self.batchSize)
+            func apply() throws {
+                for (i, result) in self.parse(batch, furnishers: furnishers).enumerated() {
+                    let (key, subject) = try result.get()
+                    try txn.furnish(subject, as: key, catalogue: catalogue)
+                    hasher.update(data: batch[i].line)
+                    pendingKeys.append(key.hex)
+                    summary.subjects += 1
+                    summary.records += subject.records.count
+                    if pendingKeys.count == Self.subjectsPerLogEntry { try flush() }
+                }
+                batch.removeAll(keepingCapacity: true)
+                progress(bytesRead)
+            }
             try LineReader(handle: handle).forEach { number, line in
                 summary.lines = number
                 bytesRead += line.count + 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
-                let subjectLine: SubjectLine
-                do {
-                    subjectLine = try decoder.decode(SubjectLine.self, from: Data(line))
-                } catch {
-                    throw LineError(line: number, message: "not a subject line: \(Self.describe(error))")
-                }
-                let furnishing: Furnishing
-                if let known = furnishers[subjectLine.furnisher] {
-                    furnishing = known
-                } else {
-                    guard let code = try? UnifiedSocialCreditCode(parsing: subjectLine.furnisher),
-                        let institution = try txn.institution(code: code), institution.roles.contains(.furnisher)
-                    else {
-                        throw LineError(line: number, message: "furnisher: \(subjectLine.furnisher) is not a registered furnisher")
-                    }
-                    furnishing = Furnishing(furnisher: institution, catalogue: catalogue, today: today)
-                    furnishers[subjectLine.furnisher] = furnishing
-                }
-                let subject: FurnishedSubject
-                do throws(BureauError) {
-                    subject = try furnishing.validate(subjectLine.submitted, at: "subject")
-                } catch {
-                    throw LineError(line: number, message: error.message)
-                }
-                let key = self.store.key(for: subject.identifier)
-                try txn.furnish(subject, as: key, catalogue: catalogue)
-                hasher.update(data: line)
-                pendingKeys.append(key.hex)
-                summary.subjects += 1
-                summary.records += subject.records.count
-                if pendingKeys.count == Self.subjectsPerLogEntry {
-                    try flush()
-                    progress(bytesRead)
-                }
+                batch.append((number, Array(line)))
+                if batch.count == Self.batchSize { try apply() }
             }
+            try apply()
             try flush()
-            progress(bytesRead)
         }
         return summary
+    }
+
+    /// Decodes and validates `batch` on every core; the results are in line order.
+    private func parse(
+        _ batch: [(number: Int, line: [UInt8])], furnishers: [String: Furnishing]
+    ) -> [Result<(SubjectKey, FurnishedSubject), LineError>] {
+        var results = [Result<(SubjectKey, FurnishedSubject), LineError>](
+            repeating: .failure(LineError(line: 0, message: "")), count: batch.count
+        )
+        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, batch.count / 64))
+        results.withUnsafeMutableBufferPointer { buffer in
+            // Each worker writes only its own stripe of indexes.
+            nonisolated(unsafe) let out = buffer
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let decoder = JSONDecoder()
+                var i = worker
+                while i < batch.count {
+                    out[i] = self.parse(batch[i].line, number: batch[i].number, decoder: decoder, furnishers: furnishers)
+                    i += workers
+                }
+            }
+        }
+        return results
+    }
+
+    private func parse(
+        _ line: [UInt8], number: Int, decoder: JSONDecoder, furnishers: [String: Furnishing]
+    ) -> Result<(SubjectKey, FurnishedSubject), LineError> {
+        let subjectLine: SubjectLine
+        do {
+            subjectLine = try decoder.decode(SubjectLine.self, from: Data(line))
+        } catch {
+            return .failure(LineError(line: number, message: "not a subject line: \(Self.describe(error))"))
+        }
+        guard let furnishing = furnishers[subjectLine.furnisher] else {
+            return .failure(LineError(line: number, message: "furnisher: \(subjectLine.furnisher) is not a registered furnisher"))
+        }
+        do throws(BureauError) {
+            let subject = try furnishing.validate(subjectLine.submitted, at: "subject")
+            return .success((self.store.key(for: subject.identifier), subject))
+        } catch {
+            return .failure(LineError(line: number, message: error.message))
+        }
     }
 
     static func describe(_ error: any Error) -> String {
