@@ -36,6 +36,9 @@ public nonisolated struct Bureau_IndividualReportRequest: Sendable {
   /// The caller's own request id, echoed in the log entry.
   public var requestID: String = String()
 
+  /// The one-time code the subject received when freezing the file; lets a frozen file be queried.
+  public var freezeCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -55,9 +58,65 @@ public nonisolated struct Bureau_BusinessReportRequest: Sendable {
 
   public var requestID: String = String()
 
+  public var freezeCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// The file's figures at a glance, over the records the purpose may see.
+public nonisolated struct Bureau_ReportSummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accounts: UInt32 = 0
+
+  public var openAccounts: UInt32 = 0
+
+  public var delinquentAccounts: UInt32 = 0
+
+  /// Sums per currency.
+  public var totalLimit: [Bureau_Money] = []
+
+  public var totalBalance: [Bureau_Money] = []
+
+  public var worstStatus: Bureau_AccountStatus = .unspecified
+
+  public var publicRecords: UInt32 = 0
+
+  public var onSevereUntrustworthinessList: Bool = false
+
+  public var onRedList: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A fraud alert the subject placed: shown on every report.
+public nonisolated struct Bureau_FraudAlertLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var placed: Bureau_CalendarDate {
+    get {_placed ?? Bureau_CalendarDate()}
+    set {_placed = newValue}
+  }
+  /// Returns true if `placed` has been explicitly set.
+  public var hasPlaced: Bool {self._placed != nil}
+  /// Clears the value of `placed`. Subsequent reads from it will return its default value.
+  public mutating func clearPlaced() {self._placed = nil}
+
+  public var note: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _placed: Bureau_CalendarDate? = nil
 }
 
 /// A section the purpose did not allow, and why.
@@ -478,11 +537,24 @@ public nonisolated struct Bureau_ReportHeader: Sendable {
 
   public var withheld: [Bureau_WithheldSection] = []
 
+  /// The caller's licence tier: 1 summary, 2 accounts, 3 full.
+  public var tier: UInt32 = 0
+
+  public var fraudAlert: Bureau_FraudAlertLine {
+    get {_fraudAlert ?? Bureau_FraudAlertLine()}
+    set {_fraudAlert = newValue}
+  }
+  /// Returns true if `fraudAlert` has been explicitly set.
+  public var hasFraudAlert: Bool {self._fraudAlert != nil}
+  /// Clears the value of `fraudAlert`. Subsequent reads from it will return its default value.
+  public mutating func clearFraudAlert() {self._fraudAlert = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _generatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _fraudAlert: Bureau_FraudAlertLine? = nil
 }
 
 public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
@@ -537,6 +609,15 @@ public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
     get {_storage._queries}
     set {_uniqueStorage()._queries = newValue}
   }
+
+  public var summary: Bureau_ReportSummary {
+    get {_storage._summary ?? Bureau_ReportSummary()}
+    set {_uniqueStorage()._summary = newValue}
+  }
+  /// Returns true if `summary` has been explicitly set.
+  public var hasSummary: Bool {_storage._summary != nil}
+  /// Clears the value of `summary`. Subsequent reads from it will return its default value.
+  public mutating func clearSummary() {_uniqueStorage()._summary = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -627,47 +708,73 @@ public nonisolated struct Bureau_BusinessRegistration: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-public nonisolated struct Bureau_BusinessReport: Sendable {
+public nonisolated struct Bureau_BusinessReport: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var header: Bureau_ReportHeader {
-    get {_header ?? Bureau_ReportHeader()}
-    set {_header = newValue}
+    get {_storage._header ?? Bureau_ReportHeader()}
+    set {_uniqueStorage()._header = newValue}
   }
   /// Returns true if `header` has been explicitly set.
-  public var hasHeader: Bool {self._header != nil}
+  public var hasHeader: Bool {_storage._header != nil}
   /// Clears the value of `header`. Subsequent reads from it will return its default value.
-  public mutating func clearHeader() {self._header = nil}
+  public mutating func clearHeader() {_uniqueStorage()._header = nil}
 
   public var registration: Bureau_BusinessRegistration {
-    get {_registration ?? Bureau_BusinessRegistration()}
-    set {_registration = newValue}
+    get {_storage._registration ?? Bureau_BusinessRegistration()}
+    set {_uniqueStorage()._registration = newValue}
   }
   /// Returns true if `registration` has been explicitly set.
-  public var hasRegistration: Bool {self._registration != nil}
+  public var hasRegistration: Bool {_storage._registration != nil}
   /// Clears the value of `registration`. Subsequent reads from it will return its default value.
-  public mutating func clearRegistration() {self._registration = nil}
+  public mutating func clearRegistration() {_uniqueStorage()._registration = nil}
 
-  public var accounts: [Bureau_AccountLine] = []
+  public var accounts: [Bureau_AccountLine] {
+    get {_storage._accounts}
+    set {_uniqueStorage()._accounts = newValue}
+  }
 
-  public var publicRecords: [Bureau_PublicRecordLine] = []
+  public var publicRecords: [Bureau_PublicRecordLine] {
+    get {_storage._publicRecords}
+    set {_uniqueStorage()._publicRecords = newValue}
+  }
 
-  public var listEntries: [Bureau_ListEntryLine] = []
+  public var listEntries: [Bureau_ListEntryLine] {
+    get {_storage._listEntries}
+    set {_uniqueStorage()._listEntries = newValue}
+  }
 
-  public var statements: [Bureau_StatementLine] = []
+  public var statements: [Bureau_StatementLine] {
+    get {_storage._statements}
+    set {_uniqueStorage()._statements = newValue}
+  }
 
-  public var disputes: [Bureau_DisputeLine] = []
+  public var disputes: [Bureau_DisputeLine] {
+    get {_storage._disputes}
+    set {_uniqueStorage()._disputes = newValue}
+  }
 
-  public var queries: [Bureau_QueryLine] = []
+  public var queries: [Bureau_QueryLine] {
+    get {_storage._queries}
+    set {_uniqueStorage()._queries = newValue}
+  }
+
+  public var summary: Bureau_ReportSummary {
+    get {_storage._summary ?? Bureau_ReportSummary()}
+    set {_uniqueStorage()._summary = newValue}
+  }
+  /// Returns true if `summary` has been explicitly set.
+  public var hasSummary: Bool {_storage._summary != nil}
+  /// Clears the value of `summary`. Subsequent reads from it will return its default value.
+  public mutating func clearSummary() {_uniqueStorage()._summary = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _header: Bureau_ReportHeader? = nil
-  fileprivate var _registration: Bureau_BusinessRegistration? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Bureau_BusinessReportResponse: Sendable {
@@ -707,7 +814,7 @@ fileprivate nonisolated let _protobuf_package = "bureau.v1"
 
 nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReportRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}identifier\0\u{1}purpose\0\u{3}consent_reference\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}identifier\0\u{1}purpose\0\u{3}consent_reference\0\u{3}request_id\0\u{3}freeze_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -719,6 +826,7 @@ nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularEnumField(value: &self.purpose) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.consentReference) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.freezeCode) }()
       default: break
       }
     }
@@ -736,6 +844,9 @@ nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, Swi
     }
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 4)
+    }
+    if !self.freezeCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.freezeCode, fieldNumber: 5)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -745,6 +856,7 @@ nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, Swi
     if lhs.purpose != rhs.purpose {return false}
     if lhs.consentReference != rhs.consentReference {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.freezeCode != rhs.freezeCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -752,7 +864,7 @@ nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Bureau_BusinessReportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReportRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}identifier\0\u{1}purpose\0\u{3}consent_reference\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}identifier\0\u{1}purpose\0\u{3}consent_reference\0\u{3}request_id\0\u{3}freeze_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -764,6 +876,7 @@ nonisolated extension Bureau_BusinessReportRequest: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularEnumField(value: &self.purpose) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.consentReference) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.freezeCode) }()
       default: break
       }
     }
@@ -782,6 +895,9 @@ nonisolated extension Bureau_BusinessReportRequest: SwiftProtobuf.Message, Swift
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 4)
     }
+    if !self.freezeCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.freezeCode, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -790,6 +906,116 @@ nonisolated extension Bureau_BusinessReportRequest: SwiftProtobuf.Message, Swift
     if lhs.purpose != rhs.purpose {return false}
     if lhs.consentReference != rhs.consentReference {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.freezeCode != rhs.freezeCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportSummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accounts\0\u{3}open_accounts\0\u{3}delinquent_accounts\0\u{3}total_limit\0\u{3}total_balance\0\u{3}worst_status\0\u{3}public_records\0\u{3}on_severe_untrustworthiness_list\0\u{3}on_red_list\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.accounts) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.openAccounts) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.delinquentAccounts) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.totalLimit) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.totalBalance) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.worstStatus) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.publicRecords) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.onSevereUntrustworthinessList) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.onRedList) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.accounts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.accounts, fieldNumber: 1)
+    }
+    if self.openAccounts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.openAccounts, fieldNumber: 2)
+    }
+    if self.delinquentAccounts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.delinquentAccounts, fieldNumber: 3)
+    }
+    if !self.totalLimit.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.totalLimit, fieldNumber: 4)
+    }
+    if !self.totalBalance.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.totalBalance, fieldNumber: 5)
+    }
+    if self.worstStatus != .unspecified {
+      try visitor.visitSingularEnumField(value: self.worstStatus, fieldNumber: 6)
+    }
+    if self.publicRecords != 0 {
+      try visitor.visitSingularUInt32Field(value: self.publicRecords, fieldNumber: 7)
+    }
+    if self.onSevereUntrustworthinessList != false {
+      try visitor.visitSingularBoolField(value: self.onSevereUntrustworthinessList, fieldNumber: 8)
+    }
+    if self.onRedList != false {
+      try visitor.visitSingularBoolField(value: self.onRedList, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ReportSummary, rhs: Bureau_ReportSummary) -> Bool {
+    if lhs.accounts != rhs.accounts {return false}
+    if lhs.openAccounts != rhs.openAccounts {return false}
+    if lhs.delinquentAccounts != rhs.delinquentAccounts {return false}
+    if lhs.totalLimit != rhs.totalLimit {return false}
+    if lhs.totalBalance != rhs.totalBalance {return false}
+    if lhs.worstStatus != rhs.worstStatus {return false}
+    if lhs.publicRecords != rhs.publicRecords {return false}
+    if lhs.onSevereUntrustworthinessList != rhs.onSevereUntrustworthinessList {return false}
+    if lhs.onRedList != rhs.onRedList {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_FraudAlertLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FraudAlertLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}placed\0\u{1}note\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._placed) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._placed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_FraudAlertLine, rhs: Bureau_FraudAlertLine) -> Bool {
+    if lhs._placed != rhs._placed {return false}
+    if lhs.note != rhs.note {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1448,7 +1674,7 @@ nonisolated extension Bureau_QueryLine: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_number\0\u{3}generated_at\0\u{1}purpose\0\u{3}requested_by\0\u{3}disclosure_version\0\u{1}withheld\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_number\0\u{3}generated_at\0\u{1}purpose\0\u{3}requested_by\0\u{3}disclosure_version\0\u{1}withheld\0\u{1}tier\0\u{3}fraud_alert\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1462,6 +1688,8 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularStringField(value: &self.requestedBy) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.disclosureVersion) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.withheld) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.tier) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._fraudAlert) }()
       default: break
       }
     }
@@ -1490,6 +1718,12 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.withheld.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.withheld, fieldNumber: 6)
     }
+    if self.tier != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tier, fieldNumber: 7)
+    }
+    try { if let v = self._fraudAlert {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1500,6 +1734,8 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.requestedBy != rhs.requestedBy {return false}
     if lhs.disclosureVersion != rhs.disclosureVersion {return false}
     if lhs.withheld != rhs.withheld {return false}
+    if lhs.tier != rhs.tier {return false}
+    if lhs._fraudAlert != rhs._fraudAlert {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1507,7 +1743,7 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -1518,6 +1754,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
     var _statements: [Bureau_StatementLine] = []
     var _disputes: [Bureau_DisputeLine] = []
     var _queries: [Bureau_QueryLine] = []
+    var _summary: Bureau_ReportSummary? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1536,6 +1773,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       _statements = source._statements
       _disputes = source._disputes
       _queries = source._queries
+      _summary = source._summary
     }
   }
 
@@ -1562,6 +1800,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._statements) }()
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._disputes) }()
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
         default: break
         }
       }
@@ -1598,6 +1837,9 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       if !_storage._queries.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._queries, fieldNumber: 8)
       }
+      try { if let v = _storage._summary {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1615,6 +1857,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         if _storage._statements != rhs_storage._statements {return false}
         if _storage._disputes != rhs_storage._disputes {return false}
         if _storage._queries != rhs_storage._queries {return false}
+        if _storage._summary != rhs_storage._summary {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1763,68 +2006,125 @@ nonisolated extension Bureau_BusinessRegistration: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0")
+
+  fileprivate class _StorageClass {
+    var _header: Bureau_ReportHeader? = nil
+    var _registration: Bureau_BusinessRegistration? = nil
+    var _accounts: [Bureau_AccountLine] = []
+    var _publicRecords: [Bureau_PublicRecordLine] = []
+    var _listEntries: [Bureau_ListEntryLine] = []
+    var _statements: [Bureau_StatementLine] = []
+    var _disputes: [Bureau_DisputeLine] = []
+    var _queries: [Bureau_QueryLine] = []
+    var _summary: Bureau_ReportSummary? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _header = source._header
+      _registration = source._registration
+      _accounts = source._accounts
+      _publicRecords = source._publicRecords
+      _listEntries = source._listEntries
+      _statements = source._statements
+      _disputes = source._disputes
+      _queries = source._queries
+      _summary = source._summary
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._header) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._registration) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.accounts) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.publicRecords) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.listEntries) }()
-      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.statements) }()
-      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.disputes) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queries) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._registration) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._accounts) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._publicRecords) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._listEntries) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._statements) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._disputes) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._header {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._registration {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.accounts.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.accounts, fieldNumber: 3)
-    }
-    if !self.publicRecords.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.publicRecords, fieldNumber: 4)
-    }
-    if !self.listEntries.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.listEntries, fieldNumber: 5)
-    }
-    if !self.statements.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.statements, fieldNumber: 6)
-    }
-    if !self.disputes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.disputes, fieldNumber: 7)
-    }
-    if !self.queries.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.queries, fieldNumber: 8)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._header {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._registration {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._accounts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._accounts, fieldNumber: 3)
+      }
+      if !_storage._publicRecords.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._publicRecords, fieldNumber: 4)
+      }
+      if !_storage._listEntries.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._listEntries, fieldNumber: 5)
+      }
+      if !_storage._statements.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._statements, fieldNumber: 6)
+      }
+      if !_storage._disputes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._disputes, fieldNumber: 7)
+      }
+      if !_storage._queries.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._queries, fieldNumber: 8)
+      }
+      try { if let v = _storage._summary {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Bureau_BusinessReport, rhs: Bureau_BusinessReport) -> Bool {
-    if lhs._header != rhs._header {return false}
-    if lhs._registration != rhs._registration {return false}
-    if lhs.accounts != rhs.accounts {return false}
-    if lhs.publicRecords != rhs.publicRecords {return false}
-    if lhs.listEntries != rhs.listEntries {return false}
-    if lhs.statements != rhs.statements {return false}
-    if lhs.disputes != rhs.disputes {return false}
-    if lhs.queries != rhs.queries {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._header != rhs_storage._header {return false}
+        if _storage._registration != rhs_storage._registration {return false}
+        if _storage._accounts != rhs_storage._accounts {return false}
+        if _storage._publicRecords != rhs_storage._publicRecords {return false}
+        if _storage._listEntries != rhs_storage._listEntries {return false}
+        if _storage._statements != rhs_storage._statements {return false}
+        if _storage._disputes != rhs_storage._disputes {return false}
+        if _storage._queries != rhs_storage._queries {return false}
+        if _storage._summary != rhs_storage._summary {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -2,6 +2,7 @@
 public enum ReportSection: String, Hashable, Codable, Sendable, CaseIterable, Comparable {
     case identity
     case registration
+    case summary
     case accounts
     case publicRecords = "public-records"
     case listEntries = "list-entries"
@@ -26,7 +27,7 @@ public enum Treatment: String, Hashable, Codable, Sendable {
 /// catalogue decides, category by category, which purposes may see a record.
 public enum DisclosureTable {
     /// Bumped whenever a row changes.
-    public static let version: UInt32 = 2
+    public static let version: UInt32 = 3
 
     /// The treatment of `section` for `purpose`.
     public static func treatment(of section: ReportSection, for purpose: Purpose) -> Treatment {
@@ -35,7 +36,7 @@ public enum DisclosureTable {
             return .shown
         case (_, .identity), (_, .registration):
             return .masked
-        case (.employmentScreening, .accounts):
+        case (.employmentScreening, .accounts), (.employmentScreening, .summary):
             // An employer may confirm identity and public records, but has no need for account detail.
             return .withheld
         case (.employmentScreening, .queryRecords), (.tenantScreening, .queryRecords), (.insuranceUnderwriting, .queryRecords):
@@ -51,5 +52,10 @@ public enum DisclosureTable {
     /// Why a section is withheld, in words for the report.
     public static func reason(withholding section: ReportSection, for purpose: Purpose) -> String {
         "purpose \(purpose.rawValue) does not permit the \(section.rawValue) section (disclosure table v\(version))"
+    }
+
+    /// Why a section is withheld for the caller's tier.
+    public static func reason(withholding section: ReportSection, tier: Tier) -> String {
+        "a tier \(tier.rawValue) licence does not include the \(section.rawValue) section (tier \(Tier.minimum(for: section).rawValue) does)"
     }
 }

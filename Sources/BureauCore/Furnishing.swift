@@ -213,6 +213,12 @@ public struct Furnishing: Sendable {
     public static func validateBatchID(_ batchID: String, field: String = "batch_id") throws(BureauError) {
         guard !batchID.trimmingWhitespace().isEmpty else { throw .invalid(field, "is required") }
         guard batchID.utf8.count <= 128 else { throw .invalid(field, "is at most 128 bytes") }
+        try validateLoggedText(batchID, field: field)
+    }
+
+    /// Checks free text that goes into the access log: it must not carry a national identifier.
+    public static func validateLoggedText(_ text: String, field: String) throws(BureauError) {
+        if ResidentIdentityNumber.occurs(in: text) { throw .invalid(field, "must not contain a national identifier") }
     }
 
     /// Validates one subject at `path`.

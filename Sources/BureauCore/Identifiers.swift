@@ -71,6 +71,20 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         return try ResidentIdentityNumber(parsing: body + String(checkCharacter(for: Array(body))))
     }
 
+    /// Whether `text` holds a valid resident identity number anywhere in it (18 characters, or the
+    /// 15-digit legacy form). Free-text fields that are logged are checked with it.
+    public static func occurs(in text: String) -> Bool {
+        let chars = Array(text.uppercased())
+        for length in [18, 15] where chars.count >= length {
+            for start in 0...(chars.count - length) {
+                let window = chars[start..<(start + length)]
+                guard window.first!.isASCIIDigit else { continue }
+                if (try? ResidentIdentityNumber(parsing: String(window))) != nil { return true }
+            }
+        }
+        return false
+    }
+
     static func checkCharacter(for body: [Character]) -> Character {
         var sum = 0
         for (i, c) in body.enumerated() { sum += c.wholeNumberValue! * weights[i] }

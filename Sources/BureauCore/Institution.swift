@@ -1,11 +1,11 @@
 /// An institution the bureau has registered: identified by its Unified Social Credit Code, bound to one
-/// or more client certificates by their SHA-256 fingerprints, with the roles and purposes it is licensed for.
+/// or more client certificates by their SHA-256 fingerprints (several, for rotation), with its roles, its
+/// licence to query and the catalogue categories it may furnish.
 public struct Institution: Hashable, Codable, Sendable {
     public var code: UnifiedSocialCreditCode
     public var name: String
     public var roles: Set<Role>
-    /// The purposes it may query for.
-    public var purposes: Set<Purpose>
+    public var licence: Licence
     /// Lowercase hex SHA-256 fingerprints of the DER of its client certificates.
     public var certificateFingerprints: Set<String>
     /// The catalogue categories it is licensed to furnish.
@@ -15,42 +15,64 @@ public struct Institution: Hashable, Codable, Sendable {
         code: UnifiedSocialCreditCode,
         name: String,
         roles: Set<Role>,
-        purposes: Set<Purpose>,
+        licence: Licence,
         certificateFingerprints: Set<String>,
         categories: Set<String> = []
     ) {
         self.code = code
         self.name = name
         self.roles = roles
-        self.purposes = purposes
+        self.licence = licence
         self.certificateFingerprints = certificateFingerprints
         self.categories = categories
     }
 
-    enum CodingKeys: String, CodingKey {
-        case code, name, roles, purposes, certificateFingerprints, categories
+    /// An institution with a standing licence (tier 3, both subject kinds, no quota) for `purposes`.
+    public init(
+        code: UnifiedSocialCreditCode,
+        name: String,
+        roles: Set<Role>,
+        purposes: Set<Purpose>,
+        certificateFingerprints: Set<String>,
+        categories: Set<String> = []
+    ) {
+        self.init(
+            code: code, name: name, roles: roles, licence: Licence(purposes: purposes),
+            certificateFingerprints: certificateFingerprints, categories: categories
+        )
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.code = try c.decode(UnifiedSocialCreditCode.self, forKey: .code)
-        self.name = try c.decode(String.self, forKey: .name)
-        self.roles = try c.decode(Set<Role>.self, forKey: .roles)
-        self.purposes = try c.decode(Set<Purpose>.self, forKey: .purposes)
-        self.certificateFingerprints = try c.decode(Set<String>.self, forKey: .certificateFingerprints)
-        self.categories = try c.decodeIfPresent(Set<String>.self, forKey: .categories) ?? []
-    }
+    /// The purposes it is licensed for.
+    public var purposes: Set<Purpose> { self.licence.purposes }
 
-    /// Checks that the institution may query for `purpose`.
+    /// Checks that the institution may query a file of `kind` for `purpose` on `today`.
     ///
-    /// - Throws: ``BureauError`` (permission denied) naming the missing role or licence.
-    public func authorize(_ purpose: Purpose) throws(BureauError) {
+    /// - Throws: ``BureauError`` (permission denied) naming the missing role or the licence's problem:
+    ///   suspended, revoked, not yet valid, expired, purpose or subject kind not licensed.
+    public func authorize(_ purpose: Purpose, kind: SubjectKind? = nil, on today: CalendarDate? = nil) throws(BureauError) {
         let role = purpose.requiredRole
         guard self.roles.contains(role) else {
             throw BureauError(.permissionDenied, "purpose \(purpose.rawValue) needs the \(role.rawValue) role, which \(self.code) does not hold")
         }
-        guard self.purposes.contains(purpose) else {
+        let licence = self.licence
+        switch licence.status {
+        case .active: break
+        case .suspended: throw BureauError(.permissionDenied, "licence: the licence of \(self.code) is suspended")
+        case .revoked: throw BureauError(.permissionDenied, "licence: the licence of \(self.code) is revoked")
+        }
+        if let today {
+            guard today >= licence.validFrom else {
+                throw BureauError(.permissionDenied, "licence: the licence of \(self.code) is valid from \(licence.validFrom)")
+            }
+            guard today <= licence.validUntil else {
+                throw BureauError(.permissionDenied, "licence: the licence of \(self.code) expired on \(licence.validUntil)")
+            }
+        }
+        guard licence.purposes.contains(purpose) else {
             throw BureauError(.permissionDenied, "purpose \(purpose.rawValue) is not licensed to \(self.code)")
+        }
+        if let kind, !licence.subjectKinds.contains(kind) {
+            throw BureauError(.permissionDenied, "licence: \(self.code) is not licensed for \(kind.rawValue) files")
         }
     }
 

@@ -51,11 +51,28 @@ public struct QueryRecord: Hashable, Codable, Sendable {
     }
 }
 
+/// The figures of a file at a glance (over the records the purpose may see).
+public struct ReportSummary: Hashable, Sendable {
+    public var accounts = 0
+    public var openAccounts = 0
+    public var delinquentAccounts = 0
+    /// Sums in minor units, per currency.
+    public var totalLimit: [String: Int64] = [:]
+    public var totalBalance: [String: Int64] = [:]
+    public var worstStatus: AccountStatus?
+    public var publicRecords = 0
+    public var onSevereUntrustworthinessList = false
+    public var onRedList = false
+}
+
 /// A report as the purpose allows it to be disclosed, before it is encoded for the wire.
 public struct Report: Hashable, Sendable {
     public var purpose: Purpose
     public var person: DisclosedPerson?
     public var business: DisclosedBusiness?
+    public var summary: ReportSummary?
+    public var tier: Tier = .full
+    public var fraudAlert: FraudAlert?
     /// Account numbers already masked where the purpose says so.
     public var accounts: [Disclosed<Account>] = []
     public var publicRecords: [Disclosed<PublicRecord>] = []
@@ -79,13 +96,21 @@ public enum ReportBuilder {
     ///
     /// A record whose retention has ended is never disclosed, nor mentioned.
     public static func report(
-        of file: CreditFile, for purpose: Purpose, catalogue: Catalogue, today: CalendarDate, queries: [QueryRecord] = []
+        of file: CreditFile, for purpose: Purpose, catalogue: Catalogue, today: CalendarDate, queries: [QueryRecord] = [],
+        tier: Tier = .full, protection: FileProtection = FileProtection()
     ) -> Report {
         var report = Report(purpose: purpose, person: nil, business: nil)
+        report.tier = tier
+        report.fraudAlert = protection.fraudAlert
         func treatment(_ section: ReportSection) -> Treatment {
             let t = DisclosureTable.treatment(of: section, for: purpose)
             if t == .withheld {
                 report.withheld.append(.init(section: section, reason: DisclosureTable.reason(withholding: section, for: purpose)))
+                return .withheld
+            }
+            if tier < Tier.minimum(for: section) {
+                report.withheld.append(.init(section: section, reason: DisclosureTable.reason(withholding: section, tier: tier)))
+                return .withheld
             }
             return t
         }
@@ -126,6 +151,30 @@ public enum ReportBuilder {
             return true
         }
 
+        if treatment(.summary) != .withheld {
+            var summary = ReportSummary()
+            for account in file.accounts where visible(.account(account), in: .summary) {
+                summary.accounts += 1
+                if account.closed == nil { summary.openAccounts += 1 }
+                if account.status.isNegative {
+                    summary.delinquentAccounts += 1
+                    let rank = AccountStatus.allCases.firstIndex(of: account.status)!
+                    if summary.worstStatus.map({ AccountStatus.allCases.firstIndex(of: $0)! < rank }) ?? true {
+                        summary.worstStatus = account.status
+                    }
+                }
+                summary.totalLimit[account.limit.currency, default: 0] += account.limit.minorUnits
+                summary.totalBalance[account.balance.currency, default: 0] += account.balance.minorUnits
+            }
+            summary.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .summary) }.count
+            for entry in file.listEntries where visible(.listEntry(entry), in: .summary) {
+                if entry.list == Catalogue.severeUntrustworthinessList { summary.onSevereUntrustworthinessList = true }
+                if entry.list == Catalogue.redList { summary.onRedList = true }
+            }
+            report.summary = summary
+            fields(.summary, ["counts", "totals", "worst_status", "list_flags"], .shown)
+        }
+
         let accounts = treatment(.accounts)
         if accounts != .withheld {
             report.accounts = file.accounts.filter { visible(.account($0), in: .accounts) }.map { account in
@@ -159,6 +208,7 @@ public enum ReportBuilder {
             report.queries = queries.filter { CalendarDate(utcDayOf: $0.time) > since }
             fields(.queryRecords, ["time", "institution", "purpose"], .shown)
         }
+        refused[.summary] = nil
         for (section, categories) in refused.sorted(by: { $0.key < $1.key }) {
             report.withheld.append(
                 .init(

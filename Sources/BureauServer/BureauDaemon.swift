@@ -124,7 +124,10 @@ public final class BureauDaemon: Service, Sendable {
                 ReportService(context: context),
                 FurnishService(context: context),
                 CatalogService(context: context),
-            ]
+                ConsentService(context: context),
+                SubjectService(context: context),
+            ],
+            interceptors: [OperatorMetadata()]
         )
     }
 

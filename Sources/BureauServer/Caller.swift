@@ -5,58 +5,64 @@ import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftASN1
-import Synchronization
 public import X509
 
-/// Who is calling: the registered institution its verified client certificate is bound to.
+/// Who is calling: the registered institution its verified client certificate is bound to, and for an
+/// operator, the member of staff its client names.
 public struct Caller: Sendable {
     public var institution: Institution
     /// Lowercase hex SHA-256 of the certificate's DER.
     public var certificateFingerprint: String
+    /// The operator id from the `bureau-operator-id` metadata, for institutions with the operator role.
+    public var operatorID: String
 }
 
 /// Maps the verified peer certificate of an RPC to a registered institution.
 ///
 /// Identity comes only from the certificate the TLS handshake verified against the bureau's CA; nothing
-/// in metadata can claim one. Lookups are cached briefly, so a certificate registered with the CLI
-/// while the daemon runs is known within ``cacheLifetime``.
+/// in metadata can claim one. The binding and the institution are read from the store on every call, so a
+/// revoked certificate, a new binding or a suspended licence takes effect at once, without a restart.
 public final class CallerResolver: Sendable {
     private let store: Store
-    private let cache = Mutex<[String: (caller: Caller, expires: ContinuousClock.Instant)]>([:])
-    /// How long a resolved caller is remembered.
-    public let cacheLifetime: Duration
 
-    public init(store: Store, cacheLifetime: Duration = .seconds(5)) {
+    public init(store: Store) {
         self.store = store
-        self.cacheLifetime = cacheLifetime
     }
 
     /// The caller of the RPC whose context is `context`.
     ///
-    /// - Throws: ``BureauError`` (unauthenticated) when there is no verified certificate or it is bound
-    ///   to no institution.
+    /// - Throws: ``BureauError``: unauthenticated when there is no verified certificate, it is revoked or
+    ///   bound to no institution; invalid argument when an operator's client sends no operator id.
     public func caller(of context: ServerContext) throws -> Caller {
         guard let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
             let certificate = transport.peerCertificate
         else {
             throw BureauError(.unauthenticated, "a client certificate issued by the bureau is required")
         }
-        return try self.caller(presenting: certificate)
+        return try self.caller(presenting: certificate, operatorID: OperatorMetadata.current)
     }
 
     /// The caller presenting `certificate` (already verified by TLS).
-    public func caller(presenting certificate: Certificate) throws -> Caller {
+    public func caller(presenting certificate: Certificate, operatorID: String = "") throws -> Caller {
         let fingerprint = try Self.fingerprint(of: certificate)
         let hex = fingerprint.hexString
-        let now = ContinuousClock.now
-        if let cached = self.cache.withLock({ $0[hex] }), cached.expires > now {
-            return cached.caller
+        let institution = try self.store.read { txn -> Institution? in
+            if try txn.isRevoked(certificateFingerprint: fingerprint) {
+                throw BureauError(.unauthenticated, "certificate \(hex) was revoked")
+            }
+            return try txn.institution(certificateFingerprint: fingerprint)
         }
-        guard let institution = try self.store.read({ try $0.institution(certificateFingerprint: fingerprint) }) else {
+        guard let institution else {
             throw BureauError(.unauthenticated, "certificate \(hex) is not bound to a registered institution")
         }
-        let caller = Caller(institution: institution, certificateFingerprint: hex)
-        self.cache.withLock { $0[hex] = (caller, now.advanced(by: self.cacheLifetime)) }
+        var caller = Caller(institution: institution, certificateFingerprint: hex, operatorID: "")
+        if institution.roles.contains(.operator) {
+            let id = operatorID.trimmingCharacters(in: .whitespaces)
+            guard !id.isEmpty, id.utf8.count <= 64 else {
+                throw BureauError.invalid("bureau-operator-id", "an operator's client sends the id (1 to 64 characters) of the member of staff")
+            }
+            caller.operatorID = id
+        }
         return caller
     }
 
@@ -65,5 +71,23 @@ public final class CallerResolver: Sendable {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         return Array(SHA256.hash(data: serializer.serializedBytes))
+    }
+}
+
+/// Carries the `bureau-operator-id` request metadata to the handler (unary handlers run inside the
+/// interceptor's call). It names a member of staff for the log; it never identifies the institution.
+public struct OperatorMetadata: ServerInterceptor {
+    public static let key = "bureau-operator-id"
+    @TaskLocal static var current = ""
+
+    public init() {}
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let id = request.metadata[stringValues: Self.key].first(where: { _ in true }) ?? ""
+        return try await Self.$current.withValue(String(id)) { try await next(request, context) }
     }
 }

@@ -38,3 +38,15 @@ struct LoggedRefusal: Error, RPCErrorConvertible {
     }
     var rpcErrorCause: (any Error)? { self.error }
 }
+
+extension BureauError {
+    /// The error `body` throws, or nil.
+    static func of(_ body: () throws(BureauError) -> Void) -> BureauError? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+}

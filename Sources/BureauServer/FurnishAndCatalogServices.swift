@@ -76,6 +76,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         let (key, reference, kind) = try self.resolve(request.ref, furnisher: caller.institution.code)
         guard !request.reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw BureauError.invalid("reason", "is required") }
+        try Furnishing.validateLoggedText(request.reason, field: "reason")
         let submitted: SubmittedRecord
         switch request.record {
         case .account(let a) where reference.kind == .account: submitted = .account(SubmittedAccount(a))
@@ -108,6 +109,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         let (key, reference, _) = try self.resolve(request.ref, furnisher: caller.institution.code)
         guard !request.reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw BureauError.invalid("reason", "is required") }
+        try Furnishing.validateLoggedText(request.reason, field: "reason")
         let catalogue = try self.context.catalogue.current()
         let entry = try self.changeEntry("furnish.delete", request.requestID, caller, key, self.context.now(), request, reason: request.reason)
         let receipt = try await self.context.writer.submit { txn in

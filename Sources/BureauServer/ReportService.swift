@@ -23,7 +23,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     ) async throws -> Bureau_IndividualReportResponse {
         let answer = try await self.serve(
             kind: .individual, identifier: request.identifier, purpose: request.purpose,
-            consentReference: request.consentReference, requestID: request.requestID, rpc: context
+            consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
         )
         var response = Bureau_IndividualReportResponse()
         response.report.header = answer.header
@@ -34,6 +34,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         response.report.statements = answer.sections.statements
         response.report.disputes = answer.sections.disputes
         response.report.queries = answer.sections.queries
+        if let summary = answer.sections.summary { response.report.summary = summary }
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -44,7 +45,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     ) async throws -> Bureau_BusinessReportResponse {
         let answer = try await self.serve(
             kind: .business, identifier: request.identifier, purpose: request.purpose,
-            consentReference: request.consentReference, requestID: request.requestID, rpc: context
+            consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
         )
         var response = Bureau_BusinessReportResponse()
         response.report.header = answer.header
@@ -64,6 +65,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         response.report.statements = answer.sections.statements
         response.report.disputes = answer.sections.disputes
         response.report.queries = answer.sections.queries
+        if let summary = answer.sections.summary { response.report.summary = summary }
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -81,6 +83,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         purpose wirePurpose: Bureau_Purpose,
         consentReference: String,
         requestID: String,
+        freezeCode: String,
         rpc: ServerContext
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
@@ -90,14 +93,23 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         guard consentReference.utf8.count <= 128 else {
             throw BureauError.invalid("consent_reference", "is at most 128 bytes")
         }
+        guard freezeCode.utf8.count <= 64 else { throw BureauError.invalid("freeze_code", "is at most 64 bytes") }
+        // Both are written to the log: they must not smuggle a national identifier into it.
+        for (field, value) in [("request_id", requestID), ("consent_reference", consentReference)]
+        where ResidentIdentityNumber.occurs(in: value) {
+            throw BureauError.invalid(field, "must not contain a national identifier")
+        }
         let key = self.context.store.key(for: identifier)
         let time = self.context.now()
+        let today = CalendarDate(utcDayOf: time)
+        let institution = caller.institution
         var entry = AccessLogEntry(
             time: time,
             action: kind == .individual ? "report.individual" : "report.business",
             requestID: requestID,
-            institution: caller.institution.code.value,
+            institution: institution.code.value,
             certificateFingerprint: caller.certificateFingerprint,
+            operatorID: caller.operatorID,
             subjects: [key.hex],
             purpose: purpose,
             consentReference: consentReference,
@@ -105,13 +117,19 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             outcome: .hit
         )
 
+        // Licence, role and consent first: nothing of the file is read for a caller who may not see it.
+        var consent: Consent?
         do {
-            try caller.institution.authorize(purpose)
-            if purpose.requiresConsent && consentReference.isEmpty {
-                throw BureauError(
-                    .permissionDenied,
-                    "consent_reference: purpose \(purpose.rawValue) requires the subject's consent on file"
-                )
+            try institution.authorize(purpose, kind: kind, on: today)
+            if purpose.requiresConsent {
+                guard !consentReference.isEmpty else {
+                    throw BureauError(.permissionDenied, "consent_reference: purpose \(purpose.rawValue) requires the subject's consent on file")
+                }
+                guard let found = try self.context.store.read({ try $0.consent(consentReference) }) else {
+                    throw BureauError(.permissionDenied, "consent_reference: no consent \(consentReference) is on file")
+                }
+                try found.check(subject: key.hex, agency: institution.code, purpose: purpose, on: today)
+                consent = found
             }
         } catch let error as BureauError {
             try await self.refuse(entry, outcome: .denied, error)
@@ -119,41 +137,78 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
 
         let catalogue = try self.context.catalogue.current()
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
-        let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String])? in
+        let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
             guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
             for code in Set(file.records.map(\.reference.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
-            return (file, try txn.queryRecords(of: key, since: since), names)
+            return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
         }
-        guard let (file, queries, furnisherNames) = found else {
+        guard let (file, queries, furnisherNames, protection) = found else {
             try await self.refuse(entry, outcome: .noHit, BureauError(.notFound, "identifier: no \(kind.rawValue) file on record"))
         }
-        if purpose == .postLoanManagement && !file.accounts.contains(where: { $0.furnisher == caller.institution.code }) {
+        if let error = BureauError.of({ () throws(BureauError) in try protection.check(purpose, code: freezeCode) }) {
+            try await self.refuse(entry, outcome: .frozen, error)
+        }
+        if purpose == .postLoanManagement && !file.accounts.contains(where: { $0.furnisher == institution.code }) {
             try await self.refuse(
                 entry, outcome: .denied,
-                BureauError(.permissionDenied, "purpose post-loan-management needs an account furnished by \(caller.institution.code) on this file")
+                BureauError(.permissionDenied, "purpose post-loan-management needs an account furnished by \(institution.code) on this file")
             )
         }
 
         let report = ReportBuilder.report(
-            of: file, for: purpose, catalogue: catalogue, today: CalendarDate(utcDayOf: time), queries: queries
+            of: file, for: purpose, catalogue: catalogue, today: today, queries: queries,
+            tier: institution.licence.tier, protection: protection
         )
         entry.disclosedFields = report.disclosedFields
         entry.disclosureVersion = report.disclosureVersion
-        let receipt = try await self.context.writer.submit { [entry] txn in try txn.appendLog(entry) }
+        // Quota and single-use consent are settled in the same transaction as the log entry, so that
+        // concurrent requests cannot both pass.
+        let quota = institution.licence.dailyQuota
+        let decision = try await self.context.writer.submit { [entry, consent] txn -> (LogReceipt, BureauError?) in
+            var refusal: BureauError?
+            if quota > 0, try txn.queriesCounted(institution.code, on: today) >= UInt64(quota) {
+                refusal = BureauError(.resourceExhausted, "licence: the daily quota of \(quota) queries of \(institution.code) is used up")
+            } else if var consent, consent.singleUse {
+                if try txn.consent(consent.reference)?.used ?? false {
+                    refusal = BureauError(.permissionDenied, "consent_reference: single-use consent \(consent.reference) was already used")
+                } else {
+                    consent.used = true
+                    try txn.putConsent(consent)
+                }
+            }
+            if let refusal {
+                var denied = entry
+                denied.outcome = .denied
+                denied.reason = refusal.message
+                denied.disclosedFields = []
+                denied.disclosureVersion = 0
+                return (try txn.appendLog(denied), refusal)
+            }
+            try txn.countQuery(institution.code, on: today)
+            return (try txn.appendLog(entry), nil)
+        }
+        if let refusal = decision.1 { throw LoggedRefusal(error: refusal, receipt: decision.0) }
+        let receipt = decision.0
         self.context.logger.info(
             "report disclosed",
             metadata: [
-                "institution": "\(caller.institution.code)", "purpose": "\(purpose.rawValue)",
+                "institution": "\(institution.code)", "purpose": "\(purpose.rawValue)",
                 "subject": "\(key.hex.prefix(16))", "entry": "\(receipt.index)",
             ]
         )
+        var header = Bureau_ReportHeader(report, receipt: receipt, time: time, requestedBy: institution.name)
+        header.tier = UInt32(report.tier.rawValue)
+        if let alert = report.fraudAlert {
+            header.fraudAlert.placed = Bureau_CalendarDate(alert.placed)
+            header.fraudAlert.note = alert.note
+        }
         return Answer(
             report: report,
             receipt: receipt,
-            header: Bureau_ReportHeader(report, receipt: receipt, time: time, requestedBy: caller.institution.name),
+            header: header,
             sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue)
         )
     }
@@ -180,8 +235,22 @@ struct WireSections {
     var statements: [Bureau_StatementLine]
     var disputes: [Bureau_DisputeLine]
     var queries: [Bureau_QueryLine]
+    var summary: Bureau_ReportSummary?
 
     init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
+        if let s = report.summary {
+            var summary = Bureau_ReportSummary()
+            summary.accounts = UInt32(s.accounts)
+            summary.openAccounts = UInt32(s.openAccounts)
+            summary.delinquentAccounts = UInt32(s.delinquentAccounts)
+            summary.totalLimit = s.totalLimit.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
+            summary.totalBalance = s.totalBalance.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
+            if let worst = s.worstStatus { summary.worstStatus = worst.wire }
+            summary.publicRecords = UInt32(s.publicRecords)
+            summary.onSevereUntrustworthinessList = s.onSevereUntrustworthinessList
+            summary.onRedList = s.onRedList
+            self.summary = summary
+        }
         func name(_ code: UnifiedSocialCreditCode) -> String { furnisherNames[code.value] ?? code.value }
         self.accounts = report.accounts.map { Bureau_AccountLine($0, furnisherName: name($0.record.furnisher)) }
         self.publicRecords = report.publicRecords.map { Bureau_PublicRecordLine($0, furnisherName: name($0.record.furnisher)) }

@@ -23,6 +23,10 @@ import Foundation
 /// | `log.entries`       | entry index (8, BE)                                   | canonical entry bytes              |
 /// | `log.leaves`        | entry index (8, BE)                                   | RFC 6962 leaf hash (32)            |
 /// | `meta`              | `log.size`, `catalogue`                               | log size (8, BE), catalogue JSON   |
+/// | `consents`          | consent reference (UTF-8)                             | JSON of ``Consent``                |
+/// | `protections`       | subject key (32)                                      | JSON of ``FileProtection``         |
+/// | `quotas`            | institution code (18) + day (4, BE)                   | queries counted that day (8, BE)   |
+/// | `revoked`           | SHA-256 of a revoked certificate (32)                 | institution code (UTF-8)           |
 ///
 /// The log lives in its own databases, apart from the files, but in the same environment, so that a
 /// change and its log entry commit in one transaction.
@@ -101,6 +105,10 @@ struct Databases: Sendable {
     let listIndex: Database
     let queryIndex: Database
     let batches: Database
+    let consents: Database
+    let protections: Database
+    let quotas: Database
+    let revoked: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -116,6 +124,10 @@ struct Databases: Sendable {
         self.listIndex = try env.openDatabase(named: "index.lists")
         self.queryIndex = try env.openDatabase(named: "index.queries")
         self.batches = try env.openDatabase(named: "batches")
+        self.consents = try env.openDatabase(named: "consents")
+        self.protections = try env.openDatabase(named: "protections")
+        self.quotas = try env.openDatabase(named: "quotas")
+        self.revoked = try env.openDatabase(named: "revoked")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

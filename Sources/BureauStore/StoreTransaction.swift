@@ -220,6 +220,9 @@ public struct StoreTransaction {
             guard let bytes = [UInt8](hex: fingerprint), bytes.count == 32 else {
                 throw BureauError.invalid("certificate_fingerprint", "is 64 hex characters (SHA-256)")
             }
+            if try self.txn.get(bytes, in: self.databases.revoked) != nil {
+                throw BureauError(.failedPrecondition, "certificate \(fingerprint) was revoked and cannot be bound again")
+            }
             if let owner = try self.txn.get(bytes, in: self.databases.certificates), owner != codeBytes {
                 throw BureauError(.alreadyExists, "certificate \(fingerprint) is bound to \(String(decoding: owner, as: UTF8.self))")
             }

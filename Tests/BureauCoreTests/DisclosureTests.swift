@@ -55,7 +55,7 @@ struct DisclosureTests {
     func employment() {
         let report = ReportBuilder.report(of: Self.file, for: .employmentScreening, catalogue: .default, today: Self.today)
         #expect(report.accounts.isEmpty)
-        #expect(report.withheld.map(\.section) == [.accounts, .queryRecords])
+        #expect(report.withheld.map(\.section) == [.summary, .accounts, .queryRecords])
         #expect(report.withheld.first?.reason.contains("employment-screening") == true)
         #expect(!report.disclosedFields.contains { $0.hasPrefix("accounts.") })
     }

@@ -25,8 +25,10 @@ struct CreditFileOverTLSTests {
         }
     }
 
-    func report(_ bureau: TestBureau, _ id: String = person, purpose: Bureau_Purpose = .loanOrigination) async throws -> Bureau_IndividualReportResponse {
-        try await bureau.withClient("bank") { client in
+    func report(
+        _ bureau: TestBureau, _ id: String = person, purpose: Bureau_Purpose = .loanOrigination, as who: String = "bank"
+    ) async throws -> Bureau_IndividualReportResponse {
+        try await bureau.withClient(who) { client in
             try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                 request: ClientRequest(message: individualRequest(id, purpose: purpose)), options: fastCall
             )
@@ -134,11 +136,11 @@ struct CreditFileOverTLSTests {
             request.subjects[0].accounts = []
             request.subjects[0].publicRecords = [judgment]
             _ = try await submit(bureau, request, as: "court")
-            #expect(try await report(bureau).report.publicRecords.count == 1)
+            #expect(try await report(bureau, purpose: .regulatorySupervision, as: "regulator").report.publicRecords.count == 1)
 
             // Five years after the behaviour ended the record is no longer disclosed...
             bureau.clock.advance(days: 5 * 366)
-            let later = try await report(bureau)
+            let later = try await report(bureau, purpose: .regulatorySupervision, as: "regulator")
             #expect(later.report.publicRecords.isEmpty)
             #expect(later.report.header.withheld.isEmpty)
             // ...and the purge removes it, logged.
@@ -177,7 +179,7 @@ struct CreditFileOverTLSTests {
             var request = Bureau_BusinessReportRequest()
             request.identifier = DemoData.businessIdentifier
             request.purpose = .loanOrigination
-            request.consentReference = "board-7"
+            request.consentReference = standingConsent(DemoData.businessIdentifier, .loanOrigination)
             let response = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(request: ClientRequest(message: request), options: fastCall)
             }

@@ -35,7 +35,7 @@ struct ReportOverTLSTests {
             #expect(entry.entry.outcome == .hit)
             #expect(entry.entry.purpose == .loanOrigination)
             #expect(entry.entry.requestID == request.requestID)
-            #expect(entry.entry.consentReference == "consent-1")
+            #expect(entry.entry.consentReference == standingConsent(DemoData.personIdentifier, .loanOrigination))
             #expect(entry.entry.disclosedFields.contains("identity.identifier:masked"))
             #expect(entry.entry.disclosureVersion == DisclosureTable.version)
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
@@ -165,11 +165,11 @@ struct ReportOverTLSTests {
             )
             let response = try await bureau.withClient(as: employer) { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
-                    request: ClientRequest(message: individualRequest(purpose: .employmentScreening)), options: fastCall
+                    request: ClientRequest(message: individualRequest(purpose: .employmentScreening, agency: employerCode)), options: fastCall
                 )
             }
             #expect(response.report.accounts.isEmpty)
-            #expect(response.report.header.withheld.map(\.section) == ["accounts", "query-records"])
+            #expect(response.report.header.withheld.map(\.section) == ["summary", "accounts", "query-records"])
             #expect(response.report.identity.name == "王**")
         }
     }
@@ -194,7 +194,7 @@ struct ReportOverTLSTests {
             var request = Bureau_BusinessReportRequest()
             request.identifier = DemoData.businessIdentifier
             request.purpose = .guaranteeReview
-            request.consentReference = "board-resolution-7"
+            request.consentReference = standingConsent(DemoData.businessIdentifier, .guaranteeReview)
             let response = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(
                     request: ClientRequest(message: request), options: fastCall

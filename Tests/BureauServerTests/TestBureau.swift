@@ -48,6 +48,7 @@ struct TestBureau: Sendable {
         )
         try prepare(daemon.store)
         _ = try DemoData.seed(into: daemon.store, certificates: nil)
+        try fileStandingConsents(in: daemon.store)
         var clients: [String: CertificateAuthority.Issued] = [:]
         for demo in DemoData.institutions {
             let issued = try ca.issueClient(name: demo.institution.name, code: demo.institution.code.value)
@@ -107,13 +108,49 @@ var fastCall: CallOptions {
     return options
 }
 
+/// Subjects the tests query, and the agencies that query them.
+let consentingSubjects: [(SubjectKind, String)] = [
+    (.individual, DemoData.personIdentifier), (.individual, "440305199207045670"), (.individual, "310104198503121235"),
+    (.individual, "510107197802288918"), (.individual, "110108199001010036"), (.business, DemoData.businessIdentifier),
+]
+let employerCode = "91110000600037341L"
+
+/// The reference of the standing consent filed for tests (see ``fileStandingConsents(in:)``).
+func standingConsent(_ id: String, _ purpose: Purpose, agency: String = DemoData.bank.value) -> String {
+    let index = consentingSubjects.firstIndex { $0.1 == id } ?? 99
+    return "consent-\(agency)-s\(index)-\(purpose.rawValue)"
+}
+
+/// Files a consent, valid for a year, for each tested subject, consent-based purpose and agency.
+func fileStandingConsents(in store: Store) throws {
+    let today = CalendarDate(utcDayOf: Date())
+    try store.write { txn in
+        for (kind, id) in consentingSubjects {
+            let key = store.key(for: try SubjectIdentifier(kind: kind, parsing: id))
+            for agency in [DemoData.bank.value, employerCode] {
+                for purpose in Purpose.allCases where purpose.requiresConsent {
+                    try txn.putConsent(
+                        Consent(
+                            reference: standingConsent(id, purpose, agency: agency), subject: key.hex,
+                            agency: try UnifiedSocialCreditCode(parsing: agency), purpose: purpose,
+                            validFrom: today.adding(years: -1), validUntil: today.adding(years: 1),
+                            evidenceDigest: String(repeating: "ab", count: 32), singleUse: false
+                        )
+                    )
+                }
+            }
+        }
+    }
+}
+
 func individualRequest(
-    _ id: String = DemoData.personIdentifier, purpose: Bureau_Purpose = .loanOrigination, consent: String = "consent-1"
+    _ id: String = DemoData.personIdentifier, purpose: Bureau_Purpose = .loanOrigination, consent: String? = nil,
+    agency: String = DemoData.bank.value
 ) -> Bureau_IndividualReportRequest {
     var request = Bureau_IndividualReportRequest()
     request.identifier = id
     request.purpose = purpose
-    request.consentReference = consent
+    request.consentReference = consent ?? Purpose(purpose).map { standingConsent(id, $0, agency: agency) } ?? "consent-1"
     request.requestID = UUID().uuidString
     return request
 }

@@ -1,0 +1,190 @@
+public import BureauAPI
+import BureauCore
+import BureauStore
+import Foundation
+public import GRPCCore
+import Logging
+
+/// Random hex for references, codes and salts.
+func randomHex(bytes count: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexString
+}
+
+/// Consents on file: agencies register the consents subjects signed and quote them when they query.
+public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
+    let context: BureauContext
+
+    init(context: BureauContext) {
+        self.context = context
+    }
+
+    public func registerConsent(request: Bureau_RegisterConsentRequest, context: ServerContext) async throws -> Bureau_ConsentResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.agency)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        guard let kind = SubjectKind(request.subjectKind) else {
+            throw BureauError.invalid("subject_kind", "must be individual or business")
+        }
+        let identifier = try SubjectIdentifier(kind: kind, parsing: request.subjectIdentifier, field: "subject_identifier")
+        let purpose = try Purpose.parse(request.purpose)
+        guard purpose.requiresConsent else {
+            throw BureauError.invalid("purpose", "\(purpose.rawValue) does not rest on consent")
+        }
+        try caller.institution.authorize(purpose, kind: kind)
+        guard request.hasValidFrom, let from = CalendarDate(year: Int(request.validFrom.year), month: Int(request.validFrom.month), day: Int(request.validFrom.day)) else {
+            throw BureauError.invalid("valid_from", "is required and must be a real date")
+        }
+        guard request.hasValidUntil, let until = CalendarDate(year: Int(request.validUntil.year), month: Int(request.validUntil.month), day: Int(request.validUntil.day)) else {
+            throw BureauError.invalid("valid_until", "is required and must be a real date")
+        }
+        guard until >= from else { throw BureauError.invalid("valid_until", "cannot be before valid_from") }
+        guard until <= from.adding(years: 1) else { throw BureauError.invalid("valid_until", "a consent lasts at most one year") }
+        guard request.evidenceSha256.count == 32 else {
+            throw BureauError.invalid("evidence_sha256", "is the 32-byte SHA-256 of the signed consent")
+        }
+        let time = self.context.now()
+        let key = self.context.store.key(for: identifier)
+        let consent = Consent(
+            reference: "CONSENT-" + randomHex(bytes: 12), subject: key.hex, agency: caller.institution.code, purpose: purpose,
+            validFrom: from, validUntil: until, evidenceDigest: Array(request.evidenceSha256).hexString, singleUse: request.singleUse
+        )
+        let entry = AccessLogEntry(
+            time: time, action: "consent.register", requestID: request.requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
+            purpose: purpose, consentReference: consent.reference, outcome: .applied,
+            changeDigest: try FurnishService.digest(request)
+        )
+        let receipt = try await self.context.writer.submit { txn in
+            try txn.putConsent(consent)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_ConsentResponse()
+        response.consentReference = consent.reference
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func revokeConsent(request: Bureau_RevokeConsentRequest, context: ServerContext) async throws -> Bureau_ConsentResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        guard !request.consentReference.isEmpty else { throw BureauError.invalid("consent_reference", "is required") }
+        try Furnishing.validateLoggedText(request.reason, field: "reason")
+        try Furnishing.validateLoggedText(request.consentReference, field: "consent_reference")
+        let time = self.context.now()
+        let reference = request.consentReference
+        let institution = caller.institution
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard var consent = try txn.consent(reference) else {
+                throw BureauError(.notFound, "consent_reference: no consent \(reference) is on file")
+            }
+            // The agency that filed it, or the subject through the bureau's channel.
+            guard consent.agency == institution.code || institution.roles.contains(.channel) else {
+                throw BureauError(.permissionDenied, "consent_reference: consent \(reference) was filed by another agency")
+            }
+            consent.revokedOn = consent.revokedOn ?? CalendarDate(utcDayOf: time)
+            try txn.putConsent(consent)
+            return try txn.appendLog(
+                AccessLogEntry(
+                    time: time, action: "consent.revoke", requestID: request.requestID, institution: institution.code.value,
+                    certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [consent.subject],
+                    purpose: consent.purpose, consentReference: reference, outcome: .applied, reason: String(request.reason.prefix(500)),
+                    changeDigest: try FurnishService.digest(request)
+                )
+            )
+        }
+        var response = Bureau_ConsentResponse()
+        response.consentReference = reference
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+}
+
+/// The subject's rights through the bureau's channel: freezes and fraud alerts.
+public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
+    let context: BureauContext
+
+    init(context: BureauContext) {
+        self.context = context
+    }
+
+    private func subject(_ request: Bureau_SubjectRequest, _ context: ServerContext) throws -> (Caller, SubjectKey) {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.channel)
+        try Furnishing.validateBatchID(request.requestID, field: "subject.request_id")
+        guard let kind = SubjectKind(request.subjectKind) else {
+            throw BureauError.invalid("subject.subject_kind", "must be individual or business")
+        }
+        let identifier = try SubjectIdentifier(kind: kind, parsing: request.subjectIdentifier, field: "subject.subject_identifier")
+        return (caller, self.context.store.key(for: identifier))
+    }
+
+    private func change(
+        _ action: String, _ caller: Caller, _ key: SubjectKey, _ requestID: String,
+        _ body: @escaping @Sendable (inout FileProtection, CalendarDate) throws -> Void
+    ) async throws -> LogReceipt {
+        let time = self.context.now()
+        let entry = AccessLogEntry(
+            time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied
+        )
+        return try await self.context.writer.submit { txn in
+            guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
+            var protection = try txn.protection(key)
+            try body(&protection, CalendarDate(utcDayOf: time))
+            try txn.putProtection(protection, for: key)
+            return try txn.appendLog(entry)
+        }
+    }
+
+    public func placeFreeze(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_FreezeResponse {
+        let (caller, key) = try self.subject(request, context)
+        // Eight digits, shown once to the subject.
+        let code = String(UInt64.random(in: 10_000_000...99_999_999))
+        let salt = randomHex(bytes: 16)
+        let receipt = try await self.change("subject.freeze", caller, key, request.requestID) { protection, today in
+            guard protection.freeze == nil else { throw BureauError(.failedPrecondition, "the file is already frozen") }
+            protection.freeze = Freeze(placed: today, code: code, salt: salt)
+        }
+        var response = Bureau_FreezeResponse()
+        response.freezeCode = code
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func liftFreeze(request: Bureau_LiftFreezeRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
+        let (caller, key) = try self.subject(request.subject, context)
+        let code = request.freezeCode
+        let receipt = try await self.change("subject.unfreeze", caller, key, request.subject.requestID) { protection, _ in
+            guard let freeze = protection.freeze else { throw BureauError(.failedPrecondition, "the file is not frozen") }
+            guard freeze.accepts(code: code) else { throw BureauError(.permissionDenied, "freeze_code: the code does not lift this freeze") }
+            protection.freeze = nil
+        }
+        var response = Bureau_ProtectionResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func placeFraudAlert(request: Bureau_FraudAlertRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
+        let (caller, key) = try self.subject(request.subject, context)
+        let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !note.isEmpty, note.count <= 300 else { throw BureauError.invalid("note", "is 1 to 300 characters") }
+        let receipt = try await self.change("subject.fraud-alert", caller, key, request.subject.requestID) { protection, today in
+            protection.fraudAlert = FraudAlert(placed: today, note: note)
+        }
+        var response = Bureau_ProtectionResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func removeFraudAlert(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
+        let (caller, key) = try self.subject(request, context)
+        let receipt = try await self.change("subject.fraud-alert-removed", caller, key, request.requestID) { protection, _ in
+            guard protection.fraudAlert != nil else { throw BureauError(.failedPrecondition, "the file has no fraud alert") }
+            protection.fraudAlert = nil
+        }
+        var response = Bureau_ProtectionResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+}

@@ -1,0 +1,75 @@
+public import BureauCore
+import LMDB
+
+extension StoreTransaction {
+    // MARK: Consents
+
+    /// The consent filed under `reference`, or nil.
+    public func consent(_ reference: String) throws -> Consent? {
+        try self.txn.withValue(forKey: Array(reference.utf8), in: self.databases.consents) { try Codec.decode(Consent.self, $0) }
+    }
+
+    /// Files or replaces a consent.
+    public func putConsent(_ consent: Consent) throws {
+        try self.txn.put(Codec.encode(consent), forKey: Array(consent.reference.utf8), in: self.databases.consents)
+    }
+
+    // MARK: Freezes and fraud alerts
+
+    /// The freeze and fraud alert on the file `key`.
+    public func protection(_ key: SubjectKey) throws -> FileProtection {
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.protections) { try Codec.decode(FileProtection.self, $0) }
+            ?? FileProtection()
+    }
+
+    /// Replaces the freeze and fraud alert on the file `key`.
+    public func putProtection(_ protection: FileProtection, for key: SubjectKey) throws {
+        if protection.freeze == nil && protection.fraudAlert == nil {
+            try self.txn.delete(key.bytes, in: self.databases.protections)
+        } else {
+            try self.txn.put(Codec.encode(protection), forKey: key.bytes, in: self.databases.protections)
+        }
+    }
+
+    // MARK: Quotas
+
+    /// Queries counted for `institution` on `day`.
+    public func queriesCounted(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
+        try self.txn.withValue(forKey: Array(institution.value.utf8) + Keys.day(day), in: self.databases.quotas) {
+            UInt64(bigEndianBytes: $0)
+        } ?? 0
+    }
+
+    /// Counts one more query for `institution` on `day`; returns the new count.
+    @discardableResult
+    public func countQuery(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
+        let count = try self.queriesCounted(institution, on: day) + 1
+        try self.txn.put(count.bigEndianBytes, forKey: Array(institution.value.utf8) + Keys.day(day), in: self.databases.quotas)
+        return count
+    }
+
+    // MARK: Certificate revocation
+
+    /// Whether the certificate with this fingerprint (32 bytes) was revoked.
+    public func isRevoked(certificateFingerprint fingerprint: [UInt8]) throws -> Bool {
+        try self.txn.get(fingerprint, in: self.databases.revoked) != nil
+    }
+
+    /// Revokes a certificate: it is unbound from its institution and refused from now on.
+    /// - Returns: the institution it was bound to, if any.
+    @discardableResult
+    public func revokeCertificate(fingerprint hex: String) throws -> Institution? {
+        guard let bytes = [UInt8](hex: hex), bytes.count == 32 else {
+            throw BureauError.invalid("fingerprint", "is 64 hex characters (SHA-256)")
+        }
+        var owner = try self.institution(certificateFingerprint: bytes)
+        try self.txn.put(Array((owner?.code.value ?? "").utf8), forKey: bytes, in: self.databases.revoked)
+        if var institution = owner {
+            institution.certificateFingerprints.remove(hex)
+            try self.putInstitution(institution)
+            owner = institution
+        }
+        try self.txn.delete(bytes, in: self.databases.certificates)
+        return owner
+    }
+}
