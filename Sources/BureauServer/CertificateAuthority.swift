@@ -9,6 +9,12 @@ public struct CertificateAuthority: Sendable {
     public let certificate: Certificate
     public let privateKey: P256.Signing.PrivateKey
 
+    /// A CA from its certificate and key (as `bureau ca init` wrote them).
+    public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+
     /// Makes a new self-signed CA certificate valid for `years`.
     public static func create(name: String, organisation: String = "Bureau", years: Int = 10, now: Date = Date()) throws -> CertificateAuthority {
         let key = P256.Signing.PrivateKey()
