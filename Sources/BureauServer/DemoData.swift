@@ -223,6 +223,13 @@ public enum DemoData {
         ),
     ]
 
+    /// Consents on file for the README's first queries: the demo person's consent to the bank for loan
+    /// origination, and the demo business's for guarantee review.
+    public static let demoConsents: [(reference: String, kind: SubjectKind, identifier: String, purpose: Purpose)] = [
+        ("DEMO-CONSENT-0001", .individual, personIdentifier, .loanOrigination),
+        ("DEMO-CONSENT-0002", .business, businessIdentifier, .guaranteeReview),
+    ]
+
     /// What ``seed(into:certificates:now:)`` did.
     public struct Summary: Sendable {
         public var institutions: Int
@@ -274,6 +281,24 @@ public enum DemoData {
             }
             summary.subjects += furnished.count
             summary.records += furnished.reduce(0) { $0 + $1.records.count }
+        }
+        try store.write { txn in
+            for demo in demoConsents {
+                let key = store.key(for: try SubjectIdentifier(kind: demo.kind, parsing: demo.identifier))
+                let consent = Consent(
+                    reference: demo.reference, subject: key.hex, agency: bank, purpose: demo.purpose,
+                    validFrom: today.adding(years: -1), validUntil: today.adding(years: 1),
+                    evidenceDigest: SHA256.hash(data: Array("demo consent \(demo.reference)".utf8)).hexString, singleUse: false
+                )
+                try txn.putConsent(consent)
+                _ = try txn.appendLog(
+                    AccessLogEntry(
+                        time: now, action: "consent.register", requestID: "demo-seed", institution: bank.value,
+                        certificateFingerprint: "", subjects: [key.hex], purpose: demo.purpose, consentReference: demo.reference,
+                        outcome: .applied, changeDigest: consent.evidenceDigest
+                    )
+                )
+            }
         }
         return summary
     }

@@ -20,6 +20,7 @@ struct Report: AsyncParsableCommand {
         var purpose: String
         @Option(help: "Reference of the subject's consent on file.") var consent = ""
         @Option(help: "Your own request id (default: a new UUID).") var requestID = UUID().uuidString
+        @Option(help: "The subject's one-time code, to query a frozen file.") var freezeCode = ""
         @Flag(help: "Print the answer as JSON (protobuf JSON mapping).") var json = false
 
         var wirePurpose: Bureau_Purpose {
@@ -45,6 +46,7 @@ struct Report: AsyncParsableCommand {
             request.purpose = try query.wirePurpose
             request.consentReference = query.consent
             request.requestID = query.requestID
+            request.freezeCode = query.freezeCode
             let response = try await reportCall(client) { grpc in
                 try await Bureau_ReportService.Client(wrapping: grpc).getIndividualReport(
                     request: ClientRequest(message: request), options: client.callOptions
@@ -65,6 +67,7 @@ struct Report: AsyncParsableCommand {
             request.purpose = try query.wirePurpose
             request.consentReference = query.consent
             request.requestID = query.requestID
+            request.freezeCode = query.freezeCode
             let response = try await reportCall(client) { grpc in
                 try await Bureau_ReportService.Client(wrapping: grpc).getBusinessReport(
                     request: ClientRequest(message: request), options: client.callOptions

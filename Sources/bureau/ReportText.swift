@@ -17,6 +17,7 @@ enum ReportText {
                     row("Name", p.name), row("Identifier", p.identifier), row("Birth", date(p.birthDate)),
                     row("Phone", p.phone.isEmpty ? "-" : p.phone), row("Address", address(p.address)), rule]
         }
+        if report.hasSummary { out += summary(report.summary) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
@@ -33,10 +34,26 @@ enum ReportText {
                     row("Address", address(r.address)),
                     row("Legal rep.", "\(r.legalRepresentative.name)  \(r.legalRepresentative.identifier)"), rule]
         }
+        if report.hasSummary { out += summary(report.summary) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
         return out.joined(separator: "\n")
+    }
+
+    private static func summary(_ s: Bureau_ReportSummary) -> [String] {
+        var out = ["SUMMARY"]
+        out.append(row("Accounts", "\(s.accounts) (\(s.openAccounts) open, \(s.delinquentAccounts) delinquent)"))
+        if !s.totalLimit.isEmpty { out.append(row("Total limit", s.totalLimit.map(money).joined(separator: ", "))) }
+        if !s.totalBalance.isEmpty { out.append(row("Total balance", s.totalBalance.map(money).joined(separator: ", "))) }
+        if s.worstStatus != .unspecified { out.append(row("Worst status", enumName(s.worstStatus, prefix: ""))) }
+        out.append(row("Public records", String(s.publicRecords)))
+        var lists: [String] = []
+        if s.onSevereUntrustworthinessList { lists.append("SEVERE-UNTRUSTWORTHINESS LIST") }
+        if s.onRedList { lists.append("red list") }
+        out.append(row("Lists", lists.isEmpty ? "none" : lists.joined(separator: ", ")))
+        out.append(rule)
+        return out
     }
 
     private static func records(
@@ -97,10 +114,14 @@ enum ReportText {
 
     private static func header(_ title: String, _ h: Bureau_ReportHeader) -> [String] {
         let pad = max(0, (width - title.count) / 2)
-        return [doubleRule, String(repeating: " ", count: pad) + title, doubleRule,
-                row("Report number", h.reportNumber), row("Generated", timestamp(h.generatedAt)),
-                row("Requested by", h.requestedBy), row("Purpose", purposeName(h.purpose)),
-                row("Disclosure", "table v\(h.disclosureVersion)"), rule]
+        var out = [doubleRule, String(repeating: " ", count: pad) + title, doubleRule,
+                   row("Report number", h.reportNumber), row("Generated", timestamp(h.generatedAt)),
+                   row("Requested by", h.requestedBy), row("Purpose", purposeName(h.purpose)),
+                   row("Disclosure", "table v\(h.disclosureVersion), licence tier \(h.tier)"), rule]
+        if h.hasFraudAlert {
+            out += ["*** FRAUD ALERT placed \(date(h.fraudAlert.placed)): \(h.fraudAlert.note)", rule]
+        }
+        return out
     }
 
     private static func accounts(_ accounts: [Bureau_AccountLine], withheld: Bool) -> [String] {

@@ -29,6 +29,7 @@ def stubs(tmp_path_factory):
     assert rc == 0, "protoc failed"
     sys.path.insert(0, str(out))
     from bureau.v1 import common_pb2, report_pb2, report_pb2_grpc, catalog_pb2, catalog_pb2_grpc  # noqa: F401
+    from bureau.v1 import consent_pb2, consent_pb2_grpc  # noqa: F401
 
     class Stubs:
         common = common_pb2
@@ -36,6 +37,8 @@ def stubs(tmp_path_factory):
         report_grpc = report_pb2_grpc
         catalog = catalog_pb2
         catalog_grpc = catalog_pb2_grpc
+        consent = consent_pb2
+        consent_grpc = consent_pb2_grpc
 
     return Stubs
 
