@@ -189,3 +189,74 @@ struct AccessLogEntryTests {
         #expect(Merkle.root(of: [][...]).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 }
+
+@Suite("Freezes, consents and licences")
+struct ProtectionTests {
+    static let today = CalendarDate(year: 2026, month: 11, day: 23)!
+    static let bank = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
+
+    @Test("a freeze blocks purposes that open new credit; account review and court orders pass")
+    func freeze() throws {
+        let protection = FileProtection(freeze: Freeze(placed: Self.today, code: "12345678", salt: "s"))
+        for purpose in [Purpose.loanOrigination, .creditCardOrigination, .guaranteeReview] {
+            #expect(throws: BureauError.self) { try protection.check(purpose, code: "") }
+            #expect(throws: BureauError.self) { try protection.check(purpose, code: "87654321") }
+            try protection.check(purpose, code: "12345678")
+        }
+        try protection.check(.postLoanManagement, code: "")
+        try protection.check(.courtOrder, code: "")
+        #expect(!protection.freeze!.codeDigest.contains("12345678"))
+    }
+
+    @Test("a consent names what is wrong with it")
+    func consent() {
+        let consent = Consent(
+            reference: "C-1", subject: "aa", agency: Self.bank, purpose: .loanOrigination,
+            validFrom: Self.today, validUntil: Self.today.adding(years: 1), evidenceDigest: "", singleUse: true
+        )
+        func failure(_ c: Consent, subject: String = "aa", purpose: Purpose = .loanOrigination, on day: CalendarDate = ProtectionTests.today) -> String {
+            do {
+                try c.check(subject: subject, agency: Self.bank, purpose: purpose, on: day)
+                return "accepted"
+            } catch {
+                return error.message
+            }
+        }
+        #expect(failure(consent) == "accepted")
+        #expect(failure(consent, subject: "bb").contains("another subject"))
+        #expect(failure(consent, purpose: .creditCardOrigination).contains("not credit-card-origination"))
+        #expect(failure(consent, on: Self.today.adding(years: 2)).contains("expired on"))
+        var used = consent
+        used.used = true
+        #expect(failure(used).contains("already used"))
+        var revoked = consent
+        revoked.revokedOn = Self.today
+        #expect(failure(revoked).contains("revoked"))
+    }
+
+    @Test("a licence is checked for status, validity, purpose and subject kind")
+    func licence() {
+        func failure(_ licence: Licence, kind: SubjectKind = .individual) -> String {
+            let institution = Institution(code: Self.bank, name: "Bank", roles: [.agency], licence: licence, certificateFingerprints: [])
+            do {
+                try institution.authorize(.loanOrigination, kind: kind, on: Self.today)
+                return "accepted"
+            } catch {
+                return error.message
+            }
+        }
+        #expect(failure(Licence(purposes: [.loanOrigination])) == "accepted")
+        #expect(failure(Licence(purposes: [.loanOrigination], status: .suspended)).contains("suspended"))
+        #expect(failure(Licence(purposes: [.loanOrigination], validUntil: CalendarDate(year: 2026, month: 11, day: 22)!)).contains("expired"))
+        #expect(failure(Licence(purposes: [.loanOrigination], subjectKinds: [.business])).contains("individual files"))
+        #expect(failure(Licence(purposes: [.courtOrder])).contains("not licensed"))
+    }
+
+    @Test("free text that carries a resident identity number is caught")
+    func identifiersInText() {
+        #expect(ResidentIdentityNumber.occurs(in: "loan for 11010519491231002X"))
+        #expect(ResidentIdentityNumber.occurs(in: "x110105491231002y"))
+        #expect(!ResidentIdentityNumber.occurs(in: "loan-app-42-2026-11-23"))
+        #expect(!ResidentIdentityNumber.occurs(in: "CONSENT-0123456789abcdef01234567"))
+    }
+}
