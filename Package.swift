@@ -134,7 +134,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BureauCoreTests",
-            dependencies: ["BureauCore"],
+            dependencies: [
+                "BureauCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

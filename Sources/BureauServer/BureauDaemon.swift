@@ -53,6 +53,8 @@ public struct DaemonConfiguration: Sendable {
     public var dataFolder: String
     public var store: Store.Configuration
     public var tls: TLS
+    /// The log's origin line in checkpoints (and the checkpoint key's name).
+    public var logOrigin: String
     /// How often records whose retention ended are purged (also once at start).
     public var purgeInterval: Duration
     /// The clock, for tests that control time.
@@ -65,8 +67,10 @@ public struct DaemonConfiguration: Sendable {
         store: Store.Configuration = .defaults,
         tls: TLS,
         purgeInterval: Duration = .seconds(3600),
+        logOrigin: String = "bureau.local/access-log",
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.logOrigin = logOrigin
         self.purgeInterval = purgeInterval
         self.host = host
         self.port = port
@@ -87,6 +91,8 @@ public struct DaemonConfiguration: Sendable {
 public final class BureauDaemon: Service, Sendable {
     public let store: Store
     public let writer: GroupCommitWriter
+    /// Signs the log's checkpoints; its verifier key is what regulators hold.
+    public let checkpoints: CheckpointPublisher
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
     private let address: String
@@ -99,6 +105,9 @@ public final class BureauDaemon: Service, Sendable {
         self.address = "\(configuration.host):\(configuration.port)"
         self.store = try Store(folder: configuration.dataFolder, configuration: configuration.store)
         self.writer = GroupCommitWriter(store: self.store, logger: logger)
+        self.checkpoints = CheckpointPublisher(
+            store: self.store, signer: try CheckpointKey.loadOrCreate(in: configuration.dataFolder, origin: configuration.logOrigin)
+        )
         let context = BureauContext(
             store: self.store,
             writer: self.writer,
@@ -126,6 +135,7 @@ public final class BureauDaemon: Service, Sendable {
                 CatalogService(context: context),
                 ConsentService(context: context),
                 SubjectService(context: context),
+                OversightService(context: context, publisher: self.checkpoints),
             ],
             interceptors: [OperatorMetadata()]
         )
@@ -135,11 +145,15 @@ public final class BureauDaemon: Service, Sendable {
     /// commits what the writer still holds.
     public func run() async throws {
         let server = self.server
-        self.logger.info("bureaud starting", metadata: ["data": "\(self.store.folder)"])
+        self.logger.info(
+            "bureaud starting",
+            metadata: ["data": "\(self.store.folder)", "checkpoint-verifier-key": "\(self.checkpoints.signer.verifierKey)"]
+        )
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { await self.purgePeriodically() }
+                    group.addTask { await self.publishCheckpoints() }
                     try await server.serve()
                     group.cancelAll()
                 }
@@ -164,6 +178,25 @@ public final class BureauDaemon: Service, Sendable {
                 self.logger.error("retention purge failed", metadata: ["error": "\(error)"])
             }
             do { try await Task.sleep(for: self.purgeInterval) } catch { return }
+        }
+    }
+
+    /// Signs a checkpoint every second while entries arrive and keeps the latest in `checkpoint.note` in
+    /// the data folder, for anyone who reads the folder (backups, the CLI).
+    private func publishCheckpoints() async {
+        var published: UInt64 = .max
+        let path = (self.store.folder as NSString).appendingPathComponent("checkpoint.note")
+        while !Task.isCancelled {
+            do {
+                let (note, checkpoint) = try self.checkpoints.current()
+                if checkpoint.size != published {
+                    try Data(note.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                    published = checkpoint.size
+                }
+            } catch {
+                self.logger.error("checkpoint not published", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
         }
     }
 

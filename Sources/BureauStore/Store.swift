@@ -22,6 +22,7 @@ import Foundation
 /// | `certificates`      | SHA-256 of certificate DER (32)                       | institution code (UTF-8)           |
 /// | `log.entries`       | entry index (8, BE)                                   | canonical entry bytes              |
 /// | `log.leaves`        | entry index (8, BE)                                   | RFC 6962 leaf hash (32)            |
+/// | `log.tree`          | level (1) + index (8, BE), level >= 1                 | hash of a complete subtree (32)    |
 /// | `meta`              | `log.size`, `catalogue`                               | log size (8, BE), catalogue JSON   |
 /// | `consents`          | consent reference (UTF-8)                             | JSON of ``Consent``                |
 /// | `protections`       | subject key (32)                                      | JSON of ``FileProtection``         |
@@ -113,6 +114,7 @@ struct Databases: Sendable {
     let certificates: Database
     let logEntries: Database
     let logLeaves: Database
+    let logTree: Database
     let meta: Database
 
     init(_ env: Environment) throws {
@@ -132,6 +134,7 @@ struct Databases: Sendable {
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")
         self.logLeaves = try env.openDatabase(named: "log.leaves")
+        self.logTree = try env.openDatabase(named: "log.tree")
         self.meta = try env.openDatabase(named: "meta")
     }
 }

@@ -256,6 +256,16 @@ public struct StoreTransaction {
         try self.txn.put(bytes, forKey: key, in: self.databases.logEntries)
         try self.txn.put(leaf, forKey: key, in: self.databases.logLeaves)
         try self.txn.put((index + 1).bigEndianBytes, forKey: Keys.logSize, in: self.databases.meta)
+        // Keep the hash of every complete subtree, so that roots and proofs cost O(log n) reads.
+        var level = 0
+        var position = index
+        var hash = leaf
+        while position & 1 == 1 {
+            hash = Merkle.nodeHash(try self.treeNode(level: level, index: position - 1), hash)
+            level += 1
+            position >>= 1
+            try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
+        }
         if entry.outcome == .hit && entry.action.hasPrefix("report.") {
             for subject in entry.subjects {
                 guard let subjectKey = SubjectKey(hex: subject) else { continue }
@@ -263,6 +273,20 @@ public struct StoreTransaction {
             }
         }
         return LogReceipt(index: index, leafHash: leaf)
+    }
+
+    /// The hash of the complete subtree of leaves `[index << level, (index + 1) << level)`.
+    public func treeNode(level: Int, index: UInt64) throws -> [UInt8] {
+        let stored = level == 0
+            ? try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves)
+            : try self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
+        guard let stored else { throw BureauError(.internal, "the log's tree has no node \(level)/\(index)") }
+        return stored
+    }
+
+    /// Roots and proofs of the log's tree, read from its stored subtrees.
+    public var tree: MerkleTreeReader<any Error> {
+        MerkleTreeReader { level, index throws(any Error) in try self.treeNode(level: level, index: index) }
     }
 
     /// A stored log entry with its index, canonical bytes and leaf hash.

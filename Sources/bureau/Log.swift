@@ -3,10 +3,10 @@ import BureauCore
 import BureauStore
 import Foundation
 
-struct Log: ParsableCommand {
+struct Log: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read the access log.",
-        subcommands: [Tail.self]
+        subcommands: [Tail.self, VerifierKey.self, Prove.self, Verify.self]
     )
 
     struct Tail: ParsableCommand {

@@ -1,4 +1,5 @@
 import BureauCore
+import Crypto
 import Foundation
 import Testing
 
@@ -103,6 +104,32 @@ struct MerkleTests {
                 try Merkle.verifyConsistency(size1: size1, size2: size, root1: reader.root(size: size1), root2: root,
                                              proof: reader.consistencyProof(size1: size1, size2: size))
             }
+        }
+    }
+}
+
+@Suite("Signed checkpoints")
+struct CheckpointTests {
+    @Test("checkpoints signed with any key verify with its verifier key and nothing else")
+    func signAndVerify() throws {
+        let checkpoint = Checkpoint(origin: "bureau.local/access-log", size: 42, root: Merkle.leafHash([1, 2, 3]))
+        for _ in 0..<50 {
+            let signer = NoteSigner(name: checkpoint.origin, key: .init())
+            let note = try signer.sign(checkpoint.body)
+            #expect(note.hasPrefix("bureau.local/access-log\n42\n"))
+            #expect(note.contains("\n\n\u{2014} bureau.local/access-log "))
+            let verifier = try NoteVerifier(verifierKey: signer.verifierKey)
+            #expect(try Checkpoint(body: verifier.verify(note: note)) == checkpoint)
+            let other = try NoteVerifier(verifierKey: NoteSigner(name: checkpoint.origin, key: .init()).verifierKey)
+            #expect(throws: Merkle.ProofError.self) { _ = try other.verify(note: note) }
+            #expect(throws: Merkle.ProofError.self) { _ = try verifier.verify(note: note.replacingOccurrences(of: "\n42\n", with: "\n43\n")) }
+        }
+    }
+
+    @Test("a malformed verifier key is refused")
+    func badKeys() {
+        for key in ["", "name", "name+zz+AAAA", "name+84b79761+AAAA"] {
+            #expect(throws: Merkle.ProofError.self) { _ = try NoteVerifier(verifierKey: key) }
         }
     }
 }

@@ -193,3 +193,22 @@ extension Array where Element == UInt8 {
         return false
     }
 }
+
+@Suite("The log's Merkle tree")
+struct LogTreeTests {
+    @Test("stored subtrees give the RFC 6962 root at every size")
+    func roots() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try Store(folder: folder)
+            var leaves: [[UInt8]] = []
+            for n in 0..<70 {
+                let receipt = try store.write { try $0.appendLog(entry(n)) }
+                leaves.append(receipt.leafHash)
+                let root = try store.read { try $0.tree.root(size: UInt64(leaves.count)) }
+                #expect(root == Merkle.root(of: leaves[...]))
+            }
+            let proof = try store.read { try $0.tree.inclusionProof(index: 17, size: 70) }
+            try Merkle.verifyInclusion(index: 17, size: 70, leafHash: leaves[17], proof: proof, root: Merkle.root(of: leaves[...]))
+        }
+    }
+}

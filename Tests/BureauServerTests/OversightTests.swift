@@ -1,0 +1,101 @@
+import BureauAPI
+import BureauCore
+import BureauServer
+import BureauStore
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Testing
+
+@Suite("Verifiable access log over mutual TLS", .serialized)
+struct OversightTests {
+    func oversight<T: Sendable>(_ bureau: TestBureau, as who: String = "regulator", _ body: @Sendable (Bureau_OversightService.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await bureau.withClient(who) { client in try await body(Bureau_OversightService.Client(wrapping: client)) }
+    }
+
+    @Test("a report's receipt proves against the signed checkpoints that follow it, knowing only the verifier key")
+    func receiptsProve() async throws {
+        try await TestBureau.run { bureau in
+            let verifier = try NoteVerifier(verifierKey: bureau.daemon.checkpoints.signer.verifierKey)
+            let response = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                    request: ClientRequest(message: individualRequest()), options: fastCall
+                )
+            }
+            var notes: [String] = []
+            for _ in 0..<3 {
+                // More entries arrive between checkpoints.
+                _ = await rpcError {
+                    _ = try await bureau.withClient("bank") { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                            request: ClientRequest(message: individualRequest(purpose: .employmentScreening)), options: fastCall
+                        )
+                    }
+                }
+                notes.append(try await oversight(bureau) { try await $0.getCheckpoint(request: ClientRequest(message: .init()), options: fastCall) }.signedNote)
+            }
+            var previous: Checkpoint?
+            for note in notes {
+                let checkpoint = try Checkpoint(body: try verifier.verify(note: note))
+                var request = Bureau_InclusionProofRequest()
+                request.entryIndex = response.receipt.entryIndex
+                request.treeSize = checkpoint.size
+                let proof = try await oversight(bureau) { [request] in try await $0.getInclusionProof(request: ClientRequest(message: request), options: fastCall) }
+                try Merkle.verifyInclusion(
+                    index: response.receipt.entryIndex, size: checkpoint.size, leafHash: Array(response.receipt.leafHash),
+                    proof: proof.proof.map(Array.init), root: checkpoint.root
+                )
+                if let previous {
+                    var consistency = Bureau_ConsistencyProofRequest()
+                    consistency.oldSize = previous.size
+                    consistency.newSize = checkpoint.size
+                    let proof = try await oversight(bureau) { [consistency] in try await $0.getConsistencyProof(request: ClientRequest(message: consistency), options: fastCall) }
+                    try Merkle.verifyConsistency(size1: previous.size, size2: checkpoint.size, root1: previous.root, root2: checkpoint.root,
+                                                 proof: proof.proof.map(Array.init))
+                }
+                previous = checkpoint
+            }
+        }
+    }
+
+    @Test("a tampered entry, reordered leaves or a forged signature fail verification")
+    func tampering() async throws {
+        try await TestBureau.run { bureau in
+            let verifier = try NoteVerifier(verifierKey: bureau.daemon.checkpoints.signer.verifierKey)
+            let note = try await oversight(bureau) { try await $0.getCheckpoint(request: ClientRequest(message: .init()), options: fastCall) }.signedNote
+            let checkpoint = try Checkpoint(body: try verifier.verify(note: note))
+            var request = Bureau_GetEntriesRequest()
+            request.start = 0
+            request.count = 1000
+            let entries = try await oversight(bureau) { [request] in try await $0.getEntries(request: ClientRequest(message: request), options: fastCall) }.entries
+            #expect(UInt64(entries.count) == checkpoint.size)
+            let leaves = entries.map { Merkle.leafHash(Array($0.canonical)) }
+            #expect(Merkle.root(of: leaves[...]) == checkpoint.root)
+
+            var tampered = leaves
+            var bytes = Array(entries[3].canonical)
+            bytes[bytes.count / 2] ^= 0x01
+            tampered[3] = Merkle.leafHash(bytes)
+            #expect(Merkle.root(of: tampered[...]) != checkpoint.root)
+            var reordered = leaves
+            reordered.swapAt(1, 2)
+            #expect(Merkle.root(of: reordered[...]) != checkpoint.root)
+
+            let forged = note.replacingOccurrences(of: "\n\(checkpoint.size)\n", with: "\n\(checkpoint.size + 1)\n")
+            #expect(throws: Merkle.ProofError.self) { _ = try verifier.verify(note: forged) }
+            let stranger = try NoteVerifier(verifierKey: NoteSigner(name: "bureau.local/access-log", key: .init()).verifierKey)
+            #expect(throws: Merkle.ProofError.self) { _ = try stranger.verify(note: note) }
+        }
+    }
+
+    @Test("only regulators may read the log")
+    func regulatorsOnly() async throws {
+        try await TestBureau.run { bureau in
+            let error = await rpcError {
+                _ = try await oversight(bureau, as: "bank") { try await $0.getCheckpoint(request: ClientRequest(message: .init()), options: fastCall) }
+            }
+            #expect(error?.code == .permissionDenied)
+        }
+    }
+}
