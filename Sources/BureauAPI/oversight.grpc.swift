@@ -72,12 +72,68 @@ public enum Bureau_OversightService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "QueryAccessLog" metadata.
+        public enum QueryAccessLog: Sendable {
+            /// Request type for "QueryAccessLog".
+            public typealias Input = Bureau_QueryAccessLogRequest
+            /// Response type for "QueryAccessLog".
+            public typealias Output = Bureau_QueryAccessLogResponse
+            /// Descriptor for "QueryAccessLog".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "QueryAccessLog",
+                type: .serverStreaming
+            )
+        }
+        /// Namespace for "FollowAccessLog" metadata.
+        public enum FollowAccessLog: Sendable {
+            /// Request type for "FollowAccessLog".
+            public typealias Input = Bureau_FollowAccessLogRequest
+            /// Response type for "FollowAccessLog".
+            public typealias Output = Bureau_LogEntry
+            /// Descriptor for "FollowAccessLog".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "FollowAccessLog",
+                type: .serverStreaming
+            )
+        }
+        /// Namespace for "SuspendLicence" metadata.
+        public enum SuspendLicence: Sendable {
+            /// Request type for "SuspendLicence".
+            public typealias Input = Bureau_LicenceActionRequest
+            /// Response type for "SuspendLicence".
+            public typealias Output = Bureau_LicenceActionResponse
+            /// Descriptor for "SuspendLicence".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "SuspendLicence",
+                type: .unary
+            )
+        }
+        /// Namespace for "ReinstateLicence" metadata.
+        public enum ReinstateLicence: Sendable {
+            /// Request type for "ReinstateLicence".
+            public typealias Input = Bureau_LicenceActionRequest
+            /// Response type for "ReinstateLicence".
+            public typealias Output = Bureau_LicenceActionResponse
+            /// Descriptor for "ReinstateLicence".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "ReinstateLicence",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.OversightService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetCheckpoint.descriptor,
             GetInclusionProof.descriptor,
             GetConsistencyProof.descriptor,
-            GetEntries.descriptor
+            GetEntries.descriptor,
+            QueryAccessLog.descriptor,
+            FollowAccessLog.descriptor,
+            SuspendLicence.descriptor,
+            ReinstateLicence.descriptor
         ]
     }
 }
@@ -180,6 +236,79 @@ extension Bureau_OversightService {
             request: GRPCCore.StreamingServerRequest<Bureau_GetEntriesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_GetEntriesResponse>
+
+        /// Handle the "QueryAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+        /// > continue from when the scan limit was reached.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_QueryAccessLogRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_QueryAccessLogResponse` messages.
+        func queryAccessLog(
+            request: GRPCCore.StreamingServerRequest<Bureau_QueryAccessLogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_QueryAccessLogResponse>
+
+        /// Handle the "FollowAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_FollowAccessLogRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_LogEntry` messages.
+        func followAccessLog(
+            request: GRPCCore.StreamingServerRequest<Bureau_FollowAccessLogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry>
+
+        /// Handle the "SuspendLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Suspends an institution's licence at once (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_LicenceActionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_LicenceActionResponse` messages.
+        func suspendLicence(
+            request: GRPCCore.StreamingServerRequest<Bureau_LicenceActionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse>
+
+        /// Handle the "ReinstateLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reinstates a suspended licence (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_LicenceActionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_LicenceActionResponse` messages.
+        func reinstateLicence(
+            request: GRPCCore.StreamingServerRequest<Bureau_LicenceActionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse>
     }
 
     /// Service protocol for the "bureau.v1.OversightService" service.
@@ -266,6 +395,79 @@ extension Bureau_OversightService {
             request: GRPCCore.ServerRequest<Bureau_GetEntriesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_GetEntriesResponse>
+
+        /// Handle the "QueryAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+        /// > continue from when the scan limit was reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_QueryAccessLogRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_QueryAccessLogResponse` messages.
+        func queryAccessLog(
+            request: GRPCCore.ServerRequest<Bureau_QueryAccessLogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_QueryAccessLogResponse>
+
+        /// Handle the "FollowAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_FollowAccessLogRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_LogEntry` messages.
+        func followAccessLog(
+            request: GRPCCore.ServerRequest<Bureau_FollowAccessLogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry>
+
+        /// Handle the "SuspendLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Suspends an institution's licence at once (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_LicenceActionResponse` message.
+        func suspendLicence(
+            request: GRPCCore.ServerRequest<Bureau_LicenceActionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse>
+
+        /// Handle the "ReinstateLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reinstates a suspended licence (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_LicenceActionResponse` message.
+        func reinstateLicence(
+            request: GRPCCore.ServerRequest<Bureau_LicenceActionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.OversightService" service.
@@ -350,6 +552,81 @@ extension Bureau_OversightService {
             request: Bureau_GetEntriesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_GetEntriesResponse
+
+        /// Handle the "QueryAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+        /// > continue from when the scan limit was reached.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_QueryAccessLogRequest` message.
+        ///   - response: A response stream of `Bureau_QueryAccessLogResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func queryAccessLog(
+            request: Bureau_QueryAccessLogRequest,
+            response: GRPCCore.RPCWriter<Bureau_QueryAccessLogResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "FollowAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_FollowAccessLogRequest` message.
+        ///   - response: A response stream of `Bureau_LogEntry` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func followAccessLog(
+            request: Bureau_FollowAccessLogRequest,
+            response: GRPCCore.RPCWriter<Bureau_LogEntry>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "SuspendLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Suspends an institution's licence at once (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_LicenceActionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_LicenceActionResponse` to respond with.
+        func suspendLicence(
+            request: Bureau_LicenceActionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_LicenceActionResponse
+
+        /// Handle the "ReinstateLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reinstates a suspended licence (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_LicenceActionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_LicenceActionResponse` to respond with.
+        func reinstateLicence(
+            request: Bureau_LicenceActionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_LicenceActionResponse
     }
 }
 
@@ -401,6 +678,50 @@ extension Bureau_OversightService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bureau_OversightService.Method.QueryAccessLog.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_QueryAccessLogRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_QueryAccessLogResponse>(),
+            handler: { request, context in
+                try await self.queryAccessLog(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_OversightService.Method.FollowAccessLog.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_FollowAccessLogRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LogEntry>(),
+            handler: { request, context in
+                try await self.followAccessLog(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_OversightService.Method.SuspendLicence.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
+            handler: { request, context in
+                try await self.suspendLicence(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_OversightService.Method.ReinstateLicence.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
+            handler: { request, context in
+                try await self.reinstateLicence(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -445,6 +766,50 @@ extension Bureau_OversightService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_GetEntriesResponse> {
         let response = try await self.getEntries(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func queryAccessLog(
+        request: GRPCCore.StreamingServerRequest<Bureau_QueryAccessLogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_QueryAccessLogResponse> {
+        let response = try await self.queryAccessLog(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func followAccessLog(
+        request: GRPCCore.StreamingServerRequest<Bureau_FollowAccessLogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry> {
+        let response = try await self.followAccessLog(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func suspendLicence(
+        request: GRPCCore.StreamingServerRequest<Bureau_LicenceActionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse> {
+        let response = try await self.suspendLicence(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func reinstateLicence(
+        request: GRPCCore.StreamingServerRequest<Bureau_LicenceActionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse> {
+        let response = try await self.reinstateLicence(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -500,6 +865,66 @@ extension Bureau_OversightService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_GetEntriesResponse> {
         return GRPCCore.ServerResponse<Bureau_GetEntriesResponse>(
             message: try await self.getEntries(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func queryAccessLog(
+        request: GRPCCore.ServerRequest<Bureau_QueryAccessLogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_QueryAccessLogResponse> {
+        return GRPCCore.StreamingServerResponse<Bureau_QueryAccessLogResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.queryAccessLog(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func followAccessLog(
+        request: GRPCCore.ServerRequest<Bureau_FollowAccessLogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry> {
+        return GRPCCore.StreamingServerResponse<Bureau_LogEntry>(
+            metadata: [:],
+            producer: { writer in
+                try await self.followAccessLog(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func suspendLicence(
+        request: GRPCCore.ServerRequest<Bureau_LicenceActionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse> {
+        return GRPCCore.ServerResponse<Bureau_LicenceActionResponse>(
+            message: try await self.suspendLicence(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func reinstateLicence(
+        request: GRPCCore.ServerRequest<Bureau_LicenceActionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse> {
+        return GRPCCore.ServerResponse<Bureau_LicenceActionResponse>(
+            message: try await self.reinstateLicence(
                 request: request.message,
                 context: context
             ),
@@ -612,6 +1037,99 @@ extension Bureau_OversightService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_GetEntriesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_GetEntriesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueryAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+        /// > continue from when the scan limit was reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_QueryAccessLogRequest` message.
+        ///   - serializer: A serializer for `Bureau_QueryAccessLogRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_QueryAccessLogResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queryAccessLog<Result>(
+            request: GRPCCore.ClientRequest<Bureau_QueryAccessLogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_QueryAccessLogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_QueryAccessLogResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_QueryAccessLogResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "FollowAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_FollowAccessLogRequest` message.
+        ///   - serializer: A serializer for `Bureau_FollowAccessLogRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LogEntry` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func followAccessLog<Result>(
+            request: GRPCCore.ClientRequest<Bureau_FollowAccessLogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_FollowAccessLogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LogEntry>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_LogEntry>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SuspendLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Suspends an institution's licence at once (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - serializer: A serializer for `Bureau_LicenceActionRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func suspendLicence<Result>(
+            request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_LicenceActionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReinstateLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reinstates a suspended licence (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - serializer: A serializer for `Bureau_LicenceActionRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func reinstateLicence<Result>(
+            request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_LicenceActionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -771,6 +1289,139 @@ extension Bureau_OversightService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "QueryAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+        /// > continue from when the scan limit was reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_QueryAccessLogRequest` message.
+        ///   - serializer: A serializer for `Bureau_QueryAccessLogRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_QueryAccessLogResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func queryAccessLog<Result>(
+            request: GRPCCore.ClientRequest<Bureau_QueryAccessLogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_QueryAccessLogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_QueryAccessLogResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_QueryAccessLogResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Bureau_OversightService.Method.QueryAccessLog.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "FollowAccessLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_FollowAccessLogRequest` message.
+        ///   - serializer: A serializer for `Bureau_FollowAccessLogRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LogEntry` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func followAccessLog<Result>(
+            request: GRPCCore.ClientRequest<Bureau_FollowAccessLogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_FollowAccessLogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LogEntry>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_LogEntry>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Bureau_OversightService.Method.FollowAccessLog.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SuspendLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Suspends an institution's licence at once (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - serializer: A serializer for `Bureau_LicenceActionRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func suspendLicence<Result>(
+            request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_LicenceActionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.SuspendLicence.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReinstateLicence" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reinstates a suspended licence (a logged change).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+        ///   - serializer: A serializer for `Bureau_LicenceActionRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func reinstateLicence<Result>(
+            request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_LicenceActionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.ReinstateLicence.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -888,6 +1539,119 @@ extension Bureau_OversightService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_GetEntriesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_GetEntriesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueryAccessLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+    /// > continue from when the scan limit was reached.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_QueryAccessLogRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func queryAccessLog<Result>(
+        request: GRPCCore.ClientRequest<Bureau_QueryAccessLogRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_QueryAccessLogResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.queryAccessLog(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_QueryAccessLogRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_QueryAccessLogResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "FollowAccessLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_FollowAccessLogRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func followAccessLog<Result>(
+        request: GRPCCore.ClientRequest<Bureau_FollowAccessLogRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_LogEntry>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.followAccessLog(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_FollowAccessLogRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LogEntry>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SuspendLicence" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Suspends an institution's licence at once (a logged change).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func suspendLicence<Result>(
+        request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.suspendLicence(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReinstateLicence" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reinstates a suspended licence (a logged change).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reinstateLicence<Result>(
+        request: GRPCCore.ClientRequest<Bureau_LicenceActionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.reinstateLicence(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1023,6 +1787,135 @@ extension Bureau_OversightService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getEntries(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueryAccessLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Entries matching the filters, oldest first, streamed in pages. The last page carries a token to
+    /// > continue from when the scan limit was reached.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func queryAccessLog<Result>(
+        _ message: Bureau_QueryAccessLogRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_QueryAccessLogResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_QueryAccessLogRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queryAccessLog(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "FollowAccessLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams entries as they are committed, from from_index on, until the caller cancels.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func followAccessLog<Result>(
+        _ message: Bureau_FollowAccessLogRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_LogEntry>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_FollowAccessLogRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.followAccessLog(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SuspendLicence" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Suspends an institution's licence at once (a logged change).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func suspendLicence<Result>(
+        _ message: Bureau_LicenceActionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_LicenceActionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.suspendLicence(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReinstateLicence" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reinstates a suspended licence (a logged change).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reinstateLicence<Result>(
+        _ message: Bureau_LicenceActionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_LicenceActionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.reinstateLicence(
             request: request,
             options: options,
             onResponse: handleResponse

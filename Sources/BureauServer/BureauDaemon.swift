@@ -5,6 +5,7 @@ public import Foundation
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
+import Synchronization
 public import Logging
 public import ServiceLifecycle
 
@@ -16,6 +17,14 @@ struct BureauContext: Sendable {
     let catalogue: CatalogueCache
     let logger: Logger
     let now: @Sendable () -> Date
+    let shutdown: ShutdownSignal
+}
+
+/// Set when the daemon begins its graceful shutdown, so that endless streams (followers) end.
+final class ShutdownSignal: Sendable {
+    private let flag = Mutex(false)
+    var isShuttingDown: Bool { self.flag.withLock { $0 } }
+    func begin() { self.flag.withLock { $0 = true } }
 }
 
 /// The daemon's settings.
@@ -114,7 +123,8 @@ public final class BureauDaemon: Service, Sendable {
             callers: CallerResolver(store: self.store),
             catalogue: CatalogueCache(store: self.store),
             logger: logger,
-            now: configuration.now
+            now: configuration.now,
+            shutdown: ShutdownSignal()
         )
         self.context = context
         self.purgeInterval = configuration.purgeInterval
@@ -158,6 +168,7 @@ public final class BureauDaemon: Service, Sendable {
                     group.cancelAll()
                 }
             } onGracefulShutdown: {
+                self.context.shutdown.begin()
                 server.beginGracefulShutdown()
             }
         } catch {
@@ -234,6 +245,7 @@ public final class BureauDaemon: Service, Sendable {
 
     /// Stops accepting RPCs and lets in-flight ones finish.
     public func beginGracefulShutdown() {
+        self.context.shutdown.begin()
         self.server.beginGracefulShutdown()
     }
 }

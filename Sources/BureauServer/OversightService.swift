@@ -4,6 +4,7 @@ public import BureauStore
 public import Crypto
 public import Foundation
 public import GRPCCore
+import SwiftProtobuf
 
 /// The key that signs the log's checkpoints: `checkpoint.key` in the data folder (the Ed25519 private
 /// key, 32 bytes, mode 0600), made on first start. Its verifier key is what regulators hold.
@@ -109,6 +110,139 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             entry.leafHash = Data(logged.leafHash)
             return entry
         }
+        return response
+    }
+
+    public func queryAccessLog(
+        request: Bureau_QueryAccessLogRequest,
+        response: RPCWriter<Bureau_QueryAccessLogResponse>,
+        context: ServerContext
+    ) async throws {
+        try self.regulator(context)
+        let pageSize = request.pageSize == 0 ? 100 : Int(request.pageSize)
+        guard (1...1000).contains(pageSize) else { throw BureauError.invalid("page_size", "is 1 to 1000") }
+        var start: UInt64 = 0
+        if !request.pageToken.isEmpty {
+            guard let token = UInt64(request.pageToken) else { throw BureauError.invalid("page_token", "is a token from next_page_token") }
+            start = token
+        }
+        var subject: String?
+        if !request.subjectIdentifier.isEmpty {
+            guard let kind = SubjectKind(request.subjectKind) else { throw BureauError.invalid("subject_kind", "must be individual or business") }
+            subject = self.context.store.key(for: try SubjectIdentifier(kind: kind, parsing: request.subjectIdentifier, field: "subject_identifier")).hex
+        }
+        var purpose: Purpose?
+        if request.purpose != .unspecified { purpose = try Purpose.parse(request.purpose) }
+        var outcome: Outcome?
+        if !request.outcome.isEmpty {
+            guard let parsed = Outcome(rawValue: request.outcome) else {
+                throw BureauError.invalid("outcome", "is hit, no-hit, denied, frozen or applied")
+            }
+            outcome = parsed
+        }
+        let from = request.hasFrom ? request.from.date : nil
+        let to = request.hasTo ? request.to.date : nil
+        let institution = request.institution
+
+        // At most this many entries are scanned a call; the last page then carries where to go on.
+        let scanLimit: UInt64 = 100_000
+        let end = try self.context.store.read { try $0.logSize() }
+        var position = start
+        var page: [Bureau_LogEntry] = []
+        while position < end && position - start < scanLimit {
+            let batch = try self.context.store.read { try $0.logEntries(from: position, limit: 1000) }
+            if batch.isEmpty { break }
+            for logged in batch {
+                position = logged.index + 1
+                let e = logged.entry
+                if !institution.isEmpty && e.institution != institution { continue }
+                if let subject, !e.subjects.contains(subject) { continue }
+                if let purpose, e.purpose != purpose { continue }
+                if let outcome, e.outcome != outcome { continue }
+                if let from, e.time < from { continue }
+                if let to, e.time > to { continue }
+                var entry = Bureau_LogEntry()
+                entry.index = logged.index
+                entry.canonical = Data(logged.bytes)
+                entry.leafHash = Data(logged.leafHash)
+                page.append(entry)
+                if page.count == pageSize {
+                    var message = Bureau_QueryAccessLogResponse()
+                    message.entries = page
+                    try await response.write(message)
+                    page.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        var last = Bureau_QueryAccessLogResponse()
+        last.entries = page
+        if position < end { last.nextPageToken = String(position) }
+        try await response.write(last)
+    }
+
+    public func followAccessLog(
+        request: Bureau_FollowAccessLogRequest,
+        response: RPCWriter<Bureau_LogEntry>,
+        context: ServerContext
+    ) async throws {
+        try self.regulator(context)
+        var next = request.fromIndex
+        // gRPC signals a cancelled RPC (client gone, deadline) through the context, not the task.
+        while !Task.isCancelled && !context.cancellation.isCancelled && !self.context.shutdown.isShuttingDown {
+            let batch = try self.context.store.read { try $0.logEntries(from: next, limit: 1000) }
+            for logged in batch {
+                var entry = Bureau_LogEntry()
+                entry.index = logged.index
+                entry.canonical = Data(logged.bytes)
+                entry.leafHash = Data(logged.leafHash)
+                try await response.write(entry)
+                next = logged.index + 1
+            }
+            if batch.isEmpty {
+                // Entries are committed in batches; a short poll keeps followers within a fraction of a second.
+                do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+            }
+        }
+    }
+
+    public func suspendLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        try await self.changeLicence(request, context, to: .suspended, action: "licence.suspend")
+    }
+
+    public func reinstateLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        try await self.changeLicence(request, context, to: .active, action: "licence.reinstate")
+    }
+
+    private func changeLicence(
+        _ request: Bureau_LicenceActionRequest, _ context: ServerContext, to status: LicenceStatus, action: String
+    ) async throws -> Bureau_LicenceActionResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.regulator)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        let code = try UnifiedSocialCreditCode(parsing: request.institution, field: "institution")
+        let reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 500 else { throw BureauError.invalid("reason", "is 1 to 500 characters") }
+        try Furnishing.validateLoggedText(reason, field: "reason")
+        let time = self.context.now()
+        let entry = AccessLogEntry(
+            time: time, action: action, requestID: request.requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, outcome: .applied,
+            reason: "\(code): \(reason)", changeDigest: try FurnishService.digest(request)
+        )
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard var institution = try txn.institution(code: code) else {
+                throw BureauError(.notFound, "institution: \(code) is not registered")
+            }
+            if institution.licence.status == .revoked {
+                throw BureauError(.failedPrecondition, "institution: the licence of \(code) is revoked and cannot change")
+            }
+            institution.licence.status = status
+            try txn.putInstitution(institution)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_LicenceActionResponse()
+        response.status = status.rawValue
+        response.receipt = Bureau_LogReceipt(receipt)
         return response
     }
 }

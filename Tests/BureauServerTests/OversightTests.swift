@@ -98,4 +98,119 @@ struct OversightTests {
             #expect(error?.code == .permissionDenied)
         }
     }
+
+    @Test("the access log is queried by subject, institution, purpose and outcome; the subject's identifier is hashed by the server")
+    func queryAccessLog() async throws {
+        try await TestBureau.run { bureau in
+            _ = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                    request: ClientRequest(message: individualRequest()), options: fastCall
+                )
+            }
+            _ = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest(purpose: .employmentScreening)), options: fastCall
+                    )
+                }
+            }
+            var request = Bureau_QueryAccessLogRequest()
+            request.subjectKind = .individual
+            request.subjectIdentifier = DemoData.personIdentifier
+            request.institution = DemoData.bank.value
+            request.pageSize = 1
+            let pages = try await bureau.withClient("regulator") { client in
+                try await Bureau_OversightService.Client(wrapping: client).queryAccessLog(
+                    request: ClientRequest(message: request), options: fastCall
+                ) { response in
+                    var pages: [Bureau_QueryAccessLogResponse] = []
+                    for try await page in response.messages { pages.append(page) }
+                    return pages
+                }
+            }
+            let entries = try pages.flatMap(\.entries).map { try AccessLogEntry(canonicalBytes: Array($0.canonical)) }
+            #expect(entries.filter { $0.action.hasPrefix("report.") }.map(\.outcome) == [.hit, .denied])
+            #expect(entries.allSatisfy { $0.institution == DemoData.bank.value })
+            #expect(pages.count >= 2, "one entry a page")
+            request.outcome = "denied"
+            request.pageSize = 100
+            let denied = try await bureau.withClient("regulator") { client in
+                try await Bureau_OversightService.Client(wrapping: client).queryAccessLog(
+                    request: ClientRequest(message: request), options: fastCall
+                ) { response in
+                    var count = 0
+                    for try await page in response.messages { count += page.entries.count }
+                    return count
+                }
+            }
+            #expect(denied == 1)
+        }
+    }
+
+    @Test("followers see new entries as they are committed")
+    func follow() async throws {
+        try await TestBureau.run { bureau in
+            let start = try bureau.store.read { try $0.logSize() }
+            var follow = Bureau_FollowAccessLogRequest()
+            follow.fromIndex = start
+            let request = follow
+            let seen = try await bureau.withClient("regulator") { client in
+                try await withThrowingTaskGroup(of: [UInt64].self) { group in
+                    group.addTask {
+                        try await Bureau_OversightService.Client(wrapping: client).followAccessLog(
+                            request: ClientRequest(message: request), options: fastCall
+                        ) { response in
+                            var indexes: [UInt64] = []
+                            for try await entry in response.messages {
+                                indexes.append(entry.index)
+                                if indexes.count == 2 { break }
+                            }
+                            return indexes
+                        }
+                    }
+                    for _ in 0..<2 {
+                        _ = try await bureau.withClient("bank") { bank in
+                            try await Bureau_ReportService.Client(wrapping: bank).getIndividualReport(
+                                request: ClientRequest(message: individualRequest()), options: fastCall
+                            )
+                        }
+                    }
+                    return try await group.next() ?? []
+                }
+            }
+            #expect(seen == [start, start + 1])
+        }
+    }
+
+    @Test("a regulator suspends a licence at once and reinstates it, each step logged")
+    func suspendAndReinstate() async throws {
+        try await TestBureau.run { bureau in
+            var action = Bureau_LicenceActionRequest()
+            action.requestID = "sup-1"
+            action.institution = DemoData.bank.value
+            action.reason = "anomalous query volume under review"
+            _ = try await bureau.withClient("regulator") { client in
+                try await Bureau_OversightService.Client(wrapping: client).suspendLicence(request: ClientRequest(message: action), options: fastCall)
+            }
+            let error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest()), options: fastCall
+                    )
+                }
+            }
+            #expect(error?.code == .permissionDenied)
+            #expect(error?.message.contains("suspended") == true)
+            _ = try await bureau.withClient("regulator") { client in
+                try await Bureau_OversightService.Client(wrapping: client).reinstateLicence(request: ClientRequest(message: action), options: fastCall)
+            }
+            _ = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                    request: ClientRequest(message: individualRequest()), options: fastCall
+                )
+            }
+            let actions = try bureau.logEntries().map(\.entry.action)
+            #expect(actions.contains("licence.suspend") && actions.contains("licence.reinstate"))
+        }
+    }
 }
