@@ -146,6 +146,7 @@ public final class BureauDaemon: Service, Sendable {
                 ConsentService(context: context),
                 SubjectService(context: context),
                 OversightService(context: context, publisher: self.checkpoints),
+                DiagnosticsService(),
             ],
             interceptors: [OperatorMetadata()]
         )

@@ -246,3 +246,12 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         return response
     }
 }
+
+/// Answers pings: the transport's ceiling, for `bureau bench report`.
+public struct DiagnosticsService: Bureau_DiagnosticsService.SimpleServiceProtocol {
+    public init() {}
+
+    public func ping(request: Bureau_PingRequest, context: ServerContext) async throws -> Bureau_PingResponse {
+        Bureau_PingResponse()
+    }
+}
