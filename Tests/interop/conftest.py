@@ -29,7 +29,7 @@ def stubs(tmp_path_factory):
     assert rc == 0, "protoc failed"
     sys.path.insert(0, str(out))
     from bureau.v1 import common_pb2, report_pb2, report_pb2_grpc, catalog_pb2, catalog_pb2_grpc  # noqa: F401
-    from bureau.v1 import consent_pb2, consent_pb2_grpc  # noqa: F401
+    from bureau.v1 import consent_pb2, consent_pb2_grpc, oversight_pb2, oversight_pb2_grpc  # noqa: F401
 
     class Stubs:
         common = common_pb2
@@ -39,6 +39,8 @@ def stubs(tmp_path_factory):
         catalog_grpc = catalog_pb2_grpc
         consent = consent_pb2
         consent_grpc = consent_pb2_grpc
+        oversight = oversight_pb2
+        oversight_grpc = oversight_pb2_grpc
 
     return Stubs
 
@@ -50,21 +52,15 @@ def certs(tmp_path_factory):
     return folder
 
 
-def _free_port():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def bureaud(certs, tmp_path_factory):
-    """A running bureaud with demo data; yields (address, data folder)."""
-    data = tmp_path_factory.mktemp("data")
-    subprocess.run(
-        [str(BIN / "bureau"), "demo", "seed", "--data", str(data), "--certs", str(certs)], check=True, capture_output=True
-    )
-    port = _free_port()
-    log = open(data / "bureaud.log", "w+")
+def start_bureaud(certs, data, port):
+    """Starts bureaud on `port` with `data`; returns the process once it listens."""
+    log = open(data / "bureaud.log", "a+")
     proc = subprocess.Popen(
         [
             str(BIN / "bureaud"), "--port", str(port), "--data", str(data),
@@ -79,6 +75,24 @@ def bureaud(certs, tmp_path_factory):
         if "listening on" in line or proc.poll() is not None:
             break
     assert "listening on" in line, f"bureaud did not start: {line!r}"
+    proc.log = log
+    return proc
+
+
+def seed(certs, data):
+    subprocess.run(
+        [str(BIN / "bureau"), "demo", "seed", "--data", str(data), "--certs", str(certs)], check=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="session")
+def bureaud(certs, tmp_path_factory):
+    """A running bureaud with demo data; yields (address, data folder)."""
+    data = tmp_path_factory.mktemp("data")
+    seed(certs, data)
+    port = free_port()
+    proc = start_bureaud(certs, data, port)
+    log = proc.log
     try:
         yield f"127.0.0.1:{port}", data
     finally:
