@@ -6,7 +6,7 @@ import Foundation
 struct Log: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read the access log.",
-        subcommands: [Tail.self, VerifierKey.self, Prove.self, Verify.self]
+        subcommands: [Tail.self, VerifierKey.self, Prove.self, Verify.self, Export.self]
     )
 
     struct Tail: ParsableCommand {

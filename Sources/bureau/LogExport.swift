@@ -1,0 +1,95 @@
+import ArgumentParser
+import BureauAPI
+import BureauCore
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+
+extension Log {
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export access-log entries in a time range as JSON Lines or CSV, through OversightService (regulator)."
+        )
+        @OptionGroup var regulator: RegulatorClientOptions
+        @Option(help: "From (ISO 8601, for example 2026-11-01T00:00:00Z).") var from: String?
+        @Option(help: "To (ISO 8601).") var to: String?
+        @Option(help: "jsonl or csv.") var format = "jsonl"
+        @Option(help: "Output file (- for standard output).") var output = "-"
+
+        func run() async throws {
+            guard format == "jsonl" || format == "csv" else { throw ValidationError("--format: jsonl or csv") }
+            let parser = ISO8601DateFormatter()
+            var request = Bureau_QueryAccessLogRequest()
+            request.pageSize = 1000
+            if let from {
+                guard let date = parser.date(from: from) else { throw ValidationError("--from: ISO 8601 date and time") }
+                request.from = Google_Protobuf_Timestamp(date: date)
+            }
+            if let to {
+                guard let date = parser.date(from: to) else { throw ValidationError("--to: ISO 8601 date and time") }
+                request.to = Google_Protobuf_Timestamp(date: date)
+            }
+            let handle: FileHandle
+            if output == "-" {
+                handle = FileHandle.standardOutput
+            } else {
+                FileManager.default.createFile(atPath: output, contents: nil)
+                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            }
+            if format == "csv" {
+                handle.write(Data((Self.columns.joined(separator: ",") + "\n").utf8))
+            }
+            let client = regulator.client
+            let csv = format == "csv"
+            let exported = try await reportCall(client) { grpc -> Int in
+                let oversight = Bureau_OversightService.Client(wrapping: grpc)
+                let size = try await oversight.getCheckpoint(request: ClientRequest(message: .init()), options: client.callOptions).treeSize
+                var bar = ProgressBar(total: Int(size), label: "exporting")
+                var count = 0
+                var page = request
+                while true {
+                    let (entries, token) = try await oversight.queryAccessLog(request: ClientRequest(message: page)) { response in
+                        var entries: [Bureau_LogEntry] = []
+                        var token = ""
+                        for try await part in response.messages {
+                            entries += part.entries
+                            if !part.nextPageToken.isEmpty { token = part.nextPageToken }
+                        }
+                        return (entries, token)
+                    }
+                    var text = ""
+                    for entry in entries {
+                        text += csv ? try Self.csvLine(entry) : String(decoding: entry.canonical, as: UTF8.self) + "\n"
+                    }
+                    handle.write(Data(text.utf8))
+                    count += entries.count
+                    bar.update(Int(token.isEmpty ? size : UInt64(token) ?? size))
+                    if token.isEmpty { break }
+                    page.pageToken = token
+                }
+                bar.finish()
+                return count
+            }
+            FileHandle.standardError.write(Data("exported \(exported) entries\n".utf8))
+        }
+
+        static let columns = [
+            "index", "time", "action", "institution", "operator_id", "subjects", "purpose", "consent_reference",
+            "outcome", "reason", "disclosed_fields", "disclosure_version", "change_sha256", "leaf_hash",
+        ]
+
+        static func csvLine(_ logged: Bureau_LogEntry) throws -> String {
+            let e = try AccessLogEntry(canonicalBytes: Array(logged.canonical))
+            let time = ISO8601DateFormatter().string(from: e.time)
+            let fields = [
+                String(logged.index), time, e.action, e.institution, e.operatorID, e.subjects.joined(separator: " "),
+                e.purpose?.rawValue ?? "", e.consentReference, e.outcome.rawValue, e.reason, e.disclosedFields.joined(separator: " "),
+                String(e.disclosureVersion), e.changeDigest, Array(logged.leafHash).hexString,
+            ]
+            return fields.map { field in
+                field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                    ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+            }.joined(separator: ",") + "\n"
+        }
+    }
+}
