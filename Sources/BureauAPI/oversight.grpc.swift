@@ -98,6 +98,19 @@ public enum Bureau_OversightService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ListAnomalies" metadata.
+        public enum ListAnomalies: Sendable {
+            /// Request type for "ListAnomalies".
+            public typealias Input = Bureau_ListAnomaliesRequest
+            /// Response type for "ListAnomalies".
+            public typealias Output = Bureau_ListAnomaliesResponse
+            /// Descriptor for "ListAnomalies".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "ListAnomalies",
+                type: .unary
+            )
+        }
         /// Namespace for "SuspendLicence" metadata.
         public enum SuspendLicence: Sendable {
             /// Request type for "SuspendLicence".
@@ -132,6 +145,7 @@ public enum Bureau_OversightService: Sendable {
             GetEntries.descriptor,
             QueryAccessLog.descriptor,
             FollowAccessLog.descriptor,
+            ListAnomalies.descriptor,
             SuspendLicence.descriptor,
             ReinstateLicence.descriptor
         ]
@@ -273,6 +287,25 @@ extension Bureau_OversightService {
             request: GRPCCore.StreamingServerRequest<Bureau_FollowAccessLogRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry>
+
+        /// Handle the "ListAnomalies" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+        /// > hours) with their evidence. Each is logged when first found.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ListAnomaliesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ListAnomaliesResponse` messages.
+        func listAnomalies(
+            request: GRPCCore.StreamingServerRequest<Bureau_ListAnomaliesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListAnomaliesResponse>
 
         /// Handle the "SuspendLicence" method.
         ///
@@ -433,6 +466,25 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LogEntry>
 
+        /// Handle the "ListAnomalies" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+        /// > hours) with their evidence. Each is logged when first found.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListAnomaliesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ListAnomaliesResponse` message.
+        func listAnomalies(
+            request: GRPCCore.ServerRequest<Bureau_ListAnomaliesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse>
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -592,6 +644,25 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws
 
+        /// Handle the "ListAnomalies" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+        /// > hours) with their evidence. Each is logged when first found.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ListAnomaliesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ListAnomaliesResponse` to respond with.
+        func listAnomalies(
+            request: Bureau_ListAnomaliesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ListAnomaliesResponse
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -701,6 +772,17 @@ extension Bureau_OversightService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Bureau_OversightService.Method.ListAnomalies.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListAnomaliesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListAnomaliesResponse>(),
+            handler: { request, context in
+                try await self.listAnomalies(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Bureau_OversightService.Method.SuspendLicence.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
@@ -792,6 +874,17 @@ extension Bureau_OversightService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func listAnomalies(
+        request: GRPCCore.StreamingServerRequest<Bureau_ListAnomaliesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListAnomaliesResponse> {
+        let response = try await self.listAnomalies(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 
     public func suspendLicence(
@@ -903,6 +996,19 @@ extension Bureau_OversightService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func listAnomalies(
+        request: GRPCCore.ServerRequest<Bureau_ListAnomaliesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse> {
+        return GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse>(
+            message: try await self.listAnomalies(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 
@@ -1084,6 +1190,30 @@ extension Bureau_OversightService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_LogEntry>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Bureau_LogEntry>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAnomalies" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+        /// > hours) with their evidence. Each is logged when first found.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListAnomaliesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListAnomaliesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListAnomaliesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAnomalies<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListAnomaliesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListAnomaliesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListAnomaliesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListAnomaliesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SuspendLicence" method.
@@ -1355,6 +1485,41 @@ extension Bureau_OversightService {
             )
         }
 
+        /// Call the "ListAnomalies" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+        /// > hours) with their evidence. Each is logged when first found.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListAnomaliesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListAnomaliesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListAnomaliesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAnomalies<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListAnomaliesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListAnomaliesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListAnomaliesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListAnomaliesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.ListAnomalies.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -1594,6 +1759,36 @@ extension Bureau_OversightService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_FollowAccessLogRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LogEntry>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAnomalies" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+    /// > hours) with their evidence. Each is logged when first found.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ListAnomaliesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAnomalies<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ListAnomaliesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListAnomaliesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAnomalies(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListAnomaliesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListAnomaliesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1850,6 +2045,40 @@ extension Bureau_OversightService.ClientProtocol {
             metadata: metadata
         )
         return try await self.followAccessLog(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAnomalies" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anomalies in query behaviour (volume spikes, denial ratios, consent reuse, queries outside licensed
+    /// > hours) with their evidence. Each is logged when first found.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAnomalies<Result>(
+        _ message: Bureau_ListAnomaliesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListAnomaliesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ListAnomaliesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAnomalies(
             request: request,
             options: options,
             onResponse: handleResponse

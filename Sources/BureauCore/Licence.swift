@@ -39,13 +39,16 @@ public struct Licence: Hashable, Codable, Sendable {
     public var status: LicenceStatus
     /// Queries a day (UTC), granted or not counted when denied; 0 means no limit.
     public var dailyQuota: Int
+    /// The UTC hours queries are expected in (for anomaly monitoring); nil: any hour.
+    public var hours: ClosedRange<Int>?
 
     public init(
         purposes: Set<Purpose>, subjectKinds: Set<SubjectKind> = [.individual, .business], tier: Tier = .full,
         validFrom: CalendarDate = CalendarDate(year: 2000, month: 1, day: 1)!,
         validUntil: CalendarDate = CalendarDate(year: 2099, month: 12, day: 31)!,
-        status: LicenceStatus = .active, dailyQuota: Int = 0
+        status: LicenceStatus = .active, dailyQuota: Int = 0, hours: ClosedRange<Int>? = nil
     ) {
+        self.hours = hours
         self.purposes = purposes
         self.subjectKinds = subjectKinds
         self.tier = tier

@@ -62,6 +62,10 @@ public struct DaemonConfiguration: Sendable {
     public var dataFolder: String
     public var store: Store.Configuration
     public var tls: TLS
+    /// The rules of anomaly monitoring.
+    public var anomalyRules: AnomalyRules
+    /// How often the monitor looks at the day's queries.
+    public var anomalyInterval: Duration
     /// The log's origin line in checkpoints (and the checkpoint key's name).
     public var logOrigin: String
     /// How often records whose retention ended are purged (also once at start).
@@ -77,8 +81,12 @@ public struct DaemonConfiguration: Sendable {
         tls: TLS,
         purgeInterval: Duration = .seconds(3600),
         logOrigin: String = "bureau.local/access-log",
+        anomalyRules: AnomalyRules = .defaults,
+        anomalyInterval: Duration = .seconds(300),
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.anomalyRules = anomalyRules
+        self.anomalyInterval = anomalyInterval
         self.logOrigin = logOrigin
         self.purgeInterval = purgeInterval
         self.host = host
@@ -102,6 +110,9 @@ public final class BureauDaemon: Service, Sendable {
     public let writer: GroupCommitWriter
     /// Signs the log's checkpoints; its verifier key is what regulators hold.
     public let checkpoints: CheckpointPublisher
+    /// Watches query behaviour.
+    public let monitor: AnomalyMonitor
+    private let anomalyInterval: Duration
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
     private let address: String
@@ -128,6 +139,8 @@ public final class BureauDaemon: Service, Sendable {
         )
         self.context = context
         self.purgeInterval = configuration.purgeInterval
+        self.monitor = AnomalyMonitor(store: self.store, writer: self.writer, rules: configuration.anomalyRules, now: configuration.now)
+        self.anomalyInterval = configuration.anomalyInterval
         let tls = configuration.tls
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -145,7 +158,7 @@ public final class BureauDaemon: Service, Sendable {
                 CatalogService(context: context),
                 ConsentService(context: context),
                 SubjectService(context: context),
-                OversightService(context: context, publisher: self.checkpoints),
+                OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
                 DiagnosticsService(),
             ],
             interceptors: [OperatorMetadata()]
@@ -165,6 +178,7 @@ public final class BureauDaemon: Service, Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { await self.purgePeriodically() }
                     group.addTask { await self.publishCheckpoints() }
+                    group.addTask { await self.monitorPeriodically() }
                     try await server.serve()
                     group.cancelAll()
                 }
@@ -190,6 +204,19 @@ public final class BureauDaemon: Service, Sendable {
                 self.logger.error("retention purge failed", metadata: ["error": "\(error)"])
             }
             do { try await Task.sleep(for: self.purgeInterval) } catch { return }
+        }
+    }
+
+    /// Looks for anomalies in the day's queries every ``DaemonConfiguration/anomalyInterval``.
+    private func monitorPeriodically() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: self.anomalyInterval) } catch { return }
+            do {
+                let found = try await self.monitor.anomalies(on: CalendarDate(utcDayOf: self.context.now()))
+                if !found.isEmpty { self.logger.warning("anomalies in query behaviour", metadata: ["count": "\(found.count)"]) }
+            } catch {
+                self.logger.error("anomaly monitoring failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 

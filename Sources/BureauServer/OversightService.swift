@@ -50,10 +50,35 @@ public struct CheckpointPublisher: Sendable {
 public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
     let context: BureauContext
     let publisher: CheckpointPublisher
+    let monitor: AnomalyMonitor
 
-    init(context: BureauContext, publisher: CheckpointPublisher) {
+    init(context: BureauContext, publisher: CheckpointPublisher, monitor: AnomalyMonitor) {
         self.context = context
         self.publisher = publisher
+        self.monitor = monitor
+    }
+
+    public func listAnomalies(request: Bureau_ListAnomaliesRequest, context: ServerContext) async throws -> Bureau_ListAnomaliesResponse {
+        try self.regulator(context)
+        var day = CalendarDate(utcDayOf: self.context.now())
+        if request.hasDay {
+            guard let asked = CalendarDate(year: Int(request.day.year), month: Int(request.day.month), day: Int(request.day.day)) else {
+                throw BureauError.invalid("day", "must be a real date")
+            }
+            day = asked
+        }
+        var response = Bureau_ListAnomaliesResponse()
+        response.anomalies = try await self.monitor.anomalies(on: day).map { recorded in
+            var line = Bureau_AnomalyLine()
+            line.kind = recorded.anomaly.kind.rawValue
+            line.institution = recorded.anomaly.institution
+            line.day = Bureau_CalendarDate(recorded.anomaly.day)
+            line.evidence = recorded.anomaly.evidence
+            line.entries = recorded.anomaly.entries
+            line.receipt = Bureau_LogReceipt(recorded.receipt)
+            return line
+        }
+        return response
     }
 
     private func regulator(_ context: ServerContext) throws {

@@ -1,4 +1,5 @@
 public import BureauCore
+public import Foundation
 import LMDB
 
 extension StoreTransaction {
@@ -71,5 +72,40 @@ extension StoreTransaction {
         }
         try self.txn.delete(bytes, in: self.databases.certificates)
         return owner
+    }
+}
+
+/// An anomaly as recorded, with the receipt of the log entry that recorded it.
+public struct RecordedAnomaly: Codable, Sendable {
+    public var anomaly: Anomaly
+    public var receipt: LogReceipt
+
+    public init(anomaly: Anomaly, receipt: LogReceipt) {
+        self.anomaly = anomaly
+        self.receipt = receipt
+    }
+}
+
+extension StoreTransaction {
+    /// The anomaly recorded under `id`, or nil.
+    public func recordedAnomaly(_ id: String) throws -> RecordedAnomaly? {
+        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.anomalies) { try Codec.decode(RecordedAnomaly.self, $0) }
+    }
+
+    /// Records an anomaly with the receipt of its log entry.
+    public func putAnomaly(_ recorded: RecordedAnomaly) throws {
+        try self.txn.put(Codec.encode(recorded), forKey: Array(recorded.anomaly.id.utf8), in: self.databases.anomalies)
+    }
+
+    /// The index of the first log entry at or after `time` (entries are appended in time order).
+    public func firstLogIndex(atOrAfter time: Date) throws -> UInt64 {
+        var low: UInt64 = 0
+        var high = try self.logSize()
+        while low < high {
+            let mid = low + (high - low) / 2
+            guard let entry = try self.logEntry(mid) else { break }
+            if entry.entry.time < time { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 }

@@ -27,6 +27,7 @@ import Foundation
 /// | `consents`          | consent reference (UTF-8)                             | JSON of ``Consent``                |
 /// | `protections`       | subject key (32)                                      | JSON of ``FileProtection``         |
 /// | `quotas`            | institution code (18) + day (4, BE)                   | queries counted that day (8, BE)   |
+/// | `anomalies`         | anomaly id (UTF-8)                                    | JSON of the anomaly and its receipt|
 /// | `revoked`           | SHA-256 of a revoked certificate (32)                 | institution code (UTF-8)           |
 ///
 /// The log lives in its own databases, apart from the files, but in the same environment, so that a
@@ -110,6 +111,7 @@ struct Databases: Sendable {
     let protections: Database
     let quotas: Database
     let revoked: Database
+    let anomalies: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -130,6 +132,7 @@ struct Databases: Sendable {
         self.protections = try env.openDatabase(named: "protections")
         self.quotas = try env.openDatabase(named: "quotas")
         self.revoked = try env.openDatabase(named: "revoked")
+        self.anomalies = try env.openDatabase(named: "anomalies")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

@@ -30,6 +30,7 @@ struct Institution: ParsableCommand {
         @Option(help: "Licence valid until (YYYY-MM-DD).") var validUntil = "2099-12-31"
         @Option(help: "Licence status: active, suspended, revoked.") var status = "active"
         @Option(help: "Queries a day (0: no limit).") var dailyQuota = 0
+        @Option(help: "UTC hours queries are expected in, for anomaly monitoring (for example 8-20).") var hours: String?
         @Option(help: "Operator id recorded in the log entry.") var operatorID = ""
 
         func run() throws {
@@ -70,7 +71,18 @@ struct Institution: ParsableCommand {
             guard let until = CalendarDate(iso: validUntil), until >= from else { throw ValidationError("--valid-until: YYYY-MM-DD, not before --valid-from") }
             guard let status = LicenceStatus(rawValue: status) else { throw ValidationError("--status: active, suspended or revoked") }
             guard dailyQuota >= 0 else { throw ValidationError("--daily-quota: 0 or more") }
-            return Licence(purposes: purposes, subjectKinds: kinds, tier: tier, validFrom: from, validUntil: until, status: status, dailyQuota: dailyQuota)
+            var range: ClosedRange<Int>?
+            if let hours {
+                let parts = hours.split(separator: "-").compactMap { Int($0) }
+                guard parts.count == 2, (0...23).contains(parts[0]), (0...23).contains(parts[1]), parts[0] <= parts[1] else {
+                    throw ValidationError("--hours: FROM-TO in UTC hours, 0 to 23")
+                }
+                range = parts[0]...parts[1]
+            }
+            return Licence(
+                purposes: purposes, subjectKinds: kinds, tier: tier, validFrom: from, validUntil: until, status: status,
+                dailyQuota: dailyQuota, hours: range
+            )
         }
     }
 

@@ -213,4 +213,30 @@ struct OversightTests {
             #expect(actions.contains("licence.suspend") && actions.contains("licence.reinstate"))
         }
     }
+
+    @Test("one consent quoted for two subjects is listed as an anomaly with evidence, and logged once")
+    func anomalies() async throws {
+        try await TestBureau.run { bureau in
+            let reference = standingConsent(DemoData.personIdentifier, .loanOrigination)
+            for id in [DemoData.personIdentifier, "440305199207045670"] {
+                _ = await rpcError {
+                    _ = try await bureau.withClient("bank") { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                            request: ClientRequest(message: individualRequest(id, consent: reference)), options: fastCall
+                        )
+                    }
+                }
+            }
+            for _ in 0..<2 {
+                let response = try await bureau.withClient("regulator") { client in
+                    try await Bureau_OversightService.Client(wrapping: client).listAnomalies(request: ClientRequest(message: .init()), options: fastCall)
+                }
+                #expect(response.anomalies.map(\.kind) == ["consent-reuse"])
+                #expect(response.anomalies.first?.evidence.contains("2 different subjects") == true)
+                #expect(response.anomalies.first?.institution == DemoData.bank.value)
+            }
+            let logged = try bureau.logEntries().filter { $0.entry.action == "anomaly.detected" }
+            #expect(logged.count == 1)
+        }
+    }
 }
