@@ -2,6 +2,7 @@ public import BureauCore
 public import Crypto
 public import LMDB
 import Foundation
+import Synchronization
 
 /// The bureau's persistent state in one LMDB environment (`<data>/lmdb`).
 ///
@@ -99,6 +100,8 @@ public final class Store: Sendable {
 
 /// The named databases of the store.
 struct Databases: Sendable {
+    /// Decoded institutions by their stored bytes: a hit skips the JSON decode, a changed record misses.
+    let institutionCache = DecodeCache<Institution>()
     let subjects: Database
     let records: Database
     let attachments: Database
@@ -153,5 +156,22 @@ extension BureauError {
         } else {
             self.init(.unavailable, "storage failed: \(error)")
         }
+    }
+}
+
+/// Remembers decoded values by the exact bytes they were decoded from, so that a value read on every
+/// request is decoded once, while any change to the stored bytes is seen at once.
+final class DecodeCache<Value: Sendable>: Sendable {
+    private let values = Mutex<[[UInt8]: Value]>([:])
+
+    func value(for bytes: UnsafeRawBufferPointer, decode: (UnsafeRawBufferPointer) throws -> Value) rethrows -> Value {
+        let key = Array(bytes)
+        if let hit = self.values.withLock({ $0[key] }) { return hit }
+        let value = try decode(bytes)
+        self.values.withLock { values in
+            if values.count > 10_000 { values.removeAll() }
+            values[key] = value
+        }
+        return value
     }
 }

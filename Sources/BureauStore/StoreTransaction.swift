@@ -190,8 +190,8 @@ public struct StoreTransaction {
 
     /// The institution registered under `code`, or nil.
     public func institution(code: UnifiedSocialCreditCode) throws -> Institution? {
-        try self.txn.withValue(forKey: Array(code.value.utf8), in: self.databases.institutions) {
-            try Codec.decode(Institution.self, $0)
+        try self.txn.withValue(forKey: Array(code.value.utf8), in: self.databases.institutions) { bytes in
+            try self.databases.institutionCache.value(for: bytes) { try Codec.decode(Institution.self, $0) }
         }
     }
 
@@ -266,10 +266,13 @@ public struct StoreTransaction {
             position >>= 1
             try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
         }
-        if entry.outcome == .hit && entry.action.hasPrefix("report.") {
+        if entry.outcome == .hit && entry.action.hasPrefix("report."), let purpose = entry.purpose {
+            // What a query record shows, so that reports need not decode old log entries.
+            let millis = UInt64(max(0, (entry.time.timeIntervalSince1970 * 1000).rounded()))
+            let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: purpose)!)] + Array(entry.institution.utf8)
             for subject in entry.subjects {
                 guard let subjectKey = SubjectKey(hex: subject) else { continue }
-                try self.txn.put([], forKey: subjectKey.bytes + key, in: self.databases.queryIndex)
+                try self.txn.put(value, forKey: subjectKey.bytes + key, in: self.databases.queryIndex)
             }
         }
         return LogReceipt(index: index, leafHash: leaf)
@@ -319,25 +322,23 @@ public struct StoreTransaction {
     /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
     /// institutions that asked.
     public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
-        var indexes: [UInt64] = []
+        var found: [(time: Date, purpose: Purpose, institution: String)] = []
         let end = key.bytes + UInt64.max.bigEndianBytes
-        try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, _ in
-            guard k.starts(with: key.bytes), k.count == 40 else { return false }
-            indexes.append(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: k[32...])))
-            return indexes.count < limit
+        try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
+            guard k.starts(with: key.bytes), k.count == 40, v.count > 9, Int(v[8]) < Purpose.allCases.count else { return false }
+            let time = Date(timeIntervalSince1970: Double(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: v[0..<8]))) / 1000)
+            if time < since { return false }
+            found.append((time, Purpose.allCases[Int(v[8])], String(decoding: UnsafeRawBufferPointer(rebasing: v[9...]), as: UTF8.self)))
+            return found.count < limit
         }
         var names: [String: String] = [:]
-        var out: [QueryRecord] = []
-        for index in indexes {
-            guard let logged = try self.logEntry(index), let purpose = logged.entry.purpose else { continue }
-            if logged.entry.time < since { break }
-            let code = logged.entry.institution
-            if names[code] == nil {
-                names[code] = (try? UnifiedSocialCreditCode(parsing: code)).flatMap { try? self.institution(code: $0)?.name } ?? code
+        return found.map { query in
+            if names[query.institution] == nil {
+                names[query.institution] = (try? UnifiedSocialCreditCode(parsing: query.institution))
+                    .flatMap { try? self.institution(code: $0)?.name } ?? query.institution
             }
-            out.append(QueryRecord(time: logged.entry.time, institution: code, institutionName: names[code]!, purpose: purpose))
+            return QueryRecord(time: query.time, institution: query.institution, institutionName: names[query.institution]!, purpose: query.purpose)
         }
-        return out
     }
 }
 
