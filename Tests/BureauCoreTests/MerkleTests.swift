@@ -43,14 +43,12 @@ struct MerkleTests {
             let v = try JSONDecoder().decode(Vectors.Inclusion.self, from: Data(contentsOf: file))
             var failure: Merkle.ProofError?
             do {
-                do {
-                    try Merkle.verifyInclusion(
-                        index: v.leafIdx, size: v.treeSize, leafHash: Array(v.leafHash ?? Data()),
-                        proof: (v.proof ?? []).map(Array.init), root: Array(v.root ?? Data())
-                    )
-                } catch {
-                    failure = error
-                }
+                try Merkle.verifyInclusion(
+                    index: v.leafIdx, size: v.treeSize, leafHash: Array(v.leafHash ?? Data()),
+                    proof: (v.proof ?? []).map(Array.init), root: Array(v.root ?? Data())
+                )
+            } catch {
+                failure = error
             }
             #expect((failure != nil) == v.wantErr, "\(file.lastPathComponent) in \(file.deletingLastPathComponent().lastPathComponent): \(String(describing: failure))")
         }
@@ -64,14 +62,12 @@ struct MerkleTests {
             let v = try JSONDecoder().decode(Vectors.Consistency.self, from: Data(contentsOf: file))
             var failure: Merkle.ProofError?
             do {
-                do {
-                    try Merkle.verifyConsistency(
-                        size1: v.size1, size2: v.size2, root1: Array(v.root1 ?? Data()), root2: Array(v.root2 ?? Data()),
-                        proof: (v.proof ?? []).map(Array.init)
-                    )
-                } catch {
-                    failure = error
-                }
+                try Merkle.verifyConsistency(
+                    size1: v.size1, size2: v.size2, root1: Array(v.root1 ?? Data()), root2: Array(v.root2 ?? Data()),
+                    proof: (v.proof ?? []).map(Array.init)
+                )
+            } catch {
+                failure = error
             }
             #expect((failure != nil) == v.wantErr, "\(file.lastPathComponent) in \(file.deletingLastPathComponent().lastPathComponent): \(String(describing: failure))")
         }
