@@ -46,10 +46,24 @@ public enum Bureau_ReportService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetScore" metadata.
+        public enum GetScore: Sendable {
+            /// Request type for "GetScore".
+            public typealias Input = Bureau_ScoreRequest
+            /// Response type for "GetScore".
+            public typealias Output = Bureau_ScoreResponse
+            /// Descriptor for "GetScore".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.ReportService"),
+                method: "GetScore",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.ReportService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetIndividualReport.descriptor,
-            GetBusinessReport.descriptor
+            GetBusinessReport.descriptor,
+            GetScore.descriptor
         ]
     }
 }
@@ -109,6 +123,24 @@ extension Bureau_ReportService {
             request: GRPCCore.StreamingServerRequest<Bureau_BusinessReportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_BusinessReportResponse>
+
+        /// Handle the "GetScore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ScoreRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ScoreResponse` messages.
+        func getScore(
+            request: GRPCCore.StreamingServerRequest<Bureau_ScoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ScoreResponse>
     }
 
     /// Service protocol for the "bureau.v1.ReportService" service.
@@ -152,6 +184,24 @@ extension Bureau_ReportService {
             request: GRPCCore.ServerRequest<Bureau_BusinessReportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_BusinessReportResponse>
+
+        /// Handle the "GetScore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ScoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ScoreResponse` message.
+        func getScore(
+            request: GRPCCore.ServerRequest<Bureau_ScoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ScoreResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.ReportService" service.
@@ -193,6 +243,24 @@ extension Bureau_ReportService {
             request: Bureau_BusinessReportRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_BusinessReportResponse
+
+        /// Handle the "GetScore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ScoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ScoreResponse` to respond with.
+        func getScore(
+            request: Bureau_ScoreRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ScoreResponse
     }
 }
 
@@ -217,6 +285,17 @@ extension Bureau_ReportService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_BusinessReportResponse>(),
             handler: { request, context in
                 try await self.getBusinessReport(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_ReportService.Method.GetScore.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ScoreRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ScoreResponse>(),
+            handler: { request, context in
+                try await self.getScore(
                     request: request,
                     context: context
                 )
@@ -249,6 +328,17 @@ extension Bureau_ReportService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func getScore(
+        request: GRPCCore.StreamingServerRequest<Bureau_ScoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ScoreResponse> {
+        let response = try await self.getScore(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -273,6 +363,19 @@ extension Bureau_ReportService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_BusinessReportResponse> {
         return GRPCCore.ServerResponse<Bureau_BusinessReportResponse>(
             message: try await self.getBusinessReport(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getScore(
+        request: GRPCCore.ServerRequest<Bureau_ScoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ScoreResponse> {
+        return GRPCCore.ServerResponse<Bureau_ScoreResponse>(
+            message: try await self.getScore(
                 request: request.message,
                 context: context
             ),
@@ -332,6 +435,29 @@ extension Bureau_ReportService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_BusinessReportResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_BusinessReportResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetScore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ScoreRequest` message.
+        ///   - serializer: A serializer for `Bureau_ScoreRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ScoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getScore<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ScoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ScoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ScoreResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ScoreResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -416,6 +542,40 @@ extension Bureau_ReportService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetScore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ScoreRequest` message.
+        ///   - serializer: A serializer for `Bureau_ScoreRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ScoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getScore<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ScoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ScoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ScoreResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ScoreResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_ReportService.Method.GetScore.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -467,6 +627,35 @@ extension Bureau_ReportService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_BusinessReportRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_BusinessReportResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetScore" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ScoreRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getScore<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ScoreRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ScoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getScore(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ScoreRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ScoreResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -528,6 +717,39 @@ extension Bureau_ReportService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getBusinessReport(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetScore" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The score alone, with its reasons: a purpose-checked, logged query like a report.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getScore<Result>(
+        _ message: Bureau_ScoreRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ScoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ScoreRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getScore(
             request: request,
             options: options,
             onResponse: handleResponse

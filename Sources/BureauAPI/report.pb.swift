@@ -20,6 +20,90 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated struct Bureau_ScoreRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subjectKind: Bureau_SubjectKind = .unspecified
+
+  public var identifier: String = String()
+
+  public var purpose: Bureau_Purpose = .unspecified
+
+  public var consentReference: String = String()
+
+  public var requestID: String = String()
+
+  public var freezeCode: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Bureau_ScoreReason: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var code: String = String()
+
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// 300 to 900, with up to four reasons in plain words, costliest first.
+public nonisolated struct Bureau_Score: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: Int32 = 0
+
+  public var modelVersion: String = String()
+
+  public var reasons: [Bureau_ScoreReason] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Bureau_ScoreResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var score: Bureau_Score {
+    get {_score ?? Bureau_Score()}
+    set {_score = newValue}
+  }
+  /// Returns true if `score` has been explicitly set.
+  public var hasScore: Bool {self._score != nil}
+  /// Clears the value of `score`. Subsequent reads from it will return its default value.
+  public mutating func clearScore() {self._score = nil}
+
+  public var receipt: Bureau_LogReceipt {
+    get {_receipt ?? Bureau_LogReceipt()}
+    set {_receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {self._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {self._receipt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _score: Bureau_Score? = nil
+  fileprivate var _receipt: Bureau_LogReceipt? = nil
+}
+
 public nonisolated struct Bureau_IndividualReportRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -619,6 +703,15 @@ public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
   /// Clears the value of `summary`. Subsequent reads from it will return its default value.
   public mutating func clearSummary() {_uniqueStorage()._summary = nil}
 
+  public var score: Bureau_Score {
+    get {_storage._score ?? Bureau_Score()}
+    set {_uniqueStorage()._score = newValue}
+  }
+  /// Returns true if `score` has been explicitly set.
+  public var hasScore: Bool {_storage._score != nil}
+  /// Clears the value of `score`. Subsequent reads from it will return its default value.
+  public mutating func clearScore() {_uniqueStorage()._score = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -770,6 +863,15 @@ public nonisolated struct Bureau_BusinessReport: @unchecked Sendable {
   /// Clears the value of `summary`. Subsequent reads from it will return its default value.
   public mutating func clearSummary() {_uniqueStorage()._summary = nil}
 
+  public var score: Bureau_Score {
+    get {_storage._score ?? Bureau_Score()}
+    set {_uniqueStorage()._score = newValue}
+  }
+  /// Returns true if `score` has been explicitly set.
+  public var hasScore: Bool {_storage._score != nil}
+  /// Clears the value of `score`. Subsequent reads from it will return its default value.
+  public mutating func clearScore() {_uniqueStorage()._score = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -811,6 +913,175 @@ public nonisolated struct Bureau_BusinessReportResponse: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "bureau.v1"
+
+nonisolated extension Bureau_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_kind\0\u{1}identifier\0\u{1}purpose\0\u{3}consent_reference\0\u{3}request_id\0\u{3}freeze_code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.subjectKind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.identifier) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.purpose) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.consentReference) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.freezeCode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.subjectKind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.subjectKind, fieldNumber: 1)
+    }
+    if !self.identifier.isEmpty {
+      try visitor.visitSingularStringField(value: self.identifier, fieldNumber: 2)
+    }
+    if self.purpose != .unspecified {
+      try visitor.visitSingularEnumField(value: self.purpose, fieldNumber: 3)
+    }
+    if !self.consentReference.isEmpty {
+      try visitor.visitSingularStringField(value: self.consentReference, fieldNumber: 4)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 5)
+    }
+    if !self.freezeCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.freezeCode, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ScoreRequest, rhs: Bureau_ScoreRequest) -> Bool {
+    if lhs.subjectKind != rhs.subjectKind {return false}
+    if lhs.identifier != rhs.identifier {return false}
+    if lhs.purpose != rhs.purpose {return false}
+    if lhs.consentReference != rhs.consentReference {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.freezeCode != rhs.freezeCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ScoreReason: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreReason"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ScoreReason, rhs: Bureau_ScoreReason) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_Score: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Score"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{3}model_version\0\u{1}reasons\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.value) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.reasons) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.value != 0 {
+      try visitor.visitSingularInt32Field(value: self.value, fieldNumber: 1)
+    }
+    if !self.modelVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 2)
+    }
+    if !self.reasons.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.reasons, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_Score, rhs: Bureau_Score) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.reasons != rhs.reasons {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ScoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}score\0\u{1}receipt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._score) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._receipt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._score {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._receipt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ScoreResponse, rhs: Bureau_ScoreResponse) -> Bool {
+    if lhs._score != rhs._score {return false}
+    if lhs._receipt != rhs._receipt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Bureau_IndividualReportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReportRequest"
@@ -1743,7 +2014,7 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -1755,6 +2026,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
     var _disputes: [Bureau_DisputeLine] = []
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
+    var _score: Bureau_Score? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1774,6 +2046,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       _disputes = source._disputes
       _queries = source._queries
       _summary = source._summary
+      _score = source._score
     }
   }
 
@@ -1801,6 +2074,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._disputes) }()
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
         default: break
         }
       }
@@ -1840,6 +2114,9 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._summary {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       } }()
+      try { if let v = _storage._score {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1858,6 +2135,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         if _storage._disputes != rhs_storage._disputes {return false}
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
+        if _storage._score != rhs_storage._score {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2006,7 +2284,7 @@ nonisolated extension Bureau_BusinessRegistration: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -2018,6 +2296,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
     var _disputes: [Bureau_DisputeLine] = []
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
+    var _score: Bureau_Score? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2037,6 +2316,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       _disputes = source._disputes
       _queries = source._queries
       _summary = source._summary
+      _score = source._score
     }
   }
 
@@ -2064,6 +2344,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._disputes) }()
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
         default: break
         }
       }
@@ -2103,6 +2384,9 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       try { if let v = _storage._summary {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       } }()
+      try { if let v = _storage._score {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2121,6 +2405,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         if _storage._disputes != rhs_storage._disputes {return false}
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
+        if _storage._score != rhs_storage._score {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -71,6 +71,8 @@ public struct Report: Hashable, Sendable {
     public var person: DisclosedPerson?
     public var business: DisclosedBusiness?
     public var summary: ReportSummary?
+    /// The score with its reasons, shown with the summary.
+    public var score: CreditScore?
     public var tier: Tier = .full
     public var fraudAlert: FraudAlert?
     /// Account numbers already masked where the purpose says so.
@@ -172,7 +174,8 @@ public enum ReportBuilder {
                 if entry.list == Catalogue.redList { summary.onRedList = true }
             }
             report.summary = summary
-            fields(.summary, ["counts", "totals", "worst_status", "list_flags"], .shown)
+            report.score = Scoring.score(of: file, catalogue: catalogue, today: today, queries: queries)
+            fields(.summary, ["counts", "totals", "worst_status", "list_flags", "score", "score_reasons"], .shown)
         }
 
         let accounts = treatment(.accounts)

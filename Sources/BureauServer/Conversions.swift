@@ -372,3 +372,17 @@ extension Bureau_ReportHeader {
         }
     }
 }
+
+extension Bureau_Score {
+    init(_ score: CreditScore) {
+        self.init()
+        self.value = Int32(score.value)
+        self.modelVersion = score.modelVersion
+        self.reasons = score.reasons.map { reason in
+            var line = Bureau_ScoreReason()
+            line.code = reason.code
+            line.text = reason.text
+            return line
+        }
+    }
+}

@@ -35,6 +35,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         response.report.disputes = answer.sections.disputes
         response.report.queries = answer.sections.queries
         if let summary = answer.sections.summary { response.report.summary = summary }
+        if let score = answer.report.score { response.report.score = Bureau_Score(score) }
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -66,6 +67,21 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         response.report.disputes = answer.sections.disputes
         response.report.queries = answer.sections.queries
         if let summary = answer.sections.summary { response.report.summary = summary }
+        if let score = answer.report.score { response.report.score = Bureau_Score(score) }
+        response.receipt = Bureau_LogReceipt(answer.receipt)
+        return response
+    }
+
+    public func getScore(request: Bureau_ScoreRequest, context: ServerContext) async throws -> Bureau_ScoreResponse {
+        guard let kind = SubjectKind(request.subjectKind) else {
+            throw BureauError.invalid("subject_kind", "must be individual or business")
+        }
+        let answer = try await self.serve(
+            kind: kind, identifier: request.identifier, purpose: request.purpose, consentReference: request.consentReference,
+            requestID: request.requestID, freezeCode: request.freezeCode, rpc: context, scoreOnly: true
+        )
+        var response = Bureau_ScoreResponse()
+        if let score = answer.report.score { response.score = Bureau_Score(score) }
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -84,7 +100,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         consentReference: String,
         requestID: String,
         freezeCode: String,
-        rpc: ServerContext
+        rpc: ServerContext,
+        scoreOnly: Bool = false
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
         let purpose = try Purpose.parse(wirePurpose)
@@ -105,7 +122,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         let institution = caller.institution
         var entry = AccessLogEntry(
             time: time,
-            action: kind == .individual ? "report.individual" : "report.business",
+            action: (scoreOnly ? "score." : "report.") + kind.rawValue,
             requestID: requestID,
             institution: institution.code.value,
             certificateFingerprint: caller.certificateFingerprint,
@@ -162,7 +179,13 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             of: file, for: purpose, catalogue: catalogue, today: today, queries: queries,
             tier: institution.licence.tier, protection: protection
         )
-        entry.disclosedFields = report.disclosedFields
+        if scoreOnly && report.score == nil {
+            try await self.refuse(
+                entry, outcome: .denied,
+                BureauError(.permissionDenied, "purpose \(purpose.rawValue) does not permit the score (disclosure table v\(DisclosureTable.version))")
+            )
+        }
+        entry.disclosedFields = scoreOnly ? ["summary.score:shown", "summary.score_reasons:shown"] : report.disclosedFields
         entry.disclosureVersion = report.disclosureVersion
         // Quota and single-use consent are settled in the same transaction as the log entry, so that
         // concurrent requests cannot both pass.

@@ -266,7 +266,7 @@ public struct StoreTransaction {
             position >>= 1
             try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
         }
-        if entry.outcome == .hit && entry.action.hasPrefix("report."), let purpose = entry.purpose {
+        if entry.outcome == .hit && (entry.action.hasPrefix("report.") || entry.action.hasPrefix("score.")), let purpose = entry.purpose {
             // What a query record shows, so that reports need not decode old log entries.
             let millis = UInt64(max(0, (entry.time.timeIntervalSince1970 * 1000).rounded()))
             let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: purpose)!)] + Array(entry.institution.utf8)

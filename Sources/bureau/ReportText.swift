@@ -17,7 +17,7 @@ enum ReportText {
                     row("Name", p.name), row("Identifier", p.identifier), row("Birth", date(p.birthDate)),
                     row("Phone", p.phone.isEmpty ? "-" : p.phone), row("Address", address(p.address)), rule]
         }
-        if report.hasSummary { out += summary(report.summary) }
+        if report.hasSummary { out += summary(report.summary, report.hasScore ? report.score : nil) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
@@ -34,15 +34,19 @@ enum ReportText {
                     row("Address", address(r.address)),
                     row("Legal rep.", "\(r.legalRepresentative.name)  \(r.legalRepresentative.identifier)"), rule]
         }
-        if report.hasSummary { out += summary(report.summary) }
+        if report.hasSummary { out += summary(report.summary, report.hasScore ? report.score : nil) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
         return out.joined(separator: "\n")
     }
 
-    private static func summary(_ s: Bureau_ReportSummary) -> [String] {
+    private static func summary(_ s: Bureau_ReportSummary, _ score: Bureau_Score?) -> [String] {
         var out = ["SUMMARY"]
+        if let score {
+            out.append(row("Score", "\(score.value) of 900 (\(score.modelVersion))"))
+            for reason in score.reasons { out.append(row("", "\(reason.code) \(reason.text)")) }
+        }
         out.append(row("Accounts", "\(s.accounts) (\(s.openAccounts) open, \(s.delinquentAccounts) delinquent)"))
         if !s.totalLimit.isEmpty { out.append(row("Total limit", s.totalLimit.map(money).joined(separator: ", "))) }
         if !s.totalBalance.isEmpty { out.append(row("Total balance", s.totalBalance.map(money).joined(separator: ", "))) }

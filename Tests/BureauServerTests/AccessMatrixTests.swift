@@ -322,3 +322,40 @@ struct AccessMatrixTests {
         }
     }
 }
+
+@Suite("Scores over mutual TLS", .serialized)
+struct ScoreOverTLSTests {
+    @Test("GetScore is purpose-checked and logged like a report, and the report carries the same score")
+    func score() async throws {
+        try await TestBureau.run { bureau in
+            var request = Bureau_ScoreRequest()
+            request.subjectKind = .individual
+            request.identifier = "440305199207045670"
+            request.purpose = .loanOrigination
+            request.consentReference = standingConsent("440305199207045670", .loanOrigination)
+            let answer = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getScore(request: ClientRequest(message: request), options: fastCall)
+            }
+            #expect((300...900).contains(answer.score.value))
+            #expect(answer.score.modelVersion == Scoring.individualModel)
+            #expect(!answer.score.reasons.isEmpty && answer.score.reasons.count <= 4)
+            #expect(answer.score.reasons.contains { $0.code == "R07" }, "陈晓 is on the severe-untrustworthiness list")
+            let entry = try bureau.logEntries().first { $0.index == answer.receipt.entryIndex }
+            #expect(entry?.entry.action == "score.individual")
+            #expect(entry?.entry.disclosedFields == ["summary.score:shown", "summary.score_reasons:shown"])
+
+            request.purpose = .employmentScreening
+            request.consentReference = standingConsent("440305199207045670", .employmentScreening, agency: employerCode)
+            let employer = try bureau.register(
+                Institution(code: try UnifiedSocialCreditCode(parsing: employerCode), name: "Employer", roles: [.agency],
+                            purposes: [.employmentScreening], certificateFingerprints: [])
+            )
+            let refused = await rpcError {
+                _ = try await bureau.withClient(as: employer) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getScore(request: ClientRequest(message: request), options: fastCall)
+                }
+            }
+            #expect(refused?.code == .permissionDenied)
+        }
+    }
+}
