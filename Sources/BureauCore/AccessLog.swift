@@ -4,7 +4,7 @@ import class Foundation.JSONDecoder
 import struct Foundation.Data
 
 /// What happened to a request, as the log records it.
-public enum Outcome: String, Hashable, Codable, Sendable {
+public enum Outcome: String, Hashable, Codable, Sendable, CaseIterable {
     /// A report was disclosed.
     case hit
     /// No file under that identifier.

@@ -26,16 +26,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
         )
         var response = Bureau_IndividualReportResponse()
-        response.report.header = answer.header
-        if let person = answer.report.person { response.report.identity = Bureau_PersonIdentity(person) }
-        response.report.accounts = answer.sections.accounts
-        response.report.publicRecords = answer.sections.publicRecords
-        response.report.listEntries = answer.sections.listEntries
-        response.report.statements = answer.sections.statements
-        response.report.disputes = answer.sections.disputes
-        response.report.queries = answer.sections.queries
-        if let summary = answer.sections.summary { response.report.summary = summary }
-        if let score = answer.report.score { response.report.score = Bureau_Score(score) }
+        response.report = Self.individual(answer)
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -49,25 +40,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
         )
         var response = Bureau_BusinessReportResponse()
-        response.report.header = answer.header
-        if let business = answer.report.business {
-            var registration = Bureau_BusinessRegistration()
-            registration.name = business.name
-            registration.identifier = business.code
-            registration.registrationDate = Bureau_CalendarDate(business.registrationDate)
-            registration.address = Bureau_Address(business.address)
-            registration.legalRepresentative.name = business.legalRepresentativeName
-            registration.legalRepresentative.identifier = business.legalRepresentativeIdentifier
-            response.report.registration = registration
-        }
-        response.report.accounts = answer.sections.accounts
-        response.report.publicRecords = answer.sections.publicRecords
-        response.report.listEntries = answer.sections.listEntries
-        response.report.statements = answer.sections.statements
-        response.report.disputes = answer.sections.disputes
-        response.report.queries = answer.sections.queries
-        if let summary = answer.sections.summary { response.report.summary = summary }
-        if let score = answer.report.score { response.report.score = Bureau_Score(score) }
+        response.report = Self.business(answer)
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -86,14 +59,57 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         return response
     }
 
-    private struct Answer {
+    struct Answer {
         var report: Report
         var receipt: LogReceipt
         var header: Bureau_ReportHeader
         var sections: WireSections
+        /// What `annotate` said, if given.
+        var note: String = ""
     }
 
-    private func serve(
+    /// Fills a wire business report from an answer.
+    static func business(_ answer: Answer) -> Bureau_BusinessReport {
+        var report = Bureau_BusinessReport()
+        report.header = answer.header
+        if let business = answer.report.business {
+            var registration = Bureau_BusinessRegistration()
+            registration.name = business.name
+            registration.identifier = business.code
+            registration.registrationDate = Bureau_CalendarDate(business.registrationDate)
+            registration.address = Bureau_Address(business.address)
+            registration.legalRepresentative.name = business.legalRepresentativeName
+            registration.legalRepresentative.identifier = business.legalRepresentativeIdentifier
+            report.registration = registration
+        }
+        report.accounts = answer.sections.accounts
+        report.publicRecords = answer.sections.publicRecords
+        report.listEntries = answer.sections.listEntries
+        report.statements = answer.sections.statements
+        report.disputes = answer.sections.disputes
+        report.queries = answer.sections.queries
+        if let summary = answer.sections.summary { report.summary = summary }
+        if let score = answer.report.score { report.score = Bureau_Score(score) }
+        return report
+    }
+
+    /// Fills a wire individual report from an answer.
+    static func individual(_ answer: Answer) -> Bureau_IndividualReport {
+        var report = Bureau_IndividualReport()
+        report.header = answer.header
+        if let person = answer.report.person { report.identity = Bureau_PersonIdentity(person) }
+        report.accounts = answer.sections.accounts
+        report.publicRecords = answer.sections.publicRecords
+        report.listEntries = answer.sections.listEntries
+        report.statements = answer.sections.statements
+        report.disputes = answer.sections.disputes
+        report.queries = answer.sections.queries
+        if let summary = answer.sections.summary { report.summary = summary }
+        if let score = answer.report.score { report.score = Bureau_Score(score) }
+        return report
+    }
+
+    func serve(
         kind: SubjectKind,
         identifier text: String,
         purpose wirePurpose: Bureau_Purpose,
@@ -101,7 +117,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         requestID: String,
         freezeCode: String,
         rpc: ServerContext,
-        scoreOnly: Bool = false
+        scoreOnly: Bool = false,
+        annotate: (@Sendable (StoreTransaction, SubjectKey, CalendarDate) throws -> String)? = nil
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
         let purpose = try Purpose.parse(wirePurpose)
@@ -190,7 +207,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         // Quota and single-use consent are settled in the same transaction as the log entry, so that
         // concurrent requests cannot both pass.
         let quota = institution.licence.dailyQuota
-        let decision = try await self.context.writer.submit { [entry, consent] txn -> (LogReceipt, BureauError?) in
+        let decision = try await self.context.writer.submit { [entry, consent] txn -> (LogReceipt, BureauError?, String) in
+            var entry = entry
             var refusal: BureauError?
             if quota > 0, try txn.queriesCounted(institution.code, on: today) >= UInt64(quota) {
                 refusal = BureauError(.resourceExhausted, "licence: the daily quota of \(quota) queries of \(institution.code) is used up")
@@ -208,10 +226,12 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
                 denied.reason = refusal.message
                 denied.disclosedFields = []
                 denied.disclosureVersion = 0
-                return (try txn.appendLog(denied), refusal)
+                return (try txn.appendLog(denied), refusal, "")
             }
             try txn.countQuery(institution.code, on: today)
-            return (try txn.appendLog(entry), nil)
+            let note = try annotate?(txn, key, today) ?? ""
+            if !note.isEmpty { entry.reason = note }
+            return (try txn.appendLog(entry), nil, note)
         }
         if let refusal = decision.1 { throw LoggedRefusal(error: refusal, receipt: decision.0) }
         let receipt = decision.0
@@ -232,7 +252,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             report: report,
             receipt: receipt,
             header: header,
-            sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue)
+            sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue),
+            note: decision.2
         )
     }
 

@@ -109,3 +109,13 @@ extension StoreTransaction {
         return low
     }
 }
+
+extension StoreTransaction {
+    /// Counts one more self-query of the file `key` in `year`; returns the count.
+    public func countSelfQuery(_ key: SubjectKey, year: Int) throws -> UInt64 {
+        let k = key.bytes + [UInt8(truncatingIfNeeded: year >> 8), UInt8(truncatingIfNeeded: year)]
+        let count = (try self.txn.withValue(forKey: k, in: self.databases.selfQueries) { UInt64(bigEndianBytes: $0) } ?? 0) + 1
+        try self.txn.put(count.bigEndianBytes, forKey: k, in: self.databases.selfQueries)
+        return count
+    }
+}

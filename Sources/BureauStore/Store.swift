@@ -17,7 +17,7 @@ import Synchronization
 /// | `index.furnisher`   | furnisher code (18) + kind byte + record id           | subject key (32)                   |
 /// | `index.retention`   | expiry day (4, BE days since 1970) + records key      | empty                              |
 /// | `index.lists`       | list code + 0x00 + records key                        | empty                              |
-/// | `index.queries`     | subject key (32) + log index (8, BE)                  | empty                              |
+/// | `index.queries`     | subject key (32) + log index (8, BE)                  | time (8) + purpose + outcome + institution |
 /// | `batches`           | furnisher code (18) + batch id                        | the first answer to that batch     |
 /// | `institutions`      | Unified Social Credit Code (UTF-8)                    | JSON of ``Institution``            |
 /// | `certificates`      | SHA-256 of certificate DER (32)                       | institution code (UTF-8)           |
@@ -28,6 +28,7 @@ import Synchronization
 /// | `consents`          | consent reference (UTF-8)                             | JSON of ``Consent``                |
 /// | `protections`       | subject key (32)                                      | JSON of ``FileProtection``         |
 /// | `quotas`            | institution code (18) + day (4, BE)                   | queries counted that day (8, BE)   |
+/// | `self-queries`      | subject key (32) + year (2, BE)                       | self-queries that year (8, BE)     |
 /// | `anomalies`         | anomaly id (UTF-8)                                    | JSON of the anomaly and its receipt|
 /// | `revoked`           | SHA-256 of a revoked certificate (32)                 | institution code (UTF-8)           |
 ///
@@ -115,6 +116,7 @@ struct Databases: Sendable {
     let quotas: Database
     let revoked: Database
     let anomalies: Database
+    let selfQueries: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -136,6 +138,7 @@ struct Databases: Sendable {
         self.quotas = try env.openDatabase(named: "quotas")
         self.revoked = try env.openDatabase(named: "revoked")
         self.anomalies = try env.openDatabase(named: "anomalies")
+        self.selfQueries = try env.openDatabase(named: "self-queries")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

@@ -266,10 +266,11 @@ public struct StoreTransaction {
             position >>= 1
             try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
         }
-        if entry.outcome == .hit && (entry.action.hasPrefix("report.") || entry.action.hasPrefix("score.")), let purpose = entry.purpose {
-            // What a query record shows, so that reports need not decode old log entries.
+        if entry.action.hasPrefix("report.") || entry.action.hasPrefix("score."), let purpose = entry.purpose {
+            // What a query record and the subject's access history show, so that neither decodes old entries.
             let millis = UInt64(max(0, (entry.time.timeIntervalSince1970 * 1000).rounded()))
-            let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: purpose)!)] + Array(entry.institution.utf8)
+            let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: purpose)!), UInt8(Outcome.allCases.firstIndex(of: entry.outcome)!)]
+                + Array(entry.institution.utf8)
             for subject in entry.subjects {
                 guard let subjectKey = SubjectKey(hex: subject) else { continue }
                 try self.txn.put(value, forKey: subjectKey.bytes + key, in: self.databases.queryIndex)
@@ -319,24 +320,48 @@ public struct StoreTransaction {
         return out
     }
 
+    /// One query of a file, from the query index.
+    public struct FileQuery: Sendable {
+        public var index: UInt64
+        public var time: Date
+        public var purpose: Purpose
+        public var outcome: Outcome
+        public var institution: String
+    }
+
+    /// Every report or score request about the file `key` since `since`, newest first.
+    public func fileQueries(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [FileQuery] {
+        var found: [FileQuery] = []
+        let end = key.bytes + UInt64.max.bigEndianBytes
+        try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
+            guard k.starts(with: key.bytes), k.count == 40, v.count > 10, Int(v[8]) < Purpose.allCases.count,
+                Int(v[9]) < Outcome.allCases.count
+            else { return false }
+            let time = Date(timeIntervalSince1970: Double(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: v[0..<8]))) / 1000)
+            if time < since { return false }
+            found.append(
+                FileQuery(
+                    index: UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: k[32...])), time: time,
+                    purpose: Purpose.allCases[Int(v[8])], outcome: Outcome.allCases[Int(v[9])],
+                    institution: String(decoding: UnsafeRawBufferPointer(rebasing: v[10...]), as: UTF8.self)
+                )
+            )
+            return found.count < limit
+        }
+        return found
+    }
+
+    /// The name of the institution with `code`, or the code.
+    public func institutionName(_ code: String) -> String {
+        (try? UnifiedSocialCreditCode(parsing: code)).flatMap { try? self.institution(code: $0)?.name } ?? code
+    }
+
     /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
     /// institutions that asked.
     public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
-        var found: [(time: Date, purpose: Purpose, institution: String)] = []
-        let end = key.bytes + UInt64.max.bigEndianBytes
-        try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
-            guard k.starts(with: key.bytes), k.count == 40, v.count > 9, Int(v[8]) < Purpose.allCases.count else { return false }
-            let time = Date(timeIntervalSince1970: Double(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: v[0..<8]))) / 1000)
-            if time < since { return false }
-            found.append((time, Purpose.allCases[Int(v[8])], String(decoding: UnsafeRawBufferPointer(rebasing: v[9...]), as: UTF8.self)))
-            return found.count < limit
-        }
         var names: [String: String] = [:]
-        return found.map { query in
-            if names[query.institution] == nil {
-                names[query.institution] = (try? UnifiedSocialCreditCode(parsing: query.institution))
-                    .flatMap { try? self.institution(code: $0)?.name } ?? query.institution
-            }
+        return try self.fileQueries(of: key, since: since, limit: limit).filter { $0.outcome == .hit }.map { query in
+            if names[query.institution] == nil { names[query.institution] = self.institutionName(query.institution) }
             return QueryRecord(time: query.time, institution: query.institution, institutionName: names[query.institution]!, purpose: query.purpose)
         }
     }
