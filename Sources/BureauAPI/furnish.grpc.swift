@@ -59,11 +59,39 @@ public enum Bureau_FurnishService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListOpenDisputes" metadata.
+        public enum ListOpenDisputes: Sendable {
+            /// Request type for "ListOpenDisputes".
+            public typealias Input = Bureau_ListOpenDisputesRequest
+            /// Response type for "ListOpenDisputes".
+            public typealias Output = Bureau_ListOpenDisputesResponse
+            /// Descriptor for "ListOpenDisputes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.FurnishService"),
+                method: "ListOpenDisputes",
+                type: .unary
+            )
+        }
+        /// Namespace for "AnswerDispute" metadata.
+        public enum AnswerDispute: Sendable {
+            /// Request type for "AnswerDispute".
+            public typealias Input = Bureau_AnswerDisputeRequest
+            /// Response type for "AnswerDispute".
+            public typealias Output = Bureau_ChangeResponse
+            /// Descriptor for "AnswerDispute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.FurnishService"),
+                method: "AnswerDispute",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.FurnishService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SubmitRecords.descriptor,
             CorrectRecord.descriptor,
-            DeleteRecord.descriptor
+            DeleteRecord.descriptor,
+            ListOpenDisputes.descriptor,
+            AnswerDispute.descriptor
         ]
     }
 }
@@ -148,6 +176,42 @@ extension Bureau_FurnishService {
             request: GRPCCore.StreamingServerRequest<Bureau_DeleteRecordRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse>
+
+        /// Handle the "ListOpenDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The disputes open on the furnisher's records, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ListOpenDisputesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ListOpenDisputesResponse` messages.
+        func listOpenDisputes(
+            request: GRPCCore.StreamingServerRequest<Bureau_ListOpenDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOpenDisputesResponse>
+
+        /// Handle the "AnswerDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_AnswerDisputeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ChangeResponse` messages.
+        func answerDispute(
+            request: GRPCCore.StreamingServerRequest<Bureau_AnswerDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse>
     }
 
     /// Service protocol for the "bureau.v1.FurnishService" service.
@@ -216,6 +280,42 @@ extension Bureau_FurnishService {
             request: GRPCCore.ServerRequest<Bureau_DeleteRecordRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse>
+
+        /// Handle the "ListOpenDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The disputes open on the furnisher's records, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOpenDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ListOpenDisputesResponse` message.
+        func listOpenDisputes(
+            request: GRPCCore.ServerRequest<Bureau_ListOpenDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ListOpenDisputesResponse>
+
+        /// Handle the "AnswerDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_AnswerDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ChangeResponse` message.
+        func answerDispute(
+            request: GRPCCore.ServerRequest<Bureau_AnswerDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.FurnishService" service.
@@ -282,6 +382,42 @@ extension Bureau_FurnishService {
             request: Bureau_DeleteRecordRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_ChangeResponse
+
+        /// Handle the "ListOpenDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The disputes open on the furnisher's records, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ListOpenDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ListOpenDisputesResponse` to respond with.
+        func listOpenDisputes(
+            request: Bureau_ListOpenDisputesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ListOpenDisputesResponse
+
+        /// Handle the "AnswerDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_AnswerDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ChangeResponse` to respond with.
+        func answerDispute(
+            request: Bureau_AnswerDisputeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ChangeResponse
     }
 }
 
@@ -317,6 +453,28 @@ extension Bureau_FurnishService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ChangeResponse>(),
             handler: { request, context in
                 try await self.deleteRecord(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_FurnishService.Method.ListOpenDisputes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListOpenDisputesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListOpenDisputesResponse>(),
+            handler: { request, context in
+                try await self.listOpenDisputes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_FurnishService.Method.AnswerDispute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_AnswerDisputeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ChangeResponse>(),
+            handler: { request, context in
+                try await self.answerDispute(
                     request: request,
                     context: context
                 )
@@ -360,6 +518,28 @@ extension Bureau_FurnishService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func listOpenDisputes(
+        request: GRPCCore.StreamingServerRequest<Bureau_ListOpenDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOpenDisputesResponse> {
+        let response = try await self.listOpenDisputes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func answerDispute(
+        request: GRPCCore.StreamingServerRequest<Bureau_AnswerDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ChangeResponse> {
+        let response = try await self.answerDispute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -397,6 +577,32 @@ extension Bureau_FurnishService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse> {
         return GRPCCore.ServerResponse<Bureau_ChangeResponse>(
             message: try await self.deleteRecord(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listOpenDisputes(
+        request: GRPCCore.ServerRequest<Bureau_ListOpenDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ListOpenDisputesResponse> {
+        return GRPCCore.ServerResponse<Bureau_ListOpenDisputesResponse>(
+            message: try await self.listOpenDisputes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func answerDispute(
+        request: GRPCCore.ServerRequest<Bureau_AnswerDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ChangeResponse> {
+        return GRPCCore.ServerResponse<Bureau_ChangeResponse>(
+            message: try await self.answerDispute(
                 request: request.message,
                 context: context
             ),
@@ -483,6 +689,52 @@ extension Bureau_FurnishService {
         func deleteRecord<Result>(
             request: GRPCCore.ClientRequest<Bureau_DeleteRecordRequest>,
             serializer: some GRPCCore.MessageSerializer<Bureau_DeleteRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListOpenDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The disputes open on the furnisher's records, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOpenDisputesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListOpenDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListOpenDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listOpenDisputes<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListOpenDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListOpenDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListOpenDisputesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOpenDisputesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AnswerDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_AnswerDisputeRequest` message.
+        ///   - serializer: A serializer for `Bureau_AnswerDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func answerDispute<Result>(
+            request: GRPCCore.ClientRequest<Bureau_AnswerDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_AnswerDisputeRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result
@@ -611,6 +863,74 @@ extension Bureau_FurnishService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListOpenDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The disputes open on the furnisher's records, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOpenDisputesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListOpenDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListOpenDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listOpenDisputes<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListOpenDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListOpenDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListOpenDisputesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOpenDisputesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_FurnishService.Method.ListOpenDisputes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AnswerDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_AnswerDisputeRequest` message.
+        ///   - serializer: A serializer for `Bureau_AnswerDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func answerDispute<Result>(
+            request: GRPCCore.ClientRequest<Bureau_AnswerDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_AnswerDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_FurnishService.Method.AnswerDispute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -699,6 +1019,64 @@ extension Bureau_FurnishService.ClientProtocol {
         try await self.deleteRecord(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_DeleteRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOpenDisputes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The disputes open on the furnisher's records, oldest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ListOpenDisputesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOpenDisputes<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ListOpenDisputesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOpenDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listOpenDisputes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListOpenDisputesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListOpenDisputesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AnswerDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_AnswerDisputeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func answerDispute<Result>(
+        request: GRPCCore.ClientRequest<Bureau_AnswerDisputeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.answerDispute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_AnswerDisputeRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ChangeResponse>(),
             options: options,
             onResponse: handleResponse
@@ -803,6 +1181,72 @@ extension Bureau_FurnishService.ClientProtocol {
             metadata: metadata
         )
         return try await self.deleteRecord(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOpenDisputes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The disputes open on the furnisher's records, oldest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOpenDisputes<Result>(
+        _ message: Bureau_ListOpenDisputesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOpenDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ListOpenDisputesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listOpenDisputes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AnswerDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Answers a dispute: corrected (after CorrectRecord or DeleteRecord), confirmed, or unresolved.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func answerDispute<Result>(
+        _ message: Bureau_AnswerDisputeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_AnswerDisputeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.answerDispute(
             request: request,
             options: options,
             onResponse: handleResponse

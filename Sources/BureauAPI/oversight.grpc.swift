@@ -111,6 +111,19 @@ public enum Bureau_OversightService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListOverdueDisputes" metadata.
+        public enum ListOverdueDisputes: Sendable {
+            /// Request type for "ListOverdueDisputes".
+            public typealias Input = Bureau_ListOverdueDisputesRequest
+            /// Response type for "ListOverdueDisputes".
+            public typealias Output = Bureau_ListOverdueDisputesResponse
+            /// Descriptor for "ListOverdueDisputes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "ListOverdueDisputes",
+                type: .unary
+            )
+        }
         /// Namespace for "SuspendLicence" metadata.
         public enum SuspendLicence: Sendable {
             /// Request type for "SuspendLicence".
@@ -146,6 +159,7 @@ public enum Bureau_OversightService: Sendable {
             QueryAccessLog.descriptor,
             FollowAccessLog.descriptor,
             ListAnomalies.descriptor,
+            ListOverdueDisputes.descriptor,
             SuspendLicence.descriptor,
             ReinstateLicence.descriptor
         ]
@@ -306,6 +320,24 @@ extension Bureau_OversightService {
             request: GRPCCore.StreamingServerRequest<Bureau_ListAnomaliesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListAnomaliesResponse>
+
+        /// Handle the "ListOverdueDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes past their 20-day deadline without an answer.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ListOverdueDisputesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ListOverdueDisputesResponse` messages.
+        func listOverdueDisputes(
+            request: GRPCCore.StreamingServerRequest<Bureau_ListOverdueDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOverdueDisputesResponse>
 
         /// Handle the "SuspendLicence" method.
         ///
@@ -485,6 +517,24 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse>
 
+        /// Handle the "ListOverdueDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes past their 20-day deadline without an answer.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOverdueDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ListOverdueDisputesResponse` message.
+        func listOverdueDisputes(
+            request: GRPCCore.ServerRequest<Bureau_ListOverdueDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse>
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -663,6 +713,24 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_ListAnomaliesResponse
 
+        /// Handle the "ListOverdueDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes past their 20-day deadline without an answer.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ListOverdueDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ListOverdueDisputesResponse` to respond with.
+        func listOverdueDisputes(
+            request: Bureau_ListOverdueDisputesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ListOverdueDisputesResponse
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -783,6 +851,17 @@ extension Bureau_OversightService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Bureau_OversightService.Method.ListOverdueDisputes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListOverdueDisputesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListOverdueDisputesResponse>(),
+            handler: { request, context in
+                try await self.listOverdueDisputes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Bureau_OversightService.Method.SuspendLicence.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
@@ -881,6 +960,17 @@ extension Bureau_OversightService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListAnomaliesResponse> {
         let response = try await self.listAnomalies(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listOverdueDisputes(
+        request: GRPCCore.StreamingServerRequest<Bureau_ListOverdueDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOverdueDisputesResponse> {
+        let response = try await self.listOverdueDisputes(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1005,6 +1095,19 @@ extension Bureau_OversightService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse> {
         return GRPCCore.ServerResponse<Bureau_ListAnomaliesResponse>(
             message: try await self.listAnomalies(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listOverdueDisputes(
+        request: GRPCCore.ServerRequest<Bureau_ListOverdueDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse> {
+        return GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse>(
+            message: try await self.listOverdueDisputes(
                 request: request.message,
                 context: context
             ),
@@ -1214,6 +1317,29 @@ extension Bureau_OversightService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_ListAnomaliesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListAnomaliesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListOverdueDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes past their 20-day deadline without an answer.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOverdueDisputesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListOverdueDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListOverdueDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listOverdueDisputes<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListOverdueDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListOverdueDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListOverdueDisputesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOverdueDisputesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SuspendLicence" method.
@@ -1520,6 +1646,40 @@ extension Bureau_OversightService {
             )
         }
 
+        /// Call the "ListOverdueDisputes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes past their 20-day deadline without an answer.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListOverdueDisputesRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListOverdueDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListOverdueDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listOverdueDisputes<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListOverdueDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListOverdueDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListOverdueDisputesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOverdueDisputesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.ListOverdueDisputes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -1789,6 +1949,35 @@ extension Bureau_OversightService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListAnomaliesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListAnomaliesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOverdueDisputes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Disputes past their 20-day deadline without an answer.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ListOverdueDisputesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOverdueDisputes<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ListOverdueDisputesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOverdueDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listOverdueDisputes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListOverdueDisputesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListOverdueDisputesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2079,6 +2268,39 @@ extension Bureau_OversightService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listAnomalies(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOverdueDisputes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Disputes past their 20-day deadline without an answer.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOverdueDisputes<Result>(
+        _ message: Bureau_ListOverdueDisputesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOverdueDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ListOverdueDisputesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listOverdueDisputes(
             request: request,
             options: options,
             onResponse: handleResponse

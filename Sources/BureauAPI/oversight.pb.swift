@@ -345,6 +345,67 @@ public nonisolated struct Bureau_ListAnomaliesResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Bureau_ListOverdueDisputesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Bureau_OverdueDispute: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var disputeID: String = String()
+
+  public var furnisher: String = String()
+
+  public var kind: Bureau_RecordKind = .unspecified
+
+  public var recordID: String = String()
+
+  public var filed: Bureau_CalendarDate {
+    get {_filed ?? Bureau_CalendarDate()}
+    set {_filed = newValue}
+  }
+  /// Returns true if `filed` has been explicitly set.
+  public var hasFiled: Bool {self._filed != nil}
+  /// Clears the value of `filed`. Subsequent reads from it will return its default value.
+  public mutating func clearFiled() {self._filed = nil}
+
+  public var deadline: Bureau_CalendarDate {
+    get {_deadline ?? Bureau_CalendarDate()}
+    set {_deadline = newValue}
+  }
+  /// Returns true if `deadline` has been explicitly set.
+  public var hasDeadline: Bool {self._deadline != nil}
+  /// Clears the value of `deadline`. Subsequent reads from it will return its default value.
+  public mutating func clearDeadline() {self._deadline = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filed: Bureau_CalendarDate? = nil
+  fileprivate var _deadline: Bureau_CalendarDate? = nil
+}
+
+public nonisolated struct Bureau_ListOverdueDisputesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var disputes: [Bureau_OverdueDispute] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "bureau.v1"
@@ -994,6 +1055,114 @@ nonisolated extension Bureau_ListAnomaliesResponse: SwiftProtobuf.Message, Swift
 
   public static func ==(lhs: Bureau_ListAnomaliesResponse, rhs: Bureau_ListAnomaliesResponse) -> Bool {
     if lhs.anomalies != rhs.anomalies {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ListOverdueDisputesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListOverdueDisputesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ListOverdueDisputesRequest, rhs: Bureau_ListOverdueDisputesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_OverdueDispute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OverdueDispute"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dispute_id\0\u{1}furnisher\0\u{1}kind\0\u{3}record_id\0\u{1}filed\0\u{1}deadline\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.disputeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.furnisher) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._filed) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._deadline) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.disputeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.disputeID, fieldNumber: 1)
+    }
+    if !self.furnisher.isEmpty {
+      try visitor.visitSingularStringField(value: self.furnisher, fieldNumber: 2)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 4)
+    }
+    try { if let v = self._filed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._deadline {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_OverdueDispute, rhs: Bureau_OverdueDispute) -> Bool {
+    if lhs.disputeID != rhs.disputeID {return false}
+    if lhs.furnisher != rhs.furnisher {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.recordID != rhs.recordID {return false}
+    if lhs._filed != rhs._filed {return false}
+    if lhs._deadline != rhs._deadline {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_ListOverdueDisputesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListOverdueDisputesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}disputes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.disputes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.disputes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.disputes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_ListOverdueDisputesResponse, rhs: Bureau_ListOverdueDisputesResponse) -> Bool {
+    if lhs.disputes != rhs.disputes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

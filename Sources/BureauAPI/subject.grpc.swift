@@ -72,12 +72,68 @@ public enum Bureau_SubjectService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetOwnReport" metadata.
+        public enum GetOwnReport: Sendable {
+            /// Request type for "GetOwnReport".
+            public typealias Input = Bureau_SubjectRequest
+            /// Response type for "GetOwnReport".
+            public typealias Output = Bureau_OwnReportResponse
+            /// Descriptor for "GetOwnReport".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.SubjectService"),
+                method: "GetOwnReport",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetAccessHistory" metadata.
+        public enum GetAccessHistory: Sendable {
+            /// Request type for "GetAccessHistory".
+            public typealias Input = Bureau_SubjectRequest
+            /// Response type for "GetAccessHistory".
+            public typealias Output = Bureau_AccessHistoryResponse
+            /// Descriptor for "GetAccessHistory".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.SubjectService"),
+                method: "GetAccessHistory",
+                type: .unary
+            )
+        }
+        /// Namespace for "AddStatement" metadata.
+        public enum AddStatement: Sendable {
+            /// Request type for "AddStatement".
+            public typealias Input = Bureau_StatementRequest
+            /// Response type for "AddStatement".
+            public typealias Output = Bureau_ProtectionResponse
+            /// Descriptor for "AddStatement".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.SubjectService"),
+                method: "AddStatement",
+                type: .unary
+            )
+        }
+        /// Namespace for "FileDispute" metadata.
+        public enum FileDispute: Sendable {
+            /// Request type for "FileDispute".
+            public typealias Input = Bureau_DisputeRequest
+            /// Response type for "FileDispute".
+            public typealias Output = Bureau_DisputeResponse
+            /// Descriptor for "FileDispute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.SubjectService"),
+                method: "FileDispute",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.SubjectService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             PlaceFreeze.descriptor,
             LiftFreeze.descriptor,
             PlaceFraudAlert.descriptor,
-            RemoveFraudAlert.descriptor
+            RemoveFraudAlert.descriptor,
+            GetOwnReport.descriptor,
+            GetAccessHistory.descriptor,
+            AddStatement.descriptor,
+            FileDispute.descriptor
         ]
     }
 }
@@ -172,6 +228,78 @@ extension Bureau_SubjectService {
             request: GRPCCore.StreamingServerRequest<Bureau_SubjectRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ProtectionResponse>
+
+        /// Handle the "GetOwnReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_SubjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_OwnReportResponse` messages.
+        func getOwnReport(
+            request: GRPCCore.StreamingServerRequest<Bureau_SubjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_OwnReportResponse>
+
+        /// Handle the "GetAccessHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_SubjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_AccessHistoryResponse` messages.
+        func getAccessHistory(
+            request: GRPCCore.StreamingServerRequest<Bureau_SubjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_AccessHistoryResponse>
+
+        /// Handle the "AddStatement" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Attaches the subject's statement to the file or to one record; shown on every report.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_StatementRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ProtectionResponse` messages.
+        func addStatement(
+            request: GRPCCore.StreamingServerRequest<Bureau_StatementRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ProtectionResponse>
+
+        /// Handle the "FileDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_DisputeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_DisputeResponse` messages.
+        func fileDispute(
+            request: GRPCCore.StreamingServerRequest<Bureau_DisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_DisputeResponse>
     }
 
     /// Service protocol for the "bureau.v1.SubjectService" service.
@@ -250,6 +378,78 @@ extension Bureau_SubjectService {
             request: GRPCCore.ServerRequest<Bureau_SubjectRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_ProtectionResponse>
+
+        /// Handle the "GetOwnReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_OwnReportResponse` message.
+        func getOwnReport(
+            request: GRPCCore.ServerRequest<Bureau_SubjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_OwnReportResponse>
+
+        /// Handle the "GetAccessHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_AccessHistoryResponse` message.
+        func getAccessHistory(
+            request: GRPCCore.ServerRequest<Bureau_SubjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_AccessHistoryResponse>
+
+        /// Handle the "AddStatement" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Attaches the subject's statement to the file or to one record; shown on every report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_StatementRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ProtectionResponse` message.
+        func addStatement(
+            request: GRPCCore.ServerRequest<Bureau_StatementRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ProtectionResponse>
+
+        /// Handle the "FileDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_DisputeResponse` message.
+        func fileDispute(
+            request: GRPCCore.ServerRequest<Bureau_DisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_DisputeResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.SubjectService" service.
@@ -326,6 +526,78 @@ extension Bureau_SubjectService {
             request: Bureau_SubjectRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_ProtectionResponse
+
+        /// Handle the "GetOwnReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_SubjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_OwnReportResponse` to respond with.
+        func getOwnReport(
+            request: Bureau_SubjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_OwnReportResponse
+
+        /// Handle the "GetAccessHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_SubjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_AccessHistoryResponse` to respond with.
+        func getAccessHistory(
+            request: Bureau_SubjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_AccessHistoryResponse
+
+        /// Handle the "AddStatement" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Attaches the subject's statement to the file or to one record; shown on every report.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_StatementRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ProtectionResponse` to respond with.
+        func addStatement(
+            request: Bureau_StatementRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ProtectionResponse
+
+        /// Handle the "FileDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_DisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_DisputeResponse` to respond with.
+        func fileDispute(
+            request: Bureau_DisputeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_DisputeResponse
     }
 }
 
@@ -377,6 +649,50 @@ extension Bureau_SubjectService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bureau_SubjectService.Method.GetOwnReport.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_SubjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_OwnReportResponse>(),
+            handler: { request, context in
+                try await self.getOwnReport(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_SubjectService.Method.GetAccessHistory.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_SubjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_AccessHistoryResponse>(),
+            handler: { request, context in
+                try await self.getAccessHistory(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_SubjectService.Method.AddStatement.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_StatementRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ProtectionResponse>(),
+            handler: { request, context in
+                try await self.addStatement(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_SubjectService.Method.FileDispute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_DisputeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_DisputeResponse>(),
+            handler: { request, context in
+                try await self.fileDispute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -421,6 +737,50 @@ extension Bureau_SubjectService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ProtectionResponse> {
         let response = try await self.removeFraudAlert(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getOwnReport(
+        request: GRPCCore.StreamingServerRequest<Bureau_SubjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_OwnReportResponse> {
+        let response = try await self.getOwnReport(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getAccessHistory(
+        request: GRPCCore.StreamingServerRequest<Bureau_SubjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_AccessHistoryResponse> {
+        let response = try await self.getAccessHistory(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func addStatement(
+        request: GRPCCore.StreamingServerRequest<Bureau_StatementRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ProtectionResponse> {
+        let response = try await self.addStatement(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func fileDispute(
+        request: GRPCCore.StreamingServerRequest<Bureau_DisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_DisputeResponse> {
+        let response = try await self.fileDispute(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -476,6 +836,58 @@ extension Bureau_SubjectService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_ProtectionResponse> {
         return GRPCCore.ServerResponse<Bureau_ProtectionResponse>(
             message: try await self.removeFraudAlert(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getOwnReport(
+        request: GRPCCore.ServerRequest<Bureau_SubjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_OwnReportResponse> {
+        return GRPCCore.ServerResponse<Bureau_OwnReportResponse>(
+            message: try await self.getOwnReport(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getAccessHistory(
+        request: GRPCCore.ServerRequest<Bureau_SubjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_AccessHistoryResponse> {
+        return GRPCCore.ServerResponse<Bureau_AccessHistoryResponse>(
+            message: try await self.getAccessHistory(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func addStatement(
+        request: GRPCCore.ServerRequest<Bureau_StatementRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ProtectionResponse> {
+        return GRPCCore.ServerResponse<Bureau_ProtectionResponse>(
+            message: try await self.addStatement(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func fileDispute(
+        request: GRPCCore.ServerRequest<Bureau_DisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_DisputeResponse> {
+        return GRPCCore.ServerResponse<Bureau_DisputeResponse>(
+            message: try await self.fileDispute(
                 request: request.message,
                 context: context
             ),
@@ -580,6 +992,98 @@ extension Bureau_SubjectService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_ProtectionResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ProtectionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetOwnReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - serializer: A serializer for `Bureau_SubjectRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_OwnReportResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getOwnReport<Result>(
+            request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_SubjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_OwnReportResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_OwnReportResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetAccessHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - serializer: A serializer for `Bureau_SubjectRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_AccessHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getAccessHistory<Result>(
+            request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_SubjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_AccessHistoryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_AccessHistoryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AddStatement" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Attaches the subject's statement to the file or to one record; shown on every report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_StatementRequest` message.
+        ///   - serializer: A serializer for `Bureau_StatementRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ProtectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func addStatement<Result>(
+            request: GRPCCore.ClientRequest<Bureau_StatementRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_StatementRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ProtectionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ProtectionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "FileDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DisputeRequest` message.
+        ///   - serializer: A serializer for `Bureau_DisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_DisputeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func fileDispute<Result>(
+            request: GRPCCore.ClientRequest<Bureau_DisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_DisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_DisputeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_DisputeResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -731,6 +1235,142 @@ extension Bureau_SubjectService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetOwnReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - serializer: A serializer for `Bureau_SubjectRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_OwnReportResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getOwnReport<Result>(
+            request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_SubjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_OwnReportResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_OwnReportResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_SubjectService.Method.GetOwnReport.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetAccessHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+        ///   - serializer: A serializer for `Bureau_SubjectRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_AccessHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getAccessHistory<Result>(
+            request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_SubjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_AccessHistoryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_AccessHistoryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_SubjectService.Method.GetAccessHistory.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AddStatement" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Attaches the subject's statement to the file or to one record; shown on every report.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_StatementRequest` message.
+        ///   - serializer: A serializer for `Bureau_StatementRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ProtectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func addStatement<Result>(
+            request: GRPCCore.ClientRequest<Bureau_StatementRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_StatementRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ProtectionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ProtectionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_SubjectService.Method.AddStatement.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "FileDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_DisputeRequest` message.
+        ///   - serializer: A serializer for `Bureau_DisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_DisputeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func fileDispute<Result>(
+            request: GRPCCore.ClientRequest<Bureau_DisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_DisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_DisputeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_DisputeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_SubjectService.Method.FileDispute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -840,6 +1480,122 @@ extension Bureau_SubjectService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_SubjectRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ProtectionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetOwnReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getOwnReport<Result>(
+        request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_OwnReportResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getOwnReport(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_SubjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_OwnReportResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAccessHistory" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_SubjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAccessHistory<Result>(
+        request: GRPCCore.ClientRequest<Bureau_SubjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_AccessHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getAccessHistory(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_SubjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_AccessHistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AddStatement" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Attaches the subject's statement to the file or to one record; shown on every report.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_StatementRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func addStatement<Result>(
+        request: GRPCCore.ClientRequest<Bureau_StatementRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ProtectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.addStatement(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_StatementRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ProtectionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "FileDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_DisputeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func fileDispute<Result>(
+        request: GRPCCore.ClientRequest<Bureau_DisputeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_DisputeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.fileDispute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_DisputeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_DisputeResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -967,6 +1723,138 @@ extension Bureau_SubjectService.ClientProtocol {
             metadata: metadata
         )
         return try await self.removeFraudAlert(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetOwnReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The subject's own report, unmasked. Two a year are free; later ones are marked chargeable.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getOwnReport<Result>(
+        _ message: Bureau_SubjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_OwnReportResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_SubjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getOwnReport(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAccessHistory" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Who asked about the file in the last 2 years, when, why and with what outcome, each with its log receipt.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAccessHistory<Result>(
+        _ message: Bureau_SubjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_AccessHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_SubjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getAccessHistory(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AddStatement" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Attaches the subject's statement to the file or to one record; shown on every report.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func addStatement<Result>(
+        _ message: Bureau_StatementRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ProtectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_StatementRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.addStatement(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "FileDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Disputes a record: it carries a dispute mark on every report until the furnisher answers.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func fileDispute<Result>(
+        _ message: Bureau_DisputeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_DisputeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_DisputeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.fileDispute(
             request: request,
             options: options,
             onResponse: handleResponse

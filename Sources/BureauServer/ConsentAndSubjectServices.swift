@@ -4,6 +4,8 @@ import BureauStore
 import Foundation
 public import GRPCCore
 import Logging
+import SwiftProtobuf
+import Synchronization
 
 /// Random hex for references, codes and salts.
 func randomHex(bytes count: Int) -> String {
@@ -103,9 +105,133 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
 /// The subject's rights through the bureau's channel: freezes and fraud alerts.
 public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     let context: BureauContext
+    let reports: ReportService
 
     init(context: BureauContext) {
         self.context = context
+        self.reports = ReportService(context: context)
+    }
+
+    /// Free self-queries a year.
+    public static let freeSelfQueries: UInt64 = 2
+
+    public func getOwnReport(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_OwnReportResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.channel)
+        guard let kind = SubjectKind(request.subjectKind) else {
+            throw BureauError.invalid("subject_kind", "must be individual or business")
+        }
+        let counted = Mutex<UInt64>(0)
+        let answer = try await self.reports.serve(
+            kind: kind, identifier: request.subjectIdentifier, purpose: .selfAccess, consentReference: "",
+            requestID: request.requestID, freezeCode: "", rpc: context
+        ) { txn, key, today in
+            let count = try txn.countSelfQuery(key, year: today.year)
+            counted.withLock { $0 = count }
+            return count <= Self.freeSelfQueries
+                ? "free self-query \(count) of \(Self.freeSelfQueries) in \(today.year)" : "chargeable self-query \(count) in \(today.year)"
+        }
+        var response = Bureau_OwnReportResponse()
+        switch kind {
+        case .individual: response.individual = ReportService.individual(answer)
+        case .business: response.business = ReportService.business(answer)
+        }
+        let count = counted.withLock { $0 }
+        response.selfQueriesThisYear = UInt32(count)
+        response.chargeable = count > Self.freeSelfQueries
+        response.receipt = Bureau_LogReceipt(answer.receipt)
+        return response
+    }
+
+    public func getAccessHistory(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_AccessHistoryResponse {
+        let (caller, key) = try self.subject(request, context)
+        let time = self.context.now()
+        let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
+        let items = try self.context.store.read { txn -> [Bureau_AccessHistoryItem] in
+            var names: [String: String] = [:]
+            return try txn.fileQueries(of: key, since: since).map { query in
+                if names[query.institution] == nil { names[query.institution] = txn.institutionName(query.institution) }
+                var item = Bureau_AccessHistoryItem()
+                item.time = Google_Protobuf_Timestamp(date: query.time)
+                item.institution = query.institution
+                item.institutionName = names[query.institution]!
+                item.purpose = query.purpose.wire
+                item.outcome = query.outcome.rawValue
+                item.receipt.entryIndex = query.index
+                item.receipt.leafHash = Data(try txn.treeNode(level: 0, index: query.index))
+                return item
+            }
+        }
+        let entry = AccessLogEntry(
+            time: time, action: "subject.history", requestID: request.requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
+            purpose: .selfAccess, outcome: .hit
+        )
+        let receipt = try await self.context.writer.submit { txn in try txn.appendLog(entry) }
+        var response = Bureau_AccessHistoryResponse()
+        response.items = items
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    /// A record of the subject's own file, checked to exist.
+    private func record(_ ref: Bureau_SubjectRecordRef, field: String) throws -> RecordReference {
+        guard let kind = RecordKind(ref.kind) else { throw BureauError.invalid("\(field).kind", "must be account, public record or list entry") }
+        let furnisher = try UnifiedSocialCreditCode(parsing: ref.furnisher, field: "\(field).furnisher")
+        guard !ref.recordID.isEmpty, ref.recordID.utf8.count <= 64 else { throw BureauError.invalid("\(field).record_id", "is 1 to 64 characters") }
+        return RecordReference(kind: kind, furnisher: furnisher, recordID: ref.recordID)
+    }
+
+    public func addStatement(request: Bureau_StatementRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
+        let (caller, key) = try self.subject(request.subject, context)
+        let text = request.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.count <= 500 else { throw BureauError.invalid("text", "is 1 to 500 characters") }
+        try Furnishing.validateLoggedText(text, field: "text")
+        let about = request.hasAbout ? try self.record(request.about, field: "about") : nil
+        let time = self.context.now()
+        let statement = Statement(id: "S-" + randomHex(bytes: 8), text: text, added: CalendarDate(utcDayOf: time), about: about)
+        let entry = AccessLogEntry(
+            time: time, action: "subject.statement", requestID: request.subject.requestID, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            changeDigest: try FurnishService.digest(request)
+        )
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
+            if let about, try txn.record(about, of: key) == nil { throw BureauError(.notFound, "about: no such record on this file") }
+            try txn.putStatement(statement, for: key)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_ProtectionResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func fileDispute(request: Bureau_DisputeRequest, context: ServerContext) async throws -> Bureau_DisputeResponse {
+        let (caller, key) = try self.subject(request.subject, context)
+        let reference = try self.record(request.record, field: "record")
+        let description = request.description_p.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !description.isEmpty, description.count <= 500 else { throw BureauError.invalid("description", "is 1 to 500 characters") }
+        try Furnishing.validateLoggedText(description, field: "description")
+        let time = self.context.now()
+        let dispute = Dispute(
+            id: "D-" + randomHex(bytes: 8), subject: key.hex, record: reference, filed: CalendarDate(utcDayOf: time), description: description
+        )
+        let entry = AccessLogEntry(
+            time: time, action: "dispute.file", requestID: dispute.id, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            reason: "\(reference)", changeDigest: try FurnishService.digest(request)
+        )
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard try txn.record(reference, of: key) != nil else { throw BureauError(.notFound, "record: no such record on this file") }
+            try txn.putDispute(dispute)
+            try txn.putDispute(DisputeMark(id: dispute.id, record: reference, filed: dispute.filed, description: description), for: key)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_DisputeResponse()
+        response.disputeID = dispute.id
+        response.deadline = Bureau_CalendarDate(dispute.deadline)
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
     }
 
     private func subject(_ request: Bureau_SubjectRequest, _ context: ServerContext) throws -> (Caller, SubjectKey) {

@@ -113,8 +113,69 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         let catalogue = try self.context.catalogue.current()
         let entry = try self.changeEntry("furnish.delete", request.requestID, caller, key, self.context.now(), request, reason: request.reason)
         let receipt = try await self.context.writer.submit { txn in
-            guard try txn.deleteRecord(reference, of: key, catalogue: catalogue) != nil else { throw Self.notYours(reference) }
+            guard try txn.deleteRecord(reference, of: key, catalogue: catalogue, tombstone: true) != nil else { throw Self.notYours(reference) }
             return try txn.appendLog(entry)
+        }
+        var response = Bureau_ChangeResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
+    public func listOpenDisputes(request: Bureau_ListOpenDisputesRequest, context: ServerContext) async throws -> Bureau_ListOpenDisputesResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.furnisher)
+        let today = CalendarDate(utcDayOf: self.context.now())
+        var response = Bureau_ListOpenDisputesResponse()
+        response.disputes = try self.context.store.read { try $0.openDisputes(of: caller.institution.code) }.map { dispute in
+            var line = Bureau_OpenDispute()
+            line.disputeID = dispute.id
+            line.kind = dispute.record.kind.wire
+            line.recordID = dispute.record.recordID
+            line.filed = Bureau_CalendarDate(dispute.filed)
+            line.deadline = Bureau_CalendarDate(dispute.deadline)
+            line.description_p = dispute.description
+            line.overdue = dispute.isOverdue(on: today)
+            return line
+        }
+        return response
+    }
+
+    public func answerDispute(request: Bureau_AnswerDisputeRequest, context: ServerContext) async throws -> Bureau_ChangeResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.furnisher)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        let status: Dispute.Status
+        switch request.outcome {
+        case .corrected: status = .corrected
+        case .confirmed: status = .confirmed
+        case .unresolved: status = .unresolved
+        default: throw BureauError.invalid("outcome", "is corrected, confirmed or unresolved")
+        }
+        let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard note.count <= 500 else { throw BureauError.invalid("note", "is at most 500 characters") }
+        try Furnishing.validateLoggedText(note, field: "note")
+        let time = self.context.now()
+        let furnisher = caller.institution.code
+        let id = request.disputeID
+        let digest = try Self.digest(request)
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard var dispute = try txn.dispute(id), dispute.record.furnisher == furnisher else {
+                throw BureauError(.notFound, "dispute_id: no dispute \(id) on your records")
+            }
+            guard dispute.status == .open else { throw BureauError(.failedPrecondition, "dispute_id: \(id) was answered already") }
+            dispute.status = status
+            dispute.answeredOn = CalendarDate(utcDayOf: time)
+            dispute.note = note
+            try txn.putDispute(dispute)
+            guard let key = SubjectKey(hex: dispute.subject) else { throw BureauError(.internal, "dispute \(id) names no subject") }
+            if status != .unresolved { try txn.removeDisputeMark(id: id, of: key) }
+            return try txn.appendLog(
+                AccessLogEntry(
+                    time: time, action: "dispute.answer", requestID: request.requestID, institution: furnisher.value,
+                    certificateFingerprint: caller.certificateFingerprint, subjects: [dispute.subject], outcome: .applied,
+                    reason: "\(id): \(status.rawValue)", changeDigest: digest
+                )
+            )
         }
         var response = Bureau_ChangeResponse()
         response.receipt = Bureau_LogReceipt(receipt)

@@ -58,6 +58,26 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         self.monitor = monitor
     }
 
+    public func listOverdueDisputes(request: Bureau_ListOverdueDisputesRequest, context: ServerContext) async throws -> Bureau_ListOverdueDisputesResponse {
+        let caller = try self.context.callers.caller(of: context)
+        guard caller.institution.roles.contains(.regulator) || caller.institution.roles.contains(.operator) else {
+            throw BureauError(.permissionDenied, "this call needs the regulator or operator role")
+        }
+        let today = CalendarDate(utcDayOf: self.context.now())
+        var response = Bureau_ListOverdueDisputesResponse()
+        response.disputes = try self.context.store.read { try $0.overdueDisputes(on: today) }.map { dispute in
+            var line = Bureau_OverdueDispute()
+            line.disputeID = dispute.id
+            line.furnisher = dispute.record.furnisher.value
+            line.kind = dispute.record.kind.wire
+            line.recordID = dispute.record.recordID
+            line.filed = Bureau_CalendarDate(dispute.filed)
+            line.deadline = Bureau_CalendarDate(dispute.deadline)
+            return line
+        }
+        return response
+    }
+
     public func listAnomalies(request: Bureau_ListAnomaliesRequest, context: ServerContext) async throws -> Bureau_ListAnomaliesResponse {
         try self.regulator(context)
         var day = CalendarDate(utcDayOf: self.context.now())

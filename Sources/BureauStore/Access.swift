@@ -119,3 +119,50 @@ extension StoreTransaction {
         return count
     }
 }
+
+extension StoreTransaction {
+    /// The dispute with `id`, or nil.
+    public func dispute(_ id: String) throws -> Dispute? {
+        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.disputes) { try Codec.decode(Dispute.self, $0) }
+    }
+
+    /// Files or updates a dispute, and the furnisher index while it is open.
+    public func putDispute(_ dispute: Dispute) throws {
+        try self.txn.put(Codec.encode(dispute), forKey: Array(dispute.id.utf8), in: self.databases.disputes)
+        let indexKey = Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8)
+        if dispute.status == .open {
+            try self.txn.put([], forKey: indexKey, in: self.databases.disputeIndex)
+        } else {
+            try self.txn.delete(indexKey, in: self.databases.disputeIndex)
+        }
+    }
+
+    /// The open disputes on `furnisher`'s records.
+    public func openDisputes(of furnisher: UnifiedSocialCreditCode) throws -> [Dispute] {
+        let prefix = Array(furnisher.value.utf8)
+        var ids: [String] = []
+        try self.txn.scan(self.databases.disputeIndex, from: prefix) { k, _ in
+            guard k.starts(with: prefix) else { return false }
+            ids.append(String(decoding: UnsafeRawBufferPointer(rebasing: k[prefix.count...]), as: UTF8.self))
+            return true
+        }
+        return try ids.compactMap { try self.dispute($0) }.sorted { $0.filed < $1.filed }
+    }
+
+    /// Every open dispute past its deadline on `today`.
+    public func overdueDisputes(on today: CalendarDate) throws -> [Dispute] {
+        var out: [Dispute] = []
+        try self.txn.scan(self.databases.disputeIndex) { k, _ in
+            guard k.count > 18 else { return true }
+            let id = String(decoding: UnsafeRawBufferPointer(rebasing: k[18...]), as: UTF8.self)
+            if let dispute = try self.dispute(id), dispute.isOverdue(on: today) { out.append(dispute) }
+            return true
+        }
+        return out.sorted { $0.filed < $1.filed }
+    }
+
+    /// Removes the dispute mark with `id` from the file `key`.
+    public func removeDisputeMark(id: String, of key: SubjectKey) throws {
+        try self.txn.delete(Keys.attachment(key, Keys.dispute, id), in: self.databases.attachments)
+    }
+}

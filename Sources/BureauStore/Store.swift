@@ -28,6 +28,9 @@ import Synchronization
 /// | `consents`          | consent reference (UTF-8)                             | JSON of ``Consent``                |
 /// | `protections`       | subject key (32)                                      | JSON of ``FileProtection``         |
 /// | `quotas`            | institution code (18) + day (4, BE)                   | queries counted that day (8, BE)   |
+/// | `disputes`          | dispute id (UTF-8)                                    | JSON of ``Dispute``                |
+/// | `index.disputes`    | furnisher code (18) + dispute id                      | empty                              |
+/// | `tombstones`        | records key of a deleted record                       | SHA-256 of its stored encoding     |
 /// | `self-queries`      | subject key (32) + year (2, BE)                       | self-queries that year (8, BE)     |
 /// | `anomalies`         | anomaly id (UTF-8)                                    | JSON of the anomaly and its receipt|
 /// | `revoked`           | SHA-256 of a revoked certificate (32)                 | institution code (UTF-8)           |
@@ -117,6 +120,9 @@ struct Databases: Sendable {
     let revoked: Database
     let anomalies: Database
     let selfQueries: Database
+    let disputes: Database
+    let disputeIndex: Database
+    let tombstones: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -139,6 +145,9 @@ struct Databases: Sendable {
         self.revoked = try env.openDatabase(named: "revoked")
         self.anomalies = try env.openDatabase(named: "anomalies")
         self.selfQueries = try env.openDatabase(named: "self-queries")
+        self.disputes = try env.openDatabase(named: "disputes")
+        self.disputeIndex = try env.openDatabase(named: "index.disputes")
+        self.tombstones = try env.openDatabase(named: "tombstones")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

@@ -1,6 +1,7 @@
 public import BureauCore
 public import LMDB
 public import Foundation
+import Crypto
 
 /// Typed reads and writes over one LMDB transaction. Valid only inside the closure that received it.
 ///
@@ -94,7 +95,18 @@ public struct StoreTransaction {
             try self.removeIndexes(previous, of: key, catalogue: catalogue)
         }
         let recordKey = Keys.record(key, reference)
-        try self.txn.put(RecordCodec.encode(record), forKey: recordKey, in: self.databases.records)
+        let encoded = RecordCodec.encode(record)
+        if let tombstone = try self.txn.get(recordKey, in: self.databases.tombstones) {
+            // A deleted record comes back only changed, or on a new legal basis.
+            guard tombstone != Array(SHA256.hash(data: encoded)) else {
+                throw BureauError(
+                    .failedPrecondition,
+                    "\(reference.kind.rawValue) \(reference.recordID) was deleted; it cannot be furnished again unchanged without a new legal basis"
+                )
+            }
+            try self.txn.delete(recordKey, in: self.databases.tombstones)
+        }
+        try self.txn.put(encoded, forKey: recordKey, in: self.databases.records)
         try self.txn.put(key.bytes, forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
         if let expiry = record.expiry(under: catalogue) {
             try self.txn.put([], forKey: Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
@@ -105,9 +117,17 @@ public struct StoreTransaction {
     }
 
     /// Removes a record and its index entries; returns what was removed.
+    ///
+    /// - Parameter tombstone: remember what was deleted, so that it cannot be furnished again unchanged
+    ///   (for deletions by furnishers; not for the retention purge).
     @discardableResult
-    public func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue) throws -> CreditRecord? {
+    public func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue, tombstone: Bool = false) throws -> CreditRecord? {
         guard let previous = try self.record(reference, of: key) else { return nil }
+        if tombstone {
+            try self.txn.put(
+                Array(SHA256.hash(data: RecordCodec.encode(previous))), forKey: Keys.record(key, reference), in: self.databases.tombstones
+            )
+        }
         try self.removeIndexes(previous, of: key, catalogue: catalogue)
         try self.txn.delete(Keys.record(key, reference), in: self.databases.records)
         try self.txn.delete(Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
