@@ -124,6 +124,32 @@ public enum Bureau_OversightService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListRepairs" metadata.
+        public enum ListRepairs: Sendable {
+            /// Request type for "ListRepairs".
+            public typealias Input = Bureau_ListRepairsRequest
+            /// Response type for "ListRepairs".
+            public typealias Output = Bureau_ListRepairsResponse
+            /// Descriptor for "ListRepairs".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "ListRepairs",
+                type: .unary
+            )
+        }
+        /// Namespace for "ReviewRepair" metadata.
+        public enum ReviewRepair: Sendable {
+            /// Request type for "ReviewRepair".
+            public typealias Input = Bureau_ReviewRepairRequest
+            /// Response type for "ReviewRepair".
+            public typealias Output = Bureau_LicenceActionResponse
+            /// Descriptor for "ReviewRepair".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.OversightService"),
+                method: "ReviewRepair",
+                type: .unary
+            )
+        }
         /// Namespace for "SuspendLicence" metadata.
         public enum SuspendLicence: Sendable {
             /// Request type for "SuspendLicence".
@@ -160,6 +186,8 @@ public enum Bureau_OversightService: Sendable {
             FollowAccessLog.descriptor,
             ListAnomalies.descriptor,
             ListOverdueDisputes.descriptor,
+            ListRepairs.descriptor,
+            ReviewRepair.descriptor,
             SuspendLicence.descriptor,
             ReinstateLicence.descriptor
         ]
@@ -338,6 +366,42 @@ extension Bureau_OversightService {
             request: GRPCCore.StreamingServerRequest<Bureau_ListOverdueDisputesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOverdueDisputesResponse>
+
+        /// Handle the "ListRepairs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Repair requests waiting for an operator's review (operator or regulator role).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ListRepairsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_ListRepairsResponse` messages.
+        func listRepairs(
+            request: GRPCCore.StreamingServerRequest<Bureau_ListRepairsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListRepairsResponse>
+
+        /// Handle the "ReviewRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_ReviewRepairRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_LicenceActionResponse` messages.
+        func reviewRepair(
+            request: GRPCCore.StreamingServerRequest<Bureau_ReviewRepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse>
 
         /// Handle the "SuspendLicence" method.
         ///
@@ -535,6 +599,42 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse>
 
+        /// Handle the "ListRepairs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Repair requests waiting for an operator's review (operator or regulator role).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListRepairsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_ListRepairsResponse` message.
+        func listRepairs(
+            request: GRPCCore.ServerRequest<Bureau_ListRepairsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_ListRepairsResponse>
+
+        /// Handle the "ReviewRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ReviewRepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_LicenceActionResponse` message.
+        func reviewRepair(
+            request: GRPCCore.ServerRequest<Bureau_ReviewRepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse>
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -731,6 +831,42 @@ extension Bureau_OversightService {
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_ListOverdueDisputesResponse
 
+        /// Handle the "ListRepairs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Repair requests waiting for an operator's review (operator or regulator role).
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ListRepairsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_ListRepairsResponse` to respond with.
+        func listRepairs(
+            request: Bureau_ListRepairsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_ListRepairsResponse
+
+        /// Handle the "ReviewRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_ReviewRepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_LicenceActionResponse` to respond with.
+        func reviewRepair(
+            request: Bureau_ReviewRepairRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_LicenceActionResponse
+
         /// Handle the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -862,6 +998,28 @@ extension Bureau_OversightService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Bureau_OversightService.Method.ListRepairs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListRepairsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListRepairsResponse>(),
+            handler: { request, context in
+                try await self.listRepairs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bureau_OversightService.Method.ReviewRepair.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ReviewRepairRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
+            handler: { request, context in
+                try await self.reviewRepair(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Bureau_OversightService.Method.SuspendLicence.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionResponse>(),
@@ -971,6 +1129,28 @@ extension Bureau_OversightService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListOverdueDisputesResponse> {
         let response = try await self.listOverdueDisputes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listRepairs(
+        request: GRPCCore.StreamingServerRequest<Bureau_ListRepairsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_ListRepairsResponse> {
+        let response = try await self.listRepairs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func reviewRepair(
+        request: GRPCCore.StreamingServerRequest<Bureau_ReviewRepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse> {
+        let response = try await self.reviewRepair(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1108,6 +1288,32 @@ extension Bureau_OversightService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse> {
         return GRPCCore.ServerResponse<Bureau_ListOverdueDisputesResponse>(
             message: try await self.listOverdueDisputes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listRepairs(
+        request: GRPCCore.ServerRequest<Bureau_ListRepairsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_ListRepairsResponse> {
+        return GRPCCore.ServerResponse<Bureau_ListRepairsResponse>(
+            message: try await self.listRepairs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func reviewRepair(
+        request: GRPCCore.ServerRequest<Bureau_ReviewRepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse> {
+        return GRPCCore.ServerResponse<Bureau_LicenceActionResponse>(
+            message: try await self.reviewRepair(
                 request: request.message,
                 context: context
             ),
@@ -1340,6 +1546,52 @@ extension Bureau_OversightService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_ListOverdueDisputesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListOverdueDisputesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListRepairs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Repair requests waiting for an operator's review (operator or regulator role).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListRepairsRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListRepairsRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListRepairsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listRepairs<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListRepairsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListRepairsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListRepairsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListRepairsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReviewRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ReviewRepairRequest` message.
+        ///   - serializer: A serializer for `Bureau_ReviewRepairRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func reviewRepair<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ReviewRepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ReviewRepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SuspendLicence" method.
@@ -1680,6 +1932,74 @@ extension Bureau_OversightService {
             )
         }
 
+        /// Call the "ListRepairs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Repair requests waiting for an operator's review (operator or regulator role).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ListRepairsRequest` message.
+        ///   - serializer: A serializer for `Bureau_ListRepairsRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_ListRepairsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listRepairs<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ListRepairsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ListRepairsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_ListRepairsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListRepairsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.ListRepairs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReviewRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_ReviewRepairRequest` message.
+        ///   - serializer: A serializer for `Bureau_ReviewRepairRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_LicenceActionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func reviewRepair<Result>(
+            request: GRPCCore.ClientRequest<Bureau_ReviewRepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_ReviewRepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_OversightService.Method.ReviewRepair.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "SuspendLicence" method.
         ///
         /// > Source IDL Documentation:
@@ -1978,6 +2298,64 @@ extension Bureau_OversightService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListOverdueDisputesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListOverdueDisputesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRepairs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Repair requests waiting for an operator's review (operator or regulator role).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ListRepairsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRepairs<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ListRepairsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListRepairsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listRepairs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ListRepairsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_ListRepairsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReviewRepair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_ReviewRepairRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reviewRepair<Result>(
+        request: GRPCCore.ClientRequest<Bureau_ReviewRepairRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.reviewRepair(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_ReviewRepairRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2301,6 +2679,72 @@ extension Bureau_OversightService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listOverdueDisputes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRepairs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Repair requests waiting for an operator's review (operator or regulator role).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRepairs<Result>(
+        _ message: Bureau_ListRepairsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_ListRepairsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ListRepairsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listRepairs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReviewRepair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An operator approves (the record is removed) or rejects a repair request (operator role; logged).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reviewRepair<Result>(
+        _ message: Bureau_ReviewRepairRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_ReviewRepairRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.reviewRepair(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -124,6 +124,19 @@ public enum Bureau_SubjectService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RequestRepair" metadata.
+        public enum RequestRepair: Sendable {
+            /// Request type for "RequestRepair".
+            public typealias Input = Bureau_RepairRequest
+            /// Response type for "RequestRepair".
+            public typealias Output = Bureau_RepairResponse
+            /// Descriptor for "RequestRepair".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.SubjectService"),
+                method: "RequestRepair",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.SubjectService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             PlaceFreeze.descriptor,
@@ -133,7 +146,8 @@ public enum Bureau_SubjectService: Sendable {
             GetOwnReport.descriptor,
             GetAccessHistory.descriptor,
             AddStatement.descriptor,
-            FileDispute.descriptor
+            FileDispute.descriptor,
+            RequestRepair.descriptor
         ]
     }
 }
@@ -300,6 +314,24 @@ extension Bureau_SubjectService {
             request: GRPCCore.StreamingServerRequest<Bureau_DisputeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_DisputeResponse>
+
+        /// Handle the "RequestRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_RepairRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_RepairResponse` messages.
+        func requestRepair(
+            request: GRPCCore.StreamingServerRequest<Bureau_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_RepairResponse>
     }
 
     /// Service protocol for the "bureau.v1.SubjectService" service.
@@ -450,6 +482,24 @@ extension Bureau_SubjectService {
             request: GRPCCore.ServerRequest<Bureau_DisputeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_DisputeResponse>
+
+        /// Handle the "RequestRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_RepairResponse` message.
+        func requestRepair(
+            request: GRPCCore.ServerRequest<Bureau_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_RepairResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.SubjectService" service.
@@ -598,6 +648,24 @@ extension Bureau_SubjectService {
             request: Bureau_DisputeRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_DisputeResponse
+
+        /// Handle the "RequestRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_RepairResponse` to respond with.
+        func requestRepair(
+            request: Bureau_RepairRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_RepairResponse
     }
 }
 
@@ -693,6 +761,17 @@ extension Bureau_SubjectService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bureau_SubjectService.Method.RequestRepair.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_RepairRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_RepairResponse>(),
+            handler: { request, context in
+                try await self.requestRepair(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -781,6 +860,17 @@ extension Bureau_SubjectService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_DisputeResponse> {
         let response = try await self.fileDispute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func requestRepair(
+        request: GRPCCore.StreamingServerRequest<Bureau_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_RepairResponse> {
+        let response = try await self.requestRepair(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -888,6 +978,19 @@ extension Bureau_SubjectService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_DisputeResponse> {
         return GRPCCore.ServerResponse<Bureau_DisputeResponse>(
             message: try await self.fileDispute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func requestRepair(
+        request: GRPCCore.ServerRequest<Bureau_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_RepairResponse> {
+        return GRPCCore.ServerResponse<Bureau_RepairResponse>(
+            message: try await self.requestRepair(
                 request: request.message,
                 context: context
             ),
@@ -1084,6 +1187,29 @@ extension Bureau_SubjectService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_DisputeResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_DisputeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RequestRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RepairRequest` message.
+        ///   - serializer: A serializer for `Bureau_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func requestRepair<Result>(
+            request: GRPCCore.ClientRequest<Bureau_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_RepairResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RepairResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1371,6 +1497,40 @@ extension Bureau_SubjectService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RequestRepair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RepairRequest` message.
+        ///   - serializer: A serializer for `Bureau_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func requestRepair<Result>(
+            request: GRPCCore.ClientRequest<Bureau_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_RepairResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RepairResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_SubjectService.Method.RequestRepair.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1596,6 +1756,35 @@ extension Bureau_SubjectService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_DisputeRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_DisputeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestRepair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_RepairRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestRepair<Result>(
+        request: GRPCCore.ClientRequest<Bureau_RepairRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.requestRepair(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_RepairRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_RepairResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1855,6 +2044,39 @@ extension Bureau_SubjectService.ClientProtocol {
             metadata: metadata
         )
         return try await self.fileDispute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestRepair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks for a list entry or a negative record to be repaired after rectification; an operator reviews it.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestRepair<Result>(
+        _ message: Bureau_RepairRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_RepairRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.requestRepair(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -15,11 +15,14 @@ public struct CatalogueCategory: Hashable, Codable, Sendable {
     public var recordKind: RecordKind?
     /// Whether entries of this category make up a published list.
     public var feedsList: Bool
+    /// Whether a subject may ask for a record of this category to be repaired after rectification.
+    public var repairable: Bool
 
     public init(
         code: String, name: String, legalBasis: String, negative: Bool, retentionYears: UInt32,
-        subjectKinds: [SubjectKind], purposes: [Purpose], recordKind: RecordKind?, feedsList: Bool = false
+        subjectKinds: [SubjectKind], purposes: [Purpose], recordKind: RecordKind?, feedsList: Bool = false, repairable: Bool = false
     ) {
+        self.repairable = repairable
         self.code = code
         self.name = name
         self.legalBasis = legalBasis
@@ -29,6 +32,24 @@ public struct CatalogueCategory: Hashable, Codable, Sendable {
         self.purposes = purposes
         self.recordKind = recordKind
         self.feedsList = feedsList
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, legalBasis, negative, retentionYears, subjectKinds, purposes, recordKind, feedsList, repairable
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.code = try c.decode(String.self, forKey: .code)
+        self.name = try c.decode(String.self, forKey: .name)
+        self.legalBasis = try c.decode(String.self, forKey: .legalBasis)
+        self.negative = try c.decode(Bool.self, forKey: .negative)
+        self.retentionYears = try c.decode(UInt32.self, forKey: .retentionYears)
+        self.subjectKinds = try c.decode([SubjectKind].self, forKey: .subjectKinds)
+        self.purposes = try c.decode([Purpose].self, forKey: .purposes)
+        self.recordKind = try c.decodeIfPresent(RecordKind.self, forKey: .recordKind)
+        self.feedsList = try c.decodeIfPresent(Bool.self, forKey: .feedsList) ?? false
+        self.repairable = try c.decodeIfPresent(Bool.self, forKey: .repairable) ?? false
     }
 }
 
@@ -136,12 +157,12 @@ public struct Catalogue: Hashable, Codable, Sendable {
             CatalogueCategory(
                 code: PublicRecordType.administrativePenalty.category, name: "Administrative penalties",
                 legalBasis: "\(regulation), art. 16; Administrative Penalty Law", negative: true, retentionYears: 5,
-                subjectKinds: [.individual, .business], purposes: creditPurposes, recordKind: .publicRecord
+                subjectKinds: [.individual, .business], purposes: creditPurposes, recordKind: .publicRecord, repairable: true
             ),
             CatalogueCategory(
                 code: PublicRecordType.taxArrears.category, name: "Tax arrears",
                 legalBasis: "\(regulation), art. 16; Tax Collection Administration Law", negative: true, retentionYears: 5,
-                subjectKinds: [.individual, .business], purposes: creditPurposes, recordKind: .publicRecord
+                subjectKinds: [.individual, .business], purposes: creditPurposes, recordKind: .publicRecord, repairable: true
             ),
             CatalogueCategory(
                 code: severeUntrustworthinessList, name: "The list of severely untrustworthy entities",

@@ -385,6 +385,12 @@ public struct Furnishing: Sendable {
             let ends = CalendarDate(year: endsFields.year, month: endsFields.month, day: endsFields.day)
         else { throw .invalid("\(path).publicity_ends", "is required and must be a real date") }
         guard ends > listed else { throw .invalid("\(path).publicity_ends", "must be after listed") }
+        if category.code == Catalogue.severeUntrustworthinessList, let severity = l.severity {
+            let maximum = ListPolicy.maximumPublicity(severity)
+            guard ends <= listed.adding(years: maximum.years) else {
+                throw .invalid("\(path).publicity_ends", "a \(severity.rawValue) listing is published at most \(maximum.text)")
+            }
+        }
         return ListEntry(
             furnisher: self.furnisher.code, recordID: id, list: category.code, severity: l.severity, reason: reason,
             legalBasis: basis, listed: listed, publicityEnds: ends

@@ -206,6 +206,37 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         return response
     }
 
+    public func requestRepair(request: Bureau_RepairRequest, context: ServerContext) async throws -> Bureau_RepairResponse {
+        let (caller, key) = try self.subject(request.subject, context)
+        let reference = try self.record(request.record, field: "record")
+        let rectification = request.rectification.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !rectification.isEmpty, rectification.count <= 1000 else { throw BureauError.invalid("rectification", "is 1 to 1000 characters") }
+        try Furnishing.validateLoggedText(rectification, field: "rectification")
+        guard request.evidenceSha256.count == 32 else { throw BureauError.invalid("evidence_sha256", "is the 32-byte SHA-256 of the evidence") }
+        let time = self.context.now()
+        let today = CalendarDate(utcDayOf: time)
+        let catalogue = try self.context.catalogue.current()
+        let repair = Repair(
+            id: "R-" + randomHex(bytes: 8), subject: key.hex, record: reference, requested: today, rectification: rectification,
+            evidenceDigest: Array(request.evidenceSha256).hexString
+        )
+        let entry = AccessLogEntry(
+            time: time, action: "repair.request", requestID: repair.id, institution: caller.institution.code.value,
+            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            reason: "\(reference)", changeDigest: try FurnishService.digest(request)
+        )
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard let record = try txn.record(reference, of: key) else { throw BureauError(.notFound, "record: no such record on this file") }
+            try Repair.check(record, catalogue: catalogue, today: today)
+            try txn.putRepair(repair)
+            return try txn.appendLog(entry)
+        }
+        var response = Bureau_RepairResponse()
+        response.repairID = repair.id
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
     public func fileDispute(request: Bureau_DisputeRequest, context: ServerContext) async throws -> Bureau_DisputeResponse {
         let (caller, key) = try self.subject(request.subject, context)
         let reference = try self.record(request.record, field: "record")

@@ -78,6 +78,64 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         return response
     }
 
+    public func listRepairs(request: Bureau_ListRepairsRequest, context: ServerContext) async throws -> Bureau_ListRepairsResponse {
+        let caller = try self.context.callers.caller(of: context)
+        guard caller.institution.roles.contains(.operator) || caller.institution.roles.contains(.regulator) else {
+            throw BureauError(.permissionDenied, "this call needs the operator or regulator role")
+        }
+        var response = Bureau_ListRepairsResponse()
+        response.repairs = try self.context.store.read { try $0.pendingRepairs() }.map { repair in
+            var line = Bureau_PendingRepair()
+            line.repairID = repair.id
+            line.kind = repair.record.kind.wire
+            line.furnisher = repair.record.furnisher.value
+            line.recordID = repair.record.recordID
+            line.requested = Bureau_CalendarDate(repair.requested)
+            line.rectification = repair.rectification
+            return line
+        }
+        return response
+    }
+
+    public func reviewRepair(request: Bureau_ReviewRepairRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        let caller = try self.context.callers.caller(of: context)
+        try caller.institution.require(.operator)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard note.count <= 500 else { throw BureauError.invalid("note", "is at most 500 characters") }
+        try Furnishing.validateLoggedText(note, field: "note")
+        let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
+        let approve = request.approve
+        let id = request.repairID
+        let digest = try FurnishService.digest(request)
+        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+            guard var repair = try txn.repair(id) else { throw BureauError(.notFound, "repair_id: no repair request \(id)") }
+            guard repair.status == .pending else { throw BureauError(.failedPrecondition, "repair_id: \(id) was reviewed already") }
+            guard let key = SubjectKey(hex: repair.subject) else { throw BureauError(.internal, "repair \(id) names no subject") }
+            repair.status = approve ? .approved : .rejected
+            repair.reviewedBy = caller.operatorID
+            repair.note = note
+            try txn.putRepair(repair)
+            if approve {
+                // Repaired: the record goes, and cannot come back unchanged.
+                try txn.deleteRecord(repair.record, of: key, catalogue: catalogue, tombstone: true)
+            }
+            return try txn.appendLog(
+                AccessLogEntry(
+                    time: time, action: approve ? "repair.approve" : "repair.reject", requestID: request.requestID,
+                    institution: caller.institution.code.value, certificateFingerprint: caller.certificateFingerprint,
+                    operatorID: caller.operatorID, subjects: [repair.subject], outcome: .applied, reason: "\(id): \(repair.record)",
+                    changeDigest: digest
+                )
+            )
+        }
+        var response = Bureau_LicenceActionResponse()
+        response.status = approve ? "approved" : "rejected"
+        response.receipt = Bureau_LogReceipt(receipt)
+        return response
+    }
+
     public func listAnomalies(request: Bureau_ListAnomaliesRequest, context: ServerContext) async throws -> Bureau_ListAnomaliesResponse {
         try self.regulator(context)
         var day = CalendarDate(utcDayOf: self.context.now())

@@ -166,3 +166,26 @@ extension StoreTransaction {
         try self.txn.delete(Keys.attachment(key, Keys.dispute, id), in: self.databases.attachments)
     }
 }
+
+extension StoreTransaction {
+    /// The repair request with `id`, or nil.
+    public func repair(_ id: String) throws -> Repair? {
+        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.repairs) { try Codec.decode(Repair.self, $0) }
+    }
+
+    /// Files or updates a repair request.
+    public func putRepair(_ repair: Repair) throws {
+        try self.txn.put(Codec.encode(repair), forKey: Array(repair.id.utf8), in: self.databases.repairs)
+    }
+
+    /// Repair requests waiting for review, oldest first.
+    public func pendingRepairs() throws -> [Repair] {
+        var out: [Repair] = []
+        try self.txn.scan(self.databases.repairs) { _, v in
+            let repair = try Codec.decode(Repair.self, v)
+            if repair.status == .pending { out.append(repair) }
+            return true
+        }
+        return out.sorted { $0.requested < $1.requested }
+    }
+}

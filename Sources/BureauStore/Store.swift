@@ -31,6 +31,7 @@ import Synchronization
 /// | `disputes`          | dispute id (UTF-8)                                    | JSON of ``Dispute``                |
 /// | `index.disputes`    | furnisher code (18) + dispute id                      | empty                              |
 /// | `tombstones`        | records key of a deleted record                       | SHA-256 of its stored encoding     |
+/// | `repairs`           | repair id (UTF-8)                                     | JSON of ``Repair``                 |
 /// | `self-queries`      | subject key (32) + year (2, BE)                       | self-queries that year (8, BE)     |
 /// | `anomalies`         | anomaly id (UTF-8)                                    | JSON of the anomaly and its receipt|
 /// | `revoked`           | SHA-256 of a revoked certificate (32)                 | institution code (UTF-8)           |
@@ -123,6 +124,7 @@ struct Databases: Sendable {
     let disputes: Database
     let disputeIndex: Database
     let tombstones: Database
+    let repairs: Database
     let institutions: Database
     let certificates: Database
     let logEntries: Database
@@ -148,6 +150,7 @@ struct Databases: Sendable {
         self.disputes = try env.openDatabase(named: "disputes")
         self.disputeIndex = try env.openDatabase(named: "index.disputes")
         self.tombstones = try env.openDatabase(named: "tombstones")
+        self.repairs = try env.openDatabase(named: "repairs")
         self.institutions = try env.openDatabase(named: "institutions")
         self.certificates = try env.openDatabase(named: "certificates")
         self.logEntries = try env.openDatabase(named: "log.entries")

@@ -138,6 +138,7 @@ struct FurnishingTests {
         ("subjects[0].list_entries[0].legal_basis", listing(basis: nil), "needs a legal basis"),
         ("subjects[0].list_entries[0].publicity_ends", listing(ends: DateFields(year: 2024, month: 1, day: 1)), "after listed"),
         ("subjects[0].list_entries[0].list", listing(list: "list.unknown"), "not in the catalogue"),
+        ("subjects[0].list_entries[0].publicity_ends", listing(severity: .minor), "published at most 1 year"),
         ("subjects[0].list_entries[0].list", listing(list: "list.religion-watch"), "may not collect"),
     ]
 

@@ -153,4 +153,60 @@ struct SubjectRightsTests {
     }
 }
 
+@Suite("List repair over mutual TLS", .serialized)
+struct RepairTests {
+    @Test("a listing is repaired after its minimum period on an operator's approval; a court enforcement is not repairable")
+    func repair() async throws {
+        try await TestBureau.run { bureau in
+            func ask(_ kind: Bureau_RecordKind, _ furnisher: String, _ id: String) async -> (Bureau_RepairResponse?, RPCError?) {
+                var request = Bureau_RepairRequest()
+                request.subject = SubjectRightsTests.subject("440305199207045670")
+                request.record.kind = kind
+                request.record.furnisher = furnisher
+                request.record.recordID = id
+                request.rectification = "Paid the judgment debt in full on 2026-10-31"
+                request.evidenceSha256 = Data(repeating: 9, count: 32)
+                var answer: Bureau_RepairResponse?
+                let error = await rpcError {
+                    answer = try await bureau.withClient("channel") { client in
+                        try await Bureau_SubjectService.Client(wrapping: client).requestRepair(request: ClientRequest(message: request), options: fastCall)
+                    }
+                }
+                return (answer, error)
+            }
+            let (_, refused) = await ask(.publicRecord, DemoData.court.value, "2025-YUE-0305-ZHI-1234")
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains("does not allow repair") == true)
+            let (asked, error) = await ask(.listEntry, DemoData.court.value, "SUL-2025-0042")
+            let repair = try #require(asked, "\(String(describing: error))")
+
+            let staff = try bureau.register(
+                Institution(code: try UnifiedSocialCreditCode.make(organisation: "73000001"), name: "Bureau Repair Desk",
+                            roles: [.operator], purposes: [], certificateFingerprints: [])
+            )
+            let pending = try await bureau.withClient(as: staff) { client in
+                try await Bureau_OversightService.Client(wrapping: client).listRepairs(
+                    request: ClientRequest(message: .init(), metadata: ["bureau-operator-id": "op-7"]), options: fastCall
+                )
+            }
+            #expect(pending.repairs.map(\.repairID) == [repair.repairID])
+            var review = Bureau_ReviewRepairRequest()
+            review.requestID = "rev-1"
+            review.repairID = repair.repairID
+            review.approve = true
+            review.note = "court confirms the debt is paid"
+            _ = try await bureau.withClient(as: staff) { client in
+                try await Bureau_OversightService.Client(wrapping: client).reviewRepair(
+                    request: ClientRequest(message: review, metadata: ["bureau-operator-id": "op-7"]), options: fastCall
+                )
+            }
+            let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: "440305199207045670")))
+            let file = try bureau.store.read { try $0.file(key) }
+            #expect(file?.listEntries.isEmpty == true)
+            let approval = try bureau.logEntries().last { $0.entry.action == "repair.approve" }
+            #expect(approval?.entry.operatorID == "op-7")
+        }
+    }
+}
+
 typealias HTTP2ClientTransportPosix = GRPCNIOTransportHTTP2.HTTP2ClientTransport.Posix
