@@ -160,6 +160,7 @@ public final class BureauDaemon: Service, Sendable {
                 SubjectService(context: context),
                 OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
                 DiagnosticsService(),
+                HealthService(shutdown: context.shutdown),
             ],
             interceptors: [OperatorMetadata()]
         )

@@ -22,7 +22,7 @@ def stubs(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("stubs")
     well_known = str(resources.files("grpc_tools") / "_proto")
-    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto"))
+    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "bureau").rglob("*.proto"))
     rc = protoc.main(
         ["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={out}", f"--grpc_python_out={out}", *protos]
     )
