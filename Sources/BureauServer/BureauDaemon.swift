@@ -161,6 +161,8 @@ public final class BureauDaemon: Service, Sendable {
                 OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
                 DiagnosticsService(),
                 HealthService(shutdown: context.shutdown),
+                ReflectionService(),
+                ReflectionServiceV1Alpha(),
             ],
             interceptors: [OperatorMetadata()]
         )

@@ -1,6 +1,7 @@
 import BureauAPI
 import BureauServer
 import GRPCCore
+import SwiftProtobuf
 import Testing
 
 @Suite("Health over mutual TLS", .serialized)
@@ -29,6 +30,56 @@ struct HealthTests {
                     return seen
                 }
                 #expect(statuses == [.serving, .notServing])
+            }
+        }
+    }
+}
+
+@Suite("Reflection over mutual TLS", .serialized)
+struct ReflectionTests {
+    @Test("a generic tool lists the services and fetches the files that define them, with their imports (v1 and v1alpha)")
+    func reflection() async throws {
+        try await TestBureau.run { bureau in
+            try await bureau.withClient("bank") { client in
+                var list = Grpc_Reflection_V1_ServerReflectionRequest()
+                list.listServices = "*"
+                var symbol = Grpc_Reflection_V1_ServerReflectionRequest()
+                symbol.fileContainingSymbol = "bureau.v1.ReportService.GetIndividualReport"
+                var unknown = Grpc_Reflection_V1_ServerReflectionRequest()
+                unknown.fileByFilename = "nope.proto"
+                let replies = try await Grpc_Reflection_V1_ServerReflection.Client(wrapping: client).serverReflectionInfo(
+                    request: StreamingClientRequest(of: Grpc_Reflection_V1_ServerReflectionRequest.self) { [list, symbol, unknown] writer in
+                        try await writer.write(contentsOf: [list, symbol, unknown])
+                    },
+                    options: fastCall
+                ) { response in
+                    var replies: [Grpc_Reflection_V1_ServerReflectionResponse] = []
+                    for try await reply in response.messages { replies.append(reply) }
+                    return replies
+                }
+                #expect(replies.count == 3)
+                let services = replies[0].listServicesResponse.service.map(\.name)
+                #expect(services.contains("bureau.v1.ReportService"))
+                #expect(services.contains("grpc.health.v1.Health"))
+                #expect(services.contains("grpc.reflection.v1.ServerReflection"))
+                let files = try replies[1].fileDescriptorResponse.fileDescriptorProto.map {
+                    try Google_Protobuf_FileDescriptorProto(serializedBytes: $0).name
+                }
+                #expect(files.first == "bureau/v1/report.proto")
+                #expect(files.contains("bureau/v1/common.proto") && files.contains("google/protobuf/timestamp.proto"))
+                #expect(replies[2].errorResponse.errorCode == Int32(RPCError.Code.notFound.rawValue))
+
+                var old = Grpc_Reflection_V1alpha_ServerReflectionRequest()
+                old.listServices = "*"
+                let oldReplies = try await Grpc_Reflection_V1alpha_ServerReflection.Client(wrapping: client).serverReflectionInfo(
+                    request: StreamingClientRequest(of: Grpc_Reflection_V1alpha_ServerReflectionRequest.self) { [old] writer in try await writer.write(old) },
+                    options: fastCall
+                ) { response in
+                    var names: [String] = []
+                    for try await reply in response.messages { names += reply.listServicesResponse.service.map(\.name) }
+                    return names
+                }
+                #expect(oldReplies.contains("bureau.v1.OversightService"))
             }
         }
     }
