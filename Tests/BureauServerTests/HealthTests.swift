@@ -1,5 +1,8 @@
 import BureauAPI
+import BureauCore
 import BureauServer
+import BureauStore
+import Foundation
 import GRPCCore
 import SwiftProtobuf
 import Testing
@@ -81,6 +84,46 @@ struct ReflectionTests {
                 }
                 #expect(oldReplies.contains("bureau.v1.OversightService"))
             }
+        }
+    }
+}
+
+@Suite("Backups", .serialized)
+struct BackupTests {
+    @Test("a hot backup taken under load restores, and its log verifies against the tree")
+    func backupUnderLoad() async throws {
+        try await TestBureau.run { bureau in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-backup-\(UUID().uuidString)").path
+            defer {
+                try? FileManager.default.removeItem(atPath: folder)
+                try? FileManager.default.removeItem(atPath: folder + "-restored")
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<15 {
+                            _ = try await bureau.withClient("bank") { client in
+                                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                                    request: ClientRequest(message: individualRequest()), options: fastCall
+                                )
+                            }
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                try Backup.take(of: bureau.store, to: folder)
+                try await group.waitForAll()
+            }
+            try Backup.restore(from: folder, to: folder + "-restored")
+            let restored = try Store(folder: folder + "-restored")
+            let (size, _) = try Backup.verifyLog(of: restored)
+            #expect(size > 0)
+            #expect(size <= (try bureau.store.read { try $0.logSize() }))
+            // The copy keeps the secret: the same identifier finds the same file.
+            let id = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier))
+            #expect(restored.key(for: id) == bureau.store.key(for: id))
+            #expect(try restored.read { try $0.file(restored.key(for: id)) } != nil)
+            #expect(throws: BureauError.self) { try Backup.take(of: bureau.store, to: folder) }
         }
     }
 }

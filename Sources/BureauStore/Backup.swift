@@ -1,0 +1,95 @@
+public import BureauCore
+import Foundation
+import LMDB
+
+/// Hot backups: a consistent, compacted copy of the environment (LMDB's copy, taken in one read
+/// transaction while writers go on) together with the keys the data cannot be used without.
+public enum Backup {
+    /// Files copied beside the database: the subject-key secret and the checkpoint signing key.
+    public static let keyFiles = [InstallationSecret.fileName, "checkpoint.key"]
+
+    /// Copies the store into the new folder `destination` (made under a temporary name and renamed when
+    /// complete, so an interrupted backup leaves no half copy under the final name).
+    public static func take(of store: Store, to destination: String) throws {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: destination) else {
+            throw BureauError.invalid("destination", "\(destination) exists; a backup goes into a new folder")
+        }
+        let partial = destination + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        try? fm.removeItem(atPath: partial)
+        try fm.createDirectory(atPath: partial + "/lmdb", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try store.environment.copy(to: partial + "/lmdb", compact: true)
+            for name in keyFiles {
+                let source = (store.folder as NSString).appendingPathComponent(name)
+                if fm.fileExists(atPath: source) {
+                    try fm.copyItem(atPath: source, toPath: (partial as NSString).appendingPathComponent(name))
+                }
+            }
+            try fm.moveItem(atPath: partial, toPath: destination)
+        } catch {
+            try? fm.removeItem(atPath: partial)
+            throw error
+        }
+    }
+
+    /// Puts the backup in `source` in place as the data folder `destination`, which must not hold a database.
+    public static func restore(from source: String, to destination: String) throws {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: source + "/lmdb/data.mdb") else {
+            throw BureauError.invalid("source", "\(source) is not a backup (no lmdb/data.mdb)")
+        }
+        guard !fm.fileExists(atPath: destination + "/lmdb/data.mdb") else {
+            throw BureauError.invalid("destination", "\(destination) already holds a database; restore into a new folder")
+        }
+        let partial = destination + ".restoring-\(ProcessInfo.processInfo.processIdentifier)"
+        try? fm.removeItem(atPath: partial)
+        try fm.copyItem(atPath: source, toPath: partial)
+        if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
+        try fm.moveItem(atPath: partial, toPath: destination)
+    }
+
+    /// Checks the log of `store`: every entry hashes to its stored leaf, and the stored subtrees give the
+    /// same root as the leaves recomputed from the entries. Returns the log's size and root.
+    public static func verifyLog(of store: Store, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> (size: UInt64, root: [UInt8]) {
+        try store.read { txn in
+            let size = try txn.logSize()
+            var leaves: [[UInt8]] = []
+            leaves.reserveCapacity(Int(size))
+            while UInt64(leaves.count) < size {
+                let batch = try txn.logEntries(from: UInt64(leaves.count), limit: 10_000)
+                guard !batch.isEmpty else { break }
+                for logged in batch {
+                    guard logged.index == UInt64(leaves.count) else { throw BureauError(.internal, "log entry \(leaves.count) is missing") }
+                    let leaf = Merkle.leafHash(logged.bytes)
+                    guard leaf == logged.leafHash else { throw BureauError(.internal, "log entry \(logged.index) does not hash to its leaf") }
+                    leaves.append(leaf)
+                }
+                progress(UInt64(leaves.count), size)
+            }
+            let root = try txn.tree.root(size: size)
+            guard root == Merkle.root(of: leaves[...]) else {
+                throw BureauError(.internal, "the stored tree's root differs from the root of the entries")
+            }
+            return (size, root)
+        }
+    }
+}
+
+/// Sizes and counts of a store, for `bureau stats`.
+public struct StoreStatistics: Sendable {
+    public var files: Int
+    public var institutions: Int
+    public var logSize: UInt64
+    public var mapSize: Int
+    public var usedBytes: Int
+
+    public init(_ store: Store) throws {
+        let info = try store.environment.info()
+        (self.files, self.institutions, self.logSize) = try store.read { txn in
+            (try txn.fileCount(), try txn.institutions().count, try txn.logSize())
+        }
+        self.mapSize = info.mapSize
+        self.usedBytes = info.usedBytes
+    }
+}
