@@ -97,6 +97,7 @@ let package = Package(
         .executableTarget(
             name: "bureaud",
             dependencies: [
+                "BureauCore",
                 "BureauServer",
                 "BureauStore",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BureauCore
 import BureauServer
 import Foundation
 import Logging
@@ -14,13 +15,15 @@ struct Bureaud: AsyncParsableCommand {
         abstract: "Serves credit reports over gRPC with mutual TLS, from LMDB, logging every request."
     )
 
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one).") var port = 50051
-    @Option(help: "Data folder (LMDB environment and installation secret).") var data = "data"
-    @Option(help: "Server certificate (PEM).") var cert = "certs/server.pem"
-    @Option(help: "Server private key (PEM).") var key = "certs/server.key"
-    @Option(help: "The bureau's CA certificate (PEM): the only issuer of client certificates accepted.") var ca = "certs/ca.pem"
-    @Option(help: "LMDB map size in MiB: the most the database may grow to.") var mapSizeMib = 4096
+    @Option(help: "Configuration file (TOML, see ops/bureau.example.toml); flags override it.") var config: String?
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on, 0 picks a free one (default 50051).") var port: Int?
+    @Option(help: "Data folder: LMDB environment and keys (default data).") var data: String?
+    @Option(help: "Server certificate PEM (default certs/server.pem).") var cert: String?
+    @Option(help: "Server private key PEM (default certs/server.key).") var key: String?
+    @Option(help: "The bureau's CA certificate PEM: the only issuer of client certificates accepted (default certs/ca.pem).") var ca: String?
+    @Option(help: "LMDB map size in MiB: the most the database may grow to (default 4096).") var mapSizeMib: Int?
+    @Option(help: "The log's origin line in checkpoints (default bureau.local/access-log).") var logOrigin: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -29,24 +32,59 @@ struct Bureaud: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "bureaud")
-        for (name, path) in [("--cert", cert), ("--key", key), ("--ca", ca)] where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("\(name): \(path) does not exist (make dev certificates with scripts/make-dev-certs)")
+        let file: ConfigurationFile?
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ValidationError("--config: cannot read \(config)")
+            }
+            do { file = try ConfigurationFile(path: config, text: text) } catch { throw ValidationError("\(error)") }
+        } else {
+            file = nil
         }
-        guard mapSizeMib > 0 else { throw ValidationError("--map-size-mib: must be positive") }
-        let daemon = try BureauDaemon(
-            configuration: DaemonConfiguration(
-                host: host, port: port, dataFolder: data,
-                store: .init(mapSize: mapSizeMib << 20),
-                tls: .files(certificate: cert, key: key, ca: ca)
-            ),
-            logger: logger
-        )
+        let settings: DaemonConfiguration
+        do {
+            settings = try Self.settings(self, file)
+        } catch let problem as ConfigurationFile.Problem {
+            throw ValidationError(problem.message)
+        }
+        let daemon = try BureauDaemon(configuration: settings, logger: logger)
         let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask { try await group.run() }
             let port = try await daemon.listeningPort()
             // One line on stdout that scripts wait for.
-            FileHandle.standardOutput.write(Data("bureaud listening on \(host):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("bureaud listening on \(settings.host):\(port)\n".utf8))
         }
+    }
+
+    /// Flags over the file over the defaults.
+    static func settings(_ flags: Bureaud, _ file: ConfigurationFile?) throws -> DaemonConfiguration {
+        let host = try flags.host ?? file?.string("host") ?? "127.0.0.1"
+        let port = try flags.port ?? file?.integer("port", in: 0...65535) ?? 50051
+        guard (0...65535).contains(port) else { throw ValidationError("--port: 0 to 65535") }
+        let data = try flags.data ?? file?.string("data") ?? "data"
+        let cert = try flags.cert ?? file?.string("tls.certificate") ?? "certs/server.pem"
+        let key = try flags.key ?? file?.string("tls.key") ?? "certs/server.key"
+        let ca = try flags.ca ?? file?.string("tls.ca") ?? "certs/ca.pem"
+        let mapSize = try flags.mapSizeMib ?? file?.integer("map_size_mib", in: 16...(1 << 24)) ?? 4096
+        guard mapSize >= 16 else { throw ValidationError("--map-size-mib: at least 16") }
+        for (name, path) in [("tls.certificate", cert), ("tls.key", key), ("tls.ca", ca)] where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(name): \(path) does not exist (make dev certificates with scripts/make-dev-certs)")
+        }
+        var rules = AnomalyRules.defaults
+        if let v = try file?.decimal("anomalies.spike_factor", in: 1...1000) { rules.spikeFactor = v }
+        if let v = try file?.integer("anomalies.spike_minimum", in: 1...1_000_000_000) { rules.spikeMinimum = v }
+        if let v = try file?.integer("anomalies.baseline_days", in: 1...365) { rules.baselineDays = v }
+        if let v = try file?.decimal("anomalies.denial_ratio", in: 0.01...1) { rules.denialRatio = v }
+        if let v = try file?.integer("anomalies.denial_minimum", in: 1...1_000_000_000) { rules.denialMinimum = v }
+        if let v = try file?.integer("anomalies.consent_subjects_maximum", in: 1...1_000_000) { rules.consentSubjectsMaximum = v }
+        let purge = try file?.integer("retention.purge_interval_minutes", in: 1...10_080) ?? 60
+        let anomalies = try file?.integer("anomalies.interval_minutes", in: 1...1440) ?? 5
+        return DaemonConfiguration(
+            host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20),
+            tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
+            logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log",
+            anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60)
+        )
     }
 }

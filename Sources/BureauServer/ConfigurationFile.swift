@@ -1,0 +1,108 @@
+/// bureaud's configuration file: a small TOML subset (sections, `key = value` with strings, integers,
+/// decimals and booleans, `#` comments), enough for `ops/bureau.example.toml`. Every key is known; an
+/// unknown key or a bad value is an error naming the line, the key and the reason.
+public struct ConfigurationFile: Sendable {
+    /// `section.key` (or `key` at the top) to its value.
+    public private(set) var values: [String: Value] = [:]
+    private var lines: [String: Int] = [:]
+    public let path: String
+
+    public enum Value: Sendable, Equatable {
+        case string(String)
+        case integer(Int)
+        case decimal(Double)
+        case boolean(Bool)
+    }
+
+    /// A bad file: where and why.
+    public struct Problem: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { self.message }
+    }
+
+    static let known: Set<String> = [
+        "host", "port", "data", "map_size_mib", "log_origin",
+        "tls.certificate", "tls.key", "tls.ca",
+        "retention.purge_interval_minutes",
+        "anomalies.interval_minutes", "anomalies.spike_factor", "anomalies.spike_minimum", "anomalies.baseline_days",
+        "anomalies.denial_ratio", "anomalies.denial_minimum", "anomalies.consent_subjects_maximum",
+    ]
+
+    /// Parses the text of the file at `path`.
+    public init(path: String, text: String) throws {
+        self.path = path
+        var section = ""
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = n + 1
+            let line = Self.stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]"), line.count > 2 else { throw Problem(message: "\(path):\(number): a section is [name]") }
+                section = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else { throw Problem(message: "\(path):\(number): expected key = value") }
+            let name = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let key = section.isEmpty ? name : "\(section).\(name)"
+            guard Self.known.contains(key) else { throw Problem(message: "\(path):\(number): \(key): unknown key") }
+            guard self.values[key] == nil else { throw Problem(message: "\(path):\(number): \(key): given twice") }
+            let text = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            self.values[key] = try Self.value(text, at: "\(path):\(number): \(key)")
+            self.lines[key] = number
+        }
+    }
+
+    private static func stripComment(_ line: String) -> String {
+        var inString = false
+        for (i, c) in line.enumerated() {
+            if c == "\"" { inString.toggle() }
+            if c == "#" && !inString { return String(line.prefix(i)) }
+        }
+        return line
+    }
+
+    private static func value(_ text: String, at place: String) throws -> Value {
+        if text.hasPrefix("\"") {
+            guard text.count >= 2, text.hasSuffix("\"") else { throw Problem(message: "\(place): unterminated string") }
+            return .string(String(text.dropFirst().dropLast()))
+        }
+        if text == "true" { return .boolean(true) }
+        if text == "false" { return .boolean(false) }
+        if let integer = Int(text.replacingOccurrences(of: "_", with: "")) { return .integer(integer) }
+        if let decimal = Double(text) { return .decimal(decimal) }
+        throw Problem(message: "\(place): \(text) is not a string, number or boolean")
+    }
+
+    private func place(_ key: String) -> String { "\(self.path):\(self.lines[key] ?? 0): \(key)" }
+
+    /// The string under `key`, if given.
+    public func string(_ key: String) throws -> String? {
+        guard let value = self.values[key] else { return nil }
+        guard case .string(let s) = value, !s.isEmpty else { throw Problem(message: "\(self.place(key)): must be a non-empty string") }
+        return s
+    }
+
+    /// The integer under `key`, if given, checked to lie in `range`.
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let value = self.values[key] else { return nil }
+        guard case .integer(let i) = value, range.contains(i) else {
+            throw Problem(message: "\(self.place(key)): must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return i
+    }
+
+    /// The number under `key`, if given, checked to lie in `range`.
+    public func decimal(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        guard let value = self.values[key] else { return nil }
+        let number: Double
+        switch value {
+        case .decimal(let d): number = d
+        case .integer(let i): number = Double(i)
+        default: throw Problem(message: "\(self.place(key)): must be a number")
+        }
+        guard range.contains(number) else { throw Problem(message: "\(self.place(key)): must be from \(range.lowerBound) to \(range.upperBound)") }
+        return number
+    }
+}
+
+import Foundation

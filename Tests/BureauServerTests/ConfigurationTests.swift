@@ -1,0 +1,37 @@
+import BureauServer
+import Foundation
+import Testing
+
+@Suite("Configuration file")
+struct ConfigurationTests {
+    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("ops/bureau.example.toml").path
+
+    @Test("the commented example parses, with every value where it belongs")
+    func example() throws {
+        let file = try ConfigurationFile(path: Self.example, text: try String(contentsOfFile: Self.example, encoding: .utf8))
+        #expect(try file.integer("port", in: 0...65535) == 50051)
+        #expect(try file.string("tls.ca") == "/etc/bureau/ca.pem")
+        #expect(try file.decimal("anomalies.denial_ratio", in: 0...1) == 0.3)
+        #expect(try file.integer("retention.purge_interval_minutes", in: 1...10_080) == 60)
+    }
+
+    @Test("bad files are refused naming the line, the key and the rule", arguments: [
+        ("port = 99999", "bureau.toml:1: port: must be a whole number from 0 to 65535"),
+        ("prot = 1", "bureau.toml:1: prot: unknown key"),
+        ("# a comment\n[tls]\nca = \"x", "bureau.toml:3: tls.ca: unterminated string"),
+        ("host = localhost", "bureau.toml:1: host: localhost is not a string, number or boolean"),
+        ("port = 1\nport = 2", "bureau.toml:2: port: given twice"),
+        ("[anomalies]\ndenial_ratio = 2", "bureau.toml:2: anomalies.denial_ratio: must be from 0.0 to 1.0"),
+    ])
+    func problems(text: String, message: String) {
+        do {
+            let file = try ConfigurationFile(path: "bureau.toml", text: text)
+            _ = try file.integer("port", in: 0...65535)
+            _ = try file.decimal("anomalies.denial_ratio", in: 0...1)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect("\(error)" == message)
+        }
+    }
+}
