@@ -8,6 +8,7 @@ import GRPCNIOTransportCore
 import Synchronization
 public import Logging
 public import ServiceLifecycle
+public import Prometheus
 
 /// What every service shares: the store, its writer, the caller resolver, the catalogue and the clock.
 struct BureauContext: Sendable {
@@ -62,6 +63,8 @@ public struct DaemonConfiguration: Sendable {
     public var dataFolder: String
     public var store: Store.Configuration
     public var tls: TLS
+    /// Where to serve Prometheus metrics from `registry` (GET /metrics), if at all.
+    public var metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)?
     /// The rules of anomaly monitoring.
     public var anomalyRules: AnomalyRules
     /// How often the monitor looks at the day's queries.
@@ -83,8 +86,10 @@ public struct DaemonConfiguration: Sendable {
         logOrigin: String = "bureau.local/access-log",
         anomalyRules: AnomalyRules = .defaults,
         anomalyInterval: Duration = .seconds(300),
+        metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.metrics = metrics
         self.anomalyRules = anomalyRules
         self.anomalyInterval = anomalyInterval
         self.logOrigin = logOrigin
@@ -113,6 +118,8 @@ public final class BureauDaemon: Service, Sendable {
     /// Watches query behaviour.
     public let monitor: AnomalyMonitor
     private let anomalyInterval: Duration
+    private let metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)?
+    private let metricsEndpoint = Mutex<MetricsEndpoint?>(nil)
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
     private let address: String
@@ -141,6 +148,7 @@ public final class BureauDaemon: Service, Sendable {
         self.purgeInterval = configuration.purgeInterval
         self.monitor = AnomalyMonitor(store: self.store, writer: self.writer, rules: configuration.anomalyRules, now: configuration.now)
         self.anomalyInterval = configuration.anomalyInterval
+        self.metrics = configuration.metrics
         let tls = configuration.tls
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -164,7 +172,7 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [OperatorMetadata()]
+            interceptors: [MetricsInterceptor(), OperatorMetadata()]
         )
     }
 
@@ -172,6 +180,13 @@ public final class BureauDaemon: Service, Sendable {
     /// commits what the writer still holds.
     public func run() async throws {
         let server = self.server
+        if let metrics = self.metrics {
+            let endpoint = try await MetricsEndpoint(
+                registry: metrics.registry, store: self.store, writer: self.writer, host: metrics.host, port: metrics.port
+            )
+            self.metricsEndpoint.withLock { $0 = endpoint }
+            self.logger.info("metrics on http://\(metrics.host):\(endpoint.port)/metrics")
+        }
         self.logger.info(
             "bureaud starting",
             metadata: ["data": "\(self.store.folder)", "checkpoint-verifier-key": "\(self.checkpoints.signer.verifierKey)"]
@@ -190,9 +205,11 @@ public final class BureauDaemon: Service, Sendable {
                 server.beginGracefulShutdown()
             }
         } catch {
+            await self.metricsEndpoint.withLock({ $0 })?.close()
             await self.writer.shutdown()
             throw error
         }
+        await self.metricsEndpoint.withLock({ $0 })?.close()
         await self.writer.shutdown()
         self.logger.info("bureaud stopped")
     }
@@ -258,6 +275,9 @@ public final class BureauDaemon: Service, Sendable {
             if removed == 0 { return total }
         }
     }
+
+    /// The port of the metrics endpoint, once it listens (nil without one).
+    public var metricsPort: Int? { self.metricsEndpoint.withLock { $0?.port } }
 
     /// The port the server listens on, once it does.
     public func listeningPort() async throws -> Int {

@@ -21,7 +21,7 @@ public struct ConfigurationFile: Sendable {
     }
 
     static let known: Set<String> = [
-        "host", "port", "data", "map_size_mib", "log_origin",
+        "host", "port", "data", "map_size_mib", "log_origin", "metrics_port",
         "tls.certificate", "tls.key", "tls.ca",
         "retention.purge_interval_minutes",
         "anomalies.interval_minutes", "anomalies.spike_factor", "anomalies.spike_minimum", "anomalies.baseline_days",

@@ -4,6 +4,7 @@ import BureauStore
 import Foundation
 public import GRPCCore
 import Logging
+import Metrics
 import SwiftProtobuf
 
 /// Serves credit reports to licensed agencies.
@@ -235,6 +236,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         }
         if let refusal = decision.1 { throw LoggedRefusal(error: refusal, receipt: decision.0) }
         let receipt = decision.0
+        Counter(label: "bureau_reports_total", dimensions: [("purpose", purpose.rawValue), ("outcome", "hit")]).increment()
         self.context.logger.info(
             "report disclosed",
             metadata: [
@@ -267,6 +269,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             "report refused",
             metadata: ["institution": "\(entry.institution)", "outcome": "\(outcome.rawValue)", "entry": "\(receipt.index)"]
         )
+        Counter(label: "bureau_reports_total", dimensions: [("purpose", entry.purpose?.rawValue ?? ""), ("outcome", outcome.rawValue)])
+            .increment()
         throw LoggedRefusal(error: error, receipt: receipt)
     }
 }

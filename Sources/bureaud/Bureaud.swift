@@ -3,6 +3,8 @@ import BureauCore
 import BureauServer
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import BureauStore
 import ServiceLifecycle
 import UnixSignals
@@ -24,6 +26,7 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "The bureau's CA certificate PEM: the only issuer of client certificates accepted (default certs/ca.pem).") var ca: String?
     @Option(help: "LMDB map size in MiB: the most the database may grow to (default 4096).") var mapSizeMib: Int?
     @Option(help: "The log's origin line in checkpoints (default bureau.local/access-log).") var logOrigin: String?
+    @Option(help: "Port of the Prometheus /metrics endpoint, on the same host (default 9464, 0 picks a free one).") var metricsPort: Int?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -32,6 +35,8 @@ struct Bureaud: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "bureaud")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let file: ConfigurationFile?
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
@@ -43,7 +48,7 @@ struct Bureaud: AsyncParsableCommand {
         }
         let settings: DaemonConfiguration
         do {
-            settings = try Self.settings(self, file)
+            settings = try Self.settings(self, file, registry: registry)
         } catch let problem as ConfigurationFile.Problem {
             throw ValidationError(problem.message)
         }
@@ -58,7 +63,7 @@ struct Bureaud: AsyncParsableCommand {
     }
 
     /// Flags over the file over the defaults.
-    static func settings(_ flags: Bureaud, _ file: ConfigurationFile?) throws -> DaemonConfiguration {
+    static func settings(_ flags: Bureaud, _ file: ConfigurationFile?, registry: PrometheusCollectorRegistry) throws -> DaemonConfiguration {
         let host = try flags.host ?? file?.string("host") ?? "127.0.0.1"
         let port = try flags.port ?? file?.integer("port", in: 0...65535) ?? 50051
         guard (0...65535).contains(port) else { throw ValidationError("--port: 0 to 65535") }
@@ -80,11 +85,13 @@ struct Bureaud: AsyncParsableCommand {
         if let v = try file?.integer("anomalies.consent_subjects_maximum", in: 1...1_000_000) { rules.consentSubjectsMaximum = v }
         let purge = try file?.integer("retention.purge_interval_minutes", in: 1...10_080) ?? 60
         let anomalies = try file?.integer("anomalies.interval_minutes", in: 1...1440) ?? 5
+        let metricsPort = try flags.metricsPort ?? file?.integer("metrics_port", in: 0...65535) ?? 9464
         return DaemonConfiguration(
             host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20),
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log",
-            anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60)
+            anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
+            metrics: (registry, host, metricsPort)
         )
     }
 }

@@ -3,6 +3,10 @@ import BureauCore
 import BureauServer
 import BureauStore
 import Foundation
+import Prometheus
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRPCCore
 import SwiftProtobuf
 import Testing
@@ -126,4 +130,52 @@ struct BackupTests {
             #expect(throws: BureauError.self) { try Backup.take(of: bureau.store, to: folder) }
         }
     }
+}
+
+@Suite("Metrics", .serialized)
+struct MetricsTests {
+    @Test("the /metrics endpoint serves the log size, commits and map use in the Prometheus text format")
+    func endpoint() async throws {
+        try await TestBureau.run(metrics: PrometheusCollectorRegistry()) { bureau in
+            _ = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
+            }
+            var port: Int?
+            for _ in 0..<50 where port == nil {
+                port = bureau.daemon.metricsPort
+                if port == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let text = try await httpGet(port: try #require(port), path: "/metrics")
+            #expect(text.contains("200 OK"))
+            #expect(text.contains("bureau_log_entries "))
+            #expect(text.contains("bureau_lmdb_map_used_bytes "))
+            #expect(text.contains("bureau_commits "))
+            let missing = try await httpGet(port: try #require(port), path: "/other")
+            #expect(missing.contains("404"))
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET over a socket, returning the whole response.
+func httpGet(port: Int, path: String) async throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw BureauError(.unavailable, "cannot connect to the metrics port") }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    return String(decoding: response, as: UTF8.self)
 }

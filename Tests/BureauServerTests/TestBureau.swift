@@ -6,6 +6,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Prometheus
 import Synchronization
 import Testing
 import X509
@@ -28,7 +29,9 @@ struct TestBureau: Sendable {
 
     var store: Store { self.daemon.store }
 
-    static func run(prepare: (Store) throws -> Void = { _ in }, _ body: (TestBureau) async throws -> Void) async throws {
+    static func run(
+        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, _ body: (TestBureau) async throws -> Void
+    ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let clock = TestClock()
@@ -42,6 +45,7 @@ struct TestBureau: Sendable {
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
                     clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
                 ),
+                metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now }
             ),
             logger: Logger(label: "test-bureaud")

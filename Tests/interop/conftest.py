@@ -65,6 +65,7 @@ def start_bureaud(certs, data, port):
         [
             str(BIN / "bureaud"), "--port", str(port), "--data", str(data),
             "--cert", str(certs / "server.pem"), "--key", str(certs / "server.key"), "--ca", str(certs / "ca.pem"),
+            "--metrics-port", "0",
         ],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )

@@ -1,0 +1,108 @@
+public import BureauStore
+public import GRPCCore
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import Prometheus
+
+/// Per-RPC metrics through swift-metrics (the executable bootstraps the Prometheus backend): requests by
+/// method and status, and their latency.
+public struct MetricsInterceptor: ServerInterceptor {
+    public init() {}
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let method = context.descriptor.fullyQualifiedMethod
+        let start = ContinuousClock.now
+        func record(_ status: String) {
+            Counter(label: "bureau_requests_total", dimensions: [("method", method), ("status", status)]).increment()
+            Metrics.Timer(label: "bureau_request_duration_seconds", dimensions: [("method", method)])
+                .recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+        }
+        do {
+            let response = try await next(request, context)
+            let accepted = (try? response.accepted.get()) != nil
+            record(accepted ? "ok" : "error")
+            return response
+        } catch {
+            record((error as? any RPCErrorConvertible).map { "\($0.rpcErrorCode)" } ?? "unknown")
+            throw error
+        }
+    }
+}
+
+/// The Prometheus `/metrics` endpoint on its own port: the registry's metrics, plus the log's size, the
+/// writer's commits and batch sizes and LMDB's map use, read at each scrape.
+public final class MetricsEndpoint: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let store: Store
+    let writer: GroupCommitWriter
+    let channel: any Channel
+
+    /// Starts serving on `host:port` (0 picks a free port).
+    public init(registry: PrometheusCollectorRegistry, store: Store, writer: GroupCommitWriter, host: String, port: Int) async throws {
+        self.registry = registry
+        self.store = store
+        self.writer = writer
+        let logSize = registry.makeGauge(name: "bureau_log_entries", help: "Entries in the access log")
+        let mapUsed = registry.makeGauge(name: "bureau_lmdb_map_used_bytes", help: "Bytes of the LMDB map in use")
+        let mapSize = registry.makeGauge(name: "bureau_lmdb_map_size_bytes", help: "Size of the LMDB map")
+        let commits = registry.makeGauge(name: "bureau_commits", help: "Write transactions the group-commit writer committed")
+        let batch = registry.makeGauge(name: "bureau_commit_batch_size_mean", help: "Mean requests per commit")
+        let scrape: @Sendable () -> [UInt8] = {
+            if let statistics = try? StoreStatistics(store) {
+                logSize.set(to: Double(statistics.logSize))
+                mapUsed.set(to: Double(statistics.usedBytes))
+                mapSize.set(to: Double(statistics.mapSize))
+            }
+            let statistics = writer.statistics
+            commits.set(to: Double(statistics.commits))
+            batch.set(to: statistics.meanBatchSize)
+            return registry.emitToBuffer()
+        }
+        self.channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(MetricsHTTPHandler(scrape: scrape))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+
+    /// The port it listens on.
+    public var port: Int { self.channel.localAddress?.port ?? 0 }
+
+    public func close() async {
+        try? await self.channel.close()
+    }
+}
+
+private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let scrape: @Sendable () -> [UInt8]
+
+    init(scrape: @escaping @Sendable () -> [UInt8]) {
+        self.scrape = scrape
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = self.unwrapInboundIn(data) else { return }
+        let found = head.method == .GET && head.uri.split(separator: "?").first == "/metrics"
+        let body = found ? self.scrape() : Array("not found: GET /metrics\n".utf8)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4" : "text/plain")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: found ? .ok : .notFound, headers: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}
