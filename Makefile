@@ -22,9 +22,9 @@ deps:
 
 ## Python's grpcio and pytest, for the interop tests.
 python-deps:
-	@$(PYTHON) -c "import grpc, grpc_tools, pytest" 2>/dev/null || \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest || \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages grpcio grpcio-tools pytest
+	@$(PYTHON) -c "import grpc, grpc_tools, pytest, cryptography" 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest cryptography || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages grpcio grpcio-tools pytest cryptography
 
 build: deps
 	$(SWIFT) build
