@@ -65,7 +65,7 @@ public enum AnomalyDetector {
         var found: [Anomaly] = []
         let reports = entries.filter { ($0.entry.action.hasPrefix("report.") || $0.entry.action.hasPrefix("score.")) && !$0.entry.institution.isEmpty }
         let today = reports.filter { CalendarDate(utcDayOf: $0.entry.time) == day }
-        let baselineStart = day.adding(years: 0).daysSinceEpoch - rules.baselineDays
+        let baselineStart = day.daysSinceEpoch - rules.baselineDays
         let baseline = reports.filter {
             let d = CalendarDate(utcDayOf: $0.entry.time).daysSinceEpoch
             return d >= baselineStart && d < day.daysSinceEpoch

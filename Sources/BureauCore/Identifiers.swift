@@ -74,13 +74,29 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// Whether `text` holds a valid resident identity number anywhere in it (18 characters, or the
     /// 15-digit legacy form). Free-text fields that are logged are checked with it.
     public static func occurs(in text: String) -> Bool {
-        let chars = Array(text.uppercased())
-        for length in [18, 15] where chars.count >= length {
-            for start in 0...(chars.count - length) {
-                let window = chars[start..<(start + length)]
-                guard window.first!.isASCIIDigit else { continue }
-                if (try? ResidentIdentityNumber(parsing: String(window))) != nil { return true }
+        // Only a run of at least 15 digits (an X may end it) can hold one: most text has none, and is
+        // passed over without parsing anything.
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            guard bytes[start] >= 0x30 && bytes[start] <= 0x39 else {
+                start += 1
+                continue
             }
+            var end = start
+            while end < bytes.count && ((bytes[end] >= 0x30 && bytes[end] <= 0x39) || bytes[end] == 0x58 || bytes[end] == 0x78) {
+                end += 1
+            }
+            if end - start >= 15 {
+                let run = Array(String(decoding: bytes[start..<end], as: UTF8.self))
+                for length in [18, 15] where run.count >= length {
+                    for offset in 0...(run.count - length)
+                    where (try? ResidentIdentityNumber(parsing: String(run[offset..<(offset + length)]))) != nil {
+                        return true
+                    }
+                }
+            }
+            start = end
         }
         return false
     }

@@ -86,34 +86,40 @@ public struct ReflectionService: Grpc_Reflection_V1_ServerReflection.SimpleServi
         context: ServerContext
     ) async throws {
         for try await message in request {
-            var reply = Grpc_Reflection_V1_ServerReflectionResponse()
-            reply.validHost = message.host
-            reply.originalRequest = message
-            let answer: ReflectionIndex.Answer
-            switch message.messageRequest {
-            case .fileByFilename(let name): answer = ReflectionIndex.shared.answer(fileByFilename: name, symbol: nil, listServices: false)
-            case .fileContainingSymbol(let symbol): answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: symbol, listServices: false)
-            case .listServices: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: true)
-            default: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: false)
-            }
-            switch answer {
-            case .files(let files): reply.fileDescriptorResponse.fileDescriptorProto = files
-            case .services(let names):
-                reply.listServicesResponse.service = names.map { name in
-                    var service = Grpc_Reflection_V1_ServiceResponse()
-                    service.name = name
-                    return service
-                }
-            case .error(let code, let text):
-                reply.errorResponse.errorCode = Int32(code.rawValue)
-                reply.errorResponse.errorMessage = text
-            }
-            try await response.write(reply)
+            try await response.write(Self.reply(to: message))
         }
+    }
+
+    /// The answer to one reflection request.
+    static func reply(to message: Grpc_Reflection_V1_ServerReflectionRequest) -> Grpc_Reflection_V1_ServerReflectionResponse {
+        var reply = Grpc_Reflection_V1_ServerReflectionResponse()
+        reply.validHost = message.host
+        reply.originalRequest = message
+        let answer: ReflectionIndex.Answer
+        switch message.messageRequest {
+        case .fileByFilename(let name): answer = ReflectionIndex.shared.answer(fileByFilename: name, symbol: nil, listServices: false)
+        case .fileContainingSymbol(let symbol): answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: symbol, listServices: false)
+        case .listServices: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: true)
+        default: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: false)
+        }
+        switch answer {
+        case .files(let files): reply.fileDescriptorResponse.fileDescriptorProto = files
+        case .services(let names):
+            reply.listServicesResponse.service = names.map { name in
+                var service = Grpc_Reflection_V1_ServiceResponse()
+                service.name = name
+                return service
+            }
+        case .error(let code, let text):
+            reply.errorResponse.errorCode = Int32(code.rawValue)
+            reply.errorResponse.errorMessage = text
+        }
+        return reply
     }
 }
 
-/// Server reflection under its older name (grpc.reflection.v1alpha), for older tools.
+/// Server reflection under its older name (grpc.reflection.v1alpha), for older tools. Its messages are
+/// the v1 messages on the wire, so each request is answered by the v1 service.
 public struct ReflectionServiceV1Alpha: Grpc_Reflection_V1alpha_ServerReflection.SimpleServiceProtocol {
     public init() {}
 
@@ -123,29 +129,9 @@ public struct ReflectionServiceV1Alpha: Grpc_Reflection_V1alpha_ServerReflection
         context: ServerContext
     ) async throws {
         for try await message in request {
-            var reply = Grpc_Reflection_V1alpha_ServerReflectionResponse()
-            reply.validHost = message.host
-            reply.originalRequest = message
-            let answer: ReflectionIndex.Answer
-            switch message.messageRequest {
-            case .fileByFilename(let name): answer = ReflectionIndex.shared.answer(fileByFilename: name, symbol: nil, listServices: false)
-            case .fileContainingSymbol(let symbol): answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: symbol, listServices: false)
-            case .listServices: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: true)
-            default: answer = ReflectionIndex.shared.answer(fileByFilename: nil, symbol: nil, listServices: false)
-            }
-            switch answer {
-            case .files(let files): reply.fileDescriptorResponse.fileDescriptorProto = files
-            case .services(let names):
-                reply.listServicesResponse.service = names.map { name in
-                    var service = Grpc_Reflection_V1alpha_ServiceResponse()
-                    service.name = name
-                    return service
-                }
-            case .error(let code, let text):
-                reply.errorResponse.errorCode = Int32(code.rawValue)
-                reply.errorResponse.errorMessage = text
-            }
-            try await response.write(reply)
+            let v1 = try Grpc_Reflection_V1_ServerReflectionRequest(serializedBytes: try message.serializedBytes() as [UInt8])
+            let reply = ReflectionService.reply(to: v1)
+            try await response.write(try Grpc_Reflection_V1alpha_ServerReflectionResponse(serializedBytes: try reply.serializedBytes() as [UInt8]))
         }
     }
 }

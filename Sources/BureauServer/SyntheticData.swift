@@ -108,3 +108,23 @@ struct SplitMix {
     /// A number in 0..<bound.
     mutating func next(_ bound: Int) -> Int { Int(self.next() % UInt64(bound)) }
 }
+
+public import Foundation
+
+extension SyntheticData {
+    /// Writes people `0..<count` as JSON Lines (``SubjectLine``, sorted keys) to `handle`.
+    public func writeLines(count: Int, accounts: Int = 3, to handle: FileHandle) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        var buffer = Data()
+        for i in 0..<count {
+            buffer.append(try encoder.encode(self.person(i, accounts: accounts)))
+            buffer.append(0x0A)
+            if buffer.count > 1 << 22 {
+                handle.write(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        handle.write(buffer)
+    }
+}

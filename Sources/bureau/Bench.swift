@@ -56,18 +56,7 @@ struct Bench: ParsableCommand {
             FileManager.default.createFile(atPath: path, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             defer { try? handle.close() }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            var buffer = Data()
-            for i in 0..<count {
-                buffer.append(try encoder.encode(generator.person(i)))
-                buffer.append(0x0A)
-                if buffer.count > 1 << 22 {
-                    handle.write(buffer)
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
-            handle.write(buffer)
+            try generator.writeLines(count: count, to: handle)
         }
     }
 }

@@ -44,8 +44,6 @@ struct Demo: ParsableCommand {
             let generator = SyntheticData(
                 furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
             )
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
             let handle: FileHandle
             if output == "-" {
                 handle = FileHandle.standardOutput
@@ -53,16 +51,7 @@ struct Demo: ParsableCommand {
                 FileManager.default.createFile(atPath: output, contents: nil)
                 handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             }
-            var buffer = Data()
-            for i in 0..<subjects {
-                buffer.append(try encoder.encode(generator.person(i, accounts: accounts)))
-                buffer.append(0x0A)
-                if buffer.count > 1 << 22 {
-                    handle.write(buffer)
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
-            handle.write(buffer)
+            try generator.writeLines(count: subjects, accounts: accounts, to: handle)
         }
     }
 }
