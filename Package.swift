@@ -16,6 +16,10 @@ let package = Package(
     products: [
         .executable(name: "bureaud", targets: ["bureaud"]),
         .executable(name: "bureau", targets: ["bureau"]),
+        // Libraries for tools outside this package, such as the fuzz targets in Fuzz/.
+        .library(name: "BureauCore", targets: ["BureauCore"]),
+        .library(name: "BureauStore", targets: ["BureauStore"]),
+        .library(name: "BureauWire", targets: ["BureauWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -77,6 +81,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Wire <-> domain mapping and request validation (pure, no I/O)
+        .target(
+            name: "BureauWire",
+            dependencies: [
+                "BureauCore",
+                "BureauAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: gRPC services
         .target(
             name: "BureauServer",
@@ -84,6 +99,7 @@ let package = Package(
                 "BureauCore",
                 "BureauStore",
                 "BureauAPI",
+                "BureauWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -125,6 +141,7 @@ let package = Package(
                 "BureauStore",
                 "BureauServer",
                 "BureauAPI",
+                "BureauWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -166,6 +183,7 @@ let package = Package(
                 "BureauStore",
                 "BureauCore",
                 "BureauAPI",
+                "BureauWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

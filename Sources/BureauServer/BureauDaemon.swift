@@ -1,4 +1,5 @@
 import BureauAPI
+import BureauWire
 public import BureauCore
 public import BureauStore
 public import Foundation

@@ -1,4 +1,5 @@
 public import BureauAPI
+import BureauWire
 import BureauCore
 import BureauStore
 import Crypto

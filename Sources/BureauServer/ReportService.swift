@@ -1,4 +1,5 @@
 public import BureauAPI
+import BureauWire
 import BureauCore
 import BureauStore
 import Foundation
@@ -122,18 +123,11 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         annotate: (@Sendable (StoreTransaction, SubjectKey, CalendarDate) throws -> String)? = nil
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
-        let purpose = try Purpose.parse(wirePurpose)
-        let identifier = try SubjectIdentifier(kind: kind, parsing: text)
-        guard requestID.utf8.count <= 128 else { throw BureauError.invalid("request_id", "is at most 128 bytes") }
-        guard consentReference.utf8.count <= 128 else {
-            throw BureauError.invalid("consent_reference", "is at most 128 bytes")
-        }
-        guard freezeCode.utf8.count <= 64 else { throw BureauError.invalid("freeze_code", "is at most 64 bytes") }
-        // Both are written to the log: they must not smuggle a national identifier into it.
-        for (field, value) in [("request_id", requestID), ("consent_reference", consentReference)]
-        where ResidentIdentityNumber.occurs(in: value) {
-            throw BureauError.invalid(field, "must not contain a national identifier")
-        }
+        let query = try ReportQuery(
+            kind: kind, identifier: text, purpose: wirePurpose, consentReference: consentReference, requestID: requestID, freezeCode: freezeCode
+        )
+        let purpose = query.purpose
+        let identifier = query.identifier
         let key = self.context.store.key(for: identifier)
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)

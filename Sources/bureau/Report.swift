@@ -1,5 +1,6 @@
 import ArgumentParser
 import BureauAPI
+import BureauWire
 import BureauCore
 import BureauServer
 import Foundation

@@ -2,6 +2,7 @@ import BureauAPI
 import BureauCore
 import BureauServer
 import BureauStore
+import BureauWire
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2

@@ -1,6 +1,6 @@
 public import BureauAPI
 public import BureauCore
-import Foundation
+public import Foundation
 import SwiftProtobuf
 
 // Mapping between the wire contract (BureauAPI) and the domain (BureauCore). Unknown and unspecified
@@ -25,7 +25,7 @@ extension Purpose {
     }
 
     /// Parses a wire purpose, naming `field` when it is missing or unknown.
-    static func parse(_ wire: Bureau_Purpose, field: String = "purpose") throws(BureauError) -> Purpose {
+    public static func parse(_ wire: Bureau_Purpose, field: String = "purpose") throws(BureauError) -> Purpose {
         switch wire {
         case .unspecified: throw .invalid(field, "is required")
         case .UNRECOGNIZED(let value): throw .invalid(field, "unknown value \(value)")
@@ -121,35 +121,35 @@ extension AccountStatus {
 }
 
 extension Bureau_CalendarDate {
-    init(_ date: CalendarDate) {
+    public init(_ date: CalendarDate) {
         self.init()
         self.year = Int32(date.year)
         self.month = Int32(date.month)
         self.day = Int32(date.day)
     }
 
-    var fields: DateFields { DateFields(year: Int(self.year), month: Int(self.month), day: Int(self.day)) }
+    public var fields: DateFields { DateFields(year: Int(self.year), month: Int(self.month), day: Int(self.day)) }
 }
 
 extension Bureau_Money {
-    init(_ money: Money) {
+    public init(_ money: Money) {
         self.init()
         self.minorUnits = money.minorUnits
         self.currency = money.currency
     }
 
-    var domain: Money { Money(minorUnits: self.minorUnits, currency: self.currency) }
+    public var domain: Money { Money(minorUnits: self.minorUnits, currency: self.currency) }
 }
 
 extension Bureau_Address {
-    init(_ address: Address) {
+    public init(_ address: Address) {
         self.init()
         self.province = address.province
         self.city = address.city
         self.detail = address.detail
     }
 
-    var domain: Address { Address(province: self.province, city: self.city, detail: self.detail) }
+    public var domain: Address { Address(province: self.province, city: self.city, detail: self.detail) }
 }
 
 extension Bureau_LogReceipt {
@@ -220,20 +220,20 @@ extension ListSeverity {
 }
 
 extension Bureau_LegalBasis {
-    init(_ basis: LegalBasis) {
+    public init(_ basis: LegalBasis) {
         self.init()
         self.documentNumber = basis.documentNumber
         self.authority = basis.authority
         self.date = Bureau_CalendarDate(basis.date)
     }
 
-    var submitted: SubmittedLegalBasis {
+    public var submitted: SubmittedLegalBasis {
         SubmittedLegalBasis(documentNumber: self.documentNumber, authority: self.authority, date: self.hasDate ? self.date.fields : nil)
     }
 }
 
 extension SubmittedAccount {
-    init(_ a: Bureau_AccountRecord) {
+    public init(_ a: Bureau_AccountRecord) {
         self.init(
             accountNumber: a.accountNumber,
             type: AccountType(a.type),
@@ -250,7 +250,7 @@ extension SubmittedAccount {
 }
 
 extension SubmittedPublicRecord {
-    init(_ p: Bureau_PublicRecord) {
+    public init(_ p: Bureau_PublicRecord) {
         self.init(
             recordID: p.recordID, type: PublicRecordType(p.type), authority: p.authority,
             legalBasis: p.hasLegalBasis ? p.legalBasis.submitted : nil, amount: p.hasAmount ? p.amount.domain : nil,
@@ -261,7 +261,7 @@ extension SubmittedPublicRecord {
 }
 
 extension SubmittedListEntry {
-    init(_ l: Bureau_ListEntryRecord) {
+    public init(_ l: Bureau_ListEntryRecord) {
         self.init(
             recordID: l.recordID, list: l.list, severity: ListSeverity(l.severity), reason: l.reason,
             legalBasis: l.hasLegalBasis ? l.legalBasis.submitted : nil, listed: l.hasListed ? l.listed.fields : nil,
@@ -272,7 +272,7 @@ extension SubmittedListEntry {
 
 extension SubmittedSubject {
     /// The domain input of a wire record (validated later by ``Furnishing``).
-    init(_ wire: Bureau_SubjectRecord) {
+    public init(_ wire: Bureau_SubjectRecord) {
         self.init(
             kind: SubjectKind(wire.kind),
             identifier: wire.identifier,
@@ -290,7 +290,7 @@ extension SubmittedSubject {
 }
 
 extension Bureau_PersonIdentity {
-    init(_ person: DisclosedPerson) {
+    public init(_ person: DisclosedPerson) {
         self.init()
         self.name = person.name
         self.identifier = person.identifier
@@ -303,7 +303,7 @@ extension Bureau_PersonIdentity {
 }
 
 extension Bureau_AccountLine {
-    init(_ disclosed: Disclosed<Account>, furnisherName: String) {
+    public init(_ disclosed: Disclosed<Account>, furnisherName: String) {
         let account = disclosed.record
         self.init()
         self.furnisherName = furnisherName
@@ -323,7 +323,7 @@ extension Bureau_AccountLine {
 }
 
 extension Bureau_PublicRecordLine {
-    init(_ disclosed: Disclosed<PublicRecord>, furnisherName: String) {
+    public init(_ disclosed: Disclosed<PublicRecord>, furnisherName: String) {
         let record = disclosed.record
         self.init()
         self.furnisherName = furnisherName
@@ -340,7 +340,7 @@ extension Bureau_PublicRecordLine {
 }
 
 extension Bureau_ListEntryLine {
-    init(_ disclosed: Disclosed<ListEntry>, furnisherName: String, listName: String) {
+    public init(_ disclosed: Disclosed<ListEntry>, furnisherName: String, listName: String) {
         let entry = disclosed.record
         self.init()
         self.furnisherName = furnisherName
@@ -357,7 +357,7 @@ extension Bureau_ListEntryLine {
 }
 
 extension Bureau_ReportHeader {
-    init(_ report: Report, receipt: LogReceipt, time: Date, requestedBy: String) {
+    public init(_ report: Report, receipt: LogReceipt, time: Date, requestedBy: String) {
         self.init()
         self.reportNumber = String(receipt.index)
         self.generatedAt = Google_Protobuf_Timestamp(date: time)
@@ -374,7 +374,7 @@ extension Bureau_ReportHeader {
 }
 
 extension Bureau_Score {
-    init(_ score: CreditScore) {
+    public init(_ score: CreditScore) {
         self.init()
         self.value = Int32(score.value)
         self.modelVersion = score.modelVersion
