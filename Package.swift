@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "BureauCore", targets: ["BureauCore"]),
         .library(name: "BureauStore", targets: ["BureauStore"]),
         .library(name: "BureauWire", targets: ["BureauWire"]),
+        .library(name: "BureauAPI", targets: ["BureauAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),

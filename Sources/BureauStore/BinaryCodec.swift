@@ -105,13 +105,22 @@ struct BinaryReader {
     }
 
     mutating func string() throws -> String {
-        let count = Int(try self.varint())
-        guard count <= self.bytes.count - self.offset else { throw Malformed(what: "string past the end") }
+        // A length beyond Int (found by FuzzEntries) is as malformed as one past the end.
+        guard let count = Int(exactly: try self.varint()), count <= self.bytes.count - self.offset else {
+            throw Malformed(what: "string past the end")
+        }
         defer { self.offset += count }
         return String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[self.offset..<(self.offset + count)]), as: UTF8.self)
     }
 
-    mutating func date() throws -> CalendarDate { CalendarDate(daysSinceEpoch: Int(try self.int())) }
+    /// Stored dates lie in years 1 to 9999, as CalendarDate allows; anything else would overflow the calendar arithmetic.
+    static let dayRange = Int64(CalendarDate(year: 1, month: 1, day: 1)!.daysSinceEpoch)...Int64(CalendarDate(year: 9999, month: 12, day: 31)!.daysSinceEpoch)
+
+    mutating func date() throws -> CalendarDate {
+        let days = try self.int()
+        guard Self.dayRange.contains(days) else { throw Malformed(what: "date \(days) days from 1970 is outside years 1 to 9999") }
+        return CalendarDate(daysSinceEpoch: Int(days))
+    }
 
     mutating func optionalDate() throws -> CalendarDate? { try self.byte() == 1 ? try self.date() : nil }
 

@@ -122,7 +122,10 @@ public final class GroupCommitWriter: Sendable {
                         let value = try txn.nested { child in try request.work(StoreTransaction(child, self.store.databases)) }
                         results.append(.success(value))
                     } catch let error as LMDBError {
-                        results.append(.failure(BureauError(storage: error)))
+                        // Only this request's nested transaction is undone; the batch goes on.
+                        let failure = BureauError(storage: error)
+                        self.logger.error("write refused by storage", metadata: ["error": "\(failure)"])
+                        results.append(.failure(failure))
                     } catch {
                         results.append(.failure(error))
                     }

@@ -1,14 +1,15 @@
-import BureauCore
+public import BureauCore
 
 /// Encodes the values of the `subjects`, `records` and `attachments` databases. The furnisher and the
 /// record id live in the key, so they are not repeated in the value. Enum values are stored by their
-/// position in `allCases`: new cases go at the end, never in between.
-enum RecordCodec {
-    static let format: UInt8 = 1
+/// position in `allCases`: new cases go at the end, never in between. Decoding checks every bound
+/// and throws on malformed bytes; it is public so that tools and the fuzz targets in Fuzz/ can use it.
+public enum RecordCodec {
+    public static let format: UInt8 = 1
 
     // MARK: Subjects
 
-    static func encode(_ subject: CreditFile.Subject) -> [UInt8] {
+    public static func encode(_ subject: CreditFile.Subject) -> [UInt8] {
         var w = BinaryWriter(format: format)
         switch subject {
         case .person(let p):
@@ -30,7 +31,7 @@ enum RecordCodec {
         return w.bytes
     }
 
-    static func decodeSubject(_ bytes: UnsafeRawBufferPointer) throws -> CreditFile.Subject {
+    public static func decodeSubject(_ bytes: UnsafeRawBufferPointer) throws -> CreditFile.Subject {
         var r = try BinaryReader(bytes, format: format)
         switch try r.byte() {
         case 1:
@@ -51,7 +52,7 @@ enum RecordCodec {
 
     // MARK: Records
 
-    static func encode(_ record: CreditRecord) -> [UInt8] {
+    public static func encode(_ record: CreditRecord) -> [UInt8] {
         var w = BinaryWriter(format: format)
         switch record {
         case .account(let a):
@@ -93,7 +94,7 @@ enum RecordCodec {
         return w.bytes
     }
 
-    static func decodeRecord(_ reference: RecordReference, _ bytes: UnsafeRawBufferPointer) throws -> CreditRecord {
+    public static func decodeRecord(_ reference: RecordReference, _ bytes: UnsafeRawBufferPointer) throws -> CreditRecord {
         var r = try BinaryReader(bytes, format: format)
         switch reference.kind {
         case .account:
@@ -132,7 +133,7 @@ enum RecordCodec {
 
     // MARK: Attachments (statements and dispute marks)
 
-    static func encode(_ statement: Statement) -> [UInt8] {
+    public static func encode(_ statement: Statement) -> [UInt8] {
         var w = BinaryWriter(format: format)
         w.string(statement.text)
         w.date(statement.added)
@@ -140,12 +141,12 @@ enum RecordCodec {
         return w.bytes
     }
 
-    static func decodeStatement(id: String, _ bytes: UnsafeRawBufferPointer) throws -> Statement {
+    public static func decodeStatement(id: String, _ bytes: UnsafeRawBufferPointer) throws -> Statement {
         var r = try BinaryReader(bytes, format: format)
         return Statement(id: id, text: try r.string(), added: try r.date(), about: try decodeReference(&r))
     }
 
-    static func encode(_ dispute: DisputeMark) -> [UInt8] {
+    public static func encode(_ dispute: DisputeMark) -> [UInt8] {
         var w = BinaryWriter(format: format)
         encode(dispute.record, into: &w)
         w.date(dispute.filed)
@@ -153,7 +154,7 @@ enum RecordCodec {
         return w.bytes
     }
 
-    static func decodeDispute(id: String, _ bytes: UnsafeRawBufferPointer) throws -> DisputeMark {
+    public static func decodeDispute(id: String, _ bytes: UnsafeRawBufferPointer) throws -> DisputeMark {
         var r = try BinaryReader(bytes, format: format)
         guard let record = try decodeReference(&r) else { throw BinaryReader.Malformed(what: "dispute without record") }
         return DisputeMark(id: id, record: record, filed: try r.date(), description: try r.string())

@@ -30,17 +30,20 @@ struct TestBureau: Sendable {
 
     var store: Store { self.daemon.store }
 
+    /// Runs a daemon for `body`: in a fresh temporary folder seeded with the demo data, or in `folder`
+    /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
     static func run(
+        folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
         prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, _ body: (TestBureau) async throws -> Void
     ) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
+        defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
         let server = try ca.issueServer()
         let daemon = try BureauDaemon(
             configuration: DaemonConfiguration(
-                port: 0, dataFolder: folder, store: .init(mapSize: 64 << 20),
+                port: 0, dataFolder: folder, store: .init(mapSize: mapSize),
                 tls: .init(
                     certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
@@ -52,8 +55,10 @@ struct TestBureau: Sendable {
             logger: Logger(label: "test-bureaud")
         )
         try prepare(daemon.store)
-        _ = try DemoData.seed(into: daemon.store, certificates: nil)
-        try fileStandingConsents(in: daemon.store)
+        if seed {
+            _ = try DemoData.seed(into: daemon.store, certificates: nil)
+            try fileStandingConsents(in: daemon.store)
+        }
         var clients: [String: CertificateAuthority.Issued] = [:]
         for demo in DemoData.institutions {
             let issued = try ca.issueClient(name: demo.institution.name, code: demo.institution.code.value)

@@ -1,0 +1,59 @@
+import BureauAPI
+import BureauCore
+import BureauStore
+import BureauWire
+import SwiftProtobuf
+
+/// A furnisher licensed for every category of the built-in catalogue.
+let furnisher = Institution(
+    code: try! UnifiedSocialCreditCode(parsing: "91110000100000016D"), name: "Fuzz Bank", roles: [.furnisher, .agency],
+    purposes: Set(Purpose.allCases), certificateFingerprints: [], categories: Set(Catalogue.default.categories.map(\.code))
+)
+let furnishing = Furnishing(furnisher: furnisher, catalogue: .default, today: CalendarDate(year: 2026, month: 11, day: 23)!)
+
+/// Request validation as the services run it: the first byte picks the message, the rest is its
+/// protobuf encoding. Bytes either fail to decode, or validate, or fail with an error naming a field;
+/// validated records survive the store's codec unchanged.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRequests(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    guard count > 0 else { return 0 }
+    let input = UnsafeRawBufferPointer(start: start, count: count)
+    let bytes = Array(input.dropFirst())
+    switch input[0] % 4 {
+    case 0:
+        guard let request = try? Bureau_IndividualReportRequest(serializedBytes: bytes) else { return 0 }
+        check { () throws(BureauError) in _ = try ReportQuery(request) }
+    case 1:
+        guard let request = try? Bureau_BusinessReportRequest(serializedBytes: bytes) else { return 0 }
+        check { () throws(BureauError) in _ = try ReportQuery(request) }
+    case 2:
+        guard let request = try? Bureau_ScoreRequest(serializedBytes: bytes) else { return 0 }
+        check { () throws(BureauError) in _ = try ReportQuery(request) }
+    default:
+        guard let request = try? Bureau_SubmitRecordsRequest(serializedBytes: bytes) else { return 0 }
+        check { () throws(BureauError) in
+            let subjects = try furnishing.validate(batchID: request.batchID, subjects: request.subjects.map(SubmittedSubject.init))
+            for subject in subjects {
+                let encoded = RecordCodec.encode(subject.subject)
+                let decoded = try! encoded.withUnsafeBytes { try RecordCodec.decodeSubject($0) }
+                precondition(decoded == subject.subject, "subject survives the codec")
+                for record in subject.records {
+                    let bytes = RecordCodec.encode(record)
+                    let back = try! bytes.withUnsafeBytes { try RecordCodec.decodeRecord(record.reference, $0) }
+                    precondition(back == record, "record survives the codec")
+                }
+            }
+        }
+    }
+    return 0
+}
+
+/// Runs `validate`: success, or an error that names a field (`field: rule`) with a client-side code.
+func check(_ validate: () throws(BureauError) -> Void) {
+    do throws(BureauError) {
+        try validate()
+    } catch {
+        precondition(error.code == .invalidArgument || error.code == .permissionDenied, "unexpected code: \(error)")
+        precondition(error.message.contains(": "), "an error names its field: \(error)")
+    }
+}
