@@ -24,8 +24,8 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     public var isMapFull: Bool { self.code == MDB_MAP_FULL }
     /// The key was not found (only surfaced by operations that require it).
     public var isNotFound: Bool { self.code == MDB_NOTFOUND }
-    /// The disk refused a write (no space left on the device).
-    public var isNoSpace: Bool { self.code == ENOSPC }
+    /// The disk refused a write: no space left on the device, a disk quota or the file-size limit reached.
+    public var isNoSpace: Bool { self.code == ENOSPC || self.code == EDQUOT || self.code == EFBIG }
 
     public var description: String {
         let message = String(cString: mdb_strerror(self.code))

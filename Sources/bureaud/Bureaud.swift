@@ -8,6 +8,9 @@ import Prometheus
 import BureauStore
 import ServiceLifecycle
 import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// bureaud: the credit bureau daemon.
 @main
@@ -29,6 +32,10 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "Port of the Prometheus /metrics endpoint, on the same host (default 9464, 0 picks a free one).") var metricsPort: Int?
 
     func run() async throws {
+        #if canImport(Glibc)
+        // A write past the file-size limit fails with EFBIG, answered UNAVAILABLE, instead of killing the daemon.
+        signal(SIGXFSZ, SIG_IGN)
+        #endif
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info
