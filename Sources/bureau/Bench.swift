@@ -8,7 +8,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [ImportBench.self, ReportBench.self]
+        subcommands: [ImportBench.self, ReportBench.self, ScaleBench.self]
     )
 
     struct ImportBench: ParsableCommand {
