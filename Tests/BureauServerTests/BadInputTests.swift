@@ -49,6 +49,98 @@ struct BadInputTests {
         }
     }
 
+    @Test("every identifier rule is INVALID_ARGUMENT naming the field and the rule, with nothing logged")
+    func identifierRules() async throws {
+        let people: [(String, String)] = [
+            ("", "is required"),
+            ("11010519491231", "has 18 characters (or 15 in the legacy form), got 14"),
+            ("1101054912310A2", "15-character resident identity number has digits only"),
+            ("1101051949123100AX", "first 17 characters of a resident identity number are digits"),
+            ("11010519491231002Y", "check character of a resident identity number is a digit or X"),
+            ("99010519491231002X", "region code does not name a province"),
+            ("110105189912310021", "must be a real date after 1900"),
+            ("110105194902301238", "must be a real date after 1900"),
+            ("110105194912310021", "check character does not match (ISO 7064 MOD 11-2)"),
+        ]
+        let businesses: [(String, String)] = [
+            ("", "is required"),
+            ("9111000010000001", "has 18 characters, got 16"),
+            ("91110000100000016I", "uses digits and capitals except I, O, S, V, Z"),
+            ("9111A000100000016D", "characters 3 to 8 of a unified social credit code are the region code"),
+            ("91110000100000017D", "organisation code (characters 9 to 17) fails its GB 11714 check"),
+            ("91110000100000016E", "check character does not match (GB 32100)"),
+        ]
+        try await TestBureau.run { bureau in
+            let before = try bureau.logEntries().count
+            for (identifier, rule) in people {
+                let error = await rpcError {
+                    _ = try await bureau.withClient("bank") { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                            request: ClientRequest(message: individualRequest(identifier)), options: fastCall
+                        )
+                    }
+                }
+                #expect(error?.code == .invalidArgument, "\(identifier)")
+                #expect(error?.message.hasPrefix("identifier: ") == true && error?.message.contains(rule) == true, "\(identifier): \(error?.message ?? "")")
+            }
+            for (identifier, rule) in businesses {
+                var request = Bureau_BusinessReportRequest()
+                request.identifier = identifier
+                request.purpose = .guaranteeReview
+                let error = await rpcError {
+                    _ = try await bureau.withClient("bank") { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(request: ClientRequest(message: request), options: fastCall)
+                    }
+                }
+                #expect(error?.code == .invalidArgument, "\(identifier)")
+                #expect(error?.message.hasPrefix("identifier: ") == true && error?.message.contains(rule) == true, "\(identifier): \(error?.message ?? "")")
+            }
+            #expect(try bureau.logEntries().count == before)
+            try await stillServes(bureau)
+        }
+    }
+
+    @Test("unknown enum values are INVALID_ARGUMENT naming the field, with nothing logged")
+    func unknownEnums() async throws {
+        try await TestBureau.run { bureau in
+            let before = try bureau.logEntries().count
+            var score = Bureau_ScoreRequest()
+            score.identifier = DemoData.personIdentifier
+            score.purpose = .postLoanManagement
+            score.subjectKind = .UNRECOGNIZED(7)
+            let kind = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getScore(request: ClientRequest(message: score), options: fastCall)
+                }
+            }
+            #expect(kind?.code == .invalidArgument)
+            #expect(kind?.message.hasPrefix("subject_kind: ") == true)
+            var report = individualRequest()
+            report.purpose = .UNRECOGNIZED(4242)
+            let purpose = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: report), options: fastCall)
+                }
+            }
+            #expect(purpose?.code == .invalidArgument)
+            #expect(purpose?.message == "purpose: unknown value 4242")
+            var furnish = Bureau_SubmitRecordsRequest()
+            furnish.batchID = "enum-batch"
+            var subject = FurnishOverTLSTests.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "E-1")
+            subject.accounts[0].status = .UNRECOGNIZED(99)
+            furnish.subjects = [subject]
+            let status = await rpcError {
+                _ = try await bureau.withClient("furnisher") { client in
+                    try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: furnish), options: fastCall)
+                }
+            }
+            #expect(status?.code == .invalidArgument)
+            #expect(status?.message.hasPrefix("subjects[0].accounts[0].status: ") == true, "\(status?.message ?? "")")
+            #expect(try bureau.logEntries().count == before)
+            try await stillServes(bureau)
+        }
+    }
+
     @Test("empty and huge strings get INVALID_ARGUMENT naming the field")
     func strings() async throws {
         try await TestBureau.run { bureau in
