@@ -86,6 +86,14 @@ def seed(certs, data):
     )
 
 
+def seeded_bureaud(certs, data):
+    """Seeds a new data folder and starts bureaud on it; returns (process, port, address)."""
+    data.mkdir()
+    seed(certs, data)
+    port = free_port()
+    return start_bureaud(certs, data, port), port, f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="session")
 def bureaud(certs, tmp_path_factory):
     """A running bureaud with demo data; yields (address, data folder)."""

@@ -6,7 +6,7 @@ import time
 
 import grpc
 
-from conftest import free_port, seed, start_bureaud
+from conftest import seeded_bureaud, start_bureaud
 from test_interop import PERSON, channel
 
 
@@ -28,11 +28,7 @@ def root(leaves):
 
 def test_receipts_survive_sigkill(stubs, certs, tmp_path):
     data = tmp_path / "crash-data"
-    data.mkdir()
-    seed(certs, data)
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    proc = start_bureaud(certs, data, port)
+    proc, port, address = seeded_bureaud(certs, data)
 
     receipts = []
     lock = threading.Lock()

@@ -4,11 +4,10 @@ import os
 import resource
 import socket
 import struct
-import time
 
 import grpc
 
-from conftest import free_port, seed, start_bureaud
+from conftest import seeded_bureaud
 from test_crash import leaf_hash, root
 from test_interop import PERSON, channel
 
@@ -34,11 +33,7 @@ def test_disk_full_is_unavailable_and_recovers_when_space_returns(stubs, certs, 
     UNAVAILABLE and nothing is disclosed or half-written; once the limit is lifted the same daemon serves
     again, and every receipt it gave is in a log that verifies."""
     data = tmp_path / "full-data"
-    data.mkdir()
-    seed(certs, data)
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    proc = start_bureaud(certs, data, port)
+    proc, port, address = seeded_bureaud(certs, data)
     mdb = data / "lmdb" / "data.mdb"
     try:
         # Let the data file grow by 64 KiB at most from here on.
