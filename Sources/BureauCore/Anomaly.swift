@@ -1,4 +1,4 @@
-public import struct Foundation.Date
+import struct Foundation.Date
 
 /// The rules the bureau watches query behaviour with (the regulation asks it to).
 public struct AnomalyRules: Hashable, Codable, Sendable {

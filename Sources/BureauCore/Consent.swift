@@ -1,4 +1,4 @@
-public import struct Foundation.Date
+import struct Foundation.Date
 import Crypto
 
 /// A subject's consent, on file, for one agency to query for one purpose.

@@ -1,4 +1,4 @@
-public import struct Foundation.Date
+import struct Foundation.Date
 
 /// A credit score with the reasons that kept it from being higher, in plain words.
 public struct CreditScore: Hashable, Codable, Sendable {

@@ -3,7 +3,7 @@ import BureauWire
 public import BureauCore
 public import BureauStore
 public import Foundation
-public import GRPCCore
+import GRPCCore
 public import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
 import Synchronization

@@ -1,4 +1,4 @@
-public import BureauCore
+import BureauCore
 public import BureauStore
 import Crypto
 public import Foundation

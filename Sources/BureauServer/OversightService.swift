@@ -2,8 +2,8 @@ public import BureauAPI
 import BureauWire
 public import BureauCore
 public import BureauStore
-public import Crypto
-public import Foundation
+import Crypto
+import Foundation
 public import GRPCCore
 import SwiftProtobuf
 

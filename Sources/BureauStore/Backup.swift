@@ -1,4 +1,4 @@
-public import BureauCore
+import BureauCore
 import Foundation
 import LMDB
 

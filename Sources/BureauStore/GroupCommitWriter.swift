@@ -1,4 +1,4 @@
-public import BureauCore
+import BureauCore
 import Dispatch
 import Foundation
 public import Logging

@@ -1,5 +1,5 @@
 public import BureauCore
-public import LMDB
+import LMDB
 public import Foundation
 import Crypto
 

@@ -53,7 +53,7 @@ struct Bench: ParsableCommand {
         }
 
         private func writeLines(count: Int, to path: String, _ generator: SyntheticData) throws {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             defer { try? handle.close() }
             try generator.writeLines(count: count, to: handle)

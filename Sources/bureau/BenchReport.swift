@@ -52,7 +52,7 @@ struct BenchDaemon {
 
         let generator = SyntheticData(furnishers: [DemoData.bank], today: CalendarDate(utcDayOf: Date()))
         let lines = folder + "/people.jsonl"
-        fm.createFile(atPath: lines, contents: nil)
+        _ = fm.createFile(atPath: lines, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: lines))
         try generator.writeLines(count: subjects, to: handle)
         try handle.close()

@@ -48,7 +48,7 @@ struct Demo: ParsableCommand {
             if output == "-" {
                 handle = FileHandle.standardOutput
             } else {
-                FileManager.default.createFile(atPath: output, contents: nil)
+                _ = FileManager.default.createFile(atPath: output, contents: nil)
                 handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             }
             try generator.writeLines(count: subjects, accounts: accounts, to: handle)

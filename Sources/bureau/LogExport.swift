@@ -33,7 +33,7 @@ extension Log {
             if output == "-" {
                 handle = FileHandle.standardOutput
             } else {
-                FileManager.default.createFile(atPath: output, contents: nil)
+                _ = FileManager.default.createFile(atPath: output, contents: nil)
                 handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             }
             if format == "csv" {
