@@ -124,8 +124,13 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         }
         let counted = Mutex<UInt64>(0)
         let answer = try await self.reports.serve(
-            kind: kind, identifier: request.subjectIdentifier, purpose: .selfAccess, consentReference: "",
-            requestID: request.requestID, freezeCode: "", rpc: context
+            { () throws(BureauError) in
+                try ReportQuery(
+                    kind: kind, identifier: request.subjectIdentifier, purpose: .selfAccess, consentReference: "",
+                    requestID: request.requestID, freezeCode: ""
+                )
+            },
+            rpc: context
         ) { txn, key, today in
             let count = try txn.countSelfQuery(key, year: today.year)
             counted.withLock { $0 = count }

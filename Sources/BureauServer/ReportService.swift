@@ -23,10 +23,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         request: Bureau_IndividualReportRequest,
         context: ServerContext
     ) async throws -> Bureau_IndividualReportResponse {
-        let answer = try await self.serve(
-            kind: .individual, identifier: request.identifier, purpose: request.purpose,
-            consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
-        )
+        let answer = try await self.serve({ () throws(BureauError) in try ReportQuery(request) }, rpc: context)
         var response = Bureau_IndividualReportResponse()
         response.report = Self.individual(answer)
         response.receipt = Bureau_LogReceipt(answer.receipt)
@@ -37,10 +34,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         request: Bureau_BusinessReportRequest,
         context: ServerContext
     ) async throws -> Bureau_BusinessReportResponse {
-        let answer = try await self.serve(
-            kind: .business, identifier: request.identifier, purpose: request.purpose,
-            consentReference: request.consentReference, requestID: request.requestID, freezeCode: request.freezeCode, rpc: context
-        )
+        let answer = try await self.serve({ () throws(BureauError) in try ReportQuery(request) }, rpc: context)
         var response = Bureau_BusinessReportResponse()
         response.report = Self.business(answer)
         response.receipt = Bureau_LogReceipt(answer.receipt)
@@ -48,13 +42,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     }
 
     public func getScore(request: Bureau_ScoreRequest, context: ServerContext) async throws -> Bureau_ScoreResponse {
-        guard let kind = SubjectKind(request.subjectKind) else {
-            throw BureauError.invalid("subject_kind", "must be individual or business")
-        }
-        let answer = try await self.serve(
-            kind: kind, identifier: request.identifier, purpose: request.purpose, consentReference: request.consentReference,
-            requestID: request.requestID, freezeCode: request.freezeCode, rpc: context, scoreOnly: true
-        )
+        let answer = try await self.serve({ () throws(BureauError) in try ReportQuery(request) }, rpc: context, scoreOnly: true)
         var response = Bureau_ScoreResponse()
         if let score = answer.report.score { response.score = Bureau_Score(score) }
         response.receipt = Bureau_LogReceipt(answer.receipt)
@@ -111,23 +99,18 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         return report
     }
 
+    /// Serves one report or score: the caller is identified first, then `parse` validates the request
+    /// (so an unknown caller learns nothing about its fields), then licence, consent, file and log.
     func serve(
-        kind: SubjectKind,
-        identifier text: String,
-        purpose wirePurpose: Bureau_Purpose,
-        consentReference: String,
-        requestID: String,
-        freezeCode: String,
+        _ parse: () throws(BureauError) -> ReportQuery,
         rpc: ServerContext,
         scoreOnly: Bool = false,
         annotate: (@Sendable (StoreTransaction, SubjectKey, CalendarDate) throws -> String)? = nil
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
-        let query = try ReportQuery(
-            kind: kind, identifier: text, purpose: wirePurpose, consentReference: consentReference, requestID: requestID, freezeCode: freezeCode
-        )
-        let purpose = query.purpose
-        let identifier = query.identifier
+        let query = try parse()
+        let (identifier, kind, purpose) = (query.identifier, query.identifier.kind, query.purpose)
+        let (consentReference, requestID, freezeCode) = (query.consentReference, query.requestID, query.freezeCode)
         let key = self.context.store.key(for: identifier)
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)

@@ -5,6 +5,7 @@ import Crypto
 /// The verifier of a fixed key (32 bytes of 0x2A), so that seeds can carry notes it signed.
 let signer = NoteSigner(name: "bureau.fuzz", key: try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: 0x2A, count: 32)))
 let verifier = try! NoteVerifier(verifierKey: signer.verifierKey)
+let furnisher = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
 
 /// Decoding what the bureau reads back: the first byte picks the decoder, the rest is its input.
 /// Access log entries (canonical JSON), stored subjects, records, statements and dispute marks (the
@@ -15,7 +16,6 @@ public func fuzzEntries(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 0 else { return 0 }
     let input = UnsafeRawBufferPointer(start: start, count: count)
     let rest = UnsafeRawBufferPointer(rebasing: input[1...])
-    let furnisher = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
     switch input[0] % 8 {
     case 0:
         guard let entry = try? AccessLogEntry(canonicalBytes: Array(rest)) else { return 0 }
