@@ -173,7 +173,7 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(), OperatorMetadata()]
+            interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata()]
         )
     }
 
