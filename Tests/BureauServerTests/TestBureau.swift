@@ -34,7 +34,8 @@ struct TestBureau: Sendable {
     /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
     static func run(
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
-        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, _ body: (TestBureau) async throws -> Void
+        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
+        logger: Logger = Logger(label: "test-bureaud"), _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
@@ -52,7 +53,7 @@ struct TestBureau: Sendable {
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now }
             ),
-            logger: Logger(label: "test-bureaud")
+            logger: logger
         )
         try prepare(daemon.store)
         if seed {
