@@ -170,6 +170,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauWireTests",
+            dependencies: [
+                "BureauWire", "BureauCore", "BureauAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauStoreTests",
             dependencies: [
                 "BureauStore", "BureauCore", "LMDB",
