@@ -49,7 +49,9 @@ struct StoreTests {
                 }
             }
             let store = try Store(folder: folder)
-            #expect(try store.read { try $0.file(store.key(for: id)) } == file)
+            var stored = file
+            stored.identitySources = [IdentitySource(attribution: nil, identity: file.subject)]
+            #expect(try store.read { try $0.file(store.key(for: id)) } == stored)
             let logged = try store.read { try $0.logEntries(from: 0, limit: 10) }
             #expect(logged.map(\.index) == [0, 1, 2])
             #expect(logged.map(\.entry.requestID) == ["r-0", "r-1", "r-2"])
