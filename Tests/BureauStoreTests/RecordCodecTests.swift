@@ -1,5 +1,6 @@
 import BureauCore
 import BureauStore
+import Foundation
 import Testing
 
 /// The stored-value codec refuses malformed bytes with an error instead of trapping. The inputs are
@@ -93,6 +94,16 @@ import Testing
             legalRepresentativeName: "王建国", legalRepresentativeIdentifier: "11010519491231002X"
         )
         #expect(sources == [IdentitySource(attribution: nil, identity: .business(registration))])
+    }
+
+    @Test("the fuzz seeds for stored identities decode, in both formats", arguments: ["subject-person", "subject-business", "identity-person", "identity-business"])
+    func fuzzSeeds(name: String) throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/Seeds/FuzzEntries/\(name)")
+        let seed = try Data(contentsOf: path)
+        // The first byte picks FuzzEntries' decoder (1: identity); the rest is the stored value.
+        let sources = try Array(seed.dropFirst()).withUnsafeBytes { try RecordCodec.decodeIdentity($0) }
+        #expect(sources.count == (name == "identity-person" ? 3 : 1))
+        #expect(try RecordCodec.encode(sources).withUnsafeBytes { try RecordCodec.decodeIdentity($0) } == sources)
     }
 
     @Test("two sources of one furnisher, or none at all, are malformed")
