@@ -258,6 +258,87 @@ public nonisolated struct Bureau_PersonIdentity: Sendable {
   fileprivate var _address: Bureau_Address? = nil
 }
 
+/// One source's identity facts, as the subject's own report lists them (never in an agency's report).
+/// Each furnisher's facts are its own, replaced only by its own submissions; the identity or registration
+/// the report shows is, field by field, the most recently reported non-empty value among the sources whose
+/// furnisher holds a record on the file (ties: the earlier first report, then the lower furnisher code).
+public nonisolated struct Bureau_IdentitySource: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The reporting furnisher; both empty for the identity on file before identity facts were attributed.
+  public var furnisherName: String {
+    get {_storage._furnisherName}
+    set {_uniqueStorage()._furnisherName = newValue}
+  }
+
+  public var furnisherCode: String {
+    get {_storage._furnisherCode}
+    set {_uniqueStorage()._furnisherCode = newValue}
+  }
+
+  /// The day of the source's latest report, and of its first; unset when unattributed.
+  public var reported: Bureau_CalendarDate {
+    get {_storage._reported ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._reported = newValue}
+  }
+  /// Returns true if `reported` has been explicitly set.
+  public var hasReported: Bool {_storage._reported != nil}
+  /// Clears the value of `reported`. Subsequent reads from it will return its default value.
+  public mutating func clearReported() {_uniqueStorage()._reported = nil}
+
+  public var firstReported: Bureau_CalendarDate {
+    get {_storage._firstReported ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._firstReported = newValue}
+  }
+  /// Returns true if `firstReported` has been explicitly set.
+  public var hasFirstReported: Bool {_storage._firstReported != nil}
+  /// Clears the value of `firstReported`. Subsequent reads from it will return its default value.
+  public mutating func clearFirstReported() {_uniqueStorage()._firstReported = nil}
+
+  /// False when the furnisher holds no record on the file any more: its facts are kept but not used.
+  public var counted: Bool {
+    get {_storage._counted}
+    set {_uniqueStorage()._counted = newValue}
+  }
+
+  /// The facts, unmasked: a person's in an individual report, a business's in a business report.
+  public var facts: OneOf_Facts? {
+    get {return _storage._facts}
+    set {_uniqueStorage()._facts = newValue}
+  }
+
+  public var person: Bureau_PersonIdentity {
+    get {
+      if case .person(let v)? = _storage._facts {return v}
+      return Bureau_PersonIdentity()
+    }
+    set {_uniqueStorage()._facts = .person(newValue)}
+  }
+
+  public var business: Bureau_BusinessRegistration {
+    get {
+      if case .business(let v)? = _storage._facts {return v}
+      return Bureau_BusinessRegistration()
+    }
+    set {_uniqueStorage()._facts = .business(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// The facts, unmasked: a person's in an individual report, a business's in a business report.
+  public nonisolated enum OneOf_Facts: Equatable, Sendable {
+    case person(Bureau_PersonIdentity)
+    case business(Bureau_BusinessRegistration)
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 public nonisolated struct Bureau_AccountLine: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -712,6 +793,12 @@ public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
   /// Clears the value of `score`. Subsequent reads from it will return its default value.
   public mutating func clearScore() {_uniqueStorage()._score = nil}
 
+  /// Every source of the identity, best first: only in the subject's own report, empty for agencies.
+  public var identitySources: [Bureau_IdentitySource] {
+    get {_storage._identitySources}
+    set {_uniqueStorage()._identitySources = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -871,6 +958,12 @@ public nonisolated struct Bureau_BusinessReport: @unchecked Sendable {
   public var hasScore: Bool {_storage._score != nil}
   /// Clears the value of `score`. Subsequent reads from it will return its default value.
   public mutating func clearScore() {_uniqueStorage()._score = nil}
+
+  /// Every source of the registration, best first: only in the business's own report, empty for agencies.
+  public var identitySources: [Bureau_IdentitySource] {
+    get {_storage._identitySources}
+    set {_uniqueStorage()._identitySources = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1376,6 +1469,144 @@ nonisolated extension Bureau_PersonIdentity: SwiftProtobuf.Message, SwiftProtobu
     if lhs._birthDate != rhs._birthDate {return false}
     if lhs.phone != rhs.phone {return false}
     if lhs._address != rhs._address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bureau_IdentitySource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IdentitySource"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}furnisher_code\0\u{1}reported\0\u{3}first_reported\0\u{1}counted\0\u{1}person\0\u{1}business\0")
+
+  fileprivate class _StorageClass {
+    var _furnisherName: String = String()
+    var _furnisherCode: String = String()
+    var _reported: Bureau_CalendarDate? = nil
+    var _firstReported: Bureau_CalendarDate? = nil
+    var _counted: Bool = false
+    var _facts: Bureau_IdentitySource.OneOf_Facts?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _furnisherName = source._furnisherName
+      _furnisherCode = source._furnisherCode
+      _reported = source._reported
+      _firstReported = source._firstReported
+      _counted = source._counted
+      _facts = source._facts
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._furnisherName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._furnisherCode) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._reported) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._firstReported) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._counted) }()
+        case 6: try {
+          var v: Bureau_PersonIdentity?
+          var hadOneofValue = false
+          if let current = _storage._facts {
+            hadOneofValue = true
+            if case .person(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._facts = .person(v)
+          }
+        }()
+        case 7: try {
+          var v: Bureau_BusinessRegistration?
+          var hadOneofValue = false
+          if let current = _storage._facts {
+            hadOneofValue = true
+            if case .business(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._facts = .business(v)
+          }
+        }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._furnisherName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherName, fieldNumber: 1)
+      }
+      if !_storage._furnisherCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherCode, fieldNumber: 2)
+      }
+      try { if let v = _storage._reported {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._firstReported {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._counted != false {
+        try visitor.visitSingularBoolField(value: _storage._counted, fieldNumber: 5)
+      }
+      switch _storage._facts {
+      case .person?: try {
+        guard case .person(let v)? = _storage._facts else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case .business?: try {
+        guard case .business(let v)? = _storage._facts else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      }()
+      case nil: break
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_IdentitySource, rhs: Bureau_IdentitySource) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._furnisherName != rhs_storage._furnisherName {return false}
+        if _storage._furnisherCode != rhs_storage._furnisherCode {return false}
+        if _storage._reported != rhs_storage._reported {return false}
+        if _storage._firstReported != rhs_storage._firstReported {return false}
+        if _storage._counted != rhs_storage._counted {return false}
+        if _storage._facts != rhs_storage._facts {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2014,7 +2245,7 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0\u{3}identity_sources\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -2027,6 +2258,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
     var _score: Bureau_Score? = nil
+    var _identitySources: [Bureau_IdentitySource] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2047,6 +2279,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       _queries = source._queries
       _summary = source._summary
       _score = source._score
+      _identitySources = source._identitySources
     }
   }
 
@@ -2075,6 +2308,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._identitySources) }()
         default: break
         }
       }
@@ -2117,6 +2351,9 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._score {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if !_storage._identitySources.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._identitySources, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2136,6 +2373,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
         if _storage._score != rhs_storage._score {return false}
+        if _storage._identitySources != rhs_storage._identitySources {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2284,7 +2522,7 @@ nonisolated extension Bureau_BusinessRegistration: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0\u{3}identity_sources\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -2297,6 +2535,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
     var _score: Bureau_Score? = nil
+    var _identitySources: [Bureau_IdentitySource] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2317,6 +2556,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       _queries = source._queries
       _summary = source._summary
       _score = source._score
+      _identitySources = source._identitySources
     }
   }
 
@@ -2345,6 +2585,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._identitySources) }()
         default: break
         }
       }
@@ -2387,6 +2628,9 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       try { if let v = _storage._score {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if !_storage._identitySources.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._identitySources, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2406,6 +2650,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
         if _storage._score != rhs_storage._score {return false}
+        if _storage._identitySources != rhs_storage._identitySources {return false}
         return true
       }
       if !storagesAreEqual {return false}

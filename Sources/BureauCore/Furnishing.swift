@@ -151,16 +151,27 @@ public struct SubmittedSubject: Hashable, Sendable {
     }
 }
 
-/// A validated subject: its identity or registration and the records submitted with it.
+/// A validated subject: its identity or registration and the records submitted with it, as one
+/// furnisher reported them on one day.
 public struct FurnishedSubject: Hashable, Sendable {
     public var identifier: SubjectIdentifier
+    /// The furnisher's identity facts (they replace only its own, see ``IdentityRule``).
     public var subject: CreditFile.Subject
     public var records: [CreditRecord]
+    /// The furnisher that reported the subject.
+    public var furnisher: UnifiedSocialCreditCode
+    /// The day of the report.
+    public var reported: CalendarDate
 
-    public init(identifier: SubjectIdentifier, subject: CreditFile.Subject, records: [CreditRecord]) {
+    public init(
+        identifier: SubjectIdentifier, subject: CreditFile.Subject, records: [CreditRecord], furnisher: UnifiedSocialCreditCode,
+        reported: CalendarDate
+    ) {
         self.identifier = identifier
         self.subject = subject
         self.records = records
+        self.furnisher = furnisher
+        self.reported = reported
     }
 }
 
@@ -288,7 +299,7 @@ public struct Furnishing: Sendable {
             let field = "\(path).list_entries[\(j)]"
             try add(.listEntry(try self.validate(l, at: field, kind: kind)), at: field, idField: "record_id")
         }
-        return FurnishedSubject(identifier: identifier, subject: subject, records: records)
+        return FurnishedSubject(identifier: identifier, subject: subject, records: records, furnisher: self.furnisher.code, reported: self.today)
     }
 
     /// Validates one record of a subject of `kind` (for corrections as for batches).

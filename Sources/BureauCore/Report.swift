@@ -24,6 +24,14 @@ public struct DisclosedBusiness: Hashable, Codable, Sendable {
     public var legalRepresentativeIdentifier: String
 }
 
+/// One source's identity facts as the subject's own report shows them: unmasked, with its dates.
+public struct DisclosedIdentitySource: Hashable, Sendable {
+    public var source: IdentitySource
+    /// Whether the source counts for the identity the report shows (``IdentityRule``): false when its
+    /// furnisher no longer holds a record on the file.
+    public var counted: Bool
+}
+
 /// A record as disclosed, with whether the subject disputes it.
 public struct Disclosed<Record: Hashable & Sendable>: Hashable, Sendable {
     public var record: Record
@@ -70,6 +78,9 @@ public struct Report: Hashable, Sendable {
     public var purpose: Purpose
     public var person: DisclosedPerson?
     public var business: DisclosedBusiness?
+    /// Every source of the identity or registration, best first: for the subject's own report only
+    /// (self-access), empty for every other purpose.
+    public var identitySources: [DisclosedIdentitySource] = []
     public var summary: ReportSummary?
     /// The score with its reasons, shown with the summary.
     public var score: CreditScore?
@@ -120,12 +131,22 @@ public enum ReportBuilder {
             report.disclosedFields += names.map { "\(section.rawValue).\($0):\(t.rawValue)" }
         }
 
+        func sources(_ section: ReportSection, _ t: Treatment) {
+            guard purpose == .selfAccess, t == .shown else { return }
+            let holders = file.recordHolders
+            report.identitySources = file.identitySources.sorted(by: IdentityRule.precedes).map {
+                DisclosedIdentitySource(source: $0, counted: IdentityRule.counts($0, among: file.identitySources, holders: holders))
+            }
+            fields(section, ["sources"], t)
+        }
+
         switch file.subject {
         case .person(let person):
             let t = treatment(.identity)
             if t != .withheld {
                 report.person = disclose(person, t)
                 fields(.identity, ["name", "identifier", "birth_date", "phone", "address"], t)
+                sources(.identity, t)
             }
         case .business(let business):
             let t = treatment(.registration)
@@ -139,6 +160,7 @@ public enum ReportBuilder {
                 )
                 fields(.registration, ["name", "code", "registration_date", "address"], .shown)
                 fields(.registration, ["legal_representative.name", "legal_representative.identifier"], t)
+                sources(.registration, t)
             }
         }
 

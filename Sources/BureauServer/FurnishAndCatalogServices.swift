@@ -49,8 +49,8 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         }
         let bytes = try await self.context.writer.submit { txn -> [UInt8] in
             if let first = try txn.batchResult(furnisher: furnisher, batchID: request.batchID) { return first }
-            for (key, subject) in keyed {
-                try txn.furnish(subject, as: key, catalogue: catalogue)
+            for (i, (key, subject)) in keyed.enumerated() {
+                try txn.furnish(subject, as: key, catalogue: catalogue, path: "subjects[\(i)]")
             }
             var response = Bureau_SubmitRecordsResponse()
             response.batchID = request.batchID

@@ -80,6 +80,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         report.queries = answer.sections.queries
         if let summary = answer.sections.summary { report.summary = summary }
         if let score = answer.report.score { report.score = Bureau_Score(score) }
+        report.identitySources = answer.sections.identitySources
         return report
     }
 
@@ -96,6 +97,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         report.queries = answer.sections.queries
         if let summary = answer.sections.summary { report.summary = summary }
         if let score = answer.report.score { report.score = Bureau_Score(score) }
+        report.identitySources = answer.sections.identitySources
         return report
     }
 
@@ -152,7 +154,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
             guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
-            for code in Set(file.records.map(\.reference.furnisher)) {
+            for code in Set(file.records.map(\.reference.furnisher)).union(file.identitySources.compactMap(\.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
             return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
@@ -261,6 +263,8 @@ struct WireSections {
     var disputes: [Bureau_DisputeLine]
     var queries: [Bureau_QueryLine]
     var summary: Bureau_ReportSummary?
+    /// Only in the subject's own report.
+    var identitySources: [Bureau_IdentitySource]
 
     init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
         if let s = report.summary {
@@ -277,6 +281,7 @@ struct WireSections {
             self.summary = summary
         }
         func name(_ code: UnifiedSocialCreditCode) -> String { furnisherNames[code.value] ?? code.value }
+        self.identitySources = report.identitySources.map { Bureau_IdentitySource($0, furnisherName: $0.source.furnisher.map(name) ?? "") }
         self.accounts = report.accounts.map { Bureau_AccountLine($0, furnisherName: name($0.record.furnisher)) }
         self.publicRecords = report.publicRecords.map { Bureau_PublicRecordLine($0, furnisherName: name($0.record.furnisher)) }
         self.listEntries = report.listEntries.map {

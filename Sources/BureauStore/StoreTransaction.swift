@@ -22,15 +22,21 @@ public struct StoreTransaction {
         try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { _ in true } ?? false
     }
 
-    /// The identity or registration stored under `key`, or nil.
+    /// The identity or registration reports show for the file `key` (the best value of its sources, see
+    /// ``IdentityRule``), or nil.
     public func subject(_ key: SubjectKey) throws -> CreditFile.Subject? {
-        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeSubject($0) }
+        try self.file(key)?.subject
+    }
+
+    /// Every source's identity facts on the file `key`, or nil when there is no file.
+    public func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? {
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeIdentity($0) }
     }
 
     /// The whole file under `key` (identity, records, statements, dispute marks), or nil.
     public func file(_ key: SubjectKey) throws -> CreditFile? {
-        guard let subject = try self.subject(key) else { return nil }
-        var file = CreditFile(subject: subject)
+        guard let sources = try self.identitySources(key), let first = sources.first else { return nil }
+        var file = CreditFile(subject: first.identity)
         try self.txn.scan(self.databases.records, from: key.bytes) { k, v in
             guard k.starts(with: key.bytes) else { return false }
             let reference = try Keys.reference(fromRecordKey: k)
@@ -47,18 +53,49 @@ public struct StoreTransaction {
             }
             return true
         }
+        file.identitySources = sources
+        file.subject = IdentityRule.best(of: sources, holders: file.recordHolders) ?? first.identity
         return file
     }
 
-    /// Stores the identity or registration of the file `key` (creating the file).
+    /// Stores `subject` as the only identity of the file `key` (creating the file), unattributed: for tools
+    /// and tests that build a file directly. Furnished identities go through ``furnish(_:as:catalogue:path:)``.
     public func putSubject(_ subject: CreditFile.Subject, for key: SubjectKey) throws {
-        try self.txn.put(RecordCodec.encode(subject), forKey: key.bytes, in: self.databases.subjects)
+        try self.putIdentitySources([IdentitySource(attribution: nil, identity: subject)], for: key)
     }
 
-    /// Files a validated subject: its identity or registration replaces what was there, its records are
-    /// added or replace the same records.
-    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue) throws {
-        try self.putSubject(subject.subject, for: key)
+    /// Stores every source's identity facts of the file `key` (creating the file), replacing what was there.
+    public func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
+        try self.txn.put(try RecordCodec.encode(sources), forKey: key.bytes, in: self.databases.subjects)
+    }
+
+    /// Whether `furnisher` holds at least one record (of any kind) on the file `key`.
+    public func holdsRecord(_ furnisher: UnifiedSocialCreditCode, on key: SubjectKey) throws -> Bool {
+        for kind in RecordKind.allCases {
+            let prefix = key.bytes + [Keys.kindByte(kind)] + Array(furnisher.value.utf8)
+            var found = false
+            try self.txn.scan(self.databases.records, from: prefix) { k, _ in
+                found = k.starts(with: prefix)
+                return false
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    /// Files a validated subject: its records are added or replace the same records, and its identity facts
+    /// replace only the furnisher's own (``IdentityRule``).
+    ///
+    /// - Parameter path: the subject's field path in the request, for the refusal.
+    /// - Throws: ``BureauError`` (failed precondition) when the furnisher would hold identity facts but no
+    ///   record of its own on the file; (already exists) as ``putRecord(_:for:catalogue:)``.
+    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue, path: String = "subject") throws {
+        try IdentityRule.requireRecord(
+            try !subject.records.isEmpty || self.holdsRecord(subject.furnisher, on: key), of: subject.furnisher, at: path
+        )
+        var sources = try self.identitySources(key) ?? []
+        try IdentityRule.report(subject.subject, by: subject.furnisher, on: subject.reported, into: &sources)
+        try self.putIdentitySources(sources, for: key)
         for record in subject.records {
             try self.putRecord(record, for: key, catalogue: catalogue)
         }

@@ -35,12 +35,13 @@ struct Demo: ParsableCommand {
         )
 
         @Option(help: "How many people.") var subjects = 1000
-        @Option(help: "Accounts per person.") var accounts = 3
+        @Option(help: "Accounts per person (at least 1: a furnisher reports a person's identity only with a record).") var accounts = 3
         @Option(help: "Seed for the generator.") var seed: UInt64 = 42
         @Option(help: "Output file (- for standard output).") var output = "-"
 
         func run() throws {
             guard subjects > 0 else { throw ValidationError("--subjects: must be positive") }
+            guard accounts > 0 else { throw ValidationError("--accounts: must be positive (a person without a record cannot be imported)") }
             let generator = SyntheticData(
                 furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
             )
