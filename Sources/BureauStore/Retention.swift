@@ -96,7 +96,7 @@ extension StoreTransaction {
         return due
     }
 
-    /// Deletes the statements, dispute marks and disputes about the records `references` of each file.
+    /// Deletes the statements, dispute marks, disputes and repair requests about the records `references` of each file.
     private func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws {
         guard !references.isEmpty else { return }
         var attachments: [[UInt8]] = []
@@ -127,6 +127,21 @@ extension StoreTransaction {
             try self.txn.delete(Array(dispute.id.utf8), in: self.databases.disputes)
             try self.txn.delete(Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8), in: self.databases.disputeIndex)
         }
+        // So do repair requests.
+        var repairs: [String] = []
+        try self.txn.scan(self.databases.repairs) { _, v in
+            let repair = try Codec.decode(Repair.self, v)
+            if bySubject[repair.subject]?.contains(repair.record) == true { repairs.append(repair.id) }
+            return true
+        }
+        for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
+    }
+
+    /// Whether the record `reference` of the file with keyed hash `subject` exists and its retention has not
+    /// ended on `today`: what disputes and repairs name is shown only while it is.
+    public func isRetained(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
+        guard let key = SubjectKey(hex: subject), let record = try self.record(reference, of: key) else { return false }
+        return Retention.isRetained(record, on: today, under: catalogue)
     }
 
     /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors

@@ -107,7 +107,11 @@ struct RetentionOverTLSTests {
             let open = try await bureau.withClient("court") { client in
                 try await Bureau_FurnishService.Client(wrapping: client).listOpenDisputes(request: ClientRequest(message: .init()), options: fastCall)
             }
-            #expect(open.disputes.map(\.disputeID) == [filed.disputeID], "until the purge the court still has to answer")
+            #expect(open.disputes.isEmpty, "the court is not asked about a record that no longer exists")
+            let overdue = try await bureau.withClient("regulator") { client in
+                try await Bureau_OversightService.Client(wrapping: client).listOverdueDisputes(request: ClientRequest(message: .init()), options: fastCall)
+            }
+            #expect(!overdue.disputes.contains { $0.disputeID == filed.disputeID })
 
             // The purge deletes the record with its marks, statements and dispute.
             #expect(try await bureau.daemon.purgeExpired() >= 1)

@@ -126,7 +126,7 @@ struct RetentionStoreTests {
         }
     }
 
-    @Test("dispute marks, disputes and statements about a purged record are deleted with it")
+    @Test("dispute marks, disputes, statements and repair requests about a purged record are deleted with it")
     func attachmentsArePurged() async throws {
         let old = Self.judgment("J-OLD")
         let new = Self.judgment("J-NEW", ended: CalendarDate(year: 2025, month: 1, day: 1)!)
@@ -140,6 +140,9 @@ struct RetentionStoreTests {
                 try txn.putStatement(Statement(id: "S-OLD", text: "paid", added: filed, about: old.reference), for: key)
                 try txn.putStatement(Statement(id: "S-NEW", text: "appealed", added: filed, about: new.reference), for: key)
                 try txn.putStatement(Statement(id: "S-FILE", text: "hello", added: filed, about: nil), for: key)
+                try txn.putRepair(
+                    Repair(id: "R-OLD", subject: key.hex, record: old.reference, requested: filed, rectification: "paid", evidenceDigest: "")
+                )
             }
             #expect(try purge(store, on: CalendarDate(year: 2026, month: 1, day: 1)!) == 1)
             let file = try #require(try store.read { try $0.file(key) })
@@ -149,6 +152,7 @@ struct RetentionStoreTests {
             #expect(try store.read { try $0.dispute("D-OLD") } == nil)
             #expect(try store.read { try $0.dispute("D-NEW") } != nil)
             #expect(try store.read { try $0.openDisputes(of: Self.court) }.map(\.id) == ["D-NEW"])
+            #expect(try store.read { try $0.repair("R-OLD") } == nil)
         }
     }
 
