@@ -130,7 +130,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         var response = Bureau_ListOpenDisputesResponse()
         // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
         response.disputes = try self.context.store.read { txn in
-            try txn.openDisputes(of: caller.institution.code).filter { try txn.isRetained($0.record, ofSubject: $0.subject, on: today, under: catalogue) }
+            try txn.openDisputes(of: caller.institution.code).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
         }.map { dispute in
             var line = Bureau_OpenDispute()
             line.disputeID = dispute.id

@@ -69,7 +69,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         var response = Bureau_ListOverdueDisputesResponse()
         // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
         response.disputes = try self.context.store.read { txn in
-            try txn.overdueDisputes(on: today).filter { try txn.isRetained($0.record, ofSubject: $0.subject, on: today, under: catalogue) }
+            try txn.overdueDisputes(on: today).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
         }.map { dispute in
             var line = Bureau_OverdueDispute()
             line.disputeID = dispute.id

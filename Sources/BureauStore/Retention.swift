@@ -137,11 +137,12 @@ extension StoreTransaction {
         for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
     }
 
-    /// Whether the record `reference` of the file with keyed hash `subject` exists and its retention has not
-    /// ended on `today`: what disputes and repairs name is shown only while it is.
-    public func isRetained(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
+    /// Whether the record `reference` of the file with keyed hash `subject` is on file with its retention
+    /// ended on `today` (so that disputes about it are no longer listed; the purge deletes them). A record a
+    /// furnisher deleted is not: its open dispute still waits for the furnisher's answer.
+    public func hasExpired(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
         guard let key = SubjectKey(hex: subject), let record = try self.record(reference, of: key) else { return false }
-        return Retention.isRetained(record, on: today, under: catalogue)
+        return !Retention.isRetained(record, on: today, under: catalogue)
     }
 
     /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors

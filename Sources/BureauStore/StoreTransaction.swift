@@ -85,6 +85,9 @@ public struct StoreTransaction {
 
     /// Adds or replaces `record` on the file `key`, keeping the furnisher, retention and list indexes.
     ///
+    /// The retention index no longer depends on `catalogue` (it holds where retention counts from, see
+    /// Retention.swift); the parameter stays so that callers need not change.
+    ///
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
     public func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
