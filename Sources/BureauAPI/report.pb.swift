@@ -435,6 +435,18 @@ public nonisolated struct Bureau_AccountLine: @unchecked Sendable {
   /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
   public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
 
+  /// For a negative account: the day its retention ends and it stops being disclosed (behaviour_ended plus the
+  /// catalogue's retention of account.delinquency). Unset for a positive account, whose late months each stop
+  /// counting 5 years after their month (they then read '*' in payment_history).
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -513,6 +525,16 @@ public nonisolated struct Bureau_PublicRecordLine: @unchecked Sendable {
     set {_uniqueStorage()._recordID = newValue}
   }
 
+  /// The day its retention ends and it stops being disclosed (behaviour_ended plus the catalogue's retention).
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -587,6 +609,16 @@ public nonisolated struct Bureau_ListEntryLine: @unchecked Sendable {
     get {_storage._recordID}
     set {_uniqueStorage()._recordID = newValue}
   }
+
+  /// The day it stops being disclosed: the end of its publicity.
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1614,7 +1646,7 @@ nonisolated extension Bureau_IdentitySource: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{1}disputed\0\u{1}category\0\u{3}legal_basis\0\u{3}behaviour_ended\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{1}disputed\0\u{1}category\0\u{3}legal_basis\0\u{3}behaviour_ended\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1630,6 +1662,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
     var _category: String = String()
     var _legalBasis: Bureau_LegalBasis? = nil
     var _behaviourEnded: Bureau_CalendarDate? = nil
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1653,6 +1686,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
       _category = source._category
       _legalBasis = source._legalBasis
       _behaviourEnded = source._behaviourEnded
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1684,6 +1718,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._category) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -1735,6 +1770,9 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
       try { if let v = _storage._behaviourEnded {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
       } }()
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1757,6 +1795,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._category != rhs_storage._category {return false}
         if _storage._legalBasis != rhs_storage._legalBasis {return false}
         if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1768,7 +1807,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublicRecordLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0\u{1}disputed\0\u{3}record_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0\u{1}disputed\0\u{3}record_id\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1781,6 +1820,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
     var _description_p: String = String()
     var _disputed: Bool = false
     var _recordID: String = String()
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1801,6 +1841,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
       _description_p = source._description_p
       _disputed = source._disputed
       _recordID = source._recordID
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1829,6 +1870,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
         case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
         case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -1871,6 +1913,9 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
       if !_storage._recordID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
       }
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1890,6 +1935,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
         if _storage._description_p != rhs_storage._description_p {return false}
         if _storage._disputed != rhs_storage._disputed {return false}
         if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1901,7 +1947,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListEntryLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}list\0\u{3}list_name\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0\u{1}disputed\0\u{3}record_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}list\0\u{3}list_name\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0\u{1}disputed\0\u{3}record_id\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1914,6 +1960,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
     var _publicityEnds: Bureau_CalendarDate? = nil
     var _disputed: Bool = false
     var _recordID: String = String()
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1934,6 +1981,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
       _publicityEnds = source._publicityEnds
       _disputed = source._disputed
       _recordID = source._recordID
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1962,6 +2010,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._publicityEnds) }()
         case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
         case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -2004,6 +2053,9 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._recordID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
       }
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2023,6 +2075,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._publicityEnds != rhs_storage._publicityEnds {return false}
         if _storage._disputed != rhs_storage._disputed {return false}
         if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}

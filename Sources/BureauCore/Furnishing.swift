@@ -285,7 +285,7 @@ public struct Furnishing: Sendable {
                 throw .invalid("\(field).\(idField)", "repeats \(first) of the same subject")
             }
             references[record.reference] = field.components(after: path)
-            records.append(record)
+            records.append(try self.retained(record, at: field))
         }
         for (j, a) in s.accounts.enumerated() {
             let field = "\(path).accounts[\(j)]"
@@ -304,11 +304,12 @@ public struct Furnishing: Sendable {
 
     /// Validates one record of a subject of `kind` (for corrections as for batches).
     public func validate(_ record: SubmittedRecord, at path: String, kind: SubjectKind) throws(BureauError) -> CreditRecord {
-        switch record {
+        let validated: CreditRecord = switch record {
         case .account(let a): .account(try self.validate(a, at: path, kind: kind))
         case .publicRecord(let p): .publicRecord(try self.validate(p, at: path, kind: kind))
         case .listEntry(let l): .listEntry(try self.validate(l, at: path, kind: kind))
         }
+        return try self.retained(validated, at: path)
     }
 
     func validate(_ a: SubmittedAccount, at path: String, kind: SubjectKind) throws(BureauError) -> Account {

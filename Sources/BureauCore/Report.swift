@@ -36,6 +36,8 @@ public struct DisclosedIdentitySource: Hashable, Sendable {
 public struct Disclosed<Record: Hashable & Sendable>: Hashable, Sendable {
     public var record: Record
     public var disputed: Bool
+    /// The day the record stops being disclosed (its retention or publicity ends), nil when it has no limit.
+    public var retentionEnds: CalendarDate? = nil
 }
 
 /// A section (or part of one) left out of a report and why.
@@ -200,32 +202,41 @@ public enum ReportBuilder {
             fields(.summary, ["counts", "totals", "worst_status", "list_flags", "score", "score_reasons"], .shown)
         }
 
+        var disclosedRecords = Set<RecordReference>()
         let accounts = treatment(.accounts)
         if accounts != .withheld {
             report.accounts = file.accounts.filter { visible(.account($0), in: .accounts) }.map { account in
                 var shown = account
                 if accounts == .masked { shown.accountNumber = Masking.accountNumber(account.accountNumber) }
-                return Disclosed(record: shown, disputed: file.isDisputed(account.reference))
+                shown.paymentHistory = Retention.paymentHistory(of: account, on: today, under: catalogue)
+                disclosedRecords.insert(account.reference)
+                return Disclosed(
+                    record: shown, disputed: file.isDisputed(account.reference), retentionEnds: CreditRecord.account(account).expiry(under: catalogue)
+                )
             }
             fields(.accounts, ["account_number"], accounts)
-            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis"], .shown)
+            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis", "retention_ends"], .shown)
         }
         if treatment(.publicRecords) != .withheld {
             report.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .publicRecords) }
-                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
-            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description"], .shown)
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.publicRecord($0).expiry(under: catalogue)) }
+            disclosedRecords.formUnion(report.publicRecords.map(\.record.reference))
+            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description", "retention_ends"], .shown)
         }
         if treatment(.listEntries) != .withheld {
             report.listEntries = file.listEntries.filter { visible(.listEntry($0), in: .listEntries) }
-                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
-            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends"], .shown)
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.listEntry($0).expiry(under: catalogue)) }
+            disclosedRecords.formUnion(report.listEntries.map(\.record.reference))
+            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends", "retention_ends"], .shown)
         }
+        // Statements and dispute marks follow their record: shown only with it (expired, purged or not
+        // disclosed for this purpose, it is not named).
         if treatment(.statements) != .withheld {
-            report.statements = file.statements
+            report.statements = file.statements.filter { $0.about.map(disclosedRecords.contains) ?? true }
             fields(.statements, ["text", "added"], .shown)
         }
         if treatment(.disputes) != .withheld {
-            report.disputes = file.disputes
+            report.disputes = file.disputes.filter { disclosedRecords.contains($0.record) }
             fields(.disputes, ["record", "filed", "description"], .shown)
         }
         if treatment(.queryRecords) != .withheld {

@@ -266,11 +266,11 @@ public final class BureauDaemon: Service, Sendable {
     public func purgeExpired() async throws -> Int {
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)
-        let catalogue = try self.context.catalogue.current()
         var total = 0
         while true {
             let removed = try await self.writer.submit { txn in
-                try txn.purgeExpired(onOrBefore: today, catalogue: catalogue, time: time)
+                // The catalogue in force at this commit, not a cached one: a change applies at once, both ways.
+                try txn.purgeExpired(onOrBefore: today, catalogue: try txn.storedCatalogue() ?? .default, time: time)
             }
             total += removed
             if removed == 0 { return total }

@@ -195,6 +195,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         try Furnishing.validateLoggedText(text, field: "text")
         let about = request.hasAbout ? try self.record(request.about, field: "about") : nil
         let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
         let statement = Statement(id: "S-" + randomHex(bytes: 8), text: text, added: CalendarDate(utcDayOf: time), about: about)
         let entry = AccessLogEntry(
             time: time, action: "subject.statement", requestID: request.subject.requestID, institution: caller.institution.code.value,
@@ -203,7 +204,12 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         )
         let receipt = try await self.context.writer.submit { txn -> LogReceipt in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
-            if let about, try txn.record(about, of: key) == nil { throw BureauError(.notFound, "about: no such record on this file") }
+            // A record past its retention no longer exists for anyone, the subject included.
+            if let about {
+                guard let record = try txn.record(about, of: key), Retention.isRetained(record, on: statement.added, under: catalogue) else {
+                    throw BureauError(.notFound, "about: no such record on this file")
+                }
+            }
             try txn.putStatement(statement, for: key)
             return try txn.appendLog(entry)
         }
@@ -232,7 +238,9 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.writer.submit { txn -> LogReceipt in
-            guard let record = try txn.record(reference, of: key) else { throw BureauError(.notFound, "record: no such record on this file") }
+            guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: today, under: catalogue) else {
+                throw BureauError(.notFound, "record: no such record on this file")
+            }
             try Repair.check(record, catalogue: catalogue, today: today)
             try txn.putRepair(repair)
             return try txn.appendLog(entry)
@@ -250,6 +258,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         guard !description.isEmpty, description.count <= 500 else { throw BureauError.invalid("description", "is 1 to 500 characters") }
         try Furnishing.validateLoggedText(description, field: "description")
         let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
         let dispute = Dispute(
             id: "D-" + randomHex(bytes: 8), subject: key.hex, record: reference, filed: CalendarDate(utcDayOf: time), description: description
         )
@@ -259,7 +268,9 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.writer.submit { txn -> LogReceipt in
-            guard try txn.record(reference, of: key) != nil else { throw BureauError(.notFound, "record: no such record on this file") }
+            guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: dispute.filed, under: catalogue) else {
+                throw BureauError(.notFound, "record: no such record on this file")
+            }
             try txn.putDispute(dispute)
             try txn.putDispute(DisputeMark(id: dispute.id, record: reference, filed: dispute.filed, description: description), for: key)
             return try txn.appendLog(entry)

@@ -126,8 +126,12 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         let caller = try self.context.callers.caller(of: context)
         try caller.institution.require(.furnisher)
         let today = CalendarDate(utcDayOf: self.context.now())
+        let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListOpenDisputesResponse()
-        response.disputes = try self.context.store.read { try $0.openDisputes(of: caller.institution.code) }.map { dispute in
+        // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
+        response.disputes = try self.context.store.read { txn in
+            try txn.openDisputes(of: caller.institution.code).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
+        }.map { dispute in
             var line = Bureau_OpenDispute()
             line.disputeID = dispute.id
             line.kind = dispute.record.kind.wire

@@ -65,8 +65,12 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             throw BureauError(.permissionDenied, "this call needs the regulator or operator role")
         }
         let today = CalendarDate(utcDayOf: self.context.now())
+        let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListOverdueDisputesResponse()
-        response.disputes = try self.context.store.read { try $0.overdueDisputes(on: today) }.map { dispute in
+        // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
+        response.disputes = try self.context.store.read { txn in
+            try txn.overdueDisputes(on: today).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
+        }.map { dispute in
             var line = Bureau_OverdueDispute()
             line.disputeID = dispute.id
             line.furnisher = dispute.record.furnisher.value

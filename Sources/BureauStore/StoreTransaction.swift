@@ -122,6 +122,9 @@ public struct StoreTransaction {
 
     /// Adds or replaces `record` on the file `key`, keeping the furnisher, retention and list indexes.
     ///
+    /// The retention index no longer depends on `catalogue` (it holds where retention counts from, see
+    /// Retention.swift); the parameter stays so that callers need not change.
+    ///
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
     public func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
@@ -145,8 +148,10 @@ public struct StoreTransaction {
         }
         try self.txn.put(encoded, forKey: recordKey, in: self.databases.records)
         try self.txn.put(key.bytes, forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
-        if let expiry = record.expiry(under: catalogue) {
-            try self.txn.put([], forKey: Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        // The retention index holds where retention counts from, not an end day: the purge applies the
+        // catalogue in force, so a catalogue change needs no rebuild (see Retention.swift).
+        if let anchor = Retention.anchor(of: record) {
+            try self.txn.put([], forKey: Keys.retention(anchor, recordKey), in: self.databases.retentionIndex)
         }
         if case .listEntry(let entry) = record {
             try self.txn.put([], forKey: Keys.list(entry.list, recordKey), in: self.databases.listIndex)
@@ -173,25 +178,12 @@ public struct StoreTransaction {
 
     private func removeIndexes(_ record: CreditRecord, of key: SubjectKey, catalogue: Catalogue) throws {
         let recordKey = Keys.record(key, record.reference)
-        if let expiry = record.expiry(under: catalogue) {
-            try self.txn.delete(Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        if let anchor = Retention.anchor(of: record) {
+            try self.txn.delete(Keys.retention(anchor, recordKey), in: self.databases.retentionIndex)
         }
         if case .listEntry(let entry) = record {
             try self.txn.delete(Keys.list(entry.list, recordKey), in: self.databases.listIndex)
         }
-    }
-
-    /// Records whose retention ended on or before `day`, oldest first, at most `limit`.
-    public func expiredRecords(onOrBefore day: CalendarDate, limit: Int) throws -> [(SubjectKey, RecordReference)] {
-        var out: [(SubjectKey, RecordReference)] = []
-        let end = Keys.day(day)
-        try self.txn.scan(self.databases.retentionIndex) { k, _ in
-            guard k.count > 4, Array(k[0..<4]).lexicographicallyPrecedes(end) || Array(k[0..<4]) == end else { return false }
-            let recordKey = UnsafeRawBufferPointer(rebasing: k[4...])
-            out.append((SubjectKey(bytes: Array(recordKey[0..<32])), try Keys.reference(fromRecordKey: recordKey)))
-            return out.count < limit
-        }
-        return out
     }
 
     /// The subjects on the list `code` (for list governance and publication).
@@ -472,9 +464,6 @@ enum Keys {
     static func furnisherIndex(_ reference: RecordReference) -> [UInt8] {
         Array(reference.furnisher.value.utf8) + [kindByte(reference.kind)] + Array(reference.recordID.utf8)
     }
-
-    /// day (4, big-endian days since 1970) + record key
-    static func retention(_ expiry: CalendarDate, _ recordKey: [UInt8]) -> [UInt8] { day(expiry) + recordKey }
 
     static func day(_ date: CalendarDate) -> [UInt8] {
         withUnsafeBytes(of: UInt32(clamping: max(0, date.daysSinceEpoch)).bigEndian) { Array($0) }

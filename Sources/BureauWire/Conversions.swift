@@ -353,6 +353,7 @@ extension Bureau_AccountLine {
         self.category = account.category
         if let basis = account.legalBasis { self.legalBasis = Bureau_LegalBasis(basis) }
         if let ended = account.behaviourEnded { self.behaviourEnded = Bureau_CalendarDate(ended) }
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 
@@ -370,6 +371,7 @@ extension Bureau_PublicRecordLine {
         self.behaviourEnded = Bureau_CalendarDate(record.behaviourEnded)
         self.description_p = record.description
         self.disputed = disclosed.disputed
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 
@@ -387,6 +389,7 @@ extension Bureau_ListEntryLine {
         self.listed = Bureau_CalendarDate(entry.listed)
         self.publicityEnds = Bureau_CalendarDate(entry.publicityEnds)
         self.disputed = disclosed.disputed
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 

@@ -102,6 +102,7 @@ enum ReportText {
                 out.append(line)
                 out.append("     Document \(p.legalBasis.documentNumber), \(p.legalBasis.authority), \(date(p.legalBasis.date))")
                 if !p.description_p.isEmpty { out.append("     \(p.description_p)") }
+                if p.hasRetentionEnds { out.append("     Retention ends \(date(p.retentionEnds)): not disclosed from that day") }
             }
             out.append(rule)
         }
@@ -115,6 +116,7 @@ enum ReportText {
                 out.append("     Listed \(date(l.listed))   Published until \(date(l.publicityEnds))   by \(l.furnisherName)")
                 out.append("     Document \(l.legalBasis.documentNumber), \(l.legalBasis.authority), \(date(l.legalBasis.date))")
                 out.append("     \(l.reason)")
+                if l.hasRetentionEnds { out.append("     Retention ends \(date(l.retentionEnds)): not disclosed from that day") }
             }
             out.append(rule)
         }
@@ -167,6 +169,7 @@ enum ReportText {
             if a.hasLegalBasis {
                 out.append("     Negative until retention ends: behaviour ended \(date(a.behaviourEnded)); basis \(a.legalBasis.documentNumber)")
             }
+            if a.hasRetentionEnds { out.append("     Retention ends \(date(a.retentionEnds)): not disclosed from that day") }
         }
         out.append(rule)
         return out

@@ -55,7 +55,10 @@ func check(_ validate: () throws(BureauError) -> Void) {
     do throws(BureauError) {
         try validate()
     } catch {
-        precondition(error.code == .invalidArgument || error.code == .permissionDenied, "unexpected code: \(error)")
+        // FAILED_PRECONDITION: a record whose retention had already ended when furnished.
+        precondition(
+            error.code == .invalidArgument || error.code == .permissionDenied || error.code == .failedPrecondition, "unexpected code: \(error)"
+        )
         precondition(error.message.contains(": "), "an error names its field: \(error)")
     }
 }
