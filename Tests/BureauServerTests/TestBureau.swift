@@ -34,7 +34,8 @@ struct TestBureau: Sendable {
     /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
     static func run(
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
-        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, _ body: (TestBureau) async throws -> Void
+        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
+        logAudit: LogAuditor.Configuration = .defaults, _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
@@ -49,6 +50,7 @@ struct TestBureau: Sendable {
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
                     clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
                 ),
+                logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now }
             ),
@@ -69,6 +71,7 @@ struct TestBureau: Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await daemon.run() }
+            group.addTask { try await daemon.auditor.run() }
             let port = try await daemon.listeningPort()
             defer { daemon.beginGracefulShutdown() }
             try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))
