@@ -27,7 +27,7 @@ enum ChannelIdentity: DefaultIdentity { static var certificateName: String { "ch
 struct ClientOptions<Identity: DefaultIdentity>: ParsableArguments {
     @Option(help: "bureaud's address, host:port.") var server = "127.0.0.1:50051"
     @Option(help: "The client certificate to present (PEM).") var cert = "certs/\(Identity.certificateName).pem"
-    @Option(help: ArgumentHelp("The certificate's private key (PEM).", discussion: "Default: --cert's path with .key for .pem."))
+    @Option(help: "The certificate's private key (PEM). (default: --cert's path, .key for .pem)")
     var key: String?
     @Option(help: "The bureau's CA certificate (PEM).") var ca = "certs/ca.pem"
     @Option(help: "Name the server certificate must carry.") var authority = "localhost"
