@@ -112,7 +112,7 @@ public struct DaemonConfiguration: Sendable {
 ///
 /// ```swift
 /// let daemon = try BureauDaemon(configuration: config, logger: logger)
-/// let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// let group = ServiceGroup(services: daemon.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
 public final class BureauDaemon: Service, Sendable {
