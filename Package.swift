@@ -186,10 +186,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauCLITests",
+            dependencies: [
+                "bureau",
+                "BureauServer",
+                "BureauStore",
+                "BureauCore",
+                "BureauAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauServerTests",
             dependencies: [
                 "BureauServer",
                 "BureauStore",
+                "LMDB",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",

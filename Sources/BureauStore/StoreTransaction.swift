@@ -300,6 +300,11 @@ public struct StoreTransaction {
     public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
         let index = try self.logSize()
         let bytes = entry.canonicalBytes()
+        guard bytes.count <= AccessLogEntry.maxCanonicalBytes else {
+            throw BureauError.invalid(
+                "request", "would make a log entry of \(bytes.count) bytes; an entry holds at most \(AccessLogEntry.maxCanonicalBytes) bytes"
+            )
+        }
         let leaf = Merkle.leafHash(bytes)
         let key = index.bigEndianBytes
         try self.txn.put(bytes, forKey: key, in: self.databases.logEntries)
@@ -355,11 +360,15 @@ public struct StoreTransaction {
         try self.logEntries(from: index, limit: 1).first { $0.index == index }
     }
 
-    /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back).
-    public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false) throws -> [LoggedEntry] {
+    /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back), and no more than
+    /// `maxBytes` of canonical bytes in all, though always the first.
+    public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false, maxBytes: Int = .max) throws -> [LoggedEntry] {
         var out: [LoggedEntry] = []
         guard limit > 0 else { return out }
+        var total = 0
         try self.txn.scan(self.databases.logEntries, from: start.bigEndianBytes, reverse: reverse) { key, value in
+            total += value.count
+            if !out.isEmpty && total > maxBytes { return false }
             let index = UInt64(bigEndianBytes: key)
             let bytes = Array(value)
             let leaf = try self.txn.get(Array(key), in: self.databases.logLeaves) ?? Merkle.leafHash(bytes)

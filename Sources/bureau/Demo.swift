@@ -45,13 +45,7 @@ struct Demo: ParsableCommand {
             let generator = SyntheticData(
                 furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
             )
-            let handle: FileHandle
-            if output == "-" {
-                handle = FileHandle.standardOutput
-            } else {
-                _ = FileManager.default.createFile(atPath: output, contents: nil)
-                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            }
+            let handle = try openOutput(output)
             try generator.writeLines(count: subjects, accounts: accounts, to: handle)
         }
     }

@@ -35,7 +35,8 @@ struct TestBureau: Sendable {
     static func run(
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
         prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
-        logger: Logger = Logger(label: "test-bureaud"), _ body: (TestBureau) async throws -> Void
+        logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
+        _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
@@ -50,6 +51,7 @@ struct TestBureau: Sendable {
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
                     clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
                 ),
+                logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now }
             ),
@@ -70,6 +72,7 @@ struct TestBureau: Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await daemon.run() }
+            group.addTask { try await daemon.auditor.run() }
             let port = try await daemon.listeningPort()
             defer { daemon.beginGracefulShutdown() }
             try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))
