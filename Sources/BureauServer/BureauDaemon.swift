@@ -139,7 +139,7 @@ public final class BureauDaemon: Service, Sendable {
         let context = BureauContext(
             store: self.store,
             writer: self.writer,
-            callers: CallerResolver(store: self.store),
+            callers: CallerResolver(store: self.store, now: configuration.now),
             catalogue: CatalogueCache(store: self.store),
             logger: logger,
             now: configuration.now,
@@ -173,7 +173,7 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(), OperatorMetadata()]
+            interceptors: [MetricsInterceptor(), OperatorMetadata(), RefusalLog(context: context)]
         )
     }
 
