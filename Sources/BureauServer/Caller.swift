@@ -69,7 +69,8 @@ public final class CallerResolver: Sendable {
     }
 
     /// Checks, inside `txn`, that `caller` still stands as it did when its call came in: its certificate not
-    /// revoked and still bound to the same institution, whose licence is in force on `today`.
+    /// revoked and still bound to the same institution, which still holds its roles and whose licence is in
+    /// force on `today`.
     ///
     /// Services run it in the write transaction that commits what the call does, so that a certificate
     /// revoked or a licence suspended between the call's reads and its commit stops it.
@@ -82,6 +83,9 @@ public final class CallerResolver: Sendable {
         let institution = try Self.institution(boundTo: fingerprint, in: txn, on: today)
         guard institution.code == caller.institution.code else {
             throw BureauError(.unauthenticated, "certificate \(caller.certificateFingerprint) is now bound to \(institution.code)")
+        }
+        guard caller.institution.roles.isSubset(of: institution.roles) else {
+            throw BureauError(.permissionDenied, "the roles of \(institution.code) changed during the call")
         }
         return institution
     }

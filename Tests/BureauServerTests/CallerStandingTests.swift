@@ -231,7 +231,7 @@ struct LicenceStandingTests {
 
 /// What changes between a request's snapshot and its commit.
 enum Interleaved: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case certificateRevoked, licenceSuspended, consentRevoked, fileFrozen
+    case certificateRevoked, licenceSuspended, roleRemoved, consentRevoked, fileFrozen
 
     var testDescription: String { self.rawValue }
 
@@ -239,6 +239,7 @@ enum Interleaved: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .certificateRevoked: (.unauthenticated, "was revoked", .denied)
         case .licenceSuspended: (.permissionDenied, "is suspended", .denied)
+        case .roleRemoved: (.permissionDenied, "changed during the call", .denied)
         case .consentRevoked: (.permissionDenied, "was revoked on", .denied)
         case .fileFrozen: (.failedPrecondition, "frozen", .frozen)
         }
@@ -261,6 +262,10 @@ struct RecheckTests {
                 case .licenceSuspended:
                     var bank = try txn.institution(code: DemoData.bank)!
                     bank.licence.status = .suspended
+                    try txn.putInstitution(bank)
+                case .roleRemoved:
+                    var bank = try txn.institution(code: DemoData.bank)!
+                    bank.roles = [.furnisher]
                     try txn.putInstitution(bank)
                 case .consentRevoked:
                     var consent = try txn.consent(request.consentReference)!
