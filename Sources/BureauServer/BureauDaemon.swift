@@ -145,7 +145,7 @@ public final class BureauDaemon: Service, Sendable {
         let context = BureauContext(
             store: self.store,
             writer: self.writer,
-            callers: CallerResolver(store: self.store),
+            callers: CallerResolver(store: self.store, now: configuration.now),
             catalogue: CatalogueCache(store: self.store),
             logger: logger,
             now: configuration.now,
@@ -185,7 +185,7 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata()]
+            interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
         )
     }
 

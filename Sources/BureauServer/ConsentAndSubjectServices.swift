@@ -58,7 +58,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
             purpose: purpose, consentReference: consent.reference, outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn in
+        let receipt = try await self.context.commit(for: caller) { txn in
             try txn.putConsent(consent)
             return try txn.appendLog(entry)
         }
@@ -77,7 +77,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
         let time = self.context.now()
         let reference = request.consentReference
         let institution = caller.institution
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var consent = try txn.consent(reference) else {
                 throw BureauError(.notFound, "consent_reference: no consent \(reference) is on file")
             }
@@ -173,7 +173,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
             purpose: .selfAccess, outcome: .hit
         )
-        let receipt = try await self.context.writer.submit { txn in try txn.appendLog(entry) }
+        let receipt = try await self.context.commit(for: caller) { txn in try txn.appendLog(entry) }
         var response = Bureau_AccessHistoryResponse()
         response.items = items
         response.receipt = Bureau_LogReceipt(receipt)
@@ -202,7 +202,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
             // A record past its retention no longer exists for anyone, the subject included.
             if let about {
@@ -237,7 +237,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: today, under: catalogue) else {
                 throw BureauError(.notFound, "record: no such record on this file")
             }
@@ -267,7 +267,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: dispute.filed, under: catalogue) else {
                 throw BureauError(.notFound, "record: no such record on this file")
             }
@@ -302,7 +302,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied
         )
-        return try await self.context.writer.submit { txn in
+        return try await self.context.commit(for: caller) { txn in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
             var protection = try txn.protection(key)
             try body(&protection, CalendarDate(utcDayOf: time))

@@ -114,7 +114,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         let approve = request.approve
         let id = request.repairID
         let digest = try FurnishService.digest(request)
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var repair = try txn.repair(id) else { throw BureauError(.notFound, "repair_id: no repair request \(id)") }
             guard repair.status == .pending else { throw BureauError(.failedPrecondition, "repair_id: \(id) was reviewed already") }
             guard let key = SubjectKey(hex: repair.subject) else { throw BureauError(.internal, "repair \(id) names no subject") }
@@ -356,7 +356,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, outcome: .applied,
             reason: "\(code): \(reason)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var institution = try txn.institution(code: code) else {
                 throw BureauError(.notFound, "institution: \(code) is not registered")
             }
