@@ -1,4 +1,4 @@
-public import Crypto
+package import Crypto
 import Foundation
 
 /// A 256-bit AES key that seals personal fields, with its id.
@@ -179,6 +179,11 @@ extension DataKey {
 }
 
 extension [UInt8] {
+    /// Overwrites every byte with zero, so that key material does not linger in freed memory (best effort).
+    mutating func zeroize() {
+        self.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+    }
+
     mutating func appendBigEndian(_ value: UInt32) {
         for shift in stride(from: 24, through: 0, by: -8) { self.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }

@@ -1,4 +1,4 @@
-public import Crypto
+internal import Crypto
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -60,7 +60,7 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
         let kek = FileKeyEncryptionKey(key: SymmetricKey(size: .bits256), path: path)
         var bytes = Self.magic + [Self.version] + kek.id.bytes
         kek.key.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        defer { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { bytes.zeroize() }
 
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -120,7 +120,7 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
             throw KeyError(.keyFileLocation, "\(path) is inside the data folder \(dataFolder); keep the key file apart from the data it protects")
         }
         var bytes = [UInt8](repeating: 0, count: Self.byteCount + 1)
-        defer { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { bytes.zeroize() }
         var count = 0
         while count < bytes.count {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }

@@ -163,7 +163,7 @@ extension KeyEncryptionKey {
     func wrap(_ key: SymmetricKey, kind: WrappedKey.Kind, id: KeyID) throws(KeyError) -> WrappedKey {
         let header = WrappedKey.header(kind: kind, kek: self.id, key: id)
         var raw = key.withUnsafeBytes { Array($0) }
-        defer { raw.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { raw.zeroize() }
         let (nonce, sealed) = try self.encrypt(raw, authenticating: header)
         return try WrappedKey.assemble(header: header, nonce: nonce, sealed: sealed)
     }
@@ -188,7 +188,7 @@ extension KeyEncryptionKey {
                 "\(kind) \(wrapped.keyID) does not unwrap under KEK \(self.id) (\(self.location)): the wrapped key was altered, or this KEK is not the one its id names"
             )
         }
-        defer { plain.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { plain.zeroize() }
         guard plain.count == 32 else {
             throw KeyError(.tokenFailure, "\(self.location) decrypted \(plain.count) bytes; a key is 32")
         }

@@ -112,7 +112,7 @@ public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
 
         var pin = Array(configuration.pin.utf8)
         let login = pin.withUnsafeMutableBufferPointer { f.C_Login!(session, CK_USER_TYPE(CKU_USER), $0.baseAddress, CK_ULONG($0.count)) }
-        pin.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        pin.zeroize()
         guard login == CKR_OK || login == CKR_USER_ALREADY_LOGGED_IN else {
             throw KeyError(.tokenLogin, "login to token \"\(configuration.tokenLabel)\" failed: \(PKCS11Module.name(login))")
         }
@@ -167,7 +167,7 @@ public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
         var input = input
         var nonce = nonce
         var aad = aad
-        defer { input.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { input.zeroize() }
         let result: Result<[UInt8], KeyError> = self.session.withLock { session in
             var output = [UInt8](repeating: 0, count: input.count + 16)
             var outputCount = CK_ULONG(output.count)
@@ -214,13 +214,13 @@ public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
                                 : f.C_Decrypt!(session, inBuffer.baseAddress, CK_ULONG(inBuffer.count), s.baseAddress, &scratchCount)
                         }
                     }
-                    scratch.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                    scratch.zeroize()
                 }
                 let authentication = !encrypt && (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
                 return .failure(KeyError(authentication ? .authenticationFailed : .tokenFailure, "\(function) with CKM_AES_GCM on \(self.location) failed: \(PKCS11Module.name(rv))"))
             }
             let out = Array(output[0..<Int(outputCount)])
-            output.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            output.zeroize()
             return .success(out)
         }
         return try result.get()
