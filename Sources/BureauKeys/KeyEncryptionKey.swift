@@ -185,7 +185,7 @@ extension KeyEncryptionKey {
         } catch where error.code == .authenticationFailed {
             throw KeyError(
                 .authenticationFailed,
-                "\(kind) \(wrapped.keyID) does not unwrap under KEK \(self.id) (\(self.location)): the wrapped key was altered, or this KEK is not the one its id names"
+                "\(kind) \(wrapped.keyID) does not unwrap under KEK \(self.id) (\(self.location)): the wrapped key was altered, or this KEK is not the one its id names (\(error.message))"
             )
         }
         defer { plain.zeroize() }

@@ -216,7 +216,12 @@ public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
                     }
                     scratch.zeroize()
                 }
-                let authentication = !encrypt && (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+                // A GCM tag that does not verify: CKR_ENCRYPTED_DATA_INVALID in PKCS#11 2.40,
+                // CKR_AEAD_DECRYPT_FAILED (0x35) in 3.0, and CKR_GENERAL_ERROR from SoftHSM2 2.6.1.
+                let authentication = !encrypt && [
+                    CK_RV(CKR_ENCRYPTED_DATA_INVALID), CK_RV(CKR_ENCRYPTED_DATA_LEN_RANGE), 0x35,
+                    CK_RV(CKR_GENERAL_ERROR), CK_RV(CKR_FUNCTION_FAILED),
+                ].contains(rv)
                 return .failure(KeyError(authentication ? .authenticationFailed : .tokenFailure, "\(function) with CKM_AES_GCM on \(self.location) failed: \(PKCS11Module.name(rv))"))
             }
             let out = Array(output[0..<Int(outputCount)])

@@ -137,7 +137,7 @@ struct FileKeyEncryptionKeyTests {
                 var bytes = wrapped.bytes
                 bytes[offset] ^= 0x01
                 let error = #expect(throws: KeyError.self) { try kek.unwrapDataKey(WrappedKey(bytes: bytes)) }
-                #expect(error?.code == .authenticationFailed, "offset \(offset)")
+                #expect(error?.code == .authenticationFailed, "offset \(offset): \(error?.message ?? "")")
             }
             // Relabelled as wrapped by another KEK: that KEK cannot open it either.
             var relabelled = wrapped.bytes
