@@ -12,7 +12,7 @@ import Foundation
 /// let sealed = try key.seal(Array("6222020200112233".utf8), for: binding)
 /// let number = try key.open(sealed, for: binding)
 /// ```
-public struct DataKey: Sendable, Equatable {
+public struct DataKey: Sendable, Equatable, CustomStringConvertible {
     /// The key's id, written in front of every field it seals.
     public let id: KeyID
     /// The AES-256 key.
@@ -32,6 +32,9 @@ public struct DataKey: Sendable, Equatable {
 
     /// Compares ids and keys (the key in constant time).
     public static func == (lhs: DataKey, rhs: DataKey) -> Bool { lhs.id == rhs.id && lhs.key == rhs.key }
+
+    /// The id only: a key printed by accident leaks nothing.
+    public var description: String { "DataKey(\(self.id))" }
 }
 
 /// Where a sealed field belongs: its subject, its record and its name. Authenticated with the field (as

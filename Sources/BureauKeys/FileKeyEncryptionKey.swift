@@ -23,7 +23,7 @@ import Darwin
 /// let kek = try FileKeyEncryptionKey.load(from: "/etc/bureau/kek.key", outside: "/var/lib/bureau")
 /// let wrapped = try kek.wrap(DataKey.generate())
 /// ```
-public struct FileKeyEncryptionKey: KeyEncryptionKey {
+public struct FileKeyEncryptionKey: KeyEncryptionKey, CustomStringConvertible {
     /// The file's length.
     public static let byteCount = 53
     static let magic: [UInt8] = Array("BKEK".utf8)
@@ -37,6 +37,9 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
     private let key: SymmetricKey
 
     public var location: String { "key file \(self.path)" }
+
+    /// The id and the path only.
+    public var description: String { "FileKeyEncryptionKey(\(self.id), \(self.path))" }
 
     private init(key: SymmetricKey, path: String) {
         self.key = key

@@ -31,7 +31,7 @@ public protocol KeyEncryptionKey: Sendable {
 
 /// The secret that keys subject hashes (HMAC-SHA256 of the normalised identifier), with an id so that its
 /// wrapped form names it.
-public struct KeyedHashSecret: Sendable, Equatable {
+public struct KeyedHashSecret: Sendable, Equatable, CustomStringConvertible {
     /// The secret's id.
     public let id: KeyID
     /// The 256-bit HMAC key.
@@ -48,6 +48,9 @@ public struct KeyedHashSecret: Sendable, Equatable {
     public static func generate() -> KeyedHashSecret {
         KeyedHashSecret(id: .random(), key: SymmetricKey(size: .bits256))
     }
+
+    /// The id only: a secret printed by accident leaks nothing.
+    public var description: String { "KeyedHashSecret(\(self.id))" }
 }
 
 /// A 256-bit key (a ``DataKey`` or a ``KeyedHashSecret``) encrypted under a ``KeyEncryptionKey``: the only

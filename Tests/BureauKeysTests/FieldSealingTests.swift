@@ -18,6 +18,7 @@ struct FieldSealingTests {
         #expect(sealed[0] == 0x01)
         #expect(Array(sealed[1..<17]) == key.id.bytes)
         #expect(try SealedField.keyID(of: sealed) == key.id)
+        #expect(String(describing: key) == "DataKey(\(key.id.hex))")
         #expect(try key.openString(sealed, for: self.name) == plaintext)
         // Nothing of the plaintext shows in the sealed bytes.
         #expect(!sealed.containsSubsequence(Array(plaintext.utf8)))

@@ -67,6 +67,26 @@ struct PKCS11KeyEncryptionKeyTests {
         #expect(throws: Never.self) { try kek.unwrapDataKey(wrapped) }
     }
 
+    @Test("one token KEK serves concurrent wraps and unwraps (one session, one operation at a time)")
+    func concurrent() async throws {
+        let hsm = try SoftHSM.shared()
+        let kek = try PKCS11KeyEncryptionKey.open(hsm.configuration(keyLabel: "kek-concurrent"), generateIfMissing: true)
+        let opened = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var count = 0
+                    for _ in 0..<25 {
+                        let key = DataKey.generate()
+                        if try kek.unwrapDataKey(try kek.wrap(key)) == key { count += 1 }
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(opened == 200)
+    }
+
     @Test("rotation from a key file to the token and back: the same data key, sealed fields keep opening")
     func rotationFileTokenFile() throws {
         let hsm = try SoftHSM.shared()
