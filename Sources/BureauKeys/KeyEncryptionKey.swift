@@ -5,7 +5,7 @@ public import Crypto
 /// PKCS#11 token, ``PKCS11KeyEncryptionKey``).
 ///
 /// Implementations encrypt and decrypt small secrets with AES-256-GCM under a key they never hand out.
-/// Callers use ``wrap(_:)-(DataKey)`` / ``unwrapDataKey(_:)`` and ``KeyRotation``, which fix the
+/// Callers use `wrap(_:)` / `unwrapDataKey(_:)` and ``KeyRotation``, which fix the
 /// ``WrappedKey`` format and bind every wrapped key to its kind, its id and the KEK's id, so the store only
 /// ever holds ``WrappedKey`` bytes and never the KEK.
 public protocol KeyEncryptionKey: Sendable {

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Where a token key is: the PKCS#11 module, the token, the user PIN and the key's label.
-public struct PKCS11Configuration: Sendable {
+public struct PKCS11Configuration: Sendable, CustomStringConvertible {
     /// Debian's SoftHSM2 module (package softhsm2).
     public static let softHSM2ModulePath = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -27,6 +27,11 @@ public struct PKCS11Configuration: Sendable {
         self.pin = pin
         self.keyLabel = keyLabel
     }
+
+    /// Module, token and key label; the PIN is left out.
+    public var description: String {
+        "PKCS11Configuration(module: \(self.modulePath), token: \(self.tokenLabel), key: \(self.keyLabel), pin: <hidden>)"
+    }
 }
 
 /// A key-encryption key held by a PKCS#11 token (an HSM, or SoftHSM2): an AES-256 secret key that is
@@ -42,8 +47,10 @@ public struct PKCS11Configuration: Sendable {
 /// let kek = try PKCS11KeyEncryptionKey.open(config)
 /// let wrapped = try kek.wrap(DataKey.generate())
 /// ```
-public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
+public final class PKCS11KeyEncryptionKey: KeyEncryptionKey, CustomStringConvertible {
+    /// The key's CKA_ID (or a fingerprint of label and CKA_ID when that is not 16 bytes).
     public let id: KeyID
+    /// The token, key label and module, for messages; never the PIN.
     public let location: String
     /// Whether the token marks the key sensitive (its value never readable).
     public let isSensitive: Bool
@@ -88,6 +95,9 @@ public final class PKCS11KeyEncryptionKey: KeyEncryptionKey {
         self.isSensitive = sensitive
         self.isExtractable = extractable
     }
+
+    /// The id and location only.
+    public var description: String { "PKCS11KeyEncryptionKey(\(self.id), \(self.location))" }
 
     deinit {
         let session = self.session.withLock { $0 }

@@ -18,6 +18,9 @@ struct PKCS11KeyEncryptionKeyTests {
         #expect(!made.isExtractable)
         #expect(made.location.contains("bureau-test"))
         #expect(!made.location.contains(SoftHSM.pin))
+        #expect(!String(describing: config).contains(SoftHSM.pin))
+        #expect(!String(reflecting: config).contains(SoftHSM.pin))
+        #expect(String(describing: made).contains(made.id.hex))
 
         let found = try PKCS11KeyEncryptionKey.open(config)
         #expect(found.id == made.id)
