@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "BureauStore", targets: ["BureauStore"]),
         .library(name: "BureauWire", targets: ["BureauWire"]),
         .library(name: "BureauAPI", targets: ["BureauAPI"]),
+        .library(name: "BureauKeys", targets: ["BureauKeys"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -47,6 +48,22 @@ let package = Package(
         .target(
             name: "LMDB",
             dependencies: ["CLMDB"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Keys: envelope encryption, key-encryption keys (key file, PKCS#11 token)
+        .systemLibrary(
+            name: "CPKCS11",
+            pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]
+        ),
+        .target(
+            name: "BureauKeys",
+            dependencies: [
+                "CPKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["FORMAT.md"],
             swiftSettings: swiftSettings
         ),
 
@@ -174,6 +191,14 @@ let package = Package(
             dependencies: [
                 "BureauWire", "BureauCore", "BureauAPI",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BureauKeysTests",
+            dependencies: [
+                "BureauKeys",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
