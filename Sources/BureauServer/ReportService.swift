@@ -265,13 +265,25 @@ struct WireSections {
     init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
         if let s = report.summary {
             var summary = Bureau_ReportSummary()
-            summary.accounts = UInt32(s.accounts)
-            summary.openAccounts = UInt32(s.openAccounts)
-            summary.delinquentAccounts = UInt32(s.delinquentAccounts)
-            summary.totalLimit = s.totalLimit.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
-            summary.totalBalance = s.totalBalance.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
+            summary.accounts = UInt32(clamping: s.accounts)
+            summary.openAccounts = UInt32(clamping: s.openAccounts)
+            summary.delinquentAccounts = UInt32(clamping: s.delinquentAccounts)
+            // A total beyond the 64 bits of Money is named as out of range, never wrapped or trapped on.
+            var outOfRange: Set<String> = []
+            func totals(_ sums: [String: Int128]) -> [Bureau_Money] {
+                sums.sorted { $0.key < $1.key }.compactMap { currency, sum in
+                    guard let units = Int64(exactly: sum) else {
+                        outOfRange.insert(currency)
+                        return nil
+                    }
+                    return Bureau_Money(Money(minorUnits: units, currency: currency))
+                }
+            }
+            summary.totalLimit = totals(s.totalLimit)
+            summary.totalBalance = totals(s.totalBalance)
+            summary.totalsOutOfRange = outOfRange.sorted()
             if let worst = s.worstStatus { summary.worstStatus = worst.wire }
-            summary.publicRecords = UInt32(s.publicRecords)
+            summary.publicRecords = UInt32(clamping: s.publicRecords)
             summary.onSevereUntrustworthinessList = s.onSevereUntrustworthinessList
             summary.onRedList = s.onRedList
             self.summary = summary
