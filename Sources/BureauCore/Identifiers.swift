@@ -85,14 +85,17 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// timestamp, are not taken for one).
     public static func occurs(in text: String) -> Bool {
         let normalised = self.normalisedDigits(of: text)
+        func isDigit(_ i: Int) -> Bool { normalised[i] >= 0x30 && normalised[i] <= 0x39 }
         var start = 0
         while start < normalised.count {
-            guard normalised[start] != 0 else {
+            guard isDigit(start) else {
                 start += 1
                 continue
             }
+            // A run is digits, and an X only as its last character (where a check character stands).
             var end = start
-            while end < normalised.count && normalised[end] != 0 { end += 1 }
+            while end < normalised.count && isDigit(end) { end += 1 }
+            if end < normalised.count && normalised[end] == 0x58 { end += 1 }
             if self.holdsNumber(normalised[start..<end]) { return true }
             start = end
         }

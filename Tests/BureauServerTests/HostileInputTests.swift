@@ -1,0 +1,287 @@
+import BureauAPI
+import BureauCore
+import BureauServer
+import BureauStore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Testing
+
+/// Hostile values over mutual TLS: stored values no validation would let in must not crash a report, and
+/// requests over a field's limit or with control characters are refused naming the field.
+@Suite("Hostile input over mutual TLS", .serialized)
+struct HostileInputTests {
+    static let person = "510107197802288918"
+    static let bank = DemoData.bank
+
+    /// Accounts whose sums overflow 64 bits, dates at both ends of the calendar, and texts with control characters.
+    static func hostileAccounts(_ prefix: String) -> [CreditRecord] {
+        func account(_ number: String, _ limit: Int64, _ balance: Int64, currency: String, opened: CalendarDate, furnisher: UnifiedSocialCreditCode = bank) -> CreditRecord {
+            .account(
+                Account(
+                    furnisher: furnisher, accountNumber: number, type: .creditCard, opened: opened,
+                    limit: Money(minorUnits: limit, currency: currency), balance: Money(minorUnits: balance, currency: currency),
+                    status: .late120Plus, paymentHistory: String(repeating: "7", count: 5_000), closed: .latest,
+                    legalBasis: LegalBasis(documentNumber: "\u{1B}[2J", authority: "", date: .latest), behaviourEnded: .latest
+                )
+            )
+        }
+        return [
+            account(prefix + "MAX-1", .max, .max, currency: "CNY", opened: .earliest),
+            account(prefix + "MAX-2", .max, .max, currency: "CNY", opened: .latest),
+            account(prefix + "MIN-1", .min, .min, currency: "USD", opened: .earliest),
+            account(prefix + "TINY-1", 1, .max, currency: "EUR", opened: .latest),
+            account(prefix, .max, .min, currency: "", opened: .earliest, furnisher: try! UnifiedSocialCreditCode(parsing: "91110000200000021A")),
+            .publicRecord(
+                PublicRecord(
+                    furnisher: bank, recordID: prefix + "P-1", type: .taxArrears, authority: "\r\n", legalBasis: LegalBasis(documentNumber: "", authority: "", date: .earliest),
+                    amount: Money(minorUnits: .max, currency: "CNY"), filed: .latest, behaviourEnded: .latest, description: "\u{202E}"
+                )
+            ),
+            .listEntry(
+                ListEntry(
+                    furnisher: bank, recordID: prefix + "L-1", list: Catalogue.severeUntrustworthinessList, severity: .serious, reason: "\u{0}",
+                    legalBasis: LegalBasis(documentNumber: "", authority: "", date: .latest), listed: .earliest, publicityEnds: .latest
+                )
+            ),
+        ]
+    }
+
+    /// Writes a hostile file straight into the store, past every validation.
+    static func storeHostileFiles(_ bureau: TestBureau) throws {
+        let catalogue = Catalogue.default
+        let address = Address(province: "", city: "\u{1B}]0;title\u{7}", detail: String(repeating: "街", count: 20_000))
+        try bureau.store.write { txn in
+            let personKey = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
+            try txn.putSubject(
+                .person(PersonIdentity(name: "", identifier: "X", birthDate: .earliest, phone: "", address: address)), for: personKey
+            )
+            let businessKey = bureau.store.key(for: .business(try UnifiedSocialCreditCode(parsing: DemoData.businessIdentifier)))
+            try txn.putSubject(
+                .business(
+                    BusinessRegistration(
+                        name: String(repeating: "\u{301}", count: 10_000), code: "", registrationDate: .latest, address: address,
+                        legalRepresentativeName: "", legalRepresentativeIdentifier: "1"
+                    )
+                ),
+                for: businessKey
+            )
+            for (key, prefix) in [(personKey, "P"), (businessKey, "B")] {
+                for record in Self.hostileAccounts(prefix) { try txn.putRecord(record, for: key, catalogue: catalogue) }
+                let about = RecordReference(kind: .account, furnisher: Self.bank, recordID: "no-such-record")
+                try txn.putStatement(Statement(id: "S-\u{1B}", text: "\u{1B}[31m", added: .latest, about: about), for: key)
+                try txn.putDispute(DisputeMark(id: "D-1", record: about, filed: .earliest, description: "\u{9B}"), for: key)
+            }
+        }
+    }
+
+    /// Runs `call`; whatever it answers, the request must have a log entry, and the daemon must keep serving.
+    static func answeredOrRefused(_ bureau: TestBureau, requestID: String, _ call: () async throws -> Void) async throws -> RPCError? {
+        var refusal: RPCError?
+        do {
+            try await call()
+        } catch let error as RPCError {
+            refusal = error
+        }
+        #expect(try bureau.logEntries().contains { $0.entry.requestID == requestID }, "no log entry for \(requestID)")
+        return refusal
+    }
+
+    @Test("a file of hostile stored values gets every report kind answered or refused with a status, and logged")
+    func hostileStoredFile() async throws {
+        try await TestBureau.run { bureau in
+            try Self.storeHostileFiles(bureau)
+            let channel = try #require(bureau.clients["channel"])
+            let bankIdentity = try #require(bureau.clients["bank"])
+
+            var individual = individualRequest(Self.person)
+            individual.requestID = "hostile-individual"
+            var summary: Bureau_ReportSummary?
+            let individualError = try await Self.answeredOrRefused(bureau, requestID: individual.requestID) {
+                let response = try await bureau.withClient(as: bankIdentity) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individual), options: fastCall)
+                }
+                summary = response.report.summary
+            }
+            #expect(individualError == nil, "\(String(describing: individualError))")
+            // 2 x (2^63 - 1) is no int64: the CNY totals are named out of range, the others are given.
+            #expect(summary?.totalsOutOfRange == ["CNY"])
+            #expect(summary?.totalLimit.contains { $0.currency == "CNY" } == false)
+            #expect(summary?.totalBalance.contains { $0.currency == "USD" && $0.minorUnits == .min } == true)
+
+            var business = Bureau_BusinessReportRequest()
+            business.identifier = DemoData.businessIdentifier
+            business.purpose = .guaranteeReview
+            business.consentReference = standingConsent(DemoData.businessIdentifier, .guaranteeReview)
+            business.requestID = "hostile-business"
+            let businessError = try await Self.answeredOrRefused(bureau, requestID: business.requestID) {
+                _ = try await bureau.withClient(as: bankIdentity) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(request: ClientRequest(message: business), options: fastCall)
+                }
+            }
+            #expect(businessError == nil, "\(String(describing: businessError))")
+
+            for (kind, identifier) in [(Bureau_SubjectKind.individual, Self.person), (.business, DemoData.businessIdentifier)] {
+                var score = Bureau_ScoreRequest()
+                score.subjectKind = kind
+                score.identifier = identifier
+                score.purpose = .loanOrigination
+                score.consentReference = standingConsent(identifier, .loanOrigination)
+                score.requestID = "hostile-score-\(kind)"
+                var value: Int32 = 0
+                let error = try await Self.answeredOrRefused(bureau, requestID: score.requestID) {
+                    value = try await bureau.withClient(as: bankIdentity) { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getScore(request: ClientRequest(message: score), options: fastCall)
+                    }.score.value
+                }
+                if error == nil { #expect((300...900).contains(value)) }
+
+                var own = Bureau_SubjectRequest()
+                own.subjectKind = kind
+                own.subjectIdentifier = identifier
+                own.requestID = "hostile-own-\(kind)"
+                let ownError = try await Self.answeredOrRefused(bureau, requestID: own.requestID) {
+                    _ = try await bureau.withClient(as: channel) { client in
+                        try await Bureau_SubjectService.Client(wrapping: client).getOwnReport(request: ClientRequest(message: own), options: fastCall)
+                    }
+                }
+                #expect(ownError == nil, "\(String(describing: ownError))")
+            }
+            // And a second time, as after a restart: the file still does not bring the daemon down.
+            let again = try await Self.answeredOrRefused(bureau, requestID: "hostile-individual-2") {
+                var request = individual
+                request.requestID = "hostile-individual-2"
+                _ = try await bureau.withClient(as: bankIdentity) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+                }
+            }
+            #expect(again == nil)
+        }
+    }
+
+    @Test("a furnished amount above 10^15 minor units is INVALID_ARGUMENT naming the field and the bound, and nothing is stored")
+    func amountBound() async throws {
+        try await TestBureau.run { bureau in
+            var request = Bureau_SubmitRecordsRequest()
+            request.batchID = "overflow-1"
+            var subject = FurnishOverTLSTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "OVER-1")
+            subject.accounts[0].limit.minorUnits = .max
+            subject.accounts[0].balance.minorUnits = .max
+            request.subjects = [subject]
+            let before = try bureau.logEntries().count
+            let error = await rpcError { _ = try await StorageFaultTests.submit(bureau, request) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "subjects[0].accounts[0].limit.minor_units: is at most 1000000000000000 minor units (10^15)")
+            #expect(try bureau.logEntries().count == before)
+        }
+    }
+
+    @Test("a masked business report leaves out the street, and the log entry says the address was masked")
+    func businessAddressMasked() async throws {
+        try await TestBureau.run { bureau in
+            var request = Bureau_BusinessReportRequest()
+            request.identifier = DemoData.businessIdentifier
+            request.purpose = .guaranteeReview
+            request.consentReference = standingConsent(DemoData.businessIdentifier, .guaranteeReview)
+            request.requestID = "masked-address"
+            let response = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getBusinessReport(request: ClientRequest(message: request), options: fastCall)
+            }
+            #expect(response.report.registration.address.province == "北京市")
+            #expect(response.report.registration.address.city == "北京市")
+            #expect(response.report.registration.address.detail == "")
+            let entry = try #require(try bureau.logEntries().first { $0.entry.requestID == "masked-address" })
+            #expect(entry.entry.disclosedFields.contains("registration.address:masked"))
+            #expect(!entry.entry.disclosedFields.contains("registration.address:shown"))
+
+            var own = Bureau_SubjectRequest()
+            own.subjectKind = .business
+            own.subjectIdentifier = DemoData.businessIdentifier
+            own.requestID = "own-address"
+            let ownReport = try await bureau.withClient("channel") { client in
+                try await Bureau_SubjectService.Client(wrapping: client).getOwnReport(request: ClientRequest(message: own), options: fastCall)
+            }
+            #expect(ownReport.business.registration.address.detail == "朝阳区酒仙桥路 10 号")
+        }
+    }
+
+    @Test("logged fields with control characters are refused naming the field; a nanosecond request id passes")
+    func controlCharactersOverTheWire() async throws {
+        try await TestBureau.run { bureau in
+            let before = try bureau.logEntries().count
+            var request = individualRequest()
+            request.requestID = "req\u{1B}[2J"
+            var error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.hasPrefix("request_id: must not contain control characters") == true, "\(error?.message ?? "")")
+
+            var revoke = Bureau_RevokeConsentRequest()
+            revoke.requestID = "revoke-1"
+            revoke.consentReference = "DEMO-CONSENT-0001"
+            revoke.reason = "customer asked\r\n{\"forged\":true}"
+            error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ConsentService.Client(wrapping: client).revokeConsent(request: ClientRequest(message: revoke), options: fastCall)
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.hasPrefix("reason: must not contain control characters") == true, "\(error?.message ?? "")")
+            #expect(try bureau.logEntries().count == before)
+
+            request.requestID = "acc-1796172120304178739"
+            _ = try await bureau.withClient("bank") { client in
+                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+            }
+            #expect(try bureau.logEntries().contains { $0.entry.requestID == "acc-1796172120304178739" })
+
+            request.requestID = "for ١١٠١٠٥١٩٤٩١٢٣١٠٠٢X"
+            error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+                }
+            }
+            #expect(error?.message == "request_id: must not contain a national identifier")
+        }
+    }
+
+    @Test("text fields over their byte limits are INVALID_ARGUMENT naming the field and the limit, and nothing is stored")
+    func fieldSizesOverTheWire() async throws {
+        try await TestBureau.run { bureau in
+            let before = try bureau.logEntries().count
+            var request = Bureau_SubmitRecordsRequest()
+            request.batchID = "big-address"
+            var subject = FurnishOverTLSTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "BIG-1")
+            subject.address.detail = String(repeating: "a", count: 3 << 20 - 4096)
+            request.subjects = [subject]
+            var error = await rpcError { _ = try await StorageFaultTests.submit(bureau, request) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "subjects[0].address.detail: is at most 300 bytes (UTF-8), got \(3 << 20 - 4096)")
+
+            request.batchID = "zalgo-name"
+            subject.address.detail = "东城区"
+            subject.name = "a" + String(repeating: "\u{301}", count: 500_000)
+            request.subjects = [subject]
+            error = await rpcError { _ = try await StorageFaultTests.submit(bureau, request) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "subjects[0].name: is at most 200 bytes (UTF-8), got 1000001")
+
+            var statement = Bureau_StatementRequest()
+            statement.subject = SubjectRightsTests.subject(request: "statement-1")
+            statement.text = String(repeating: "说", count: 667)
+            error = await rpcError {
+                _ = try await bureau.withClient("channel") { client in
+                    try await Bureau_SubjectService.Client(wrapping: client).addStatement(request: ClientRequest(message: statement), options: fastCall)
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "text: is at most 2000 bytes (UTF-8), got 2001")
+            #expect(try bureau.logEntries().count == before)
+            let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
+            #expect(try bureau.store.read { try $0.file(key) }?.accounts.contains { $0.accountNumber == "BIG-1" } != true)
+        }
+    }
+}
