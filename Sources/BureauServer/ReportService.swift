@@ -149,14 +149,14 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
 
         let catalogue = try self.context.catalogue.current()
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
-        let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
+        let found = try await self.refusingUnreadable(entry) { try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
             guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
             for code in Set(file.records.map(\.reference.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
             return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
-        }
+        } }
         guard let (file, queries, furnisherNames, protection) = found else {
             try await self.refuse(entry, outcome: .noHit, BureauError(.notFound, "identifier: no \(kind.rawValue) file on record"))
         }
@@ -234,6 +234,19 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue),
             note: decision.2
         )
+    }
+
+    /// The result of `read`; a stored file that cannot be decoded is refused with INTERNAL and logged, as
+    /// every other refusal (the caller and the regulator see that the request came and why it failed).
+    private func refusingUnreadable<T>(_ entry: AccessLogEntry, _ read: () throws -> T) async throws -> T {
+        do {
+            return try read()
+        } catch let error as BureauError {
+            throw error
+        } catch {
+            self.context.logger.error("a stored file cannot be read", metadata: ["subject": "\(entry.subjects.first?.prefix(16) ?? "")", "error": "\(error)"])
+            try await self.refuse(entry, outcome: .denied, BureauError(.internal, "the file cannot be read; the bureau's staff are told"))
+        }
     }
 
     /// Logs a refused request and throws its error with the receipt attached.

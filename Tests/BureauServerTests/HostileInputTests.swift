@@ -1,7 +1,8 @@
 import BureauAPI
 import BureauCore
 import BureauServer
-import BureauStore
+@testable import BureauStore
+import LMDB
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -282,6 +283,34 @@ struct HostileInputTests {
             #expect(try bureau.logEntries().count == before)
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
             #expect(try bureau.store.read { try $0.file(key) }?.accounts.contains { $0.accountNumber == "BIG-1" } != true)
+        }
+    }
+}
+
+/// Bytes no codec would write, stored under a subject's key: the report is refused with a status, and logged.
+@Suite("Unreadable stored file over mutual TLS", .serialized)
+struct UnreadableFileTests {
+    @Test("a file whose stored bytes are malformed is refused with INTERNAL and the refusal is logged")
+    func malformedFile() async throws {
+        try await TestBureau.run { bureau in
+            let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: HostileInputTests.person)))
+            try bureau.store.write { txn in
+                // Format 1, a person, then a name whose length varint runs past the end.
+                try txn.txn.put([0x01, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], forKey: key.bytes, in: txn.databases.subjects)
+            }
+            var request = individualRequest(HostileInputTests.person)
+            request.requestID = "unreadable-1"
+            let error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+                }
+            }
+            #expect(error?.code == .internalError)
+            #expect(error?.metadata[stringValues: "bureau-receipt-index"].first(where: { _ in true }) != nil)
+            let entry = try #require(try bureau.logEntries().first { $0.entry.requestID == "unreadable-1" })
+            #expect(entry.entry.outcome == .denied)
+            #expect(entry.entry.reason.contains("cannot be read"))
+            try await BadInputTests().stillServes(bureau)
         }
     }
 }
