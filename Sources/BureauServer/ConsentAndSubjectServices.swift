@@ -143,7 +143,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         case .business: response.business = ReportService.business(answer)
         }
         let count = counted.withLock { $0 }
-        response.selfQueriesThisYear = UInt32(count)
+        response.selfQueriesThisYear = UInt32(clamping: count)
         response.chargeable = count > Self.freeSelfQueries
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
