@@ -260,3 +260,64 @@ struct HostileValueTests {
         #expect(own.disclosedFields.contains("registration.address:shown"))
     }
 }
+
+/// The contract states every limit: each string field a request can carry says its byte limit in its comment.
+@Suite("Field limits in the proto comments")
+struct ProtoLimitCommentTests {
+    struct Field {
+        var type: String
+        var name: String
+        var comment: String
+    }
+
+    /// Messages of `proto/bureau/v1` by name, each with its fields and the comment lines just above each.
+    static func messages() throws -> [String: [Field]] {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../proto/bureau/v1")
+        var messages: [String: [Field]] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder.path) where file.hasSuffix(".proto") {
+            var current: String?
+            var comment: [String] = []
+            for raw in try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("message "), line.hasSuffix("{") {
+                    current = String(line.dropFirst("message ".count).dropLast().trimmingCharacters(in: .whitespaces))
+                    messages[current!] = []
+                } else if line == "}" {
+                    current = nil
+                } else if line.hasPrefix("//") {
+                    comment.append(line)
+                    continue
+                } else if let message = current, line.hasSuffix(";"), line.contains(" = ") {
+                    let words = line.split(separator: " ").map(String.init).filter { $0 != "repeated" && $0 != "optional" }
+                    if words.count >= 2 { messages[message]?.append(Field(type: words[0], name: words[1], comment: comment.joined(separator: " "))) }
+                }
+                comment = []
+            }
+        }
+        return messages
+    }
+
+    @Test("every string field reachable from a request message names its limit")
+    func everyStringFieldHasALimit() throws {
+        let messages = try Self.messages()
+        var queue = messages.keys.filter { $0.hasSuffix("Request") }
+        #expect(queue.count >= 20)
+        var seen = Set(queue)
+        var missing: [String] = []
+        var checked = 0
+        while let message = queue.popLast() {
+            for field in messages[message] ?? [] {
+                if field.type == "string" {
+                    checked += 1
+                    if !(field.comment.contains("At most") || field.comment.contains("Three capital letters")) {
+                        missing.append("\(message).\(field.name)")
+                    }
+                } else if messages[field.type] != nil, seen.insert(field.type).inserted {
+                    queue.append(field.type)
+                }
+            }
+        }
+        #expect(checked >= 50)
+        #expect(missing.isEmpty, "string fields without a stated limit: \(missing.sorted())")
+    }
+}
