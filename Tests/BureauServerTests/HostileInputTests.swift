@@ -314,3 +314,126 @@ struct UnreadableFileTests {
         }
     }
 }
+
+/// Fields the services check (not the furnishing rules): one byte over the limit is INVALID_ARGUMENT naming
+/// the field and the limit, and nothing is logged.
+@Suite("Service field limits over mutual TLS", .serialized)
+struct ServiceFieldLimitTests {
+    typealias Call = @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+
+    static func over(_ limit: Int, _ unit: String = "a") -> String { String(repeating: unit, count: limit + 1) }
+
+    static func subject(_ id: String = DemoData.personIdentifier) -> Bureau_SubjectRequest {
+        SubjectRightsTests.subject(id, request: "limit-subject")
+    }
+
+    static func recordRef() -> Bureau_SubjectRecordRef {
+        var ref = Bureau_SubjectRecordRef()
+        ref.kind = .account
+        ref.furnisher = DemoData.bank.value
+        ref.recordID = "6222020200112233"
+        return ref
+    }
+
+    static let cases: [(String, String, String, Call)] = [
+        ("bank", "consent_reference", "is at most 128 bytes (UTF-8), got 129", { client in
+            var r = Bureau_RevokeConsentRequest()
+            r.requestID = "limit-1"
+            r.consentReference = over(128)
+            _ = try await Bureau_ConsentService.Client(wrapping: client).revokeConsent(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("bank", "reason", "is at most 2000 bytes (UTF-8), got 2001", { client in
+            var r = Bureau_RevokeConsentRequest()
+            r.requestID = "limit-2"
+            r.consentReference = "DEMO-CONSENT-0001"
+            r.reason = over(2000)
+            _ = try await Bureau_ConsentService.Client(wrapping: client).revokeConsent(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("bank", "freeze_code", "is at most 64 bytes (UTF-8), got 65", { client in
+            var r = individualRequest()
+            r.freezeCode = over(64)
+            _ = try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("bank", "identifier", "is at most 64 bytes (UTF-8), got 65", { client in
+            var r = individualRequest()
+            r.identifier = over(64, " ")
+            _ = try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("furnisher", "ref.record_id", "is at most 64 bytes (UTF-8), got 65", { client in
+            var r = Bureau_DeleteRecordRequest()
+            r.requestID = "limit-3"
+            r.ref.subjectKind = .individual
+            r.ref.subjectIdentifier = DemoData.personIdentifier
+            r.ref.kind = .account
+            r.ref.recordID = over(64)
+            r.reason = "wrong"
+            _ = try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("furnisher", "dispute_id", "is at most 64 bytes (UTF-8), got 65", { client in
+            var r = Bureau_AnswerDisputeRequest()
+            r.requestID = "limit-4"
+            r.disputeID = over(64)
+            r.outcome = .confirmed
+            _ = try await Bureau_FurnishService.Client(wrapping: client).answerDispute(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("channel", "subject.subject_identifier", "is at most 64 bytes (UTF-8), got 65", { client in
+            var s = subject()
+            s.subjectIdentifier = over(64)
+            _ = try await Bureau_SubjectService.Client(wrapping: client).placeFreeze(request: ClientRequest(message: s), options: fastCall)
+        }),
+        ("channel", "description", "is at most 2000 bytes (UTF-8), got 2001", { client in
+            var r = Bureau_DisputeRequest()
+            r.subject = subject()
+            r.record = recordRef()
+            r.description_p = over(2000)
+            _ = try await Bureau_SubjectService.Client(wrapping: client).fileDispute(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("channel", "rectification", "is at most 2000 bytes (UTF-8), got 2001", { client in
+            var r = Bureau_RepairRequest()
+            r.subject = subject()
+            r.record = recordRef()
+            r.rectification = over(2000)
+            _ = try await Bureau_SubjectService.Client(wrapping: client).requestRepair(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("channel", "note", "is at most 2000 bytes (UTF-8), got 2001", { client in
+            var r = Bureau_FraudAlertRequest()
+            r.subject = subject()
+            r.note = over(2000)
+            _ = try await Bureau_SubjectService.Client(wrapping: client).placeFraudAlert(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("channel", "record.record_id", "must not contain control characters (found U+001B)", { client in
+            var r = Bureau_DisputeRequest()
+            r.subject = subject()
+            r.record = recordRef()
+            r.record.recordID = "6222\u{1B}[2J"
+            r.description_p = "not mine"
+            _ = try await Bureau_SubjectService.Client(wrapping: client).fileDispute(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("regulator", "reason", "is at most 2000 bytes (UTF-8), got 2001", { client in
+            var r = Bureau_LicenceActionRequest()
+            r.requestID = "limit-5"
+            r.institution = DemoData.bank.value
+            r.reason = over(2000)
+            _ = try await Bureau_OversightService.Client(wrapping: client).suspendLicence(request: ClientRequest(message: r), options: fastCall)
+        }),
+        ("regulator", "page_token", "is at most 32 bytes (UTF-8), got 33", { client in
+            var r = Bureau_QueryAccessLogRequest()
+            r.pageToken = over(32, "1")
+            try await Bureau_OversightService.Client(wrapping: client).queryAccessLog(request: ClientRequest(message: r), options: fastCall) { response in
+                for try await _ in response.messages {}
+            }
+        }),
+    ]
+
+    @Test("a service field over its limit is refused naming it, and nothing is logged", arguments: 0..<cases.count)
+    func overTheLimit(index: Int) async throws {
+        let (identity, field, rule, call) = Self.cases[index]
+        try await TestBureau.run { bureau in
+            let before = try bureau.logEntries().count
+            let error = await rpcError { try await bureau.withClient(identity, call) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "\(field): \(rule)")
+            #expect(try bureau.logEntries().count == before)
+        }
+    }
+}
