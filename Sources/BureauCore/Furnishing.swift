@@ -224,7 +224,6 @@ public struct Furnishing: Sendable {
     /// Validates one subject at `path`.
     public func validate(_ s: SubmittedSubject, at path: String) throws(BureauError) -> FurnishedSubject {
         guard let kind = s.kind else { throw .invalid("\(path).kind", "must be individual or business") }
-        try FieldLimit.identifier.check(s.identifier, field: "\(path).identifier")
         let identifier = try SubjectIdentifier(kind: kind, parsing: s.identifier, field: "\(path).identifier")
         try LoggedText.checkPrintable(s.name, field: "\(path).name", limit: kind == .individual ? .personName : .businessName)
         let name = s.name.trimmingWhitespace()
@@ -259,7 +258,6 @@ public struct Furnishing: Sendable {
             try LoggedText.checkPrintable(s.legalRepresentativeName, field: "\(path).legal_representative.name", limit: .personName)
             let repName = s.legalRepresentativeName.trimmingWhitespace()
             guard !repName.isEmpty else { throw .invalid("\(path).legal_representative.name", "is required for a business") }
-            try FieldLimit.identifier.check(s.legalRepresentativeIdentifier, field: "\(path).legal_representative.identifier")
             let rep = try ResidentIdentityNumber(parsing: s.legalRepresentativeIdentifier, field: "\(path).legal_representative.identifier")
             subject = .business(
                 BusinessRegistration(

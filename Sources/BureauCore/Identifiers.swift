@@ -76,7 +76,8 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// logged are checked with it.
     ///
     /// The text is normalised first, so that a number cannot hide behind its writing: any decimal digit
-    /// (full-width `１`, Arabic-Indic, ...) counts as its ASCII digit, a full-width `Ｘ` as `X`, and spaces,
+    /// (full-width `１`, Arabic-Indic, superscript, circled ...) counts as its ASCII digit, a full-width `Ｘ` or
+    /// a Roman numeral ten as `X`, and spaces,
     /// dashes and invisible format characters (zero-width space and joiners, soft hyphen, bidi marks)
     /// between characters are dropped. A number is then recognised by the real rules, not by the length
     /// of a digit run: an 18-character window whose region names a province, whose birth date is a real
@@ -120,12 +121,14 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         }
         for scalar in text.unicodeScalars {
             let properties = scalar.properties
-            if properties.numericType == .decimal, let value = properties.numericValue, (0...9).contains(value) {
+            if properties.numericType == .decimal || properties.numericType == .digit, let value = properties.numericValue,
+                value == value.rounded(), (0...9).contains(value)
+            {
                 out.append(0x30 + UInt8(value))
                 continue
             }
             switch scalar.value {
-            case 0x58, 0x78, 0xFF38, 0xFF58: out.append(0x58)
+            case 0x58, 0x78, 0xFF38, 0xFF58, 0x2169, 0x2179: out.append(0x58)
             case 0x2212, 0xFF0D, 0xFE63, 0xFE58, 0x30FC:
                 continue
             default:
