@@ -72,7 +72,13 @@ struct HostileInputTests {
                 let about = RecordReference(kind: .account, furnisher: Self.bank, recordID: "no-such-record")
                 try txn.putStatement(Statement(id: "S-\u{1B}", text: "\u{1B}[31m", added: .latest, about: about), for: key)
                 try txn.putDispute(DisputeMark(id: "D-1", record: about, filed: .earliest, description: "\u{9B}"), for: key)
+                // Counters at the top of their range: the next count must not overflow.
+                let year = CalendarDate(utcDayOf: bureau.clock.now).year
+                let selfQueries = key.bytes + [UInt8(truncatingIfNeeded: year >> 8), UInt8(truncatingIfNeeded: year)]
+                try txn.txn.put(UInt64.max.bigEndianBytes, forKey: selfQueries, in: txn.databases.selfQueries)
             }
+            let quota = Array(Self.bank.value.utf8) + Keys.day(CalendarDate(utcDayOf: bureau.clock.now))
+            try txn.txn.put(UInt64.max.bigEndianBytes, forKey: quota, in: txn.databases.quotas)
         }
     }
 
@@ -141,12 +147,14 @@ struct HostileInputTests {
                 own.subjectKind = kind
                 own.subjectIdentifier = identifier
                 own.requestID = "hostile-own-\(kind)"
+                var ownCount: UInt32 = 0
                 let ownError = try await Self.answeredOrRefused(bureau, requestID: own.requestID) {
-                    _ = try await bureau.withClient(as: channel) { client in
+                    ownCount = try await bureau.withClient(as: channel) { client in
                         try await Bureau_SubjectService.Client(wrapping: client).getOwnReport(request: ClientRequest(message: own), options: fastCall)
-                    }
+                    }.selfQueriesThisYear
                 }
                 #expect(ownError == nil, "\(String(describing: ownError))")
+                #expect(ownCount == UInt32.max)
             }
             // And a second time, as after a restart: the file still does not bring the daemon down.
             let again = try await Self.answeredOrRefused(bureau, requestID: "hostile-individual-2") {
