@@ -77,34 +77,45 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     ///
     /// The text is normalised first, so that a number cannot hide behind its writing: any decimal digit
     /// (full-width `１`, Arabic-Indic, superscript, circled ...) counts as its ASCII digit, a full-width `Ｘ` or
-    /// a Roman numeral ten as `X`, and spaces,
-    /// dashes and invisible format characters (zero-width space and joiners, soft hyphen, bidi marks)
-    /// between characters are dropped. A number is then recognised by the real rules, not by the length
-    /// of a digit run: an 18-character window whose region names a province, whose birth date is a real
-    /// date after 1900 and whose check character matches (ISO 7064 MOD 11-2); or a legacy 15-digit number
-    /// standing alone (it has no check character, so 15 digits inside a longer run, such as a nanosecond
-    /// timestamp, are not taken for one).
+    /// a Roman numeral ten as `X`, and spaces, dashes and invisible characters (zero-width space and
+    /// joiners, soft hyphen, bidi marks, combining marks) between digits are dropped. A number is then
+    /// recognised by the real rules, not by the length of a digit run: an 18-character window whose region
+    /// names a province, whose birth date is a real date after 1900 and whose check character matches
+    /// (ISO 7064 MOD 11-2). The legacy 15-digit form has no check character, so it is taken only as written
+    /// whole (15 digits, nothing dropped inside, no digit on either side) with a province and a real birth
+    /// date: 15 digits inside a nanosecond timestamp, or joined across the dashes of a UUID, are not one.
     public static func occurs(in text: String) -> Bool {
-        let normalised = self.normalisedDigits(of: text)
+        if self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: true)).contains(where: self.holdsCheckedNumber) {
+            return true
+        }
+        return self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: false)).contains { run in
+            run.count == 15 && run.last != 0x58
+                && self.isNumber(Array(run.prefix(6)) + Array("19".utf8) + Array(run.suffix(9)), checked: false)
+        }
+    }
+
+    /// The maximal runs of digits in `normalised`, each with an `X` that directly follows it (where a
+    /// check character stands).
+    private static func digitRuns(_ normalised: [UInt8]) -> [ArraySlice<UInt8>] {
         func isDigit(_ i: Int) -> Bool { normalised[i] >= 0x30 && normalised[i] <= 0x39 }
+        var runs: [ArraySlice<UInt8>] = []
         var start = 0
         while start < normalised.count {
             guard isDigit(start) else {
                 start += 1
                 continue
             }
-            // A run is digits, and an X only as its last character (where a check character stands).
             var end = start
             while end < normalised.count && isDigit(end) { end += 1 }
             if end < normalised.count && normalised[end] == 0x58 { end += 1 }
-            if self.holdsNumber(normalised[start..<end]) { return true }
+            runs.append(normalised[start..<end])
             start = end
         }
-        return false
+        return runs
     }
 
-    /// `text` as ASCII digits and `X`, with separators dropped and every other character a 0 byte.
-    static func normalisedDigits(of text: String) -> [UInt8] {
+    /// `text` as ASCII digits and `X`, every other character a 0 byte; separators are dropped, or also 0.
+    static func normalisedDigits(of text: String, droppingSeparators: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
         // Fast path: ASCII text needs no Unicode properties.
@@ -113,7 +124,7 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
                 switch b {
                 case 0x30...0x39: out.append(b)
                 case 0x58, 0x78: out.append(0x58)
-                case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x2D: continue
+                case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x2D: if !droppingSeparators { out.append(0) }
                 default: out.append(0)
                 }
             }
@@ -128,14 +139,15 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
                 continue
             }
             switch scalar.value {
-            case 0x58, 0x78, 0xFF38, 0xFF58, 0x2169, 0x2179: out.append(0x58)
+            case 0x58, 0x78, 0xFF38, 0xFF58, 0x2169, 0x2179:
+                out.append(0x58)
             case 0x2212, 0xFF0D, 0xFE63, 0xFE58, 0x30FC:
-                continue
+                if !droppingSeparators { out.append(0) }
             default:
                 switch properties.generalCategory {
                 case .spaceSeparator, .lineSeparator, .paragraphSeparator, .dashPunctuation, .format, .control, .nonspacingMark,
                     .enclosingMark:
-                    continue
+                    if !droppingSeparators { out.append(0) }
                 default:
                     out.append(0)
                 }
@@ -144,13 +156,10 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         return out
     }
 
-    /// Whether a run of digits and `X` (already normalised) holds a number.
-    private static func holdsNumber(_ run: ArraySlice<UInt8>) -> Bool {
-        let run = Array(run)
-        if run.count == 15 && !run.contains(0x58) {
-            return self.isNumber(Array(run[0..<6]) + Array("19".utf8) + Array(run[6..<15]), checked: false)
-        }
+    /// Whether a run of digits (and a final `X`) holds an 18-character number with a matching check character.
+    private static func holdsCheckedNumber(_ run: ArraySlice<UInt8>) -> Bool {
         guard run.count >= 18 else { return false }
+        let run = Array(run)
         for offset in 0...(run.count - 18) where self.isNumber(Array(run[offset..<(offset + 18)]), checked: true) {
             return true
         }
