@@ -19,6 +19,10 @@
 /// | authority (court, agency) | 300 |
 /// | free text: reasons, notes, descriptions, statements, rectifications, fraud alert notes | 2000 |
 /// | access log query filters: outcome, page token | 32 |
+/// | payment history | 24 (one ASCII character a month) |
+/// | currency | 3 (ISO 4217, capitals) |
+///
+/// Amounts (`Money.minor_units`) are 0 to ``Money/maximumMinorUnits`` (10^15) in every request.
 public struct FieldLimit: Hashable, Sendable, CustomStringConvertible {
     /// The most UTF-8 bytes the field may hold.
     public let bytes: Int
