@@ -34,7 +34,8 @@ struct TestBureau: Sendable {
     /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
     static func run(
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
-        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, _ body: (TestBureau) async throws -> Void
+        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, limits: ServerLimits = .defaults,
+        _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
@@ -45,12 +46,13 @@ struct TestBureau: Sendable {
             configuration: DaemonConfiguration(
                 port: 0, dataFolder: folder, store: .init(mapSize: mapSize),
                 tls: .init(
-                    certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
-                    privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
-                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
+                    certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
+                    privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
+                    clientCA: .bytes(Array(try ca.certificatePEM.utf8))
                 ),
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
-                now: { clock.now }
+                now: { clock.now },
+                limits: limits
             ),
             logger: Logger(label: "test-bureaud")
         )
