@@ -388,11 +388,13 @@ final class StreamGuard: ChannelDuplexHandler {
             self.stallTimer?.cancel()
             self.stallTimer = nil
         } else if self.stallTimer == nil {
-            let channel = context.channel
+            // Written from here, not the channel's tail: the transport's stream handler above takes only its own parts.
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             self.stallTimer = context.eventLoop.scheduleTask(in: self.stallTimeout) {
                 Counter(label: "bureau_streams_reset_total", dimensions: [("reason", "stalled")]).increment()
-                channel.writeAndFlush(HTTP2Frame.FramePayload.rstStream(.enhanceYourCalm), promise: nil)
-                channel.close(promise: nil)
+                let context = bound.value
+                context.writeAndFlush(Self.wrapOutboundOut(.rstStream(.enhanceYourCalm)), promise: nil)
+                context.close(promise: nil)
             }
         }
         context.fireChannelWritabilityChanged()
