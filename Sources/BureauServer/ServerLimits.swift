@@ -35,8 +35,9 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxRequestBytes: Int
     /// FollowAccessLog streams open at once, over all callers.
     public var maxFollowers: Int
-    /// A follower whose stream takes nothing for this long is cut off with RESOURCE_EXHAUSTED; a stream that
-    /// still takes nothing for as long again is reset.
+    /// A follower whose stream takes nothing for this long is cut off with RESOURCE_EXHAUSTED; a stream
+    /// whose client still takes nothing is reset twice this long after its final status, or four times this
+    /// long after it last took anything while its handler still writes.
     public var stallTimeout: Duration
 
     public init(
@@ -93,7 +94,7 @@ extension ServerLimits {
         config.connection.keepalive.timeout = self.keepaliveTimeout
         let handshakeTimeout = TimeAmount(self.handshakeTimeout)
         let maxRequestBytes = self.maxRequestBytes
-        let stall = TimeAmount(self.stallTimeout) * 2
+        let stall = TimeAmount(self.stallTimeout)
         let grace = TimeAmount(self.keepaliveTimeout)
         config.channelDebuggingCallbacks.onBindTCPListener = { listener in
             listener.eventLoop.makeCompletedFuture {
@@ -326,8 +327,9 @@ final class ClosingDeadline: ChannelOutboundHandler {
 /// - Reads the 5-byte gRPC message prefixes as DATA arrives: a request message longer than the limit is
 ///   answered at once with RESOURCE_EXHAUSTED naming the limit (trailers, then RST_STREAM NO_ERROR), and
 ///   none of it is buffered. (The transport itself would reset the stream, which clients see as CANCELLED.)
-/// - A stream whose client takes nothing (the stream stays unwritable) for the stall time is reset with
-///   ENHANCE_YOUR_CALM, which clients see as RESOURCE_EXHAUSTED, so its buffers are released.
+/// - A stream whose client takes nothing (the stream stays unwritable) is reset with ENHANCE_YOUR_CALM,
+///   which grpcio reports as RESOURCE_EXHAUSTED, so that its buffers are released: twice the stall time
+///   after its final status was queued, four times the stall time while its handler still writes.
 final class StreamGuard: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -342,6 +344,7 @@ final class StreamGuard: ChannelDuplexHandler {
     private var remaining = 0
     private var refused = false
     private var responseHeadersSent = false
+    private var statusWritten = false
     private var stallTimer: Scheduled<Void>?
 
     init(maxRequestBytes: Int, stallTimeout: TimeAmount) {
@@ -379,7 +382,14 @@ final class StreamGuard: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        if case .headers = Self.unwrapOutboundIn(data) { self.responseHeadersSent = true }
+        if case .headers(let headers) = Self.unwrapOutboundIn(data) {
+            if self.responseHeadersSent && headers.endStream && !self.statusWritten {
+                // The final status is queued: from now on a stall is timed on the shorter clock.
+                self.statusWritten = true
+                if !context.channel.isWritable { self.startStallTimer(context) }
+            }
+            self.responseHeadersSent = true
+        }
         context.write(data, promise: promise)
     }
 
@@ -387,17 +397,25 @@ final class StreamGuard: ChannelDuplexHandler {
         if context.channel.isWritable {
             self.stallTimer?.cancel()
             self.stallTimer = nil
-        } else if self.stallTimer == nil {
-            // Written from here, not the channel's tail: the transport's stream handler above takes only its own parts.
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            self.stallTimer = context.eventLoop.scheduleTask(in: self.stallTimeout) {
-                Counter(label: "bureau_streams_reset_total", dimensions: [("reason", "stalled")]).increment()
-                let context = bound.value
-                context.writeAndFlush(Self.wrapOutboundOut(.rstStream(.enhanceYourCalm)), promise: nil)
-                context.close(promise: nil)
-            }
+        } else {
+            self.startStallTimer(context)
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Resets the stream when it stays unwritable: twice the stall time once its final status is queued
+    /// (the service gave up; the status cannot get past data the client does not take), four times
+    /// otherwise (a handler still writing to a client that reads nothing).
+    private func startStallTimer(_ context: ChannelHandlerContext) {
+        self.stallTimer?.cancel()
+        // Written from here, not the channel's tail: the transport's stream handler above takes only its own parts.
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.stallTimer = context.eventLoop.scheduleTask(in: self.stallTimeout * (self.statusWritten ? 2 : 4)) {
+            Counter(label: "bureau_streams_reset_total", dimensions: [("reason", "stalled")]).increment()
+            let context = bound.value
+            context.writeAndFlush(Self.wrapOutboundOut(.rstStream(.enhanceYourCalm)), promise: nil)
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

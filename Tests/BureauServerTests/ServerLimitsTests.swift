@@ -148,13 +148,62 @@ struct ServerLimitsTests {
                     }
                     #expect(admitted, "the stalled follower still holds its place")
 
-                    // The stalled one, asleep past twice the stall time, had its stream reset with
+                    // The stalled one, asleep past twice the stall time after its status, had its stream reset with
                     // ENHANCE_YOUR_CALM (grpcio reports RESOURCE_EXHAUSTED, grpc-swift UNAVAILABLE naming the
                     // frame); had it read again sooner it would have had RESOURCE_EXHAUSTED naming the limit.
                     let stalled = try #require(try await group.next() ?? nil)
                     #expect(
                         stalled.code == .resourceExhausted || stalled.message.contains("enhance your calm"), "\(stalled)"
                     )
+                }
+            }
+        }
+    }
+
+    @Test("a slow follower that reads again after the stall time gets RESOURCE_EXHAUSTED naming the limit")
+    func slowFollower() async throws {
+        let limits = ServerLimits(maxFollowers: 1, stallTimeout: .seconds(2))
+        // About 54 MB of entries: grpc-swift's client takes some 20 MB before the server's writes wait.
+        try await TestBureau.run(mapSize: 512 << 20, prepare: { try Self.fillLog($0, count: 12000) }, limits: limits) { bureau in
+            let firstRead = Flag()
+            let resume = Flag()
+            let options = { var options = CallOptions.defaults; options.timeout = .seconds(20); return options }()
+            try await bureau.withClient("regulator") { regulator in
+                try await withThrowingTaskGroup(of: RPCError?.self) { group in
+                    group.addTask {
+                        await rpcError {
+                            try await Bureau_OversightService.Client(wrapping: regulator).followAccessLog(
+                                request: ClientRequest(message: .init()), options: options
+                            ) { response in
+                                for try await _ in response.messages where !firstRead.isSet {
+                                    firstRead.set()
+                                    while !resume.isSet { try await Task.sleep(for: .milliseconds(20)) }
+                                }
+                            }
+                        }
+                    }
+                    while !firstRead.isSet { try await Task.sleep(for: .milliseconds(20)) }
+                    // Its place frees when the server cuts it off (after 2 to 2.5 s of stall); it then reads
+                    // again, well before the stream would be reset (4 s after the status).
+                    let start = ContinuousClock.now
+                    var admitted = false
+                    while !admitted && ContinuousClock.now - start < .seconds(8) {
+                        try await Task.sleep(for: .milliseconds(100))
+                        admitted = try await bureau.withClient("regulator") { other in
+                            await rpcError {
+                                try await Bureau_OversightService.Client(wrapping: other).followAccessLog(
+                                    request: ClientRequest(message: .init()), options: options
+                                ) { response in
+                                    for try await _ in response.messages { break }
+                                }
+                            } == nil
+                        }
+                    }
+                    resume.set()
+                    #expect(admitted, "the slow follower was never cut off")
+                    let error = try #require(try await group.next() ?? nil)
+                    #expect(error.code == .resourceExhausted)
+                    #expect(error.message.contains("limits.stall_timeout_seconds"), "\(error)")
                 }
             }
         }
