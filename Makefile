@@ -8,12 +8,14 @@ PORT ?= 50051
 BIN := .build/debug
 PYTHON ?= python3
 
-.PHONY: run test build deps python-deps certs seed proto proto-check clean
+.PHONY: run test test-deps build deps python-deps certs seed proto proto-check clean
 
-## Installs what the build needs: LMDB's headers and library, and openssl for the dev certificates.
+## Installs what the build needs: LMDB's headers and library, the PKCS#11 headers (p11-kit), and openssl
+## for the dev certificates.
 deps:
 	@missing=""; \
 	dpkg -s liblmdb-dev >/dev/null 2>&1 || missing="$$missing liblmdb-dev"; \
+	dpkg -s libp11-kit-dev >/dev/null 2>&1 || missing="$$missing libp11-kit-dev"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
@@ -41,7 +43,14 @@ run: seed
 	exec $(BIN)/bureaud --data $(DATA) --host $(HOST) --port $(PORT) \
 	  --cert certs/server.pem --key certs/server.key --ca certs/ca.pem
 
-test: deps python-deps
+## SoftHSM2, the PKCS#11 token the key tests initialise and use.
+test-deps:
+	@if ! dpkg -s softhsm2 >/dev/null 2>&1; then \
+	  echo "installing softhsm2"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2; \
+	fi
+
+test: deps test-deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(PYTHON) -m pytest -q Tests/interop

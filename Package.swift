@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "BureauStore", targets: ["BureauStore"]),
         .library(name: "BureauWire", targets: ["BureauWire"]),
         .library(name: "BureauAPI", targets: ["BureauAPI"]),
+        .library(name: "BureauKeys", targets: ["BureauKeys"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -50,6 +51,22 @@ let package = Package(
         .target(
             name: "LMDB",
             dependencies: ["CLMDB"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Keys: envelope encryption, key-encryption keys (key file, PKCS#11 token)
+        .systemLibrary(
+            name: "CPKCS11",
+            pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]
+        ),
+        .target(
+            name: "BureauKeys",
+            dependencies: [
+                "CPKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["FORMAT.md"],
             swiftSettings: swiftSettings
         ),
 
@@ -177,6 +194,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauWireTests",
+            dependencies: [
+                "BureauWire", "BureauCore", "BureauAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BureauKeysTests",
+            dependencies: [
+                "BureauKeys",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauStoreTests",
             dependencies: [
                 "BureauStore", "BureauCore", "LMDB",
@@ -185,10 +218,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauCLITests",
+            dependencies: [
+                "bureau",
+                "BureauServer",
+                "BureauStore",
+                "BureauCore",
+                "BureauAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauServerTests",
             dependencies: [
                 "BureauServer",
                 "BureauStore",
+                "LMDB",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",
@@ -200,6 +250,8 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

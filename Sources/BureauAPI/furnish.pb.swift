@@ -380,6 +380,10 @@ public nonisolated struct Bureau_ListEntryRecord: Sendable {
   fileprivate var _publicityEnds: Bureau_CalendarDate? = nil
 }
 
+/// One subject as one furnisher reports it. The identity fields (name, date, phone, address, legal
+/// representative) are this furnisher's own facts: they replace only its earlier facts, never another
+/// furnisher's. A furnisher reports identity only with a record of its own on the file: a subject with no
+/// record, from a furnisher that holds none on that file, is refused with FAILED_PRECONDITION.
 public nonisolated struct Bureau_SubjectRecord: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

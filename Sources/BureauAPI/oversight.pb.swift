@@ -61,7 +61,8 @@ public nonisolated struct Bureau_QueryAccessLogRequest: Sendable {
   /// Clears the value of `to`. Subsequent reads from it will return its default value.
   public mutating func clearTo() {self._to = nil}
 
-  /// Entries a page (1 to 1,000; default 100).
+  /// Entries a page (1 to 1,000; default 100). A message holds at most 3 MiB of canonical entry bytes, so
+  /// large entries come in more, smaller messages.
   public var pageSize: UInt32 = 0
 
   /// Where to continue (from next_page_token); empty to start at the first entry.
@@ -233,6 +234,8 @@ public nonisolated struct Bureau_GetEntriesRequest: Sendable {
 
   public var start: UInt64 = 0
 
+  /// At most this many entries (1 to 1,000). The server may answer fewer: a page holds at most 3 MiB of
+  /// canonical entry bytes (one entry is at most 256 KiB); ask again from the index after the last one.
   public var count: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -258,6 +258,87 @@ public nonisolated struct Bureau_PersonIdentity: Sendable {
   fileprivate var _address: Bureau_Address? = nil
 }
 
+/// One source's identity facts, as the subject's own report lists them (never in an agency's report).
+/// Each furnisher's facts are its own, replaced only by its own submissions; the identity or registration
+/// the report shows is, field by field, the most recently reported non-empty value among the sources whose
+/// furnisher holds a record on the file (ties: the earlier first report, then the lower furnisher code).
+public nonisolated struct Bureau_IdentitySource: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The reporting furnisher; both empty for the identity on file before identity facts were attributed.
+  public var furnisherName: String {
+    get {_storage._furnisherName}
+    set {_uniqueStorage()._furnisherName = newValue}
+  }
+
+  public var furnisherCode: String {
+    get {_storage._furnisherCode}
+    set {_uniqueStorage()._furnisherCode = newValue}
+  }
+
+  /// The day of the source's latest report, and of its first; unset when unattributed.
+  public var reported: Bureau_CalendarDate {
+    get {_storage._reported ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._reported = newValue}
+  }
+  /// Returns true if `reported` has been explicitly set.
+  public var hasReported: Bool {_storage._reported != nil}
+  /// Clears the value of `reported`. Subsequent reads from it will return its default value.
+  public mutating func clearReported() {_uniqueStorage()._reported = nil}
+
+  public var firstReported: Bureau_CalendarDate {
+    get {_storage._firstReported ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._firstReported = newValue}
+  }
+  /// Returns true if `firstReported` has been explicitly set.
+  public var hasFirstReported: Bool {_storage._firstReported != nil}
+  /// Clears the value of `firstReported`. Subsequent reads from it will return its default value.
+  public mutating func clearFirstReported() {_uniqueStorage()._firstReported = nil}
+
+  /// False when the furnisher holds no record on the file any more: its facts are kept but not used.
+  public var counted: Bool {
+    get {_storage._counted}
+    set {_uniqueStorage()._counted = newValue}
+  }
+
+  /// The facts, unmasked: a person's in an individual report, a business's in a business report.
+  public var facts: OneOf_Facts? {
+    get {return _storage._facts}
+    set {_uniqueStorage()._facts = newValue}
+  }
+
+  public var person: Bureau_PersonIdentity {
+    get {
+      if case .person(let v)? = _storage._facts {return v}
+      return Bureau_PersonIdentity()
+    }
+    set {_uniqueStorage()._facts = .person(newValue)}
+  }
+
+  public var business: Bureau_BusinessRegistration {
+    get {
+      if case .business(let v)? = _storage._facts {return v}
+      return Bureau_BusinessRegistration()
+    }
+    set {_uniqueStorage()._facts = .business(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// The facts, unmasked: a person's in an individual report, a business's in a business report.
+  public nonisolated enum OneOf_Facts: Equatable, Sendable {
+    case person(Bureau_PersonIdentity)
+    case business(Bureau_BusinessRegistration)
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 public nonisolated struct Bureau_AccountLine: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -354,6 +435,18 @@ public nonisolated struct Bureau_AccountLine: @unchecked Sendable {
   /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
   public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
 
+  /// For a negative account: the day its retention ends and it stops being disclosed (behaviour_ended plus the
+  /// catalogue's retention of account.delinquency). Unset for a positive account, whose late months each stop
+  /// counting 5 years after their month (they then read '*' in payment_history).
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -432,6 +525,16 @@ public nonisolated struct Bureau_PublicRecordLine: @unchecked Sendable {
     set {_uniqueStorage()._recordID = newValue}
   }
 
+  /// The day its retention ends and it stops being disclosed (behaviour_ended plus the catalogue's retention).
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -506,6 +609,16 @@ public nonisolated struct Bureau_ListEntryLine: @unchecked Sendable {
     get {_storage._recordID}
     set {_uniqueStorage()._recordID = newValue}
   }
+
+  /// The day it stops being disclosed: the end of its publicity.
+  public var retentionEnds: Bureau_CalendarDate {
+    get {_storage._retentionEnds ?? Bureau_CalendarDate()}
+    set {_uniqueStorage()._retentionEnds = newValue}
+  }
+  /// Returns true if `retentionEnds` has been explicitly set.
+  public var hasRetentionEnds: Bool {_storage._retentionEnds != nil}
+  /// Clears the value of `retentionEnds`. Subsequent reads from it will return its default value.
+  public mutating func clearRetentionEnds() {_uniqueStorage()._retentionEnds = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -712,6 +825,12 @@ public nonisolated struct Bureau_IndividualReport: @unchecked Sendable {
   /// Clears the value of `score`. Subsequent reads from it will return its default value.
   public mutating func clearScore() {_uniqueStorage()._score = nil}
 
+  /// Every source of the identity, best first: only in the subject's own report, empty for agencies.
+  public var identitySources: [Bureau_IdentitySource] {
+    get {_storage._identitySources}
+    set {_uniqueStorage()._identitySources = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -871,6 +990,12 @@ public nonisolated struct Bureau_BusinessReport: @unchecked Sendable {
   public var hasScore: Bool {_storage._score != nil}
   /// Clears the value of `score`. Subsequent reads from it will return its default value.
   public mutating func clearScore() {_uniqueStorage()._score = nil}
+
+  /// Every source of the registration, best first: only in the business's own report, empty for agencies.
+  public var identitySources: [Bureau_IdentitySource] {
+    get {_storage._identitySources}
+    set {_uniqueStorage()._identitySources = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1381,9 +1506,147 @@ nonisolated extension Bureau_PersonIdentity: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Bureau_IdentitySource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IdentitySource"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}furnisher_code\0\u{1}reported\0\u{3}first_reported\0\u{1}counted\0\u{1}person\0\u{1}business\0")
+
+  fileprivate class _StorageClass {
+    var _furnisherName: String = String()
+    var _furnisherCode: String = String()
+    var _reported: Bureau_CalendarDate? = nil
+    var _firstReported: Bureau_CalendarDate? = nil
+    var _counted: Bool = false
+    var _facts: Bureau_IdentitySource.OneOf_Facts?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _furnisherName = source._furnisherName
+      _furnisherCode = source._furnisherCode
+      _reported = source._reported
+      _firstReported = source._firstReported
+      _counted = source._counted
+      _facts = source._facts
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._furnisherName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._furnisherCode) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._reported) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._firstReported) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._counted) }()
+        case 6: try {
+          var v: Bureau_PersonIdentity?
+          var hadOneofValue = false
+          if let current = _storage._facts {
+            hadOneofValue = true
+            if case .person(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._facts = .person(v)
+          }
+        }()
+        case 7: try {
+          var v: Bureau_BusinessRegistration?
+          var hadOneofValue = false
+          if let current = _storage._facts {
+            hadOneofValue = true
+            if case .business(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._facts = .business(v)
+          }
+        }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._furnisherName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherName, fieldNumber: 1)
+      }
+      if !_storage._furnisherCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._furnisherCode, fieldNumber: 2)
+      }
+      try { if let v = _storage._reported {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._firstReported {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._counted != false {
+        try visitor.visitSingularBoolField(value: _storage._counted, fieldNumber: 5)
+      }
+      switch _storage._facts {
+      case .person?: try {
+        guard case .person(let v)? = _storage._facts else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case .business?: try {
+        guard case .business(let v)? = _storage._facts else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      }()
+      case nil: break
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bureau_IdentitySource, rhs: Bureau_IdentitySource) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._furnisherName != rhs_storage._furnisherName {return false}
+        if _storage._furnisherCode != rhs_storage._furnisherCode {return false}
+        if _storage._reported != rhs_storage._reported {return false}
+        if _storage._firstReported != rhs_storage._firstReported {return false}
+        if _storage._counted != rhs_storage._counted {return false}
+        if _storage._facts != rhs_storage._facts {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{1}disputed\0\u{1}category\0\u{3}legal_basis\0\u{3}behaviour_ended\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{3}account_number\0\u{1}type\0\u{1}opened\0\u{1}limit\0\u{1}balance\0\u{1}status\0\u{3}payment_history\0\u{1}closed\0\u{1}disputed\0\u{1}category\0\u{3}legal_basis\0\u{3}behaviour_ended\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1399,6 +1662,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
     var _category: String = String()
     var _legalBasis: Bureau_LegalBasis? = nil
     var _behaviourEnded: Bureau_CalendarDate? = nil
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1422,6 +1686,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
       _category = source._category
       _legalBasis = source._legalBasis
       _behaviourEnded = source._behaviourEnded
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1453,6 +1718,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._category) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._legalBasis) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._behaviourEnded) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -1504,6 +1770,9 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
       try { if let v = _storage._behaviourEnded {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
       } }()
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1526,6 +1795,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._category != rhs_storage._category {return false}
         if _storage._legalBasis != rhs_storage._legalBasis {return false}
         if _storage._behaviourEnded != rhs_storage._behaviourEnded {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1537,7 +1807,7 @@ nonisolated extension Bureau_AccountLine: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublicRecordLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0\u{1}disputed\0\u{3}record_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}type\0\u{1}authority\0\u{3}legal_basis\0\u{1}amount\0\u{1}filed\0\u{3}behaviour_ended\0\u{1}description\0\u{1}disputed\0\u{3}record_id\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1550,6 +1820,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
     var _description_p: String = String()
     var _disputed: Bool = false
     var _recordID: String = String()
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1570,6 +1841,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
       _description_p = source._description_p
       _disputed = source._disputed
       _recordID = source._recordID
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1598,6 +1870,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
         case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
         case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -1640,6 +1913,9 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
       if !_storage._recordID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
       }
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1659,6 +1935,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
         if _storage._description_p != rhs_storage._description_p {return false}
         if _storage._disputed != rhs_storage._disputed {return false}
         if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1670,7 +1947,7 @@ nonisolated extension Bureau_PublicRecordLine: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListEntryLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}list\0\u{3}list_name\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0\u{1}disputed\0\u{3}record_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}furnisher_name\0\u{1}list\0\u{3}list_name\0\u{1}severity\0\u{1}reason\0\u{3}legal_basis\0\u{1}listed\0\u{3}publicity_ends\0\u{1}disputed\0\u{3}record_id\0\u{3}retention_ends\0")
 
   fileprivate class _StorageClass {
     var _furnisherName: String = String()
@@ -1683,6 +1960,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
     var _publicityEnds: Bureau_CalendarDate? = nil
     var _disputed: Bool = false
     var _recordID: String = String()
+    var _retentionEnds: Bureau_CalendarDate? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1703,6 +1981,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
       _publicityEnds = source._publicityEnds
       _disputed = source._disputed
       _recordID = source._recordID
+      _retentionEnds = source._retentionEnds
     }
   }
 
@@ -1731,6 +2010,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._publicityEnds) }()
         case 9: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
         case 10: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._retentionEnds) }()
         default: break
         }
       }
@@ -1773,6 +2053,9 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._recordID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 10)
       }
+      try { if let v = _storage._retentionEnds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1792,6 +2075,7 @@ nonisolated extension Bureau_ListEntryLine: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._publicityEnds != rhs_storage._publicityEnds {return false}
         if _storage._disputed != rhs_storage._disputed {return false}
         if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._retentionEnds != rhs_storage._retentionEnds {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2014,7 +2298,7 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IndividualReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}identity\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0\u{3}identity_sources\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -2027,6 +2311,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
     var _score: Bureau_Score? = nil
+    var _identitySources: [Bureau_IdentitySource] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2047,6 +2332,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       _queries = source._queries
       _summary = source._summary
       _score = source._score
+      _identitySources = source._identitySources
     }
   }
 
@@ -2075,6 +2361,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._identitySources) }()
         default: break
         }
       }
@@ -2117,6 +2404,9 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._score {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if !_storage._identitySources.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._identitySources, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2136,6 +2426,7 @@ nonisolated extension Bureau_IndividualReport: SwiftProtobuf.Message, SwiftProto
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
         if _storage._score != rhs_storage._score {return false}
+        if _storage._identitySources != rhs_storage._identitySources {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2284,7 +2575,7 @@ nonisolated extension Bureau_BusinessRegistration: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BusinessReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}registration\0\u{1}accounts\0\u{3}public_records\0\u{3}list_entries\0\u{1}statements\0\u{1}disputes\0\u{1}queries\0\u{1}summary\0\u{1}score\0\u{3}identity_sources\0")
 
   fileprivate class _StorageClass {
     var _header: Bureau_ReportHeader? = nil
@@ -2297,6 +2588,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
     var _queries: [Bureau_QueryLine] = []
     var _summary: Bureau_ReportSummary? = nil
     var _score: Bureau_Score? = nil
+    var _identitySources: [Bureau_IdentitySource] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2317,6 +2609,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       _queries = source._queries
       _summary = source._summary
       _score = source._score
+      _identitySources = source._identitySources
     }
   }
 
@@ -2345,6 +2638,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queries) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._summary) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._score) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._identitySources) }()
         default: break
         }
       }
@@ -2387,6 +2681,9 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
       try { if let v = _storage._score {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if !_storage._identitySources.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._identitySources, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2406,6 +2703,7 @@ nonisolated extension Bureau_BusinessReport: SwiftProtobuf.Message, SwiftProtobu
         if _storage._queries != rhs_storage._queries {return false}
         if _storage._summary != rhs_storage._summary {return false}
         if _storage._score != rhs_storage._score {return false}
+        if _storage._identitySources != rhs_storage._identitySources {return false}
         return true
       }
       if !storagesAreEqual {return false}

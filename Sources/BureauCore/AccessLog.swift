@@ -86,6 +86,11 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
         case changeDigest = "change_sha256"
     }
 
+    /// The most bytes one entry's canonical encoding may take (256 KiB). A batch of the most subjects with
+    /// every other field at its limit stays well below; ``StoreTransaction/appendLog(_:)`` refuses more, so
+    /// that any entry fits a message with room to spare.
+    public static let maxCanonicalBytes = 256 << 10
+
     /// The canonical encoding: compact JSON, keys sorted, time in integer milliseconds since 1970.
     /// Anyone holding an entry's bytes can recompute its leaf hash.
     public func canonicalBytes() -> [UInt8] {

@@ -58,6 +58,9 @@ public struct Freeze: Hashable, Codable, Sendable {
     /// Hex SHA-256 of the salt and the code; the code itself is never stored.
     public var codeDigest: String
     public var salt: String
+    /// The day the one-time code let a query through; nil while it is unused. A used code passes no
+    /// other query (it still lifts the freeze, which only the subject can ask for through the channel).
+    public var codeUsedOn: CalendarDate?
 
     public init(placed: CalendarDate, code: String, salt: String) {
         self.placed = placed
@@ -104,7 +107,8 @@ public struct FileProtection: Hashable, Codable, Sendable {
 
     /// Checks that a query for `purpose` may pass the freeze, with the one-time `code` if any.
     ///
-    /// - Throws: ``BureauError`` (failed precondition) when the file is frozen for this purpose.
+    /// - Throws: ``BureauError`` (failed precondition) when the file is frozen for this purpose: no code,
+    ///   a wrong one, or one that already let a query through.
     public func check(_ purpose: Purpose, code: String) throws(BureauError) {
         guard let freeze = self.freeze, Freeze.blocks(purpose) else { return }
         if code.isEmpty {
@@ -113,5 +117,21 @@ public struct FileProtection: Hashable, Codable, Sendable {
         guard freeze.accepts(code: code) else {
             throw BureauError(.failedPrecondition, "freeze_code: the code does not lift the freeze on this file")
         }
+        if let used = freeze.codeUsedOn {
+            throw BureauError(.failedPrecondition, "freeze_code: the one-time code already let a query through on \(used)")
+        }
+    }
+
+    /// Admits a query for `purpose` past the freeze, using up the one-time `code` when it is what lets
+    /// the query through.
+    ///
+    /// - Returns: the protection to store when the code was used up, nil when nothing changes.
+    /// - Throws: what ``check(_:code:)`` throws.
+    public func admitting(_ purpose: Purpose, code: String, on today: CalendarDate) throws(BureauError) -> FileProtection? {
+        try self.check(purpose, code: code)
+        guard self.freeze != nil, Freeze.blocks(purpose) else { return nil }
+        var used = self
+        used.freeze?.codeUsedOn = today
+        return used
     }
 }

@@ -330,7 +330,11 @@ public struct CreditFile: Hashable, Codable, Sendable {
         case business(BusinessRegistration)
     }
 
+    /// The identity reports show: the best current value of ``identitySources`` (``IdentityRule``), set by
+    /// whoever assembles the file (the store).
     public var subject: Subject
+    /// Every source's identity facts, attributed and dated (empty for a file built without them).
+    public var identitySources: [IdentitySource] = []
     public var accounts: [Account]
     public var publicRecords: [PublicRecord]
     public var listEntries: [ListEntry]
@@ -372,6 +376,11 @@ public struct CreditFile: Hashable, Codable, Sendable {
         case .listEntry(let l):
             if let i = self.listEntries.firstIndex(where: { $0.reference == l.reference }) { self.listEntries[i] = l } else { self.listEntries.append(l) }
         }
+    }
+
+    /// The furnishers holding at least one record on the file.
+    public var recordHolders: Set<UnifiedSocialCreditCode> {
+        Set(self.accounts.map(\.furnisher)).union(self.publicRecords.map(\.furnisher)).union(self.listEntries.map(\.furnisher))
     }
 
     /// Whether a dispute mark stands on `reference`.

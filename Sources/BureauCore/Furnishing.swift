@@ -151,16 +151,27 @@ public struct SubmittedSubject: Hashable, Sendable {
     }
 }
 
-/// A validated subject: its identity or registration and the records submitted with it.
+/// A validated subject: its identity or registration and the records submitted with it, as one
+/// furnisher reported them on one day.
 public struct FurnishedSubject: Hashable, Sendable {
     public var identifier: SubjectIdentifier
+    /// The furnisher's identity facts (they replace only its own, see ``IdentityRule``).
     public var subject: CreditFile.Subject
     public var records: [CreditRecord]
+    /// The furnisher that reported the subject.
+    public var furnisher: UnifiedSocialCreditCode
+    /// The day of the report.
+    public var reported: CalendarDate
 
-    public init(identifier: SubjectIdentifier, subject: CreditFile.Subject, records: [CreditRecord]) {
+    public init(
+        identifier: SubjectIdentifier, subject: CreditFile.Subject, records: [CreditRecord], furnisher: UnifiedSocialCreditCode,
+        reported: CalendarDate
+    ) {
         self.identifier = identifier
         self.subject = subject
         self.records = records
+        self.furnisher = furnisher
+        self.reported = reported
     }
 }
 
@@ -274,7 +285,7 @@ public struct Furnishing: Sendable {
                 throw .invalid("\(field).\(idField)", "repeats \(first) of the same subject")
             }
             references[record.reference] = field.components(after: path)
-            records.append(record)
+            records.append(try self.retained(record, at: field))
         }
         for (j, a) in s.accounts.enumerated() {
             let field = "\(path).accounts[\(j)]"
@@ -288,16 +299,17 @@ public struct Furnishing: Sendable {
             let field = "\(path).list_entries[\(j)]"
             try add(.listEntry(try self.validate(l, at: field, kind: kind)), at: field, idField: "record_id")
         }
-        return FurnishedSubject(identifier: identifier, subject: subject, records: records)
+        return FurnishedSubject(identifier: identifier, subject: subject, records: records, furnisher: self.furnisher.code, reported: self.today)
     }
 
     /// Validates one record of a subject of `kind` (for corrections as for batches).
     public func validate(_ record: SubmittedRecord, at path: String, kind: SubjectKind) throws(BureauError) -> CreditRecord {
-        switch record {
+        let validated: CreditRecord = switch record {
         case .account(let a): .account(try self.validate(a, at: path, kind: kind))
         case .publicRecord(let p): .publicRecord(try self.validate(p, at: path, kind: kind))
         case .listEntry(let l): .listEntry(try self.validate(l, at: path, kind: kind))
         }
+        return try self.retained(validated, at: path)
     }
 
     func validate(_ a: SubmittedAccount, at path: String, kind: SubjectKind) throws(BureauError) -> Account {

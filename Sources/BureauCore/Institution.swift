@@ -54,6 +54,28 @@ public struct Institution: Hashable, Codable, Sendable {
         guard self.roles.contains(role) else {
             throw BureauError(.permissionDenied, "purpose \(purpose.rawValue) needs the \(role.rawValue) role, which \(self.code) does not hold")
         }
+        try self.checkLicenceInForce(on: today)
+        let licence = self.licence
+        guard licence.purposes.contains(purpose) else {
+            throw BureauError(.permissionDenied, "purpose \(purpose.rawValue) is not licensed to \(self.code)")
+        }
+        if let kind, !licence.subjectKinds.contains(kind) {
+            throw BureauError(.permissionDenied, "licence: \(self.code) is not licensed for \(kind.rawValue) files")
+        }
+    }
+
+    /// Checks that the institution's licence is in force on `today`: active (neither suspended nor revoked)
+    /// and within its validity dates.
+    ///
+    /// This is the one standing check: the caller resolver runs it for every call of every role, before
+    /// any other rule. A licence not in force stops everything its holder could do, regulators and
+    /// operators included (the law gives a suspended institution no standing); a regulator cannot
+    /// reinstate itself, another regulator does, or the bureau's own machine (`bureau institution add`).
+    ///
+    /// - Parameter today: the UTC day of the call; nil checks the status only.
+    /// - Throws: ``BureauError`` (permission denied) naming the licence's problem: suspended, revoked, not
+    ///   yet valid or expired.
+    public func checkLicenceInForce(on today: CalendarDate?) throws(BureauError) {
         let licence = self.licence
         switch licence.status {
         case .active: break
@@ -67,12 +89,6 @@ public struct Institution: Hashable, Codable, Sendable {
             guard today <= licence.validUntil else {
                 throw BureauError(.permissionDenied, "licence: the licence of \(self.code) expired on \(licence.validUntil)")
             }
-        }
-        guard licence.purposes.contains(purpose) else {
-            throw BureauError(.permissionDenied, "purpose \(purpose.rawValue) is not licensed to \(self.code)")
-        }
-        if let kind, !licence.subjectKinds.contains(kind) {
-            throw BureauError(.permissionDenied, "licence: \(self.code) is not licensed for \(kind.rawValue) files")
         }
     }
 

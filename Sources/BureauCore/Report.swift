@@ -24,10 +24,20 @@ public struct DisclosedBusiness: Hashable, Codable, Sendable {
     public var legalRepresentativeIdentifier: String
 }
 
+/// One source's identity facts as the subject's own report shows them: unmasked, with its dates.
+public struct DisclosedIdentitySource: Hashable, Sendable {
+    public var source: IdentitySource
+    /// Whether the source counts for the identity the report shows (``IdentityRule``): false when its
+    /// furnisher no longer holds a record on the file.
+    public var counted: Bool
+}
+
 /// A record as disclosed, with whether the subject disputes it.
 public struct Disclosed<Record: Hashable & Sendable>: Hashable, Sendable {
     public var record: Record
     public var disputed: Bool
+    /// The day the record stops being disclosed (its retention or publicity ends), nil when it has no limit.
+    public var retentionEnds: CalendarDate? = nil
 }
 
 /// A section (or part of one) left out of a report and why.
@@ -70,6 +80,9 @@ public struct Report: Hashable, Sendable {
     public var purpose: Purpose
     public var person: DisclosedPerson?
     public var business: DisclosedBusiness?
+    /// Every source of the identity or registration, best first: for the subject's own report only
+    /// (self-access), empty for every other purpose.
+    public var identitySources: [DisclosedIdentitySource] = []
     public var summary: ReportSummary?
     /// The score with its reasons, shown with the summary.
     public var score: CreditScore?
@@ -120,12 +133,22 @@ public enum ReportBuilder {
             report.disclosedFields += names.map { "\(section.rawValue).\($0):\(t.rawValue)" }
         }
 
+        func sources(_ section: ReportSection, _ t: Treatment) {
+            guard purpose == .selfAccess, t == .shown else { return }
+            let holders = file.recordHolders
+            report.identitySources = file.identitySources.sorted(by: IdentityRule.precedes).map {
+                DisclosedIdentitySource(source: $0, counted: IdentityRule.counts($0, among: file.identitySources, holders: holders))
+            }
+            fields(section, ["sources"], t)
+        }
+
         switch file.subject {
         case .person(let person):
             let t = treatment(.identity)
             if t != .withheld {
                 report.person = disclose(person, t)
                 fields(.identity, ["name", "identifier", "birth_date", "phone", "address"], t)
+                sources(.identity, t)
             }
         case .business(let business):
             let t = treatment(.registration)
@@ -139,6 +162,7 @@ public enum ReportBuilder {
                 )
                 fields(.registration, ["name", "code", "registration_date", "address"], .shown)
                 fields(.registration, ["legal_representative.name", "legal_representative.identifier"], t)
+                sources(.registration, t)
             }
         }
 
@@ -178,32 +202,41 @@ public enum ReportBuilder {
             fields(.summary, ["counts", "totals", "worst_status", "list_flags", "score", "score_reasons"], .shown)
         }
 
+        var disclosedRecords = Set<RecordReference>()
         let accounts = treatment(.accounts)
         if accounts != .withheld {
             report.accounts = file.accounts.filter { visible(.account($0), in: .accounts) }.map { account in
                 var shown = account
                 if accounts == .masked { shown.accountNumber = Masking.accountNumber(account.accountNumber) }
-                return Disclosed(record: shown, disputed: file.isDisputed(account.reference))
+                shown.paymentHistory = Retention.paymentHistory(of: account, on: today, under: catalogue)
+                disclosedRecords.insert(account.reference)
+                return Disclosed(
+                    record: shown, disputed: file.isDisputed(account.reference), retentionEnds: CreditRecord.account(account).expiry(under: catalogue)
+                )
             }
             fields(.accounts, ["account_number"], accounts)
-            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis"], .shown)
+            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis", "retention_ends"], .shown)
         }
         if treatment(.publicRecords) != .withheld {
             report.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .publicRecords) }
-                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
-            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description"], .shown)
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.publicRecord($0).expiry(under: catalogue)) }
+            disclosedRecords.formUnion(report.publicRecords.map(\.record.reference))
+            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description", "retention_ends"], .shown)
         }
         if treatment(.listEntries) != .withheld {
             report.listEntries = file.listEntries.filter { visible(.listEntry($0), in: .listEntries) }
-                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference)) }
-            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends"], .shown)
+                .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.listEntry($0).expiry(under: catalogue)) }
+            disclosedRecords.formUnion(report.listEntries.map(\.record.reference))
+            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends", "retention_ends"], .shown)
         }
+        // Statements and dispute marks follow their record: shown only with it (expired, purged or not
+        // disclosed for this purpose, it is not named).
         if treatment(.statements) != .withheld {
-            report.statements = file.statements
+            report.statements = file.statements.filter { $0.about.map(disclosedRecords.contains) ?? true }
             fields(.statements, ["text", "added"], .shown)
         }
         if treatment(.disputes) != .withheld {
-            report.disputes = file.disputes
+            report.disputes = file.disputes.filter { disclosedRecords.contains($0.record) }
             fields(.disputes, ["record", "filed", "description"], .shown)
         }
         if treatment(.queryRecords) != .withheld {

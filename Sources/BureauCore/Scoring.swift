@@ -17,7 +17,8 @@ public struct CreditScore: Hashable, Codable, Sendable {
 }
 
 /// The bureau's documented scorecards. A score starts at 600; each factor adds or takes points; the result
-/// is clamped to 300...900. Only records whose retention has not ended count.
+/// is clamped to 300...900. Only records whose retention has not ended count, and of a positive account's history
+/// only late months whose retention has not ended (``Retention``).
 ///
 /// Individual scorecard (`bureau-individual-2026.1`):
 ///
@@ -51,7 +52,12 @@ public enum Scoring {
             guard let expiry = record.expiry(under: catalogue) else { return true }
             return expiry > today
         }
-        let accounts = file.accounts.filter { live(.account($0)) }
+        // Late months whose retention ended count for nothing (see ``Retention``).
+        let accounts = file.accounts.filter { live(.account($0)) }.map { account in
+            var counted = account
+            counted.paymentHistory = Retention.paymentHistory(of: account, on: today, under: catalogue)
+            return counted
+        }
         let publicRecords = file.publicRecords.filter { live(.publicRecord($0)) }
         let severe = file.listEntries.contains { $0.list == Catalogue.severeUntrustworthinessList && live(.listEntry($0)) }
         var factors: [Factor] = []

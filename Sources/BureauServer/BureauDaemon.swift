@@ -87,6 +87,8 @@ public struct DaemonConfiguration: Sendable {
     public var anomalyInterval: Duration
     /// The log's origin line in checkpoints (and the checkpoint key's name).
     public var logOrigin: String
+    /// How the access log is checked at start and re-verified in the background.
+    public var logAudit: LogAuditor.Configuration
     /// How often records whose retention ended are purged (also once at start).
     public var purgeInterval: Duration
     /// The clock, for tests that control time.
@@ -102,6 +104,7 @@ public struct DaemonConfiguration: Sendable {
         tls: TLS,
         purgeInterval: Duration = .seconds(3600),
         logOrigin: String = "bureau.local/access-log",
+        logAudit: LogAuditor.Configuration = .defaults,
         anomalyRules: AnomalyRules = .defaults,
         anomalyInterval: Duration = .seconds(300),
         metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)? = nil,
@@ -113,6 +116,7 @@ public struct DaemonConfiguration: Sendable {
         self.anomalyRules = anomalyRules
         self.anomalyInterval = anomalyInterval
         self.logOrigin = logOrigin
+        self.logAudit = logAudit
         self.purgeInterval = purgeInterval
         self.host = host
         self.port = port
@@ -127,7 +131,7 @@ public struct DaemonConfiguration: Sendable {
 ///
 /// ```swift
 /// let daemon = try BureauDaemon(configuration: config, logger: logger)
-/// let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// let group = ServiceGroup(services: daemon.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
 public final class BureauDaemon: Service, Sendable {
@@ -137,6 +141,8 @@ public final class BureauDaemon: Service, Sendable {
     public let checkpoints: CheckpointPublisher
     /// Watches query behaviour.
     public let monitor: AnomalyMonitor
+    /// Re-verifies the access log in the background (a service of its own, see ``services``).
+    public let auditor: LogAuditor
     private let anomalyInterval: Duration
     private let metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)?
     private let metricsEndpoint = Mutex<MetricsEndpoint?>(nil)
@@ -158,7 +164,7 @@ public final class BureauDaemon: Service, Sendable {
         var context = BureauContext(
             store: self.store,
             writer: self.writer,
-            callers: CallerResolver(store: self.store),
+            callers: CallerResolver(store: self.store, now: configuration.now),
             catalogue: CatalogueCache(store: self.store),
             logger: logger,
             now: configuration.now,
@@ -168,6 +174,12 @@ public final class BureauDaemon: Service, Sendable {
         limits.fitDescriptorLimit(logger: logger)
         context.followers = FollowerGate(limits: limits)
         self.context = context
+        self.auditor = LogAuditor(
+            store: self.store, signer: self.checkpoints.signer, configuration: configuration.logAudit, logger: logger,
+            shutdown: context.shutdown
+        )
+        // Never serve a log changed behind bureaud's back.
+        try self.auditor.checkAtStart()
         self.purgeInterval = configuration.purgeInterval
         self.monitor = AnomalyMonitor(store: self.store, writer: self.writer, rules: configuration.anomalyRules, now: configuration.now)
         self.anomalyInterval = configuration.anomalyInterval
@@ -195,13 +207,16 @@ public final class BureauDaemon: Service, Sendable {
                 SubjectService(context: context),
                 OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
                 DiagnosticsService(),
-                HealthService(shutdown: context.shutdown),
+                HealthService(shutdown: context.shutdown, auditor: self.auditor),
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(), OperatorMetadata()]
+            interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
         )
     }
+
+    /// The services to run in one `ServiceGroup`: the daemon and its log auditor.
+    public var services: [any Service] { [self, self.auditor] }
 
     /// Serves until graceful shutdown (SIGTERM, SIGINT) or cancellation, then drains in-flight RPCs and
     /// commits what the writer still holds.
@@ -209,7 +224,8 @@ public final class BureauDaemon: Service, Sendable {
         let server = self.server
         if let metrics = self.metrics {
             let endpoint = try await MetricsEndpoint(
-                registry: metrics.registry, store: self.store, writer: self.writer, host: metrics.host, port: metrics.port
+                registry: metrics.registry, store: self.store, writer: self.writer, host: metrics.host, port: metrics.port,
+                auditor: self.auditor
             )
             self.metricsEndpoint.withLock { $0 = endpoint }
             self.logger.info("metrics on http://\(metrics.host):\(endpoint.port)/metrics")
@@ -276,7 +292,7 @@ public final class BureauDaemon: Service, Sendable {
             do {
                 let (note, checkpoint) = try self.checkpoints.current()
                 if checkpoint.size != published {
-                    try Data(note.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                    try PrivateFile.write(Data(note.utf8), to: path)
                     published = checkpoint.size
                 }
             } catch {
@@ -292,11 +308,11 @@ public final class BureauDaemon: Service, Sendable {
     public func purgeExpired() async throws -> Int {
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)
-        let catalogue = try self.context.catalogue.current()
         var total = 0
         while true {
             let removed = try await self.writer.submit { txn in
-                try txn.purgeExpired(onOrBefore: today, catalogue: catalogue, time: time)
+                // The catalogue in force at this commit, not a cached one: a change applies at once, both ways.
+                try txn.purgeExpired(onOrBefore: today, catalogue: try txn.storedCatalogue() ?? .default, time: time)
             }
             total += removed
             if removed == 0 { return total }

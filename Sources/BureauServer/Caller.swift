@@ -1,7 +1,7 @@
 public import BureauCore
 public import BureauStore
 import Crypto
-import Foundation
+public import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftASN1
@@ -17,22 +17,32 @@ public struct Caller: Sendable {
     public var operatorID: String
 }
 
-/// Maps the verified peer certificate of an RPC to a registered institution.
+/// Maps the verified peer certificate of an RPC to a registered institution in good standing.
 ///
 /// Identity comes only from the certificate the TLS handshake verified against the bureau's CA; nothing
 /// in metadata can claim one. The binding and the institution are read from the store on every call, so a
 /// revoked certificate, a new binding or a suspended licence takes effect at once, without a restart.
+///
+/// This is the one place every service gets its caller, and so the one place the licence is checked for
+/// every call of every role (``Institution/checkLicenceInForce(on:)``): a suspended, revoked, expired or
+/// not yet valid licence stops furnishing, consents, the channel's calls, oversight and administration as
+/// well as reports. ``recheck(_:in:on:)`` runs the same check again inside the write transaction that
+/// commits what a call does.
 public final class CallerResolver: Sendable {
     private let store: Store
+    private let now: @Sendable () -> Date
 
-    public init(store: Store) {
+    /// A resolver over `store`, whose licences are checked against the UTC day of `now`.
+    public init(store: Store, now: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
+        self.now = now
     }
 
     /// The caller of the RPC whose context is `context`.
     ///
     /// - Throws: ``BureauError``: unauthenticated when there is no verified certificate, it is revoked or
-    ///   bound to no institution; invalid argument when an operator's client sends no operator id.
+    ///   bound to no institution; permission denied when the institution's licence is not in force today;
+    ///   invalid argument when an operator's client sends no operator id.
     public func caller(of context: ServerContext) throws -> Caller {
         guard let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
             let certificate = transport.peerCertificate
@@ -45,17 +55,9 @@ public final class CallerResolver: Sendable {
     /// The caller presenting `certificate` (already verified by TLS).
     public func caller(presenting certificate: Certificate, operatorID: String = "") throws -> Caller {
         let fingerprint = try Self.fingerprint(of: certificate)
-        let hex = fingerprint.hexString
-        let institution = try self.store.read { txn -> Institution? in
-            if try txn.isRevoked(certificateFingerprint: fingerprint) {
-                throw BureauError(.unauthenticated, "certificate \(hex) was revoked")
-            }
-            return try txn.institution(certificateFingerprint: fingerprint)
-        }
-        guard let institution else {
-            throw BureauError(.unauthenticated, "certificate \(hex) is not bound to a registered institution")
-        }
-        var caller = Caller(institution: institution, certificateFingerprint: hex, operatorID: "")
+        let today = CalendarDate(utcDayOf: self.now())
+        let institution = try self.store.read { txn in try Self.institution(boundTo: fingerprint, in: txn, on: today) }
+        var caller = Caller(institution: institution, certificateFingerprint: fingerprint.hexString, operatorID: "")
         if institution.roles.contains(.operator) {
             let id = operatorID.trimmingCharacters(in: .whitespaces)
             guard !id.isEmpty, id.utf8.count <= 64 else {
@@ -64,6 +66,56 @@ public final class CallerResolver: Sendable {
             caller.operatorID = id
         }
         return caller
+    }
+
+    /// Checks, inside `txn`, that `caller` still stands as it did when its call came in: its certificate not
+    /// revoked and still bound to the same institution, which still holds its roles and whose licence is in
+    /// force on `today`.
+    ///
+    /// Services run it in the write transaction that commits what the call does, so that a certificate
+    /// revoked or a licence suspended between the call's reads and its commit stops it.
+    /// - Returns: the institution as `txn` holds it.
+    /// - Throws: ``BureauError`` as ``caller(of:)`` does.
+    public func recheck(_ caller: Caller, in txn: StoreTransaction, on today: CalendarDate) throws -> Institution {
+        guard let fingerprint = [UInt8](hex: caller.certificateFingerprint), fingerprint.count == 32 else {
+            throw BureauError(.internal, "the caller's certificate fingerprint is not SHA-256 hex")
+        }
+        let institution = try Self.institution(boundTo: fingerprint, in: txn, on: today)
+        guard institution.code == caller.institution.code else {
+            throw BureauError(.unauthenticated, "certificate \(caller.certificateFingerprint) is now bound to \(institution.code)")
+        }
+        guard caller.institution.roles.isSubset(of: institution.roles) else {
+            throw BureauError(.permissionDenied, "the roles of \(institution.code) changed during the call")
+        }
+        return institution
+    }
+
+    /// The institution the certificate with `fingerprint` is bound to, with its licence in force on `today`.
+    private static func institution(boundTo fingerprint: [UInt8], in txn: StoreTransaction, on today: CalendarDate) throws -> Institution {
+        let hex = fingerprint.hexString
+        if try txn.isRevoked(certificateFingerprint: fingerprint) {
+            throw BureauError(.unauthenticated, "certificate \(hex) was revoked")
+        }
+        guard let institution = try txn.institution(certificateFingerprint: fingerprint) else {
+            throw BureauError(.unauthenticated, "certificate \(hex) is not bound to a registered institution")
+        }
+        try institution.checkLicenceInForce(on: today)
+        return institution
+    }
+
+    /// Who presented the certificate of `context`, whatever its standing, for the log entry of a refused
+    /// call: the certificate's fingerprint and the code of the institution it is bound to (for a revoked
+    /// certificate, the one it was bound to when revoked; empty for none). Nil without a certificate.
+    func presenter(of context: ServerContext) -> (certificateFingerprint: String, institution: String)? {
+        guard let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
+            let certificate = transport.peerCertificate,
+            let fingerprint = try? Self.fingerprint(of: certificate)
+        else { return nil }
+        let institution = try? self.store.read { txn -> String in
+            if let owner = try txn.revocation(certificateFingerprint: fingerprint) { return owner }
+            return try txn.institution(certificateFingerprint: fingerprint)?.code.value ?? ""
+        }
+        return (fingerprint.hexString, institution ?? "")
     }
 
     /// SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` prints).
@@ -89,5 +141,20 @@ public struct OperatorMetadata: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         let id = request.metadata[stringValues: Self.key].first(where: { _ in true }) ?? ""
         return try await Self.$current.withValue(String(id)) { try await next(request, context) }
+    }
+}
+
+extension BureauContext {
+    /// Queues `work` for the next commit, as ``GroupCommitWriter/submit(_:)`` does, after checking inside
+    /// the same write transaction that `caller` still stands (``CallerResolver/recheck(_:in:on:)``).
+    ///
+    /// - Throws: the re-check's ``BureauError`` (nothing of `work` is written; the refusal is logged like
+    ///   any other, see ``RefusalLog``), or what `work` and the commit throw.
+    func commit<T: Sendable>(for caller: Caller, _ work: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        let (callers, today) = (self.callers, CalendarDate(utcDayOf: self.now()))
+        return try await self.writer.submit { txn in
+            _ = try callers.recheck(caller, in: txn, on: today)
+            return try work(txn)
+        }
     }
 }

@@ -24,6 +24,7 @@ public struct ConfigurationFile: Sendable {
         "host", "port", "data", "map_size_mib", "log_origin", "metrics_port",
         "tls.certificate", "tls.key", "tls.ca",
         "retention.purge_interval_minutes",
+        "log_audit.entries_per_second", "log_audit.pause_minutes",
         "anomalies.interval_minutes", "anomalies.spike_factor", "anomalies.spike_minimum", "anomalies.baseline_days",
         "anomalies.denial_ratio", "anomalies.denial_minimum", "anomalies.consent_subjects_maximum",
         "limits.handshake_timeout_seconds", "limits.idle_timeout_seconds", "limits.keepalive_interval_seconds",

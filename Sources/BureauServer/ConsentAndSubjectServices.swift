@@ -58,7 +58,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
             purpose: purpose, consentReference: consent.reference, outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn in
+        let receipt = try await self.context.commit(for: caller) { txn in
             try txn.putConsent(consent)
             return try txn.appendLog(entry)
         }
@@ -77,7 +77,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
         let time = self.context.now()
         let reference = request.consentReference
         let institution = caller.institution
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var consent = try txn.consent(reference) else {
                 throw BureauError(.notFound, "consent_reference: no consent \(reference) is on file")
             }
@@ -173,7 +173,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
             purpose: .selfAccess, outcome: .hit
         )
-        let receipt = try await self.context.writer.submit { txn in try txn.appendLog(entry) }
+        let receipt = try await self.context.commit(for: caller) { txn in try txn.appendLog(entry) }
         var response = Bureau_AccessHistoryResponse()
         response.items = items
         response.receipt = Bureau_LogReceipt(receipt)
@@ -195,15 +195,21 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         try Furnishing.validateLoggedText(text, field: "text")
         let about = request.hasAbout ? try self.record(request.about, field: "about") : nil
         let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
         let statement = Statement(id: "S-" + randomHex(bytes: 8), text: text, added: CalendarDate(utcDayOf: time), about: about)
         let entry = AccessLogEntry(
             time: time, action: "subject.statement", requestID: request.subject.requestID, institution: caller.institution.code.value,
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
-            if let about, try txn.record(about, of: key) == nil { throw BureauError(.notFound, "about: no such record on this file") }
+            // A record past its retention no longer exists for anyone, the subject included.
+            if let about {
+                guard let record = try txn.record(about, of: key), Retention.isRetained(record, on: statement.added, under: catalogue) else {
+                    throw BureauError(.notFound, "about: no such record on this file")
+                }
+            }
             try txn.putStatement(statement, for: key)
             return try txn.appendLog(entry)
         }
@@ -231,8 +237,10 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
-            guard let record = try txn.record(reference, of: key) else { throw BureauError(.notFound, "record: no such record on this file") }
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
+            guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: today, under: catalogue) else {
+                throw BureauError(.notFound, "record: no such record on this file")
+            }
             try Repair.check(record, catalogue: catalogue, today: today)
             try txn.putRepair(repair)
             return try txn.appendLog(entry)
@@ -250,6 +258,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         guard !description.isEmpty, description.count <= 500 else { throw BureauError.invalid("description", "is 1 to 500 characters") }
         try Furnishing.validateLoggedText(description, field: "description")
         let time = self.context.now()
+        let catalogue = try self.context.catalogue.current()
         let dispute = Dispute(
             id: "D-" + randomHex(bytes: 8), subject: key.hex, record: reference, filed: CalendarDate(utcDayOf: time), description: description
         )
@@ -258,8 +267,10 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
-            guard try txn.record(reference, of: key) != nil else { throw BureauError(.notFound, "record: no such record on this file") }
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
+            guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: dispute.filed, under: catalogue) else {
+                throw BureauError(.notFound, "record: no such record on this file")
+            }
             try txn.putDispute(dispute)
             try txn.putDispute(DisputeMark(id: dispute.id, record: reference, filed: dispute.filed, description: description), for: key)
             return try txn.appendLog(entry)
@@ -291,7 +302,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied
         )
-        return try await self.context.writer.submit { txn in
+        return try await self.context.commit(for: caller) { txn in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
             var protection = try txn.protection(key)
             try body(&protection, CalendarDate(utcDayOf: time))

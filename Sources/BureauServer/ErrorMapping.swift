@@ -1,5 +1,7 @@
 public import BureauCore
+import Foundation
 public import GRPCCore
+public import Logging
 
 /// The one place where domain errors become gRPC statuses.
 extension BureauError: RPCErrorConvertible {
@@ -48,5 +50,101 @@ extension BureauError {
         } catch {
             return error
         }
+    }
+}
+
+/// The last line of the one place errors become statuses: whatever a handler throws that is neither an
+/// `RPCError` nor ``BureauError`` (a codec, JSON or crypto error, a bug) reaches the client as INTERNAL with
+/// an error id, never as UNKNOWN, and the same id goes into bureaud's log with what happened, so that an
+/// operator can find it from the id a caller quotes.
+///
+/// It wraps the handler's call and, for streaming responses, the producer that runs after interceptors
+/// return. bureaud puts it right after the metrics interceptor, so that metrics count the status the
+/// client sees.
+public struct UnexpectedErrorInterceptor: ServerInterceptor {
+    private let logger: Logger
+
+    /// - Parameter logger: where each unexpected error is logged with its id.
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let method = context.descriptor.fullyQualifiedMethod
+        let status = StatusOfError(logger: self.logger, method: method)
+        var response: StreamingServerResponse<Output>
+        do {
+            response = try await next(request, context)
+        } catch {
+            throw status.mapped(error)
+        }
+        if case .success(var contents) = response.accepted {
+            let producer = contents.producer
+            contents.producer = { writer in
+                do {
+                    return try await producer(writer)
+                } catch {
+                    throw status.mapped(error)
+                }
+            }
+            response.accepted = .success(contents)
+        }
+        return response
+    }
+}
+
+/// Maps one error for ``UnexpectedErrorInterceptor``.
+struct StatusOfError: Sendable {
+    let logger: Logger
+    let method: String
+
+    /// `error` itself when it already decides its status; INTERNAL with a logged error id otherwise.
+    func mapped(_ error: any Error) -> any Error {
+        switch error {
+        case is RPCError, is any RPCErrorConvertible:
+            return error
+        case is CancellationError:
+            return RPCError(code: .cancelled, message: "the call was cancelled")
+        default:
+            let id = Self.newErrorID()
+            self.logger.error(
+                "unexpected error",
+                metadata: [
+                    "error-id": "\(id)", "method": "\(self.method)", "type": "\(type(of: error))",
+                    "error": "\(Self.redactingDigitRuns(String(describing: error)))",
+                ]
+            )
+            return RPCError(code: .internalError, message: "internal error \(id): the bureau logged it; quote this id to the bureau")
+        }
+    }
+
+    /// `text` with every run of 15 or more digits (an identity number could hide in one) replaced by
+    /// `[digits]`: an error's description may quote stored bytes, and bureaud's log must not.
+    static func redactingDigitRuns(_ text: String) -> String {
+        var result = ""
+        var run = ""
+        func flush() {
+            result += run.count >= 15 ? "[digits]" : run
+            run = ""
+        }
+        for character in text {
+            if character.isNumber || character == "X" || character == "x" {
+                run.append(character)
+            } else {
+                flush()
+                result.append(character)
+            }
+        }
+        flush()
+        return result
+    }
+
+    /// 12 random hex digits: enough to find one line in a day's log.
+    static func newErrorID() -> String {
+        (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 }

@@ -47,10 +47,10 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         let counts = subjects.reduce(into: [RecordKind: UInt32]()) { counts, subject in
             for record in subject.records { counts[record.reference.kind, default: 0] += 1 }
         }
-        let bytes = try await self.context.writer.submit { txn -> [UInt8] in
+        let bytes = try await self.context.commit(for: caller) { txn -> [UInt8] in
             if let first = try txn.batchResult(furnisher: furnisher, batchID: request.batchID) { return first }
-            for (key, subject) in keyed {
-                try txn.furnish(subject, as: key, catalogue: catalogue)
+            for (i, (key, subject)) in keyed.enumerated() {
+                try txn.furnish(subject, as: key, catalogue: catalogue, path: "subjects[\(i)]")
             }
             var response = Bureau_SubmitRecordsResponse()
             response.batchID = request.batchID
@@ -94,7 +94,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
             throw BureauError.invalid("record", "its id must equal ref.record_id (\(reference.recordID))")
         }
         let entry = try self.changeEntry("furnish.correct", request.requestID, caller, key, time, request, reason: request.reason)
-        let receipt = try await self.context.writer.submit { txn in
+        let receipt = try await self.context.commit(for: caller) { txn in
             guard try txn.record(reference, of: key) != nil else { throw Self.notYours(reference) }
             try txn.putRecord(record, for: key, catalogue: catalogue)
             return try txn.appendLog(entry)
@@ -113,7 +113,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         try Furnishing.validateLoggedText(request.reason, field: "reason")
         let catalogue = try self.context.catalogue.current()
         let entry = try self.changeEntry("furnish.delete", request.requestID, caller, key, self.context.now(), request, reason: request.reason)
-        let receipt = try await self.context.writer.submit { txn in
+        let receipt = try await self.context.commit(for: caller) { txn in
             guard try txn.deleteRecord(reference, of: key, catalogue: catalogue, tombstone: true) != nil else { throw Self.notYours(reference) }
             return try txn.appendLog(entry)
         }
@@ -126,8 +126,12 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         let caller = try self.context.callers.caller(of: context)
         try caller.institution.require(.furnisher)
         let today = CalendarDate(utcDayOf: self.context.now())
+        let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListOpenDisputesResponse()
-        response.disputes = try self.context.store.read { try $0.openDisputes(of: caller.institution.code) }.map { dispute in
+        // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
+        response.disputes = try self.context.store.read { txn in
+            try txn.openDisputes(of: caller.institution.code).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
+        }.map { dispute in
             var line = Bureau_OpenDispute()
             line.disputeID = dispute.id
             line.kind = dispute.record.kind.wire
@@ -159,7 +163,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         let furnisher = caller.institution.code
         let id = request.disputeID
         let digest = try Self.digest(request)
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var dispute = try txn.dispute(id), dispute.record.furnisher == furnisher else {
                 throw BureauError(.notFound, "dispute_id: no dispute \(id) on your records")
             }

@@ -3,9 +3,10 @@ import Foundation
 public import GRPCCore
 
 /// The standard gRPC health service (grpc.health.v1), per service: SERVING while bureaud serves,
-/// NOT_SERVING once its graceful shutdown begins.
+/// NOT_SERVING once its graceful shutdown begins or once the access log was found changed.
 public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     let shutdown: ShutdownSignal
+    let auditor: LogAuditor?
     /// "" (the server as a whole) and every service bureaud serves.
     static let services: Set<String> = [
         "", "bureau.v1.ReportService", "bureau.v1.FurnishService", "bureau.v1.CatalogService", "bureau.v1.ConsentService",
@@ -13,13 +14,15 @@ public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
     ]
 
-    init(shutdown: ShutdownSignal) {
+    init(shutdown: ShutdownSignal, auditor: LogAuditor? = nil) {
         self.shutdown = shutdown
+        self.auditor = auditor
     }
 
     private func status(_ service: String) -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
         guard Self.services.contains(service) else { return .serviceUnknown }
-        return self.shutdown.isShuttingDown ? .notServing : .serving
+        let tampered = self.auditor?.progress.failure != nil
+        return self.shutdown.isShuttingDown || tampered ? .notServing : .serving
     }
 
     public func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {

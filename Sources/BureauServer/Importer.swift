@@ -78,7 +78,11 @@ public struct Importer: Sendable {
             func apply() throws {
                 for (i, result) in self.parse(batch, furnishers: furnishers).enumerated() {
                     let (key, subject) = try result.get()
-                    try txn.furnish(subject, as: key, catalogue: catalogue)
+                    do {
+                        try txn.furnish(subject, as: key, catalogue: catalogue)
+                    } catch let error as BureauError {
+                        throw LineError(line: batch[i].number, message: error.message)
+                    }
                     hasher.update(data: batch[i].line)
                     pendingKeys.append(key.hex)
                     summary.subjects += 1

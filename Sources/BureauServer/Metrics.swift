@@ -44,7 +44,9 @@ public final class MetricsEndpoint: Sendable {
     let channel: any Channel
 
     /// Starts serving on `host:port` (0 picks a free port).
-    public init(registry: PrometheusCollectorRegistry, store: Store, writer: GroupCommitWriter, host: String, port: Int) async throws {
+    public init(
+        registry: PrometheusCollectorRegistry, store: Store, writer: GroupCommitWriter, host: String, port: Int, auditor: LogAuditor? = nil
+    ) async throws {
         self.registry = registry
         self.store = store
         self.writer = writer
@@ -53,7 +55,15 @@ public final class MetricsEndpoint: Sendable {
         let mapSize = registry.makeGauge(name: "bureau_lmdb_map_size_bytes", help: "Size of the LMDB map")
         let commits = registry.makeGauge(name: "bureau_commits", help: "Write transactions the group-commit writer committed")
         let batch = registry.makeGauge(name: "bureau_commit_batch_size_mean", help: "Mean requests per commit")
+        let audited = registry.makeGauge(name: "bureau_log_audit_verified_entries", help: "Entries re-verified in the current pass over the log")
+        let passes = registry.makeGauge(name: "bureau_log_audit_passes", help: "Passes over the whole log completed since start")
+        let tampered = registry.makeGauge(name: "bureau_log_audit_failures", help: "1 once the log was found changed outside bureaud")
         let scrape: @Sendable () -> [UInt8] = {
+            if let progress = auditor?.progress {
+                audited.set(to: Double(progress.verified))
+                passes.set(to: Double(progress.passes))
+                tampered.set(to: progress.failure == nil ? 0 : 1)
+            }
             if let statistics = try? StoreStatistics(store) {
                 logSize.set(to: Double(statistics.logSize))
                 mapUsed.set(to: Double(statistics.usedBytes))

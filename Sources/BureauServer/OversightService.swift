@@ -65,8 +65,12 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             throw BureauError(.permissionDenied, "this call needs the regulator or operator role")
         }
         let today = CalendarDate(utcDayOf: self.context.now())
+        let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListOverdueDisputesResponse()
-        response.disputes = try self.context.store.read { try $0.overdueDisputes(on: today) }.map { dispute in
+        // A dispute follows its record: once the record's retention ended, it is not listed (the purge deletes it).
+        response.disputes = try self.context.store.read { txn in
+            try txn.overdueDisputes(on: today).filter { !(try txn.hasExpired($0.record, ofSubject: $0.subject, on: today, under: catalogue)) }
+        }.map { dispute in
             var line = Bureau_OverdueDispute()
             line.disputeID = dispute.id
             line.furnisher = dispute.record.furnisher.value
@@ -110,7 +114,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         let approve = request.approve
         let id = request.repairID
         let digest = try FurnishService.digest(request)
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var repair = try txn.repair(id) else { throw BureauError(.notFound, "repair_id: no repair request \(id)") }
             guard repair.status == .pending else { throw BureauError(.failedPrecondition, "repair_id: \(id) was reviewed already") }
             guard let key = SubjectKey(hex: repair.subject) else { throw BureauError(.internal, "repair \(id) names no subject") }
@@ -205,7 +209,10 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
     public func getEntries(request: Bureau_GetEntriesRequest, context: ServerContext) async throws -> Bureau_GetEntriesResponse {
         try self.regulator(context)
         guard (1...1000).contains(request.count) else { throw BureauError.invalid("count", "is 1 to 1000") }
-        let entries = try self.context.store.read { try $0.logEntries(from: request.start, limit: Int(request.count)) }
+        // Fewer than asked when the entries are large: clients go on from the last index they got.
+        let entries = try self.context.store.read {
+            try $0.logEntries(from: request.start, limit: Int(request.count), maxBytes: Self.pageBytes)
+        }
         var response = Bureau_GetEntriesResponse()
         response.entries = entries.map { logged in
             var entry = Bureau_LogEntry()
@@ -216,6 +223,11 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         }
         return response
     }
+
+    /// The most canonical bytes of entries in one message (GetEntries page or QueryAccessLog message): with
+    /// each entry's index and leaf hash it stays below gRPC's 4 MiB message limit. One entry always fits
+    /// (see ``AccessLogEntry/maxCanonicalBytes``).
+    static let pageBytes = 3 << 20
 
     public func queryAccessLog(
         request: Bureau_QueryAccessLogRequest,
@@ -253,8 +265,9 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         let end = try self.context.store.read { try $0.logSize() }
         var position = start
         var page: [Bureau_LogEntry] = []
+        var pageBytes = 0
         while position < end && position - start < scanLimit {
-            let batch = try self.context.store.read { try $0.logEntries(from: position, limit: 1000) }
+            let batch = try self.context.store.read { try $0.logEntries(from: position, limit: 1000, maxBytes: Self.pageBytes) }
             if batch.isEmpty { break }
             for logged in batch {
                 position = logged.index + 1
@@ -265,16 +278,26 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
                 if let outcome, e.outcome != outcome { continue }
                 if let from, e.time < from { continue }
                 if let to, e.time > to { continue }
+                if !page.isEmpty && pageBytes + logged.bytes.count > Self.pageBytes {
+                    // A message of large entries ends early, below the message limit.
+                    var message = Bureau_QueryAccessLogResponse()
+                    message.entries = page
+                    try await response.write(message)
+                    page.removeAll(keepingCapacity: true)
+                    pageBytes = 0
+                }
                 var entry = Bureau_LogEntry()
                 entry.index = logged.index
                 entry.canonical = Data(logged.bytes)
                 entry.leafHash = Data(logged.leafHash)
                 page.append(entry)
+                pageBytes += logged.bytes.count
                 if page.count == pageSize {
                     var message = Bureau_QueryAccessLogResponse()
                     message.entries = page
                     try await response.write(message)
                     page.removeAll(keepingCapacity: true)
+                    pageBytes = 0
                 }
             }
         }
@@ -338,7 +361,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, outcome: .applied,
             reason: "\(code): \(reason)", changeDigest: try FurnishService.digest(request)
         )
-        let receipt = try await self.context.writer.submit { txn -> LogReceipt in
+        let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var institution = try txn.institution(code: code) else {
                 throw BureauError(.notFound, "institution: \(code) is not registered")
             }

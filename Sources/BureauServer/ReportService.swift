@@ -80,6 +80,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         report.queries = answer.sections.queries
         if let summary = answer.sections.summary { report.summary = summary }
         if let score = answer.report.score { report.score = Bureau_Score(score) }
+        report.identitySources = answer.sections.identitySources
         return report
     }
 
@@ -96,6 +97,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         report.queries = answer.sections.queries
         if let summary = answer.sections.summary { report.summary = summary }
         if let score = answer.report.score { report.score = Bureau_Score(score) }
+        report.identitySources = answer.sections.identitySources
         return report
     }
 
@@ -130,18 +132,9 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         )
 
         // Licence, role and consent first: nothing of the file is read for a caller who may not see it.
-        var consent: Consent?
         do {
-            try institution.authorize(purpose, kind: kind, on: today)
-            if purpose.requiresConsent {
-                guard !consentReference.isEmpty else {
-                    throw BureauError(.permissionDenied, "consent_reference: purpose \(purpose.rawValue) requires the subject's consent on file")
-                }
-                guard let found = try self.context.store.read({ try $0.consent(consentReference) }) else {
-                    throw BureauError(.permissionDenied, "consent_reference: no consent \(consentReference) is on file")
-                }
-                try found.check(subject: key.hex, agency: institution.code, purpose: purpose, on: today)
-                consent = found
+            _ = try self.context.store.read { txn in
+                try Self.checkAccess(institution, purpose, kind, consent: consentReference, subject: key, on: today, in: txn)
             }
         } catch let error as BureauError {
             try await self.refuse(entry, outcome: .denied, error)
@@ -152,7 +145,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
             guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
-            for code in Set(file.records.map(\.reference.furnisher)) {
+            for code in Set(file.records.map(\.reference.furnisher)).union(file.identitySources.compactMap(\.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
             return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
@@ -182,31 +175,39 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         }
         entry.disclosedFields = scoreOnly ? ["summary.score:shown", "summary.score_reasons:shown"] : report.disclosedFields
         entry.disclosureVersion = report.disclosureVersion
-        // Quota and single-use consent are settled in the same transaction as the log entry, so that
-        // concurrent requests cannot both pass.
-        let quota = institution.licence.dailyQuota
-        let decision = try await self.context.writer.submit { [entry, consent] txn -> (LogReceipt, BureauError?, String) in
+        // What the snapshot showed is checked again in the transaction that commits the answer (certificate,
+        // licence, consent, freeze, quota), so that a certificate revoked, a licence suspended, a consent
+        // revoked or a freeze placed in between stops the report, and concurrent requests cannot both use
+        // a single-use consent, a one-time freeze code or the last query of a quota. A refusal found here
+        // is logged in the same transaction, its reason saying what no longer held.
+        let callers = self.context.callers
+        let decision = try await self.context.writer.submit { [entry] txn -> (LogReceipt, BureauError?, String) in
             var entry = entry
-            var refusal: BureauError?
-            if quota > 0, try txn.queriesCounted(institution.code, on: today) >= UInt64(quota) {
-                refusal = BureauError(.resourceExhausted, "licence: the daily quota of \(quota) queries of \(institution.code) is used up")
-            } else if var consent, consent.singleUse {
-                if try txn.consent(consent.reference)?.used ?? false {
-                    refusal = BureauError(.permissionDenied, "consent_reference: single-use consent \(consent.reference) was already used")
-                } else {
-                    consent.used = true
-                    try txn.putConsent(consent)
+            var consent: Consent?
+            var usedFreezeCode: FileProtection?
+            var current = institution
+            do {
+                current = try callers.recheck(caller, in: txn, on: today)
+                consent = try Self.checkAccess(current, purpose, kind, consent: consentReference, subject: key, on: today, in: txn)
+                usedFreezeCode = try txn.protection(key).admitting(purpose, code: freezeCode, on: today)
+                let quota = current.licence.dailyQuota
+                if quota > 0, try txn.queriesCounted(current.code, on: today) >= UInt64(quota) {
+                    throw BureauError(.resourceExhausted, "licence: the daily quota of \(quota) queries of \(current.code) is used up")
                 }
-            }
-            if let refusal {
+            } catch let refusal as BureauError {
                 var denied = entry
-                denied.outcome = .denied
+                denied.outcome = refusal.code == .failedPrecondition ? .frozen : .denied
                 denied.reason = refusal.message
                 denied.disclosedFields = []
                 denied.disclosureVersion = 0
                 return (try txn.appendLog(denied), refusal, "")
             }
-            try txn.countQuery(institution.code, on: today)
+            if var consent, consent.singleUse {
+                consent.used = true
+                try txn.putConsent(consent)
+            }
+            if let usedFreezeCode { try txn.putProtection(usedFreezeCode, for: key) }
+            try txn.countQuery(current.code, on: today)
             let note = try annotate?(txn, key, today) ?? ""
             if !note.isEmpty { entry.reason = note }
             return (try txn.appendLog(entry), nil, note)
@@ -236,6 +237,27 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         )
     }
 
+    /// Checks the licence, role and consent a query needs, as `txn` holds them: before any of the file is
+    /// read, and again inside the write transaction that commits the answer.
+    ///
+    /// - Returns: the consent relied on, when the purpose needs one.
+    /// - Throws: ``BureauError`` (permission denied) naming what is missing.
+    private static func checkAccess(
+        _ institution: Institution, _ purpose: Purpose, _ kind: SubjectKind, consent reference: String, subject key: SubjectKey,
+        on today: CalendarDate, in txn: StoreTransaction
+    ) throws -> Consent? {
+        try institution.authorize(purpose, kind: kind, on: today)
+        guard purpose.requiresConsent else { return nil }
+        guard !reference.isEmpty else {
+            throw BureauError(.permissionDenied, "consent_reference: purpose \(purpose.rawValue) requires the subject's consent on file")
+        }
+        guard let found = try txn.consent(reference) else {
+            throw BureauError(.permissionDenied, "consent_reference: no consent \(reference) is on file")
+        }
+        try found.check(subject: key.hex, agency: institution.code, purpose: purpose, on: today)
+        return found
+    }
+
     /// Logs a refused request and throws its error with the receipt attached.
     private func refuse(_ entry: AccessLogEntry, outcome: Outcome, _ error: BureauError) async throws -> Never {
         var entry = entry
@@ -261,6 +283,8 @@ struct WireSections {
     var disputes: [Bureau_DisputeLine]
     var queries: [Bureau_QueryLine]
     var summary: Bureau_ReportSummary?
+    /// Only in the subject's own report.
+    var identitySources: [Bureau_IdentitySource]
 
     init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
         if let s = report.summary {
@@ -277,6 +301,7 @@ struct WireSections {
             self.summary = summary
         }
         func name(_ code: UnifiedSocialCreditCode) -> String { furnisherNames[code.value] ?? code.value }
+        self.identitySources = report.identitySources.map { Bureau_IdentitySource($0, furnisherName: $0.source.furnisher.map(name) ?? "") }
         self.accounts = report.accounts.map { Bureau_AccountLine($0, furnisherName: name($0.record.furnisher)) }
         self.publicRecords = report.publicRecords.map { Bureau_PublicRecordLine($0, furnisherName: name($0.record.furnisher)) }
         self.listEntries = report.listEntries.map {

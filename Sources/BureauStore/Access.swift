@@ -56,6 +56,12 @@ extension StoreTransaction {
         try self.txn.get(fingerprint, in: self.databases.revoked) != nil
     }
 
+    /// The code of the institution a revoked certificate (fingerprint, 32 bytes) was bound to when it was
+    /// revoked ("" when it was bound to none), or nil when it is not revoked.
+    public func revocation(certificateFingerprint fingerprint: [UInt8]) throws -> String? {
+        try self.txn.get(fingerprint, in: self.databases.revoked).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// Revokes a certificate: it is unbound from its institution and refused from now on.
     /// - Returns: the institution it was bound to, if any.
     @discardableResult

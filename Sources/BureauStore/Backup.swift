@@ -17,13 +17,24 @@ public enum Backup {
         }
         let partial = destination + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: partial)
-        try fm.createDirectory(atPath: partial + "/lmdb", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Owner only, whatever the umask: the copy holds every file and the keys.
+        try fm.createDirectory(atPath: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: partial + "/lmdb", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         do {
+            // The last signed checkpoint before the copy, so that the copy holds at least what it signs and
+            // bureaud can check the restored log against it at start.
+            let note = (store.folder as NSString).appendingPathComponent(checkpointNote)
+            if let signed = fm.contents(atPath: note) {
+                try PrivateFile.write(signed, to: (partial as NSString).appendingPathComponent(checkpointNote))
+            }
             try store.environment.copy(to: partial + "/lmdb", compact: true)
+            for name in try fm.contentsOfDirectory(atPath: partial + "/lmdb") {
+                try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: partial + "/lmdb/" + name)
+            }
             for name in keyFiles {
                 let source = (store.folder as NSString).appendingPathComponent(name)
-                if fm.fileExists(atPath: source) {
-                    try fm.copyItem(atPath: source, toPath: (partial as NSString).appendingPathComponent(name))
+                if let data = fm.contents(atPath: source) {
+                    try PrivateFile.write(data, to: (partial as NSString).appendingPathComponent(name))
                 }
             }
             try fm.moveItem(atPath: partial, toPath: destination)
@@ -32,6 +43,9 @@ public enum Backup {
             throw error
         }
     }
+
+    /// The last signed checkpoint bureaud keeps in the data folder.
+    static let checkpointNote = "checkpoint.note"
 
     /// Puts the backup in `source` in place as the data folder `destination`, which must not hold a database.
     public static func restore(from source: String, to destination: String) throws {

@@ -74,12 +74,26 @@ struct BinaryReader {
         var description: String { "stored value is malformed: \(self.what)" }
     }
 
+    /// The value's format byte.
+    private(set) var format: UInt8 = 0
+
     /// Starts reading `bytes`, checking the format byte.
     init(_ bytes: UnsafeRawBufferPointer, format: UInt8) throws {
+        try self.init(bytes, formats: format...format)
+    }
+
+    /// Starts reading `bytes` of any format in `formats` (a value whose layout changed); ``format`` says which.
+    init(_ bytes: UnsafeRawBufferPointer, formats: ClosedRange<UInt8>) throws {
         self.bytes = bytes
         let found = try self.byte()
-        guard found == format else { throw Malformed(what: "format \(found), expected \(format)") }
+        guard formats.contains(found) else {
+            throw Malformed(what: "format \(found), expected \(formats.count == 1 ? "\(formats.lowerBound)" : "\(formats)")")
+        }
+        self.format = found
     }
+
+    /// The bytes not read yet.
+    var remaining: Int { self.bytes.count - self.offset }
 
     mutating func byte() throws -> UInt8 {
         guard self.offset < self.bytes.count else { throw Malformed(what: "truncated") }

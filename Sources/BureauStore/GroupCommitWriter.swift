@@ -73,6 +73,11 @@ public final class GroupCommitWriter: Sendable {
         return result as! T
     }
 
+    /// Requests waiting for the next commit (those of the commit in flight are not counted).
+    public var queued: Int {
+        self.state.withLock { $0.pending.count }
+    }
+
     /// What the writer has done so far.
     public var statistics: Statistics {
         self.state.withLock { Statistics(commits: $0.commits, requests: $0.requests) }

@@ -7,32 +7,104 @@ public import BureauCore
 public enum RecordCodec {
     public static let format: UInt8 = 1
 
-    // MARK: Subjects
+    // MARK: Identity (the `subjects` database)
 
-    public static func encode(_ subject: CreditFile.Subject) -> [UInt8] {
-        var w = BinaryWriter(format: format)
-        switch subject {
+    /// The format of a file's identity value. Format 1 held one identity, written by whichever furnisher
+    /// submitted the subject last; format 2 holds every source's facts, attributed and dated.
+    public static let identityFormat: UInt8 = 2
+
+    /// Encodes a file's identity sources: the kind and identifier once (the subject is the file's key, not
+    /// a fact of a source), then each source's attribution and facts.
+    ///
+    /// - Throws: ``BureauError`` (internal) when there is no source or the sources disagree on the subject.
+    public static func encode(_ sources: [IdentitySource]) throws(BureauError) -> [UInt8] {
+        guard let first = sources.first else { throw BureauError(.internal, "a file's identity needs at least one source") }
+        var w = BinaryWriter(format: identityFormat)
+        switch first.identity {
         case .person(let p):
             w.byte(1)
-            w.string(p.name)
             w.string(p.identifier)
-            w.date(p.birthDate)
-            w.string(p.phone)
-            w.address(p.address)
         case .business(let b):
             w.byte(2)
-            w.string(b.name)
             w.string(b.code)
-            w.date(b.registrationDate)
-            w.address(b.address)
-            w.string(b.legalRepresentativeName)
-            w.string(b.legalRepresentativeIdentifier)
+        }
+        w.varint(UInt64(sources.count))
+        for source in sources {
+            if let attribution = source.attribution {
+                w.byte(1)
+                w.string(attribution.furnisher.value)
+                w.date(attribution.firstReported)
+                w.date(attribution.reported)
+            } else {
+                w.byte(0)
+            }
+            switch (first.identity, source.identity) {
+            case (.person(let a), .person(let p)) where a.identifier == p.identifier:
+                w.string(p.name)
+                w.date(p.birthDate)
+                w.string(p.phone)
+                w.address(p.address)
+            case (.business(let a), .business(let b)) where a.code == b.code:
+                w.string(b.name)
+                w.date(b.registrationDate)
+                w.address(b.address)
+                w.string(b.legalRepresentativeName)
+                w.string(b.legalRepresentativeIdentifier)
+            default:
+                throw BureauError(.internal, "the identity sources of one file name different subjects")
+            }
         }
         return w.bytes
     }
 
-    public static func decodeSubject(_ bytes: UnsafeRawBufferPointer) throws -> CreditFile.Subject {
-        var r = try BinaryReader(bytes, format: format)
+    /// Decodes a file's identity sources, in either format.
+    ///
+    /// A format 1 value (stored before identity facts were attributed) becomes one unattributed source
+    /// (``IdentitySource/attribution`` nil): who wrote it is unknown, since the last submitter replaced it,
+    /// so it is credited to no furnisher and counts only while no attributed source holds a record.
+    public static func decodeIdentity(_ bytes: UnsafeRawBufferPointer) throws -> [IdentitySource] {
+        var r = try BinaryReader(bytes, formats: format...identityFormat)
+        if r.format == format {
+            return [IdentitySource(attribution: nil, identity: try decodeLegacySubject(&r))]
+        }
+        let tag = try r.byte()
+        guard tag == 1 || tag == 2 else { throw BinaryReader.Malformed(what: "subject tag \(tag)") }
+        let identifier = try r.string()
+        let count = try r.varint()
+        guard count > 0, count <= UInt64(r.remaining) else { throw BinaryReader.Malformed(what: "\(count) identity sources") }
+        var sources: [IdentitySource] = []
+        var seen: Set<UnifiedSocialCreditCode?> = []
+        for _ in 0..<count {
+            var attribution: IdentitySource.Attribution?
+            switch try r.byte() {
+            case 0: attribution = nil
+            case 1:
+                attribution = IdentitySource.Attribution(
+                    furnisher: try UnifiedSocialCreditCode(parsing: try r.string()), firstReported: try r.date(), reported: try r.date()
+                )
+            case let b: throw BinaryReader.Malformed(what: "identity attribution \(b)")
+            }
+            guard seen.insert(attribution?.furnisher).inserted else { throw BinaryReader.Malformed(what: "two identity sources of one furnisher") }
+            let identity: CreditFile.Subject
+            if tag == 1 {
+                identity = .person(
+                    PersonIdentity(name: try r.string(), identifier: identifier, birthDate: try r.date(), phone: try r.string(), address: try r.address())
+                )
+            } else {
+                identity = .business(
+                    BusinessRegistration(
+                        name: try r.string(), code: identifier, registrationDate: try r.date(), address: try r.address(),
+                        legalRepresentativeName: try r.string(), legalRepresentativeIdentifier: try r.string()
+                    )
+                )
+            }
+            sources.append(IdentitySource(attribution: attribution, identity: identity))
+        }
+        return sources
+    }
+
+    /// The single identity of format 1.
+    private static func decodeLegacySubject(_ r: inout BinaryReader) throws -> CreditFile.Subject {
         switch try r.byte() {
         case 1:
             return .person(

@@ -3,41 +3,181 @@ import Crypto
 import LMDB
 public import Foundation
 
+/// The retention purge.
+///
+/// The `index.retention` database holds, for every record with something that expires, where its retention
+/// counts from (``Retention/Anchor``), not an end day: `1` + end day + records key for a list entry (its
+/// publicity end, whatever the catalogue says), `2` + category + `0x00` + day + records key for a negative
+/// record (the day its behaviour ended) or a positive account with late months (the end of its earliest late
+/// month, under `account.delinquency`). The purge turns each category's retention in the catalogue in force
+/// into a cutoff day and reads the index up to it, so a catalogue change, either way, takes effect at the
+/// next purge with nothing to rebuild. Keys written before this layout (they start with the 4-byte end day,
+/// so with 0x00) are rebuilt from the records at the first purge.
 extension StoreTransaction {
-    /// Deletes up to `limit` records whose retention ended on or before `day`, with one log entry naming
-    /// the subjects and the digest of what was removed. Returns how many were removed (0: nothing left).
+    /// Deletes up to `limit` records whose retention ended on or before `day` under `catalogue` (with the
+    /// statements, dispute marks and disputes about them) and masks the expired late months of positive
+    /// accounts, with one log entry for the batch naming the subjects, the true counts and the digest of the
+    /// records' keys.
+    ///
+    /// - Parameter catalogue: the catalogue in force; callers pass the one stored in this transaction
+    ///   (`storedCatalogue() ?? .default`), so that a catalogue loaded a moment ago is the one applied.
+    /// - Returns: how many records were deleted or rewritten (0: nothing is left to do).
     public func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int = 1000) throws -> Int {
-        let expired = try self.expiredRecords(onOrBefore: day, limit: limit)
-        guard !expired.isEmpty else { return 0 }
+        try self.rebuildLegacyRetentionIndex()
+        let due = try self.dueRecords(onOrBefore: day, catalogue: catalogue, limit: limit)
+        guard !due.isEmpty else { return 0 }
         var hasher = SHA256()
-        var subjects: [String] = []
-        for (key, reference) in expired {
-            if try self.deleteRecord(reference, of: key, catalogue: catalogue) == nil {
-                // The index outlived its record (the catalogue's retention changed): drop the stale index entry.
-                try self.dropRetentionIndex(onOrBefore: day, key: key, reference: reference)
+        var subjects = Set<String>()
+        var deleted: [SubjectKey: Set<RecordReference>] = [:]
+        var masked = 0
+        for (key, reference, action) in due {
+            switch action {
+            case .delete:
+                try self.deleteRecord(reference, of: key, catalogue: catalogue)
+                deleted[key, default: []].insert(reference)
+            case .rewrite(let record):
+                try self.putRecord(record, for: key, catalogue: catalogue)
+                masked += 1
+            case .keep:
+                continue
             }
             hasher.update(data: Keys.record(key, reference))
-            if subjects.last != key.hex { subjects.append(key.hex) }
+            subjects.insert(key.hex)
         }
+        try self.deleteAttachments(about: deleted)
+        let deletedCount = deleted.values.reduce(0) { $0 + $1.count }
+        // The entry's own index makes the request id unique, however many purges run on one day.
+        let index = try self.logSize()
         _ = try self.appendLog(
             AccessLogEntry(
-                time: time, action: "retention.purge", requestID: "purge-\(day)", institution: "", certificateFingerprint: "",
-                subjects: Array(Set(subjects)).sorted(), outcome: .applied,
-                reason: "\(expired.count) records whose retention ended on or before \(day)",
+                time: time, action: "retention.purge", requestID: "retention-purge-\(index)", institution: "", certificateFingerprint: "",
+                subjects: subjects.sorted(), outcome: .applied,
+                reason: "\(deletedCount) record(s) deleted and \(masked) account history(ies) masked: retention ended on or before \(day) "
+                    + "under catalogue v\(catalogue.version)",
                 changeDigest: hasher.finalize().hexString
             )
         )
-        return expired.count
+        return deletedCount + masked
     }
 
-    private func dropRetentionIndex(onOrBefore day: CalendarDate, key: SubjectKey, reference: RecordReference) throws {
-        let recordKey = Keys.record(key, reference)
+    /// Records with something due on `day` (deletion or masking), at most `limit`; index entries that no
+    /// longer match their record are dropped on the way.
+    private func dueRecords(onOrBefore day: CalendarDate, catalogue: Catalogue, limit: Int) throws -> [(SubjectKey, RecordReference, Retention.Action)] {
+        var due: [(SubjectKey, RecordReference, Retention.Action)] = []
         var stale: [[UInt8]] = []
-        try self.txn.scan(self.databases.retentionIndex) { k, _ in
-            guard k.count > 4, !Keys.day(day).lexicographicallyPrecedes(Array(k[0..<4])) else { return false }
-            if Array(k[4...]) == recordKey { stale.append(Array(k)) }
+        var seen = Set<[UInt8]>()
+        // One range of the index per rule: list entries by their end day, then each category with a retention.
+        var ranges: [(prefix: [UInt8], last: CalendarDate)] = [([Keys.retentionFixedEnd], day)]
+        for category in catalogue.categories where category.negative && category.retentionYears > 0 {
+            ranges.append((Keys.retentionCategoryPrefix(category.code), Retention.latestExpiredAnchor(years: Int(category.retentionYears), on: day)))
+        }
+        let retentionIndex = self.databases.retentionIndex
+        for (prefix, last) in ranges where due.count < limit {
+            let end = Keys.day(last)
+            try self.txn.scan(retentionIndex, from: prefix) { k, _ in
+                guard k.starts(with: prefix), k.count > prefix.count + 4 + 51 else { return false }
+                let dayBytes = Array(k[prefix.count..<(prefix.count + 4)])
+                guard dayBytes.lexicographicallyPrecedes(end) || dayBytes == end else { return false }
+                let recordKey = UnsafeRawBufferPointer(rebasing: k[(prefix.count + 4)...])
+                let key = SubjectKey(bytes: Array(recordKey[0..<32]))
+                let reference = try Keys.reference(fromRecordKey: recordKey)
+                guard let record = try self.record(reference, of: key) else {
+                    stale.append(Array(k))
+                    return true
+                }
+                let current = Retention.anchor(of: record).map { Keys.retention($0, Array(recordKey)) }
+                if current != Array(k) { stale.append(Array(k)) }
+                let action = Retention.action(for: record, on: day, under: catalogue)
+                if action != .keep, seen.insert(Array(recordKey)).inserted { due.append((key, reference, action)) }
+                return due.count < limit
+            }
+        }
+        for k in stale { try self.txn.delete(k, in: retentionIndex) }
+        return due
+    }
+
+    /// Deletes the statements, dispute marks, disputes and repair requests about the records `references` of each file.
+    private func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws {
+        guard !references.isEmpty else { return }
+        var attachments: [[UInt8]] = []
+        for (key, records) in references {
+            try self.txn.scan(self.databases.attachments, from: key.bytes) { k, v in
+                guard k.starts(with: key.bytes), k.count > 33 else { return false }
+                let id = String(decoding: UnsafeRawBufferPointer(rebasing: k[33...]), as: UTF8.self)
+                switch k[32] {
+                case Keys.statement:
+                    if let about = try RecordCodec.decodeStatement(id: id, v).about, records.contains(about) { attachments.append(Array(k)) }
+                case Keys.dispute:
+                    if records.contains(try RecordCodec.decodeDispute(id: id, v).record) { attachments.append(Array(k)) }
+                default: break
+                }
+                return true
+            }
+        }
+        for k in attachments { try self.txn.delete(k, in: self.databases.attachments) }
+        // Disputes, open or answered, name the record too. They are few; one pass over them per batch.
+        var disputes: [Dispute] = []
+        let bySubject = Dictionary(uniqueKeysWithValues: references.map { ($0.key.hex, $0.value) })
+        try self.txn.scan(self.databases.disputes) { _, v in
+            let dispute = try Codec.decode(Dispute.self, v)
+            if bySubject[dispute.subject]?.contains(dispute.record) == true { disputes.append(dispute) }
             return true
         }
-        for k in stale { try self.txn.delete(k, in: self.databases.retentionIndex) }
+        for dispute in disputes {
+            try self.txn.delete(Array(dispute.id.utf8), in: self.databases.disputes)
+            try self.txn.delete(Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8), in: self.databases.disputeIndex)
+        }
+        // So do repair requests.
+        var repairs: [String] = []
+        try self.txn.scan(self.databases.repairs) { _, v in
+            let repair = try Codec.decode(Repair.self, v)
+            if bySubject[repair.subject]?.contains(repair.record) == true { repairs.append(repair.id) }
+            return true
+        }
+        for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
+    }
+
+    /// Whether the record `reference` of the file with keyed hash `subject` is on file with its retention
+    /// ended on `today` (so that disputes about it are no longer listed; the purge deletes them). A record a
+    /// furnisher deleted is not: its open dispute still waits for the furnisher's answer.
+    public func hasExpired(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
+        guard let key = SubjectKey(hex: subject), let record = try self.record(reference, of: key) else { return false }
+        return !Retention.isRetained(record, on: today, under: catalogue)
+    }
+
+    /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors
+    /// (end days computed at furnishing, which went stale when the catalogue changed).
+    private func rebuildLegacyRetentionIndex() throws {
+        var legacy: [[UInt8]] = []
+        try self.txn.scan(self.databases.retentionIndex) { k, _ in
+            guard k.first == 0 else { return false }
+            legacy.append(Array(k))
+            return true
+        }
+        guard !legacy.isEmpty else { return }
+        for k in legacy { try self.txn.delete(k, in: self.databases.retentionIndex) }
+        var anchors: [[UInt8]] = []
+        try self.txn.scan(self.databases.records) { k, v in
+            let reference = try Keys.reference(fromRecordKey: k)
+            if let anchor = Retention.anchor(of: try RecordCodec.decodeRecord(reference, v)) { anchors.append(Keys.retention(anchor, Array(k))) }
+            return true
+        }
+        for k in anchors { try self.txn.put([], forKey: k, in: self.databases.retentionIndex) }
+    }
+}
+
+extension Keys {
+    static let retentionFixedEnd: UInt8 = 1
+    static let retentionFromBehaviour: UInt8 = 2
+
+    /// 2 + category code + 0x00: the part of the retention index for one category.
+    static func retentionCategoryPrefix(_ code: String) -> [UInt8] { [retentionFromBehaviour] + Array(code.utf8) + [0] }
+
+    /// 1 + end day (4) + records key, or 2 + category + 0x00 + behaviour end day (4) + records key.
+    static func retention(_ anchor: Retention.Anchor, _ recordKey: [UInt8]) -> [UInt8] {
+        switch anchor {
+        case .fixedEnd(let end): [retentionFixedEnd] + day(end) + recordKey
+        case .behaviourEnded(let category, let ended): retentionCategoryPrefix(category) + day(ended) + recordKey
+        }
     }
 }

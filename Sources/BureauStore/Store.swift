@@ -15,7 +15,8 @@ import Synchronization
 /// | `records`           | subject key (32) + record reference                   | the record (binary, ``RecordCodec``)|
 /// | `attachments`       | subject key (32) + 1 statement / 2 dispute + id       | statement or dispute mark (binary) |
 /// | `index.furnisher`   | furnisher code (18) + kind byte + record id           | subject key (32)                   |
-/// | `index.retention`   | expiry day (4, BE days since 1970) + records key      | empty                              |
+/// | `index.retention`   | 1 + end day (4, BE days since 1970) + records key, or | empty                              |
+/// |                     | 2 + category + 0x00 + behaviour end day (4) + records key |                                |
 /// | `index.lists`       | list code + 0x00 + records key                        | empty                              |
 /// | `index.queries`     | subject key (32) + log index (8, BE)                  | time (8) + purpose + outcome + institution |
 /// | `batches`           | furnisher code (18) + batch id                        | the first answer to that batch     |

@@ -22,15 +22,21 @@ public struct StoreTransaction {
         try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { _ in true } ?? false
     }
 
-    /// The identity or registration stored under `key`, or nil.
+    /// The identity or registration reports show for the file `key` (the best value of its sources, see
+    /// ``IdentityRule``), or nil.
     public func subject(_ key: SubjectKey) throws -> CreditFile.Subject? {
-        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeSubject($0) }
+        try self.file(key)?.subject
+    }
+
+    /// Every source's identity facts on the file `key`, or nil when there is no file.
+    public func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? {
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeIdentity($0) }
     }
 
     /// The whole file under `key` (identity, records, statements, dispute marks), or nil.
     public func file(_ key: SubjectKey) throws -> CreditFile? {
-        guard let subject = try self.subject(key) else { return nil }
-        var file = CreditFile(subject: subject)
+        guard let sources = try self.identitySources(key), let first = sources.first else { return nil }
+        var file = CreditFile(subject: first.identity)
         try self.txn.scan(self.databases.records, from: key.bytes) { k, v in
             guard k.starts(with: key.bytes) else { return false }
             let reference = try Keys.reference(fromRecordKey: k)
@@ -47,18 +53,49 @@ public struct StoreTransaction {
             }
             return true
         }
+        file.identitySources = sources
+        file.subject = IdentityRule.best(of: sources, holders: file.recordHolders) ?? first.identity
         return file
     }
 
-    /// Stores the identity or registration of the file `key` (creating the file).
+    /// Stores `subject` as the only identity of the file `key` (creating the file), unattributed: for tools
+    /// and tests that build a file directly. Furnished identities go through ``furnish(_:as:catalogue:path:)``.
     public func putSubject(_ subject: CreditFile.Subject, for key: SubjectKey) throws {
-        try self.txn.put(RecordCodec.encode(subject), forKey: key.bytes, in: self.databases.subjects)
+        try self.putIdentitySources([IdentitySource(attribution: nil, identity: subject)], for: key)
     }
 
-    /// Files a validated subject: its identity or registration replaces what was there, its records are
-    /// added or replace the same records.
-    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue) throws {
-        try self.putSubject(subject.subject, for: key)
+    /// Stores every source's identity facts of the file `key` (creating the file), replacing what was there.
+    public func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
+        try self.txn.put(try RecordCodec.encode(sources), forKey: key.bytes, in: self.databases.subjects)
+    }
+
+    /// Whether `furnisher` holds at least one record (of any kind) on the file `key`.
+    public func holdsRecord(_ furnisher: UnifiedSocialCreditCode, on key: SubjectKey) throws -> Bool {
+        for kind in RecordKind.allCases {
+            let prefix = key.bytes + [Keys.kindByte(kind)] + Array(furnisher.value.utf8)
+            var found = false
+            try self.txn.scan(self.databases.records, from: prefix) { k, _ in
+                found = k.starts(with: prefix)
+                return false
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    /// Files a validated subject: its records are added or replace the same records, and its identity facts
+    /// replace only the furnisher's own (``IdentityRule``).
+    ///
+    /// - Parameter path: the subject's field path in the request, for the refusal.
+    /// - Throws: ``BureauError`` (failed precondition) when the furnisher would hold identity facts but no
+    ///   record of its own on the file; (already exists) as ``putRecord(_:for:catalogue:)``.
+    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue, path: String = "subject") throws {
+        try IdentityRule.requireRecord(
+            try !subject.records.isEmpty || self.holdsRecord(subject.furnisher, on: key), of: subject.furnisher, at: path
+        )
+        var sources = try self.identitySources(key) ?? []
+        try IdentityRule.report(subject.subject, by: subject.furnisher, on: subject.reported, into: &sources)
+        try self.putIdentitySources(sources, for: key)
         for record in subject.records {
             try self.putRecord(record, for: key, catalogue: catalogue)
         }
@@ -85,6 +122,9 @@ public struct StoreTransaction {
 
     /// Adds or replaces `record` on the file `key`, keeping the furnisher, retention and list indexes.
     ///
+    /// The retention index no longer depends on `catalogue` (it holds where retention counts from, see
+    /// Retention.swift); the parameter stays so that callers need not change.
+    ///
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
     public func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
@@ -108,8 +148,10 @@ public struct StoreTransaction {
         }
         try self.txn.put(encoded, forKey: recordKey, in: self.databases.records)
         try self.txn.put(key.bytes, forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
-        if let expiry = record.expiry(under: catalogue) {
-            try self.txn.put([], forKey: Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        // The retention index holds where retention counts from, not an end day: the purge applies the
+        // catalogue in force, so a catalogue change needs no rebuild (see Retention.swift).
+        if let anchor = Retention.anchor(of: record) {
+            try self.txn.put([], forKey: Keys.retention(anchor, recordKey), in: self.databases.retentionIndex)
         }
         if case .listEntry(let entry) = record {
             try self.txn.put([], forKey: Keys.list(entry.list, recordKey), in: self.databases.listIndex)
@@ -136,25 +178,12 @@ public struct StoreTransaction {
 
     private func removeIndexes(_ record: CreditRecord, of key: SubjectKey, catalogue: Catalogue) throws {
         let recordKey = Keys.record(key, record.reference)
-        if let expiry = record.expiry(under: catalogue) {
-            try self.txn.delete(Keys.retention(expiry, recordKey), in: self.databases.retentionIndex)
+        if let anchor = Retention.anchor(of: record) {
+            try self.txn.delete(Keys.retention(anchor, recordKey), in: self.databases.retentionIndex)
         }
         if case .listEntry(let entry) = record {
             try self.txn.delete(Keys.list(entry.list, recordKey), in: self.databases.listIndex)
         }
-    }
-
-    /// Records whose retention ended on or before `day`, oldest first, at most `limit`.
-    public func expiredRecords(onOrBefore day: CalendarDate, limit: Int) throws -> [(SubjectKey, RecordReference)] {
-        var out: [(SubjectKey, RecordReference)] = []
-        let end = Keys.day(day)
-        try self.txn.scan(self.databases.retentionIndex) { k, _ in
-            guard k.count > 4, Array(k[0..<4]).lexicographicallyPrecedes(end) || Array(k[0..<4]) == end else { return false }
-            let recordKey = UnsafeRawBufferPointer(rebasing: k[4...])
-            out.append((SubjectKey(bytes: Array(recordKey[0..<32])), try Keys.reference(fromRecordKey: recordKey)))
-            return out.count < limit
-        }
-        return out
     }
 
     /// The subjects on the list `code` (for list governance and publication).
@@ -271,6 +300,11 @@ public struct StoreTransaction {
     public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
         let index = try self.logSize()
         let bytes = entry.canonicalBytes()
+        guard bytes.count <= AccessLogEntry.maxCanonicalBytes else {
+            throw BureauError.invalid(
+                "request", "would make a log entry of \(bytes.count) bytes; an entry holds at most \(AccessLogEntry.maxCanonicalBytes) bytes"
+            )
+        }
         let leaf = Merkle.leafHash(bytes)
         let key = index.bigEndianBytes
         try self.txn.put(bytes, forKey: key, in: self.databases.logEntries)
@@ -326,11 +360,15 @@ public struct StoreTransaction {
         try self.logEntries(from: index, limit: 1).first { $0.index == index }
     }
 
-    /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back).
-    public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false) throws -> [LoggedEntry] {
+    /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back), and no more than
+    /// `maxBytes` of canonical bytes in all, though always the first.
+    public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false, maxBytes: Int = .max) throws -> [LoggedEntry] {
         var out: [LoggedEntry] = []
         guard limit > 0 else { return out }
+        var total = 0
         try self.txn.scan(self.databases.logEntries, from: start.bigEndianBytes, reverse: reverse) { key, value in
+            total += value.count
+            if !out.isEmpty && total > maxBytes { return false }
             let index = UInt64(bigEndianBytes: key)
             let bytes = Array(value)
             let leaf = try self.txn.get(Array(key), in: self.databases.logLeaves) ?? Merkle.leafHash(bytes)
@@ -435,9 +473,6 @@ enum Keys {
     static func furnisherIndex(_ reference: RecordReference) -> [UInt8] {
         Array(reference.furnisher.value.utf8) + [kindByte(reference.kind)] + Array(reference.recordID.utf8)
     }
-
-    /// day (4, big-endian days since 1970) + record key
-    static func retention(_ expiry: CalendarDate, _ recordKey: [UInt8]) -> [UInt8] { day(expiry) + recordKey }
 
     static func day(_ date: CalendarDate) -> [UInt8] {
         withUnsafeBytes(of: UInt32(clamping: max(0, date.daysSinceEpoch)).bigEndian) { Array($0) }

@@ -302,6 +302,40 @@ extension Bureau_PersonIdentity {
     }
 }
 
+extension Bureau_IdentitySource {
+    /// One source's facts for the subject's own report: unmasked, with its furnisher and dates.
+    public init(_ disclosed: DisclosedIdentitySource, furnisherName: String) {
+        self.init()
+        let source = disclosed.source
+        if let attribution = source.attribution {
+            self.furnisherName = furnisherName
+            self.furnisherCode = attribution.furnisher.value
+            self.reported = Bureau_CalendarDate(attribution.reported)
+            self.firstReported = Bureau_CalendarDate(attribution.firstReported)
+        }
+        self.counted = disclosed.counted
+        switch source.identity {
+        case .person(let p):
+            var person = Bureau_PersonIdentity()
+            person.name = p.name
+            person.identifier = p.identifier
+            person.birthDate = Bureau_CalendarDate(p.birthDate)
+            person.phone = p.phone
+            person.address = Bureau_Address(p.address)
+            self.person = person
+        case .business(let b):
+            var business = Bureau_BusinessRegistration()
+            business.name = b.name
+            business.identifier = b.code
+            business.registrationDate = Bureau_CalendarDate(b.registrationDate)
+            business.address = Bureau_Address(b.address)
+            business.legalRepresentative.name = b.legalRepresentativeName
+            business.legalRepresentative.identifier = b.legalRepresentativeIdentifier
+            self.business = business
+        }
+    }
+}
+
 extension Bureau_AccountLine {
     public init(_ disclosed: Disclosed<Account>, furnisherName: String) {
         let account = disclosed.record
@@ -319,6 +353,7 @@ extension Bureau_AccountLine {
         self.category = account.category
         if let basis = account.legalBasis { self.legalBasis = Bureau_LegalBasis(basis) }
         if let ended = account.behaviourEnded { self.behaviourEnded = Bureau_CalendarDate(ended) }
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 
@@ -336,6 +371,7 @@ extension Bureau_PublicRecordLine {
         self.behaviourEnded = Bureau_CalendarDate(record.behaviourEnded)
         self.description_p = record.description
         self.disputed = disclosed.disputed
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 
@@ -353,6 +389,7 @@ extension Bureau_ListEntryLine {
         self.listed = Bureau_CalendarDate(entry.listed)
         self.publicityEnds = Bureau_CalendarDate(entry.publicityEnds)
         self.disputed = disclosed.disputed
+        if let ends = disclosed.retentionEnds { self.retentionEnds = Bureau_CalendarDate(ends) }
     }
 }
 

@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
         func run() throws {
             let fm = FileManager.default
             try? fm.removeItem(atPath: folder)
-            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             defer { if !keep { try? fm.removeItem(atPath: folder) } }
             let dataFolder = folder + "/data"
             let file = folder + "/people.jsonl"
@@ -53,8 +53,7 @@ struct Bench: ParsableCommand {
         }
 
         private func writeLines(count: Int, to path: String, _ generator: SyntheticData) throws {
-            _ = FileManager.default.createFile(atPath: path, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            let handle = try openOutput(path)
             defer { try? handle.close() }
             try generator.writeLines(count: count, to: handle)
         }

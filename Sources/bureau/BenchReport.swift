@@ -26,7 +26,7 @@ struct BenchDaemon {
     ) async throws {
         let fm = FileManager.default
         try? fm.removeItem(atPath: folder)
-        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? fm.removeItem(atPath: folder) }
 
         let ca = try CertificateAuthority.create(name: "Bench CA")
@@ -52,8 +52,7 @@ struct BenchDaemon {
 
         let generator = SyntheticData(furnishers: [DemoData.bank], today: CalendarDate(utcDayOf: Date()))
         let lines = folder + "/people.jsonl"
-        _ = fm.createFile(atPath: lines, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: lines))
+        let handle = try openOutput(lines)
         try generator.writeLines(count: subjects, to: handle)
         try handle.close()
         let started = ContinuousClock.now

@@ -65,6 +65,8 @@ struct CatalogueCommand: ParsableCommand {
                 )
             }
             print("catalogue version \(loaded.version) in force (\(loaded.categories.count) categories, log entry \(receipt.index))")
+            // Nothing to rebuild: the purge index holds where retention counts from, the purge applies this catalogue.
+            print("retention follows it in reports at once and in the store at the next purge (bureaud: hourly; `bureau purge`: now)")
         }
     }
 }

@@ -35,22 +35,17 @@ struct Demo: ParsableCommand {
         )
 
         @Option(help: "How many people.") var subjects = 1000
-        @Option(help: "Accounts per person.") var accounts = 3
+        @Option(help: "Accounts per person (at least 1: a furnisher reports a person's identity only with a record).") var accounts = 3
         @Option(help: "Seed for the generator.") var seed: UInt64 = 42
         @Option(help: "Output file (- for standard output).") var output = "-"
 
         func run() throws {
             guard subjects > 0 else { throw ValidationError("--subjects: must be positive") }
+            guard accounts > 0 else { throw ValidationError("--accounts: must be positive (a person without a record cannot be imported)") }
             let generator = SyntheticData(
                 furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
             )
-            let handle: FileHandle
-            if output == "-" {
-                handle = FileHandle.standardOutput
-            } else {
-                _ = FileManager.default.createFile(atPath: output, contents: nil)
-                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            }
+            let handle = try openOutput(output)
             try generator.writeLines(count: subjects, accounts: accounts, to: handle)
         }
     }

@@ -29,13 +29,7 @@ extension Log {
                 guard let date = parser.date(from: to) else { throw ValidationError("--to: ISO 8601 date and time") }
                 request.to = Google_Protobuf_Timestamp(date: date)
             }
-            let handle: FileHandle
-            if output == "-" {
-                handle = FileHandle.standardOutput
-            } else {
-                _ = FileManager.default.createFile(atPath: output, contents: nil)
-                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            }
+            let handle = try openOutput(output)
             if format == "csv" {
                 handle.write(Data((Self.columns.joined(separator: ",") + "\n").utf8))
             }
@@ -86,10 +80,18 @@ extension Log {
                 e.purpose?.rawValue ?? "", e.consentReference, e.outcome.rawValue, e.reason, e.disclosedFields.joined(separator: " "),
                 String(e.disclosureVersion), e.changeDigest, Array(logged.leafHash).hexString,
             ]
-            return fields.map { field in
-                field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
-                    ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
-            }.joined(separator: ",") + "\n"
+            return fields.map(csvCell).joined(separator: ",") + "\n"
+        }
+
+        /// One CSV cell. A cell a spreadsheet would read as a formula (starting with =, +, -, @, tab or CR)
+        /// gets a leading single quote and quotes (OWASP CSV injection); a comma, quote, LF or CR is quoted.
+        static func csvCell(_ field: String) -> String {
+            let formula = field.unicodeScalars.first.map { "=+-@\t\r".unicodeScalars.contains($0) } ?? false
+            let cell = formula ? "'" + field : field
+            guard formula || cell.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+                return cell
+            }
+            return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
     }
 }

@@ -7,14 +7,7 @@ import GRPCCore
 
 /// Client options for a regulator's commands (the regulator's certificate by default).
 struct RegulatorClientOptions: ParsableArguments {
-    @OptionGroup var client: ClientOptions
-
-    mutating func validate() throws {
-        if client.cert == "certs/bank.pem" && client.key == "certs/bank.key" {
-            client.cert = "certs/regulator.pem"
-            client.key = "certs/regulator.key"
-        }
-    }
+    @OptionGroup var client: ClientOptions<RegulatorIdentity>
 }
 
 extension Log {

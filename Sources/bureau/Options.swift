@@ -1,5 +1,6 @@
 import ArgumentParser
 import BureauServer
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 
@@ -8,18 +9,38 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Data folder of the installation.") var data = "data"
 }
 
-/// How to reach bureaud as an institution.
-struct ClientOptions: ParsableArguments {
+/// Whose certificate a command presents when none is given on its command line: `certs/NAME.pem`.
+protocol DefaultIdentity: Sendable {
+    /// The file name, without extension, of the certificate and key in `certs/`.
+    static var certificateName: String { get }
+}
+
+/// A lender's or other agency's commands (reports): the demo bank.
+enum AgencyIdentity: DefaultIdentity { static var certificateName: String { "bank" } }
+/// The regulator's commands (the log).
+enum RegulatorIdentity: DefaultIdentity { static var certificateName: String { "regulator" } }
+/// The bureau's counter, where subjects exercise their rights.
+enum ChannelIdentity: DefaultIdentity { static var certificateName: String { "channel" } }
+
+/// How to reach bureaud as an institution: the certificate given with `--cert` is always the one presented;
+/// without it, the command's own default (shown in `--help`).
+struct ClientOptions<Identity: DefaultIdentity>: ParsableArguments {
     @Option(help: "bureaud's address, host:port.") var server = "127.0.0.1:50051"
-    @Option(help: "The institution's client certificate (PEM).") var cert = "certs/bank.pem"
-    @Option(help: "The institution's private key (PEM).") var key = "certs/bank.key"
+    @Option(help: "The client certificate to present (PEM).") var cert = "certs/\(Identity.certificateName).pem"
+    @Option(help: "The certificate's private key (PEM). (default: --cert's path, .key for .pem)")
+    var key: String?
     @Option(help: "The bureau's CA certificate (PEM).") var ca = "certs/ca.pem"
     @Option(help: "Name the server certificate must carry.") var authority = "localhost"
     @Option(help: "Seconds to wait for an answer.") var timeout = 10
 
-    func validate() throws {
+    mutating func validate() throws {
         guard let colon = server.lastIndex(of: ":"), Int(server[server.index(after: colon)...]) != nil else {
             throw ValidationError("--server: expected host:port, got \(server)")
+        }
+        if key == nil {
+            // The key beside the certificate, never another identity's.
+            guard cert.hasSuffix(".pem") else { throw ValidationError("--key: give the private key of \(cert)") }
+            key = String(cert.dropLast(4)) + ".key"
         }
     }
 
@@ -30,7 +51,7 @@ struct ClientOptions: ParsableArguments {
             host: String(server[..<colon]),
             port: Int(server[server.index(after: colon)...])!,
             certificateChain: [.file(path: cert, format: .pem)],
-            privateKey: .file(path: key, format: .pem),
+            privateKey: .file(path: key ?? String(cert.dropLast(4)) + ".key", format: .pem),
             ca: [.file(path: ca, format: .pem)],
             authority: authority
         )
@@ -42,4 +63,15 @@ struct ClientOptions: ParsableArguments {
         options.timeout = .seconds(timeout)
         return options
     }
+}
+
+/// Opens `path` for writing, standard output for `-`: a new or truncated file of mode 0600, since what the
+/// CLI writes (log exports, synthetic files) is data.
+func openOutput(_ path: String) throws -> FileHandle {
+    if path == "-" { return FileHandle.standardOutput }
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    // An existing file keeps its mode on open; make it owner-only too.
+    fchmod(fd, 0o600)
+    return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
 }

@@ -12,15 +12,17 @@ struct Purge: ParsableCommand {
 
     func run() throws {
         let store = try Store(folder: data.data)
-        let catalogue = try store.catalogue()
         let now = Date()
         let today = CalendarDate(utcDayOf: now)
         var total = 0
         while true {
-            let removed = try store.write { txn in try txn.purgeExpired(onOrBefore: today, catalogue: catalogue, time: now) }
+            // The catalogue in force in the same transaction: a catalogue loaded a moment ago applies, both ways.
+            let removed = try store.write { txn in
+                try txn.purgeExpired(onOrBefore: today, catalogue: try txn.storedCatalogue() ?? .default, time: now)
+            }
             total += removed
             if removed == 0 { break }
         }
-        print("purged \(total) records whose retention ended on or before \(today)")
+        print("purged \(total) records (deleted, or late months masked) whose retention ended on or before \(today)")
     }
 }

@@ -39,7 +39,7 @@ struct Report: AsyncParsableCommand {
     struct Individual: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A person's credit report.")
         @OptionGroup var query: Query
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var client: ClientOptions<AgencyIdentity>
 
         func run() async throws {
             var request = Bureau_IndividualReportRequest()
@@ -60,7 +60,7 @@ struct Report: AsyncParsableCommand {
     struct Business: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A business's credit report.")
         @OptionGroup var query: Query
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var client: ClientOptions<AgencyIdentity>
 
         func run() async throws {
             var request = Bureau_BusinessReportRequest()
@@ -80,8 +80,8 @@ struct Report: AsyncParsableCommand {
 }
 
 /// Runs a call and turns a gRPC error into a one-line message and exit status 1.
-func reportCall<T: Sendable>(
-    _ client: ClientOptions,
+func reportCall<T: Sendable, Identity>(
+    _ client: ClientOptions<Identity>,
     _ body: (GRPCClient<GRPCNIOTransportHTTP2.HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
     do {

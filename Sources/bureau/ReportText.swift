@@ -17,6 +17,7 @@ enum ReportText {
                     row("Name", p.name), row("Identifier", p.identifier), row("Birth", date(p.birthDate)),
                     row("Phone", p.phone.isEmpty ? "-" : p.phone), row("Address", address(p.address)), rule]
         }
+        out += sources(report.identitySources)
         if report.hasSummary { out += summary(report.summary, report.hasScore ? report.score : nil) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
@@ -34,11 +35,36 @@ enum ReportText {
                     row("Address", address(r.address)),
                     row("Legal rep.", "\(r.legalRepresentative.name)  \(r.legalRepresentative.identifier)"), rule]
         }
+        out += sources(report.identitySources)
         if report.hasSummary { out += summary(report.summary, report.hasScore ? report.score : nil) }
         out += accounts(report.accounts, withheld: report.header.withheld.contains { $0.section == "accounts" })
         out += records(report.publicRecords, report.listEntries, report.statements, report.disputes, report.queries, report.header)
         out += footer(report.header, response.receipt)
         return out.joined(separator: "\n")
+    }
+
+    /// The sources of the identity (the subject's own report only), best first, each with its dates.
+    private static func sources(_ sources: [Bureau_IdentitySource]) -> [String] {
+        if sources.isEmpty { return [] }
+        var out = ["IDENTITY AS EACH SOURCE REPORTED IT (\(sources.count))"]
+        for (i, s) in sources.enumerated() {
+            let who = s.furnisherCode.isEmpty ? "on file before sources were recorded" : "\(s.furnisherName) (\(s.furnisherCode))"
+            let when = s.hasReported ? "   reported \(date(s.reported)), first \(date(s.firstReported))" : ""
+            out.append("  \(i + 1). \(who)\(when)\(s.counted ? "" : "   [NOT COUNTED: holds no record]")")
+            switch s.facts {
+            case .person(let p):
+                out.append("     Name \(p.name)   Born \(date(p.birthDate))   Phone \(p.phone.isEmpty ? "-" : p.phone)")
+                out.append("     Address \(address(p.address))")
+            case .business(let b):
+                out.append("     Name \(b.name)   Registered \(date(b.registrationDate))")
+                out.append("     Address \(address(b.address))")
+                out.append("     Legal rep. \(b.legalRepresentative.name)  \(b.legalRepresentative.identifier)")
+            case nil:
+                break
+            }
+        }
+        out.append(rule)
+        return out
     }
 
     private static func summary(_ s: Bureau_ReportSummary, _ score: Bureau_Score?) -> [String] {
@@ -76,6 +102,7 @@ enum ReportText {
                 out.append(line)
                 out.append("     Document \(p.legalBasis.documentNumber), \(p.legalBasis.authority), \(date(p.legalBasis.date))")
                 if !p.description_p.isEmpty { out.append("     \(p.description_p)") }
+                if p.hasRetentionEnds { out.append("     Retention ends \(date(p.retentionEnds)): not disclosed from that day") }
             }
             out.append(rule)
         }
@@ -89,6 +116,7 @@ enum ReportText {
                 out.append("     Listed \(date(l.listed))   Published until \(date(l.publicityEnds))   by \(l.furnisherName)")
                 out.append("     Document \(l.legalBasis.documentNumber), \(l.legalBasis.authority), \(date(l.legalBasis.date))")
                 out.append("     \(l.reason)")
+                if l.hasRetentionEnds { out.append("     Retention ends \(date(l.retentionEnds)): not disclosed from that day") }
             }
             out.append(rule)
         }
@@ -141,6 +169,7 @@ enum ReportText {
             if a.hasLegalBasis {
                 out.append("     Negative until retention ends: behaviour ended \(date(a.behaviourEnded)); basis \(a.legalBasis.documentNumber)")
             }
+            if a.hasRetentionEnds { out.append("     Retention ends \(date(a.retentionEnds)): not disclosed from that day") }
         }
         out.append(rule)
         return out

@@ -10,14 +10,7 @@ import SwiftProtobuf
 
 /// Client options for the bureau's counter (the channel's certificate by default).
 struct ChannelClientOptions: ParsableArguments {
-    @OptionGroup var client: ClientOptions
-
-    mutating func validate() throws {
-        if client.cert == "certs/bank.pem" && client.key == "certs/bank.key" {
-            client.cert = "certs/channel.pem"
-            client.key = "certs/channel.key"
-        }
-    }
+    @OptionGroup var client: ClientOptions<ChannelIdentity>
 }
 
 /// The person or business at the counter.

@@ -30,11 +30,14 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "LMDB map size in MiB: the most the database may grow to (default 4096).") var mapSizeMib: Int?
     @Option(help: "The log's origin line in checkpoints (default bureau.local/access-log).") var logOrigin: String?
     @Option(help: "Port of the Prometheus /metrics endpoint, on the same host (default 9464, 0 picks a free one).") var metricsPort: Int?
+    @Option(help: "Access-log entries re-verified a second in the background, 0 for none (default 2000).") var logAuditRate: Int?
 
     func run() async throws {
         #if canImport(Glibc)
         // A write past the file-size limit fails with EFBIG, answered UNAVAILABLE, instead of killing the daemon.
         signal(SIGXFSZ, SIG_IGN)
+        // Whatever bureaud makes (data, keys, checkpoints) is its owner's only.
+        umask(0o077)
         #endif
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -60,7 +63,7 @@ struct Bureaud: AsyncParsableCommand {
             throw ValidationError(problem.message)
         }
         let daemon = try BureauDaemon(configuration: settings, logger: logger)
-        let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: daemon.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask { try await group.run() }
             let port = try await daemon.listeningPort()
@@ -93,10 +96,14 @@ struct Bureaud: AsyncParsableCommand {
         let purge = try file?.integer("retention.purge_interval_minutes", in: 1...10_080) ?? 60
         let anomalies = try file?.integer("anomalies.interval_minutes", in: 1...1440) ?? 5
         let metricsPort = try flags.metricsPort ?? file?.integer("metrics_port", in: 0...65535) ?? 9464
+        var audit = LogAuditor.Configuration.defaults
+        audit.entriesPerSecond = try flags.logAuditRate ?? file?.integer("log_audit.entries_per_second", in: 0...10_000_000) ?? audit.entriesPerSecond
+        guard (0...10_000_000).contains(audit.entriesPerSecond) else { throw ValidationError("--log-audit-rate: 0 to 10000000") }
+        if let minutes = try file?.integer("log_audit.pause_minutes", in: 0...10_080) { audit.pause = .seconds(minutes * 60) }
         return DaemonConfiguration(
             host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20),
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
-            logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log",
+            logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
             metrics: (registry, host, metricsPort),
             limits: try file?.limits() ?? .defaults

@@ -257,6 +257,7 @@ struct ImportTests {
         ("BAD_ID", "subject.identifier: check character"),
         ("BAD_STATUS", "subject.accounts[0].status"),
         ("BAD_FURNISHER", "furnisher: 91110000600037341L is not a registered furnisher"),
+        ("NO_RECORD", "subject: 91110000100000016D holds no record on this file"),
     ])
     func badLine(replacement: String, message: String) throws {
         try Self.withStore { store, folder in
@@ -266,9 +267,13 @@ struct ImportTests {
             case "BAD_ID": line.identifier = "110101199001011234"
             case "BAD_STATUS": line.accounts?[0].status = "sometimes"
             case "BAD_FURNISHER": line.furnisher = "91110000600037341L"
+            case "NO_RECORD":
+                // A person of the file with identity facts and no record of the furnisher's own.
+                line.furnisher = DemoData.bank.value
+                line.accounts = []
             default: break
             }
-            lines[17] = replacement.hasPrefix("BAD_") ? String(decoding: try JSONEncoder().encode(line), as: UTF8.self) : replacement
+            lines[17] = replacement.hasPrefix("BAD_") || replacement == "NO_RECORD" ? String(decoding: try JSONEncoder().encode(line), as: UTF8.self) : replacement
             let path = folder + "/bad.jsonl"
             try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
             let (files, log) = try store.read { (try $0.fileCount(), try $0.logSize()) }

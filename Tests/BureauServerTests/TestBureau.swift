@@ -34,7 +34,9 @@ struct TestBureau: Sendable {
     /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
     static func run(
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
-        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil, limits: ServerLimits = .defaults,
+        prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
+        logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
+        limits: ServerLimits = .defaults,
         _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
@@ -50,11 +52,12 @@ struct TestBureau: Sendable {
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
                     clientCA: .bytes(Array(try ca.certificatePEM.utf8))
                 ),
+                logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now },
                 limits: limits
             ),
-            logger: Logger(label: "test-bureaud")
+            logger: logger
         )
         try prepare(daemon.store)
         if seed {
@@ -71,6 +74,7 @@ struct TestBureau: Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await daemon.run() }
+            group.addTask { try await daemon.auditor.run() }
             let port = try await daemon.listeningPort()
             defer { daemon.beginGracefulShutdown() }
             try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))

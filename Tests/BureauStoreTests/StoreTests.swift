@@ -49,7 +49,9 @@ struct StoreTests {
                 }
             }
             let store = try Store(folder: folder)
-            #expect(try store.read { try $0.file(store.key(for: id)) } == file)
+            var stored = file
+            stored.identitySources = [IdentitySource(attribution: nil, identity: file.subject)]
+            #expect(try store.read { try $0.file(store.key(for: id)) } == stored)
             let logged = try store.read { try $0.logEntries(from: 0, limit: 10) }
             #expect(logged.map(\.index) == [0, 1, 2])
             #expect(logged.map(\.entry.requestID) == ["r-0", "r-1", "r-2"])
@@ -209,6 +211,59 @@ struct LogTreeTests {
             }
             let proof = try store.read { try $0.tree.inclusionProof(index: 17, size: 70) }
             try Merkle.verifyInclusion(index: 17, size: 70, leafHash: leaves[17], proof: proof, root: Merkle.root(of: leaves[...]))
+        }
+    }
+}
+
+@Suite("Identity sources in the store")
+struct IdentityStoreTests {
+    static let bank = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
+    static let lender = try! UnifiedSocialCreditCode(parsing: "911100001000000248")
+
+    @Test("a file stored before attribution keeps its identity until a furnisher with a record reports its own")
+    func formatOneFile() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try Store(folder: folder)
+            let id = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: "11010519491231002X"))
+            let key = store.key(for: id)
+            let today = CalendarDate(year: 2026, month: 12, day: 1)!
+            let account = Account(
+                furnisher: Self.bank, accountNumber: "CC-1", type: .creditCard, opened: CalendarDate(year: 2020, month: 1, day: 1)!,
+                limit: Money(minorUnits: 100, currency: "CNY"), balance: Money(minorUnits: 0, currency: "CNY"), status: .current,
+                paymentHistory: "0", closed: nil
+            )
+            // A file as it was stored before this change: the identity value in format 1, and the bank's account.
+            let subjects = try store.environment.openDatabase(named: "subjects")
+            try store.environment.write { txn in try txn.put(RecordCodecTests.formatOnePersonBytes, forKey: key.bytes, in: subjects) }
+            try store.write { txn in try txn.putRecord(.account(account), for: key, catalogue: .default) }
+            let before = try #require(try store.read { try $0.file(key) })
+            guard case .person(let old) = before.subject else { throw BureauError(.internal, "not a person") }
+            #expect(old.name == "张伟")
+            #expect(before.identitySources.map(\.attribution) == [nil])
+
+            // The bank, holding the account, reports the person: its facts win; the old identity stays, unattributed.
+            var person = old
+            person.name = "张薇"
+            try store.write { txn in
+                try txn.furnish(
+                    FurnishedSubject(identifier: id, subject: .person(person), records: [], furnisher: Self.bank, reported: today),
+                    as: key, catalogue: .default
+                )
+            }
+            let after = try #require(try store.read { try $0.file(key) })
+            #expect(after.subject == .person(person))
+            #expect(after.identitySources.map(\.furnisher) == [nil, Self.bank])
+
+            // A lender without a record on the file cannot add facts of its own.
+            #expect(throws: BureauError(.failedPrecondition, "subjects[0]: 911100001000000248 holds no record on this file; identity facts are accepted only from a furnisher with an account, public record or list entry of its own on the file (send one with them)")) {
+                try store.write { txn in
+                    try txn.furnish(
+                        FurnishedSubject(identifier: id, subject: .person(old), records: [], furnisher: Self.lender, reported: today),
+                        as: key, catalogue: .default, path: "subjects[0]"
+                    )
+                }
+            }
+            #expect(try store.read { try $0.file(key) } == after)
         }
     }
 }

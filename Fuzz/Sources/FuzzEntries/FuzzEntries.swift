@@ -8,7 +8,7 @@ let verifier = try! NoteVerifier(verifierKey: signer.verifierKey)
 let furnisher = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
 
 /// Decoding what the bureau reads back: the first byte picks the decoder, the rest is its input.
-/// Access log entries (canonical JSON), stored subjects, records, statements and dispute marks (the
+/// Access log entries (canonical JSON), stored identities (both formats), records, statements and dispute marks (the
 /// binary codec), and checkpoints and signed notes. Each input is refused with an error or decoded;
 /// a decoded log entry re-encodes to bytes that decode to the same entry.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -23,9 +23,9 @@ public func fuzzEntries(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         precondition(again == entry, "a log entry's canonical bytes decode to the same entry")
         precondition(again.canonicalBytes() == entry.canonicalBytes(), "canonical bytes are stable")
     case 1:
-        if let subject = try? RecordCodec.decodeSubject(rest) {
-            let again = try! RecordCodec.encode(subject).withUnsafeBytes { try RecordCodec.decodeSubject($0) }
-            precondition(again == subject, "a decoded subject re-encodes to itself")
+        if let sources = try? RecordCodec.decodeIdentity(rest) {
+            let again = try! RecordCodec.encode(sources).withUnsafeBytes { try RecordCodec.decodeIdentity($0) }
+            precondition(again == sources, "decoded identity sources re-encode to themselves")
         }
     case 2, 3, 4:
         let kind: RecordKind = [.account, .publicRecord, .listEntry][Int(input[0] % 8) - 2]

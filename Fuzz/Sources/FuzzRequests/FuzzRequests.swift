@@ -34,9 +34,11 @@ public func fuzzRequests(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         check { () throws(BureauError) in
             let subjects = try furnishing.validate(batchID: request.batchID, subjects: request.subjects.map(SubmittedSubject.init))
             for subject in subjects {
-                let encoded = RecordCodec.encode(subject.subject)
-                let decoded = try! encoded.withUnsafeBytes { try RecordCodec.decodeSubject($0) }
-                precondition(decoded == subject.subject, "subject survives the codec")
+                var sources: [IdentitySource] = []
+                try IdentityRule.report(subject.subject, by: subject.furnisher, on: subject.reported, into: &sources)
+                let encoded = try! RecordCodec.encode(sources)
+                let decoded = try! encoded.withUnsafeBytes { try RecordCodec.decodeIdentity($0) }
+                precondition(decoded == sources, "identity survives the codec")
                 for record in subject.records {
                     let bytes = RecordCodec.encode(record)
                     let back = try! bytes.withUnsafeBytes { try RecordCodec.decodeRecord(record.reference, $0) }
@@ -53,7 +55,10 @@ func check(_ validate: () throws(BureauError) -> Void) {
     do throws(BureauError) {
         try validate()
     } catch {
-        precondition(error.code == .invalidArgument || error.code == .permissionDenied, "unexpected code: \(error)")
+        // FAILED_PRECONDITION: a record whose retention had already ended when furnished.
+        precondition(
+            error.code == .invalidArgument || error.code == .permissionDenied || error.code == .failedPrecondition, "unexpected code: \(error)"
+        )
         precondition(error.message.contains(": "), "an error names its field: \(error)")
     }
 }
