@@ -87,6 +87,37 @@ def test_idle_connection_is_closed(stubs, certs, tmp_path):
         proc.log.close()
 
 
+def test_client_that_does_not_answer_keepalive_pings_is_disconnected(stubs, certs, tmp_path):
+    """With no idle timeout in the way, a connection whose client goes silent is pinged after
+    limits.keepalive_interval_seconds and closed when the ping is not answered within
+    limits.keepalive_timeout_seconds."""
+    config = tmp_path / "bureau.toml"
+    config.write_text("[limits]\nidle_timeout_seconds = 300\nkeepalive_interval_seconds = 1\nkeepalive_timeout_seconds = 1\n")
+    proc, port, address = seeded_bureaud(certs, tmp_path / "data", config)
+    try:
+        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        context.load_cert_chain(str(certs / "bank.pem"), str(certs / "bank.key"))
+        context.set_alpn_protocols(["h2"])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                start, frames = time.monotonic(), b""
+                while chunk := tls.recv(4096):
+                    frames += chunk
+                elapsed = time.monotonic() - start
+        types = []
+        while len(frames) >= 9:
+            length = int.from_bytes(frames[:3], "big")
+            types.append(frames[3])
+            frames = frames[9 + length:]
+        assert 6 in types, f"no PING before the close, frame types {types}"
+        assert 1.5 < elapsed < 8, f"closed after {elapsed:.1f} s, expected about 2 s"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.log.close()
+
+
 def test_tls12_offers_only_aead_suites_with_forward_secrecy(bureaud, stubs, certs):
     """A TLS 1.2 ClientHello offering only CBC (or non-ECDHE) suites is refused with a handshake_failure
     alert; one offering ECDHE with AES-GCM or ChaCha20-Poly1305 among them gets a ServerHello choosing one
