@@ -83,8 +83,10 @@ extension ServerLimits {
     /// for the rest: at bind, a gate that counts connections goes on the listener; at accept (before the
     /// channel is active, so before any byte of TLS), the transport's TLS handler is swapped for one from
     /// ``sslContext`` (same certificates, trust roots and ALPN, AEAD suites only) followed by a handshake
-    /// timer, and a deadline for graceful closes goes after the HTTP/2 handler; on each stream, a guard that refuses oversized requests with a status and resets streams that
-    /// take nothing.
+    /// timer, and a deadline for graceful closes goes after the HTTP/2 handler; on each stream, a guard
+    /// refuses oversized requests with a status and resets streams that take nothing. Nothing is forked:
+    /// the transport still builds the pipeline, and the Posix context still finds the (new) TLS handler
+    /// for the peer certificate.
     func transportConfig(sslContext: NIOSSLContext, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.http2.maxConcurrentStreams = self.maxConcurrentStreams
