@@ -317,21 +317,26 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         try self.regulator(context)
-        var next = request.fromIndex
-        // gRPC signals a cancelled RPC (client gone, deadline) through the context, not the task.
-        while !Task.isCancelled && !context.cancellation.isCancelled && !self.context.shutdown.isShuttingDown {
-            let batch = try self.context.store.read { try $0.logEntries(from: next, limit: 1000) }
-            for logged in batch {
-                var entry = Bureau_LogEntry()
-                entry.index = logged.index
-                entry.canonical = Data(logged.bytes)
-                entry.leafHash = Data(logged.leafHash)
-                try await response.write(entry)
-                next = logged.index + 1
-            }
-            if batch.isEmpty {
-                // Entries are committed in batches; a short poll keeps followers within a fraction of a second.
-                do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        let store = self.context.store
+        let shutdown = self.context.shutdown
+        // Capped in number; each holds at most one batch of 100 entries, and one that stalls is cut off.
+        try await self.context.followers.follow { watch in
+            var next = request.fromIndex
+            // gRPC signals a cancelled RPC (client gone, deadline) through the context, not the task.
+            while !Task.isCancelled && !context.cancellation.isCancelled && !shutdown.isShuttingDown {
+                let batch = try store.read { try $0.logEntries(from: next, limit: 100) }
+                for logged in batch {
+                    var entry = Bureau_LogEntry()
+                    entry.index = logged.index
+                    entry.canonical = Data(logged.bytes)
+                    entry.leafHash = Data(logged.leafHash)
+                    try await watch.write { try await response.write(entry) }
+                    next = logged.index + 1
+                }
+                if batch.isEmpty {
+                    // Entries are committed in batches; a short poll keeps followers within a fraction of a second.
+                    do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+                }
             }
         }
     }
