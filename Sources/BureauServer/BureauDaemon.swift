@@ -4,7 +4,7 @@ public import BureauCore
 public import BureauStore
 public import Foundation
 import GRPCCore
-public import GRPCNIOTransportHTTP2
+import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
 import Synchronization
 public import Logging
