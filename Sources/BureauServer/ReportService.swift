@@ -118,13 +118,11 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         let today = CalendarDate(utcDayOf: time)
         let institution = caller.institution
         var entry = AccessLogEntry(
+            scoreOnly ? .score(kind) : .report(kind),
+            by: caller.actor,
             time: time,
-            action: (scoreOnly ? "score." : "report.") + kind.rawValue,
             requestID: requestID,
-            institution: institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint,
-            operatorID: caller.operatorID,
-            subjects: [key.hex],
+            subjects: [key],
             purpose: purpose,
             consentReference: consentReference,
             legalBasis: purpose.legalBasis,
@@ -254,7 +252,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         guard let found = try txn.consent(reference) else {
             throw BureauError(.permissionDenied, "consent_reference: no consent \(reference) is on file")
         }
-        try found.check(subject: key.hex, agency: institution.code, purpose: purpose, on: today)
+        try found.check(subject: key, agency: institution.code, purpose: purpose, on: today)
         return found
     }
 

@@ -122,7 +122,7 @@ struct AccessMatrixTests {
                 let subject = row.file == .open ? Self.openSubject : Self.frozenSubject
                 let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: subject)))
                 var consent = Consent(
-                    reference: "matrix-\(n)", subject: key.hex, agency: code, purpose: row.purpose, validFrom: today.plusDays(-30),
+                    reference: "matrix-\(n)", subject: key, agency: code, purpose: row.purpose, validFrom: today.plusDays(-30),
                     validUntil: today.plusDays(30), evidenceDigest: String(repeating: "cd", count: 32), singleUse: false
                 )
                 switch row.consent {
@@ -186,7 +186,7 @@ struct AccessMatrixTests {
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.openSubject)))
             let today = CalendarDate(utcDayOf: Date())
             try bureau.store.write {
-                try $0.putConsent(Consent(reference: "q-1", subject: key.hex, agency: code, purpose: .loanOrigination, validFrom: today,
+                try $0.putConsent(Consent(reference: "q-1", subject: key, agency: code, purpose: .loanOrigination, validFrom: today,
                                           validUntil: today.plusDays(1), evidenceDigest: "", singleUse: false))
             }
             func ask() async -> RPCError? {
@@ -342,7 +342,7 @@ struct ScoreOverTLSTests {
             #expect(!answer.score.reasons.isEmpty && answer.score.reasons.count <= 4)
             #expect(answer.score.reasons.contains { $0.code == "R07" }, "陈晓 is on the severe-untrustworthiness list")
             let entry = try bureau.logEntries().first { $0.index == answer.receipt.entryIndex }
-            #expect(entry?.entry.action == "score.individual")
+            #expect(entry?.entry.action == .score(.individual))
             #expect(entry?.entry.disclosedFields == ["summary.score:shown", "summary.score_reasons:shown"])
 
             request.purpose = .employmentScreening

@@ -46,7 +46,7 @@ struct FurnishOverTLSTests {
             #expect(response.subjectsApplied == 1)
             #expect(response.accountsApplied == 1)
             let entry = try #require(bureau.logEntries().first { $0.index == response.receipt.entryIndex })
-            #expect(entry.entry.action == "furnish.submit")
+            #expect(entry.entry.action == .furnishSubmit)
             #expect(entry.entry.changeDigest.count == 64)
             #expect(entry.entry.institution == DemoData.consumerFinance.value)
 
