@@ -6,7 +6,6 @@ import Foundation
 public import GRPCCore
 import Logging
 import SwiftProtobuf
-import Synchronization
 
 /// Random hex for references, codes and salts.
 func randomHex(bytes count: Int) -> String {
@@ -111,7 +110,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     }
 
     /// Free self-queries a year.
-    public static let freeSelfQueries: UInt64 = 2
+    public static let freeSelfQueries: UInt64 = SelfQueryCount.free
 
     public func getOwnReport(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_OwnReportResponse {
         let caller = try self.context.callers.caller(of: context)
@@ -119,7 +118,6 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         guard let kind = SubjectKind(request.subjectKind) else {
             throw BureauError.invalid("subject_kind", "must be individual or business")
         }
-        let counted = Mutex<UInt64>(0)
         let answer = try await self.reports.serve(
             { () throws(BureauError) in
                 try ReportQuery(
@@ -127,21 +125,17 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
                     requestID: request.requestID, freezeCode: ""
                 )
             },
-            rpc: context
-        ) { txn, key, today in
-            let count = try txn.countSelfQuery(key, year: today.year)
-            counted.withLock { $0 = count }
-            return count <= Self.freeSelfQueries
-                ? "free self-query \(count) of \(Self.freeSelfQueries) in \(today.year)" : "chargeable self-query \(count) in \(today.year)"
-        }
+            rpc: context,
+            ownReport: true
+        )
         var response = Bureau_OwnReportResponse()
         switch kind {
         case .individual: response.individual = ReportService.individual(answer)
         case .business: response.business = ReportService.business(answer)
         }
-        let count = counted.withLock { $0 }
-        response.selfQueriesThisYear = UInt32(count)
-        response.chargeable = count > Self.freeSelfQueries
+        let count = answer.selfQuery ?? SelfQueryCount(number: 0, year: 0)
+        response.selfQueriesThisYear = UInt32(clamping: count.number)
+        response.chargeable = count.chargeable
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
