@@ -225,4 +225,22 @@ struct ReportPolicyTests {
             #expect(ReportPolicy.showsScore(purpose, tier: tier) == (report.score != nil), "\(purpose) at \(tier)")
         }
     }
+
+    @Test("the tier granted decides the sections: tier 1 the summary, tier 2 adds accounts and query records, tier 3 all")
+    func tiers() {
+        let expected: [Tier: Set<ReportSection>] = [
+            .summary: [.accounts, .queryRecords, .publicRecords, .listEntries], .accounts: [.publicRecords, .listEntries], .full: [],
+        ]
+        for tier in Tier.allCases {
+            let row = PolicyRow(name: "tier", licence: Licence(purposes: [.loanOrigination], tier: tier), expect: .granted(tier: tier))
+            let decision = ReportPolicy.decide(row.request, row.facts, on: PolicyRow.today)
+            #expect(decision.tier == tier)
+            let report = ReportBuilder.report(
+                of: DisclosureTests.file, for: .loanOrigination, catalogue: .default, today: DisclosureTests.today, tier: decision.tier
+            )
+            #expect(Set(report.withheld.map(\.section)) == expected[tier], "\(tier)")
+            #expect(report.summary != nil)
+            #expect(report.accounts.isEmpty == (tier == .summary))
+        }
+    }
 }
