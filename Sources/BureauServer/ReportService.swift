@@ -129,9 +129,9 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         // may not see it; then the file, its queries, furnishers' names and protection, and the quota count.
         let catalogue = try self.context.catalogue.current()
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
-        let snapshot = try self.context.store.read { txn -> (ReportDecision, (CreditFile, [QueryRecord], [String: String], FileProtection)?) in
+        let snapshot = try self.context.store.read { txn -> Snapshot in
             let consent = try Self.consent(for: request, in: txn)
-            if let refusal = ReportPolicy.access(request, institution: institution, consent: consent, on: today) { return (refusal, nil) }
+            if let refusal = ReportPolicy.access(request, institution: institution, consent: consent, on: today) { return Snapshot(decision: refusal) }
             let file = try txn.file(key)
             let protection = file == nil ? FileProtection() : try txn.protection(key)
             let facts = ReportFacts(
@@ -139,18 +139,21 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
                 queriesToday: try txn.queriesCounted(institution.code, on: today)
             )
             let decision = ReportPolicy.decide(request, facts, on: today)
-            guard decision.granted, let file else { return (decision, nil) }
+            guard decision.granted, let file, let fileFacts = facts.file else { return Snapshot(decision: decision) }
             var names: [String: String] = [:]
             for code in Set(file.records.map(\.reference.furnisher)).union(file.identitySources.compactMap(\.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
-            return (decision, (file, try txn.queryRecords(of: key, since: since), names, protection))
+            return Snapshot(
+                decision: decision, file: file, fileFacts: fileFacts, queries: try txn.queryRecords(of: key, since: since), furnisherNames: names,
+                protection: protection
+            )
         }
-        var decision = snapshot.0
-        guard let (file, queries, furnisherNames, protection) = snapshot.1, decision.granted else {
+        var decision = snapshot.decision
+        guard decision.granted, let file = snapshot.file, let fileFacts = snapshot.fileFacts else {
             try await self.refuse(logged, decision)
         }
-        let fileFacts = FileFacts(file)
+        let (queries, furnisherNames, protection) = (snapshot.queries, snapshot.furnisherNames, snapshot.protection)
         let report = ReportBuilder.report(
             of: file, for: request.purpose, catalogue: catalogue, today: today, queries: queries, tier: decision.tier, protection: protection
         )
@@ -208,6 +211,16 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue),
             selfQuery: verdict.selfQuery
         )
+    }
+
+    /// What the snapshot read: the decision on it and, when granted, what the report is built from.
+    private struct Snapshot {
+        var decision: ReportDecision
+        var file: CreditFile?
+        var fileFacts: FileFacts?
+        var queries: [QueryRecord] = []
+        var furnisherNames: [String: String] = [:]
+        var protection = FileProtection()
     }
 
     /// The consent `request` names, as `txn` holds it: read only when its purpose rests on one.
