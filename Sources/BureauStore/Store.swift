@@ -18,7 +18,7 @@ import Synchronization
 /// | `index.retention`   | 1 + end day (4, BE days since 1970) + records key, or | empty                              |
 /// |                     | 2 + category + 0x00 + behaviour end day (4) + records key |                                |
 /// | `index.lists`       | list code + 0x00 + records key                        | empty                              |
-/// | `index.queries`     | subject key (32) + log index (8, BE)                  | time (8) + purpose + outcome + institution |
+/// | `index.queries`     | subject key (32) + log index (8, BE)                  | time (8) + purpose, outcome (1 each, their `indexCode`) + institution |
 /// | `batches`           | furnisher code (18) + batch id                        | the first answer to that batch     |
 /// | `institutions`      | Unified Social Credit Code (UTF-8)                    | JSON of ``Institution``            |
 /// | `certificates`      | SHA-256 of certificate DER (32)                       | institution code (UTF-8)           |

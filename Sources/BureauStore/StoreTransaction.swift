@@ -320,14 +320,13 @@ public struct StoreTransaction {
             position >>= 1
             try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
         }
-        if entry.action.hasPrefix("report.") || entry.action.hasPrefix("score."), let purpose = entry.purpose {
-            // What a query record and the subject's access history show, so that neither decodes old entries.
+        if entry.action.isQuery, let purpose = entry.purpose {
+            // What a query record and the subject's access history show, so that neither decodes old entries:
+            // time (ms, 8 bytes), purpose and outcome by their stable index codes, the institution's code.
             let millis = UInt64(max(0, (entry.time.timeIntervalSince1970 * 1000).rounded()))
-            let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: purpose)!), UInt8(Outcome.allCases.firstIndex(of: entry.outcome)!)]
-                + Array(entry.institution.utf8)
+            let value = millis.bigEndianBytes + [purpose.indexCode, entry.outcome.indexCode] + Array(entry.institution.utf8)
             for subject in entry.subjects {
-                guard let subjectKey = SubjectKey(hex: subject) else { continue }
-                try self.txn.put(value, forKey: subjectKey.bytes + key, in: self.databases.queryIndex)
+                try self.txn.put(value, forKey: subject.bytes + key, in: self.databases.queryIndex)
             }
         }
         return LogReceipt(index: index, leafHash: leaf)
@@ -392,15 +391,15 @@ public struct StoreTransaction {
         var found: [FileQuery] = []
         let end = key.bytes + UInt64.max.bigEndianBytes
         try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
-            guard k.starts(with: key.bytes), k.count == 40, v.count > 10, Int(v[8]) < Purpose.allCases.count,
-                Int(v[9]) < Outcome.allCases.count
+            guard k.starts(with: key.bytes), k.count == 40, v.count > 10, let purpose = Purpose(indexCode: v[8]),
+                let outcome = Outcome(indexCode: v[9])
             else { return false }
             let time = Date(timeIntervalSince1970: Double(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: v[0..<8]))) / 1000)
             if time < since { return false }
             found.append(
                 FileQuery(
                     index: UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: k[32...])), time: time,
-                    purpose: Purpose.allCases[Int(v[8])], outcome: Outcome.allCases[Int(v[9])],
+                    purpose: purpose, outcome: outcome,
                     institution: String(decoding: UnsafeRawBufferPointer(rebasing: v[10...]), as: UTF8.self)
                 )
             )
