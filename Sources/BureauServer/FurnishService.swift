@@ -219,36 +219,3 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         return SHA256.hash(data: try message.serializedBytes(options: deterministic) as [UInt8]).hexString
     }
 }
-
-/// Serves the public catalogue to every registered caller.
-public struct CatalogService: Bureau_CatalogService.SimpleServiceProtocol {
-    let context: BureauContext
-
-    init(context: BureauContext) {
-        self.context = context
-    }
-
-    public func listCategories(
-        request: Bureau_ListCategoriesRequest,
-        context: ServerContext
-    ) async throws -> Bureau_ListCategoriesResponse {
-        _ = try self.context.callers.caller(of: context)
-        let catalogue = try self.context.catalogue.current()
-        var response = Bureau_ListCategoriesResponse()
-        response.version = catalogue.version
-        response.categories = catalogue.categories.map { c in
-            var category = Bureau_Category()
-            category.code = c.code
-            category.name = c.name
-            category.legalBasis = c.legalBasis
-            category.negative = c.negative
-            category.retentionYears = c.retentionYears
-            category.subjectKinds = c.subjectKinds.map(\.wire)
-            category.purposes = c.purposes.map(\.wire)
-            if let kind = c.recordKind { category.recordKind = kind.wire }
-            category.feedsList = c.feedsList
-            return category
-        }
-        return response
-    }
-}
