@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "BureauWire", targets: ["BureauWire"]),
         .library(name: "BureauAPI", targets: ["BureauAPI"]),
         .library(name: "BureauKeys", targets: ["BureauKeys"]),
+        // What a regulator's or an institution's tool links: the client transport and log verification.
+        .library(name: "BureauClient", targets: ["BureauClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -142,12 +144,44 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Client side: the mTLS transport, checkpoint and proof verification (no server, no store)
+        .target(
+            name: "BureauClient",
+            dependencies: [
+                "BureauCore",
+                "BureauAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Operations: the CA, demo and synthetic data, the importer, bureaud's configuration
+        .target(
+            name: "BureauOperations",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
+                // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
+                // configuration file fills, and the certificate fingerprint the callers are bound by.
+                "BureauServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables (thin)
         .executableTarget(
             name: "bureaud",
             dependencies: [
                 "BureauCore",
                 "BureauServer",
+                "BureauOperations",
                 "BureauStore",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -165,6 +199,8 @@ let package = Package(
                 "LMDB",
                 "BureauStore",
                 "BureauServer",
+                "BureauOperations",
+                "BureauClient",
                 "BureauAPI",
                 "BureauWire",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -222,6 +258,8 @@ let package = Package(
             dependencies: [
                 "bureau",
                 "BureauServer",
+                "BureauOperations",
+                "BureauClient",
                 "BureauStore",
                 "BureauCore",
                 "BureauAPI",
@@ -234,9 +272,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauOperationsTests",
+            dependencies: [
+                "BureauOperations",
+                "BureauServer",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauServerTests",
             dependencies: [
                 "BureauServer",
+                "BureauOperations",
+                "BureauClient",
                 "BureauStore",
                 "LMDB",
                 "BureauCore",

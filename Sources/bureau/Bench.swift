@@ -1,5 +1,6 @@
 import ArgumentParser
 import BureauCore
+import BureauOperations
 import BureauServer
 import BureauStore
 import LMDB

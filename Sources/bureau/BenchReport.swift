@@ -1,6 +1,8 @@
 import ArgumentParser
 import BureauAPI
+import BureauClient
 import BureauCore
+import BureauOperations
 import BureauServer
 import BureauStore
 import Foundation

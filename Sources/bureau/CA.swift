@@ -1,4 +1,5 @@
 import ArgumentParser
+import BureauOperations
 import BureauServer
 import Crypto
 import Foundation

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BureauClient
 import BureauServer
 import Foundation
 import GRPCCore

@@ -1,5 +1,6 @@
 import BureauAPI
 import BureauCore
+import BureauOperations
 import BureauServer
 import BureauStore
 import Foundation

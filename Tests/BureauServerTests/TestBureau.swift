@@ -1,5 +1,7 @@
 import BureauAPI
+import BureauClient
 import BureauCore
+import BureauOperations
 import BureauServer
 import BureauStore
 import BureauWire

@@ -4,6 +4,7 @@ import Crypto
 public import Foundation
 import SwiftASN1
 import X509
+import BureauServer
 
 /// Demo institutions, people, businesses and accounts for `bureau demo seed`, the tests and the README.
 /// Every identifier is valid (check characters included) and made up.

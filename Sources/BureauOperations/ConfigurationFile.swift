@@ -128,3 +128,4 @@ public struct ConfigurationFile: Sendable {
 }
 
 import Foundation
+public import BureauServer

@@ -1,3 +1,4 @@
+import BureauOperations
 import BureauServer
 import Foundation
 import Testing
