@@ -4,7 +4,6 @@ import Crypto
 public import Foundation
 import SwiftASN1
 import X509
-import BureauServer
 
 /// Demo institutions, people, businesses and accounts for `bureau demo seed`, the tests and the README.
 /// Every identifier is valid (check characters included) and made up.
@@ -300,35 +299,5 @@ public enum DemoData {
             }
         }
         return summary
-    }
-}
-
-/// Registering institutions: each registration is a logged change.
-public enum InstitutionRegistry {
-    /// Registers or replaces `institution`, with a log entry carrying the digest of the new record.
-    @discardableResult
-    public static func register(_ institution: Institution, in store: Store, operatorID: String = "", now: Date = Date()) throws -> LogReceipt {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let digest = SHA256.hash(data: try encoder.encode(institution)).hexString
-        return try store.write { txn in
-            try txn.putInstitution(institution)
-            return try txn.appendLog(
-                AccessLogEntry(
-                    .institutionRegister, by: .bureau(for: institution.code.value, operatorID: operatorID), time: now,
-                    requestID: institution.code.value, outcome: .applied, changeDigest: digest
-                )
-            )
-        }
-    }
-}
-
-/// Reading certificates from PEM files.
-public enum CertificateFile {
-    /// The SHA-256 fingerprint (hex) of the certificate in a PEM file.
-    public static func fingerprint(ofPEMFile path: String) throws -> String {
-        let pem = try String(contentsOfFile: path, encoding: .utf8)
-        let certificate = try Certificate(pemEncoded: pem)
-        return try CallerResolver.fingerprint(of: certificate).hexString
     }
 }
