@@ -266,6 +266,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BureauClientTests",
+            // No server and no store: what a regulator's tool links.
+            dependencies: [
+                "BureauClient", "BureauCore", "BureauAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BureauOperationsTests",
             dependencies: [
                 "BureauOperations",

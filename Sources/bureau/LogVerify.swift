@@ -1,5 +1,6 @@
 import ArgumentParser
 import BureauAPI
+import BureauClient
 import BureauCore
 import BureauServer
 import Foundation
@@ -45,16 +46,8 @@ extension Log {
             do { verifier = try NoteVerifier(verifierKey: verifierKey) } catch { throw ValidationError("--verifier-key: \(error)") }
             let client = regulator.client
             try await reportCall(client) { grpc in
-                let oversight = Bureau_OversightService.Client(wrapping: grpc)
-                let note = try await oversight.getCheckpoint(request: ClientRequest(message: .init()), options: client.callOptions)
-                let checkpoint = try Checkpoint(body: try verifier.verify(note: note.signedNote))
-                var request = Bureau_InclusionProofRequest()
-                request.entryIndex = index
-                request.treeSize = checkpoint.size
-                let proof = try await oversight.getInclusionProof(request: ClientRequest(message: request), options: client.callOptions)
-                try Merkle.verifyInclusion(
-                    index: index, size: checkpoint.size, leafHash: leaf, proof: proof.proof.map(Array.init), root: checkpoint.root
-                )
+                let log = LogVerifier(oversight: Bureau_OversightService.Client(wrapping: grpc), verifier: verifier, options: client.callOptions)
+                let checkpoint = try await log.proveInclusion(index: index, leafHash: leaf)
                 print("entry \(index) with leaf hash \(leaf.hexString) is in the log of \(checkpoint.size) entries")
                 print("checkpoint signed by \(verifier.name), root \(checkpoint.root.hexString)")
             }
@@ -75,47 +68,28 @@ extension Log {
             do { verifier = try NoteVerifier(verifierKey: verifierKey) } catch { throw ValidationError("--verifier-key: \(error)") }
             let client = regulator.client
             try await reportCall(client) { grpc in
-                let oversight = Bureau_OversightService.Client(wrapping: grpc)
-                let note = try await oversight.getCheckpoint(request: ClientRequest(message: .init()), options: client.callOptions)
-                let checkpoint = try Checkpoint(body: try verifier.verify(note: note.signedNote))
+                let log = LogVerifier(oversight: Bureau_OversightService.Client(wrapping: grpc), verifier: verifier, options: client.callOptions)
+                let (checkpoint, signedNote) = try await log.checkpoint()
                 print("checkpoint: \(checkpoint.size) entries, root \(checkpoint.root.hexString), signature by \(verifier.name) valid")
 
                 // Every entry, hashed here, must make up the signed root.
-                var leaves: [[UInt8]] = []
-                leaves.reserveCapacity(Int(checkpoint.size))
                 var bar = ProgressBar(total: Int(checkpoint.size), label: "entries")
-                while UInt64(leaves.count) < checkpoint.size {
-                    var request = Bureau_GetEntriesRequest()
-                    request.start = UInt64(leaves.count)
-                    request.count = UInt32(min(1000, checkpoint.size - UInt64(leaves.count)))
-                    let page = try await oversight.getEntries(request: ClientRequest(message: request), options: client.callOptions)
-                    guard !page.entries.isEmpty else { throw ValidationError("the server returned no entries at \(leaves.count)") }
-                    for entry in page.entries {
-                        guard entry.index == UInt64(leaves.count) else { throw ValidationError("entry \(entry.index) out of order") }
-                        leaves.append(Merkle.leafHash(Array(entry.canonical)))
-                    }
-                    bar.update(leaves.count)
-                }
-                bar.finish()
-                guard Merkle.root(of: leaves[...]) == checkpoint.root else {
-                    print("FAILED: the entries do not hash to the signed root")
+                do {
+                    try await log.verifyEntries(of: checkpoint) { bar.update($0) }
+                } catch let error as Merkle.ProofError {
+                    bar.finish()
+                    print("FAILED: \(error)")
                     throw ExitCode(1)
                 }
-                print("entries: all \(leaves.count) hash to the signed root")
+                bar.finish()
+                print("entries: all \(checkpoint.size) hash to the signed root")
 
                 if let previous {
-                    let old = try Checkpoint(body: try verifier.verify(note: try String(contentsOfFile: previous, encoding: .utf8)))
-                    var request = Bureau_ConsistencyProofRequest()
-                    request.oldSize = old.size
-                    request.newSize = checkpoint.size
-                    let proof = try await oversight.getConsistencyProof(request: ClientRequest(message: request), options: client.callOptions)
-                    try Merkle.verifyConsistency(
-                        size1: old.size, size2: checkpoint.size, root1: old.root, root2: checkpoint.root, proof: proof.proof.map(Array.init)
-                    )
+                    let old = try await log.verifyConsistency(from: try String(contentsOfFile: previous, encoding: .utf8), to: checkpoint)
                     print("consistency: the log of \(checkpoint.size) entries extends the earlier one of \(old.size)")
                 }
                 if let save {
-                    try note.signedNote.write(toFile: save, atomically: true, encoding: .utf8)
+                    try signedNote.write(toFile: save, atomically: true, encoding: .utf8)
                     print("saved the checkpoint to \(save)")
                 }
             }

@@ -1,0 +1,172 @@
+import BureauAPI
+import BureauClient
+import BureauCore
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCInProcessTransport
+import Testing
+
+/// A bureau's oversight service reduced to the log: it serves `served` as the entries and signs checkpoints over
+/// `entries` (the two differ when a test makes it lie). Proofs come from the real tree code in BureauCore. A stand-in
+/// for the server because the point is a server that lies, which the real one cannot be made to do.
+struct LogServer: Bureau_OversightService.SimpleServiceProtocol {
+    let entries: [[UInt8]]
+    var served: [[UInt8]]
+    let signer: NoteSigner
+
+    init(entries: [[UInt8]], signer: NoteSigner) {
+        self.entries = entries
+        self.served = entries
+        self.signer = signer
+    }
+
+    var tree: MerkleTreeReader<Never> {
+        let leaves = self.entries.map(Merkle.leafHash)
+        return MerkleTreeReader { level, index in Merkle.root(of: leaves[Int(index << level)..<Int((index + 1) << level)]) }
+    }
+
+    /// The signed note of the first `size` entries, as a regulator saves it.
+    func note(size: Int) throws -> String {
+        try self.signer.sign(Checkpoint(origin: "test/log", size: UInt64(size), root: Merkle.root(of: self.entries.prefix(size).map(Merkle.leafHash)[...])).body)
+    }
+
+    func getCheckpoint(request: Bureau_GetCheckpointRequest, context: ServerContext) async throws -> Bureau_CheckpointResponse {
+        var response = Bureau_CheckpointResponse()
+        response.signedNote = try self.note(size: self.entries.count)
+        return response
+    }
+
+    func getInclusionProof(request: Bureau_InclusionProofRequest, context: ServerContext) async throws -> Bureau_InclusionProofResponse {
+        var response = Bureau_InclusionProofResponse()
+        response.proof = self.tree.inclusionProof(index: request.entryIndex, size: request.treeSize).map { Data($0) }
+        return response
+    }
+
+    func getConsistencyProof(request: Bureau_ConsistencyProofRequest, context: ServerContext) async throws -> Bureau_ConsistencyProofResponse {
+        var response = Bureau_ConsistencyProofResponse()
+        response.proof = self.tree.consistencyProof(size1: request.oldSize, size2: request.newSize).map { Data($0) }
+        return response
+    }
+
+    func getEntries(request: Bureau_GetEntriesRequest, context: ServerContext) async throws -> Bureau_GetEntriesResponse {
+        var response = Bureau_GetEntriesResponse()
+        // Two entries a page, so that the verifier has to page.
+        let end = min(self.served.count, Int(request.start) + min(2, Int(request.count)))
+        response.entries = (Int(request.start)..<max(end, Int(request.start))).map { n in
+            var entry = Bureau_LogEntry()
+            entry.index = UInt64(n)
+            entry.canonical = Data(self.served[n])
+            return entry
+        }
+        return response
+    }
+
+    func queryAccessLog(request: Bureau_QueryAccessLogRequest, response: RPCWriter<Bureau_QueryAccessLogResponse>, context: ServerContext) async throws {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func followAccessLog(request: Bureau_FollowAccessLogRequest, response: RPCWriter<Bureau_LogEntry>, context: ServerContext) async throws {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func listAnomalies(request: Bureau_ListAnomaliesRequest, context: ServerContext) async throws -> Bureau_ListAnomaliesResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func listOverdueDisputes(request: Bureau_ListOverdueDisputesRequest, context: ServerContext) async throws -> Bureau_ListOverdueDisputesResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func listRepairs(request: Bureau_ListRepairsRequest, context: ServerContext) async throws -> Bureau_ListRepairsResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func reviewRepair(request: Bureau_ReviewRepairRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func suspendLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+    func reinstateLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
+        throw RPCError(code: .unimplemented, message: "not part of the log")
+    }
+}
+
+@Suite("LogVerifier: the client checks the log without trusting the server")
+struct LogVerifierTests {
+    static let signer = NoteSigner(name: "test/log", key: Curve25519.Signing.PrivateKey())
+    static let entries = (0..<7).map { Array("entry \($0)".utf8) }
+
+    /// Serves `server` in process and verifies against `signer`'s key.
+    func withVerifier(
+        _ server: LogServer, key signer: NoteSigner = Self.signer,
+        _ body: (LogVerifier<Bureau_OversightService.Client<InProcessTransport.Client>>) async throws -> Void
+    ) async throws {
+        let transport = InProcessTransport()
+        try await withGRPCServer(transport: transport.server, services: [server]) { _ in
+            try await withGRPCClient(transport: transport.client) { grpc in
+                try await body(LogVerifier(oversight: Bureau_OversightService.Client(wrapping: grpc), verifier: try NoteVerifier(verifierKey: signer.verifierKey)))
+            }
+        }
+    }
+
+    @Test("an honest log verifies: the signature, every entry, one entry's inclusion, consistency with an earlier checkpoint")
+    func honest() async throws {
+        let server = LogServer(entries: Self.entries, signer: Self.signer)
+        try await self.withVerifier(server) { log in
+            let (checkpoint, note) = try await log.checkpoint()
+            #expect(checkpoint.size == 7)
+            #expect(note == (try server.note(size: 7)))
+            var seen: [Int] = []
+            try await log.verifyEntries(of: checkpoint) { seen.append($0) }
+            #expect(seen == [2, 4, 6, 7])
+            let proved = try await log.proveInclusion(index: 3, leafHash: Merkle.leafHash(Self.entries[3]))
+            #expect(proved == checkpoint)
+            let old = try await log.verifyConsistency(from: try server.note(size: 4), to: checkpoint)
+            #expect(old.size == 4)
+        }
+    }
+
+    @Test("an entry altered in transit does not hash to the signed root")
+    func alteredEntry() async throws {
+        var server = LogServer(entries: Self.entries, signer: Self.signer)
+        server.served[5] = Array("entry 5, rewritten".utf8)
+        try await self.withVerifier(server) { log in
+            let (checkpoint, _) = try await log.checkpoint()
+            let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
+            #expect(error.reason == "the entries do not hash to the signed root")
+        }
+    }
+
+    @Test("entries the server leaves out are refused")
+    func missingEntries() async throws {
+        var short = LogServer(entries: Self.entries, signer: Self.signer)
+        short.served.removeLast(3)
+        try await self.withVerifier(short) { log in
+            let (checkpoint, _) = try await log.checkpoint()
+            let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
+            #expect(error.reason == "the server returned no entries at 4")
+        }
+    }
+
+    @Test("a receipt that is not in the log, and a checkpoint signed by another key, are refused")
+    func wrongReceiptOrKey() async throws {
+        let server = LogServer(entries: Self.entries, signer: Self.signer)
+        try await self.withVerifier(server) { log in
+            await #expect(throws: Merkle.ProofError.self) {
+                _ = try await log.proveInclusion(index: 3, leafHash: Merkle.leafHash(Array("entry 4".utf8)))
+            }
+        }
+        let other = NoteSigner(name: "test/log", key: Curve25519.Signing.PrivateKey())
+        try await self.withVerifier(server, key: other) { log in
+            await #expect(throws: Merkle.ProofError.self) { _ = try await log.checkpoint() }
+        }
+    }
+
+    @Test("a log that rewrote its history is not consistent with the checkpoint saved before")
+    func forkedHistory() async throws {
+        var rewritten = Self.entries
+        rewritten[1] = Array("entry 1, rewritten".utf8)
+        let before = try LogServer(entries: Self.entries, signer: Self.signer).note(size: 4)
+        try await self.withVerifier(LogServer(entries: rewritten, signer: Self.signer)) { log in
+            let (checkpoint, _) = try await log.checkpoint()
+            await #expect(throws: Merkle.ProofError.self) { _ = try await log.verifyConsistency(from: before, to: checkpoint) }
+        }
+    }
+}
