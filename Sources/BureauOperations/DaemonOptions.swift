@@ -7,17 +7,28 @@ public import Prometheus
 /// bureaud's options as given on its command line, `nil` where a flag is absent.
 /// ``configuration(file:registry:)`` merges them: flags over the configuration file over the defaults.
 public struct DaemonOptions: Sendable {
+    /// `--host`, else `host`, else 127.0.0.1.
     public var host: String?
+    /// `--port`, else `port`, else 50051; 0 picks a free one.
     public var port: Int?
+    /// `--data`, else `data`, else `data`: the LMDB environment and keys.
     public var data: String?
+    /// `--cert`, else `tls.certificate`, else certs/server.pem.
     public var cert: String?
+    /// `--key`, else `tls.key`, else certs/server.key.
     public var key: String?
+    /// `--ca`, else `tls.ca`, else certs/ca.pem: the only issuer of client certificates accepted.
     public var ca: String?
+    /// `--map-size-mib`, else `map_size_mib`, else 4096.
     public var mapSizeMib: Int?
+    /// `--log-origin`, else `log_origin`, else bureau.local/access-log.
     public var logOrigin: String?
+    /// `--metrics-port`, else `metrics_port`, else 9464; 0 picks a free one.
     public var metricsPort: Int?
+    /// `--log-audit-rate`, else `log_audit.entries_per_second`, else the auditor's default.
     public var logAuditRate: Int?
 
+    /// The options of the flags given; `nil` for each flag absent.
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, cert: String? = nil, key: String? = nil, ca: String? = nil,
         mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil
