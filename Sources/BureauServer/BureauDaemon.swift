@@ -6,8 +6,10 @@ public import Foundation
 import GRPCCore
 public import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
+import SwiftASN1
 import Synchronization
 public import Logging
+public import X509
 public import ServiceLifecycle
 public import Prometheus
 
@@ -37,24 +39,41 @@ public struct DaemonConfiguration: Sendable {
         public var privateKey: TLSConfig.PrivateKeySource
         /// The bureau's CA: the only trust root for client certificates.
         public var clientCA: [TLSConfig.CertificateSource]
+        /// The bureau's CA certificates, parsed: a certificate an operator binds over the API
+        /// (``AdministrationService``) must be issued by one of them. With ``files(certificate:key:ca:)``
+        /// they are read from the CA file when the daemon starts.
+        public var clientCACertificates: [Certificate]
+        /// The CA file ``files(certificate:key:ca:)`` names, read at start into the CA certificates.
+        var clientCAFile: String?
 
         public init(
             certificateChain: [TLSConfig.CertificateSource],
             privateKey: TLSConfig.PrivateKeySource,
-            clientCA: [TLSConfig.CertificateSource]
+            clientCA: [TLSConfig.CertificateSource],
+            clientCACertificates: [Certificate] = []
         ) {
             self.certificateChain = certificateChain
             self.privateKey = privateKey
             self.clientCA = clientCA
+            self.clientCACertificates = clientCACertificates
         }
 
         /// PEM files: the server certificate, its key and the CA certificate.
         public static func files(certificate: String, key: String, ca: String) -> TLS {
-            TLS(
+            var tls = TLS(
                 certificateChain: [.file(path: certificate, format: .pem)],
                 privateKey: .file(path: key, format: .pem),
                 clientCA: [.file(path: ca, format: .pem)]
             )
+            tls.clientCAFile = ca
+            return tls
+        }
+
+        /// The CA certificates given, and those in the CA file.
+        func issuers() throws -> [Certificate] {
+            guard let path = self.clientCAFile else { return self.clientCACertificates }
+            let pem = try String(contentsOfFile: path, encoding: .utf8)
+            return try self.clientCACertificates + PEMDocument.parseMultiple(pemString: pem).map { try Certificate(pemDocument: $0) }
         }
     }
 
@@ -180,6 +199,10 @@ public final class BureauDaemon: Service, Sendable {
                 ConsentService(context: context),
                 SubjectService(context: context),
                 OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
+                AdministrationService(
+                    context: context, issuers: try tls.issuers(),
+                    oversight: OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor)
+                ),
                 DiagnosticsService(),
                 HealthService(shutdown: context.shutdown, auditor: self.auditor),
                 ReflectionService(),
