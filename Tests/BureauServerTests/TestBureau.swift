@@ -24,7 +24,7 @@ struct TestBureau: Sendable {
     let ca: CertificateAuthority
     let daemon: BureauDaemon
     let port: Int
-    /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel).
+    /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel, court, operator).
     let clients: [String: CertificateAuthority.Issued]
     let clock: TestClock
 
@@ -49,7 +49,8 @@ struct TestBureau: Sendable {
                 tls: .init(
                     certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
-                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
+                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)],
+                    clientCACertificates: [ca.certificate]
                 ),
                 logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
