@@ -70,7 +70,7 @@ public struct Institution: Hashable, Codable, Sendable {
     /// This is the one standing check: the caller resolver runs it for every call of every role, before
     /// any other rule. A licence not in force stops everything its holder could do, regulators and
     /// operators included (the law gives a suspended institution no standing); a regulator cannot
-    /// reinstate itself, another regulator does, or the bureau's own machine (`bureau institution add`).
+    /// reinstate itself, another regulator or an operator does (`AdministrationService`).
     ///
     /// - Parameter today: the UTC day of the call; nil checks the status only.
     /// - Throws: ``BureauError`` (permission denied) naming the licence's problem: suspended, revoked, not
