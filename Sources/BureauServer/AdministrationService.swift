@@ -172,7 +172,7 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
 
     public func suspendLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
         let caller = try self.operator(context)
-        if request.institution == caller.institution.code.value {
+        if (try? UnifiedSocialCreditCode(parsing: request.institution)) == caller.institution.code {
             // Its own staff would be locked out, with no one left to reinstate it but a regulator.
             throw BureauError(.failedPrecondition, "institution: an operator does not suspend its own institution")
         }
