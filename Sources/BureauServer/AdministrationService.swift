@@ -115,9 +115,7 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
             try txn.putInstitution(institution)
             return try txn.appendLog(entry)
         }
-        var response = Self.response(receipt, institution: code.value)
-        response.fingerprint = fingerprint
-        return response
+        return Self.response(receipt, institution: code.value, fingerprint: fingerprint)
     }
 
     public func revokeCertificate(
@@ -129,25 +127,18 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
         guard hex.utf8.count == 64, let bytes = [UInt8](hex: hex), bytes.count == 32 else {
             throw BureauError.invalid("fingerprint", "is 64 hex characters (SHA-256 of the certificate's DER)")
         }
-        let (time, digest) = (self.context.now(), try FurnishService.digest(request))
+        let entry = try self.entry(caller, "certificate.revoke", request.requestID, target: "sha256:\(hex)", request)
         let (receipt, owner) = try await self.context.commit(for: caller) { txn -> (LogReceipt, String) in
             if try txn.isRevoked(certificateFingerprint: bytes) {
                 throw BureauError(.alreadyExists, "fingerprint: sha256:\(hex) is revoked already")
             }
             // A certificate bound to no one may be revoked too: one issued and lost before it was bound.
             let owner = try txn.revokeCertificate(fingerprint: hex)?.code.value ?? ""
-            let receipt = try txn.appendLog(
-                AccessLogEntry(
-                    time: time, action: "certificate.revoke", requestID: request.requestID, institution: caller.institution.code.value,
-                    certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, outcome: .applied,
-                    reason: "\(owner.isEmpty ? "unbound" : owner): sha256:\(hex)", changeDigest: digest
-                )
-            )
-            return (receipt, owner)
+            var named = entry
+            named.reason = "\(owner.isEmpty ? "unbound" : owner): \(entry.reason)"
+            return (try txn.appendLog(named), owner)
         }
-        var response = Self.response(receipt, institution: owner)
-        response.fingerprint = hex
-        return response
+        return Self.response(receipt, institution: owner, fingerprint: hex)
     }
 
     public func replaceCatalogue(
@@ -201,10 +192,11 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
         )
     }
 
-    private static func response(_ receipt: LogReceipt, institution: String) -> Bureau_AdministrationResponse {
+    private static func response(_ receipt: LogReceipt, institution: String, fingerprint: String = "") -> Bureau_AdministrationResponse {
         var response = Bureau_AdministrationResponse()
         response.receipt = Bureau_LogReceipt(receipt)
         response.institution = institution
+        response.fingerprint = fingerprint
         return response
     }
 

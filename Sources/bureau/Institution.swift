@@ -88,7 +88,13 @@ struct Institution: AsyncParsableCommand {
         @Option(help: "The institution's client certificate (PEM file) to bind (repeatable), issued by the bureau's CA.") var pem: [String] = []
         @OptionGroup var operatorOptions: OperatorOptions
         @Flag(help: "Write the first operator into --data locally instead of calling bureaud.") var bootstrap = false
-        @Option(help: "Data folder, with --bootstrap.") var data = "data"
+        @Option(help: "Data folder, with --bootstrap (default: data).") var data: String?
+
+        func validate() throws {
+            if data != nil && !bootstrap {
+                throw ValidationError("--data goes with --bootstrap: every other registration goes through bureaud (--server)")
+            }
+        }
 
         func run() async throws {
             let record = try registration.record()
@@ -107,7 +113,8 @@ struct Institution: AsyncParsableCommand {
         /// Registers the first operator in the data folder, by the rules bureaud applies.
         private func bootstrap(_ record: Bureau_InstitutionRecord, _ pems: [String]) throws {
             var institution: BureauCore.Institution
-            let store = try Store(folder: data)
+            let folder = data ?? "data"
+            let store = try Store(folder: folder)
             do {
                 institution = try BureauCore.Institution(wire: record, field: "institution").validated(against: try store.catalogue())
             } catch let error as BureauError {
@@ -118,7 +125,7 @@ struct Institution: AsyncParsableCommand {
             }
             institution.certificateFingerprints = Set(try pems.map { try CertificateFile.fingerprint(ofPEM: $0) })
             let receipt = try InstitutionRegistry.register(institution, in: store, operatorID: operatorOptions.operatorID)
-            print("bootstrapped operator \(institution.code) \(institution.name) in \(data) (log entry \(receipt.index))")
+            print("bootstrapped operator \(institution.code) \(institution.name) in \(folder) (log entry \(receipt.index))")
         }
     }
 
@@ -232,47 +239,37 @@ struct Institution: AsyncParsableCommand {
         }
     }
 
-    /// What suspension and reinstatement take.
+    /// What suspension and reinstatement take, and the call that makes either change.
     struct LicenceAction: ParsableArguments {
         @Option(help: "The institution's Unified Social Credit Code.") var code: String
         @Option(help: "Why (logged; 1 to 500 characters).") var reason: String
+        @OptionGroup var operatorOptions: OperatorOptions
+
+        /// Suspends (`suspend`) or reinstates the licence and prints its new status.
+        func change(suspend: Bool) async throws {
+            var request = Bureau_LicenceActionRequest()
+            request.requestID = operatorOptions.requestID
+            request.institution = code
+            request.reason = reason
+            let call = ClientRequest(message: request, metadata: operatorOptions.metadata)
+            let response = try await operatorOptions.withAdministration { admin in
+                suspend ? try await admin.suspendLicence(request: call) : try await admin.reinstateLicence(request: call)
+            }
+            print("\(code): licence \(response.status) (log entry \(response.receipt.entryIndex))")
+        }
     }
 
     struct Suspend: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Suspend an institution's licence at once: every call it makes is refused (a logged change).")
         @OptionGroup var action: LicenceAction
-        @OptionGroup var operatorOptions: OperatorOptions
 
-        func run() async throws {
-            let response = try await operatorOptions.withAdministration { admin in
-                try await admin.suspendLicence(
-                    request: ClientRequest(message: licenceRequest(action, operatorOptions), metadata: operatorOptions.metadata)
-                )
-            }
-            print("\(action.code): licence \(response.status) (log entry \(response.receipt.entryIndex))")
-        }
+        func run() async throws { try await action.change(suspend: true) }
     }
 
     struct Reinstate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reinstate a suspended licence (a logged change).")
         @OptionGroup var action: LicenceAction
-        @OptionGroup var operatorOptions: OperatorOptions
 
-        func run() async throws {
-            let response = try await operatorOptions.withAdministration { admin in
-                try await admin.reinstateLicence(
-                    request: ClientRequest(message: licenceRequest(action, operatorOptions), metadata: operatorOptions.metadata)
-                )
-            }
-            print("\(action.code): licence \(response.status) (log entry \(response.receipt.entryIndex))")
-        }
+        func run() async throws { try await action.change(suspend: false) }
     }
-}
-
-private func licenceRequest(_ action: Institution.LicenceAction, _ options: OperatorOptions) -> Bureau_LicenceActionRequest {
-    var request = Bureau_LicenceActionRequest()
-    request.requestID = options.requestID
-    request.institution = action.code
-    request.reason = action.reason
-    return request
 }

@@ -74,6 +74,9 @@ struct AdministrationCommandTests {
         await #expect(throws: ValidationError.self) {
             try await Self.run(local + ["--name", "Lender", "--role", "agency", "--purpose", "loan-origination"])
         }
+        #expect(throws: (any Error).self, "--data without --bootstrap: registrations go through bureaud") {
+            try Bureau.parseAsRoot(["institution", "add", "--data", folder, "--code", code.value, "--name", "Lender", "--role", "agency", "--operator-id", "op-1"])
+        }
         let issued = try CertificateAuthority.create(name: "Boot CA").issueClient(name: "Operations", code: code.value)
         try Data(try issued.certificatePEM.utf8).write(to: URL(fileURLWithPath: folder + "/operator.pem"))
         try await Self.run(local + ["--name", "Operations", "--role", "operator", "--pem", folder + "/operator.pem"])
