@@ -203,7 +203,8 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
     /// The fingerprint of a client certificate the bureau's CA issued, sent as PEM at `field`.
     ///
     /// - Throws: ``BureauError``: invalid argument when it is not one PEM certificate of at most 16 KiB, not
-    ///   signed by the bureau's CA, a CA certificate or expired; failed precondition when bureaud knows no CA.
+    ///   signed by the bureau's CA, a CA certificate, not for client authentication or expired; failed
+    ///   precondition when bureaud knows no CA.
     func fingerprint(ofIssued pem: String, field: String) throws -> String {
         guard !pem.isEmpty, pem.utf8.count <= Self.maxPEMBytes else { throw BureauError.invalid(field, "is a PEM certificate of at most 16 KiB") }
         let certificate: Certificate
@@ -215,6 +216,9 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
         else { throw BureauError.invalid(field, "was not issued by the bureau's CA") }
         if let constraints = try? certificate.extensions.basicConstraints, case .isCertificateAuthority = constraints {
             throw BureauError.invalid(field, "is a CA certificate, not a client certificate")
+        }
+        if let usages = try? certificate.extensions.extendedKeyUsage, !usages.contains(.clientAuth) {
+            throw BureauError.invalid(field, "is not for client authentication (extended key usage)")
         }
         guard certificate.notValidAfter > self.context.now() else {
             throw BureauError.invalid(field, "expired on \(certificate.notValidAfter)")
