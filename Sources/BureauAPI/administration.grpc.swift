@@ -303,7 +303,7 @@ extension Bureau_AdministrationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+        /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bureau_LicenceActionRequest` messages.
@@ -469,7 +469,7 @@ extension Bureau_AdministrationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+        /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
@@ -633,7 +633,7 @@ extension Bureau_AdministrationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+        /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
         ///
         /// - Parameters:
         ///   - request: A `Bureau_LicenceActionRequest` message.
@@ -1131,7 +1131,7 @@ extension Bureau_AdministrationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+        /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
@@ -1422,7 +1422,7 @@ extension Bureau_AdministrationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+        /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
@@ -1668,7 +1668,7 @@ extension Bureau_AdministrationService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+    /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bureau_LicenceActionRequest` message.
@@ -1936,7 +1936,7 @@ extension Bureau_AdministrationService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Reinstates a suspended licence. A revoked licence cannot change (register anew with UpdateInstitution).
+    /// > Reinstates a suspended licence. A revoked licence stays revoked here; UpdateInstitution can grant a new one.
     ///
     /// - Parameters:
     ///   - message: request message to send.
