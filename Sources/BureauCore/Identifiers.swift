@@ -78,7 +78,11 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// The text is normalised first, so that a number cannot hide behind its writing: any decimal digit
     /// (full-width `１`, Arabic-Indic, superscript, circled ...) counts as its ASCII digit, a full-width `Ｘ` or
     /// a Roman numeral ten as `X`, and spaces, dashes and invisible characters (zero-width space and
-    /// joiners, soft hyphen, bidi marks, combining marks) between digits are dropped. A number is then
+    /// joiners, soft hyphen, bidi marks, combining marks) between digits are dropped. Invisible characters
+    /// are dropped anywhere; visible spaces and dashes only where people group a number: after the 6th and
+    /// 14th characters (and the 10th: `110105 19491231 002X`, `110105-1949-1231-002X`), every 4 characters
+    /// (`1101 0519 4912 3100 2X`), or between every character. So the dashes of a UUID (8-4-4-4-12) join its
+    /// digits into a number only where they happen to fall in one of those places. A number is then
     /// recognised by the real rules, not by the length of a digit run: an 18-character window whose region
     /// names a province, whose birth date is a real date after 1900 and whose check character matches
     /// (ISO 7064 MOD 11-2). The legacy 15-digit form has no check character, so it is taken only as written
@@ -106,7 +110,19 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
                 continue
             }
             var end = start
-            while end < normalised.count && isDigit(end) { end += 1 }
+            // Digits, with visible separators between them (a separator run counts once).
+            while end < normalised.count {
+                if isDigit(end) {
+                    end += 1
+                } else if normalised[end] == Self.visibleSeparator {
+                    var next = end
+                    while next < normalised.count && normalised[next] == Self.visibleSeparator { next += 1 }
+                    guard next < normalised.count, isDigit(next) || normalised[next] == 0x58 else { break }
+                    end = next
+                } else {
+                    break
+                }
+            }
             if end < normalised.count && normalised[end] == 0x58 { end += 1 }
             runs.append(normalised[start..<end])
             start = end
@@ -114,7 +130,11 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         return runs
     }
 
-    /// `text` as ASCII digits and `X`, every other character a 0 byte; separators are dropped, or also 0.
+    /// Stands for a visible space or dash between digits in ``normalisedDigits(of:droppingSeparators:)``.
+    static let visibleSeparator: UInt8 = 0x2D
+
+    /// `text` as ASCII digits and `X`, every other character a 0 byte; when `droppingSeparators`, invisible
+    /// characters are dropped and visible spaces and dashes become ``visibleSeparator``, else both are 0.
     static func normalisedDigits(of text: String, droppingSeparators: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
@@ -124,7 +144,7 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
                 switch b {
                 case 0x30...0x39: out.append(b)
                 case 0x58, 0x78: out.append(0x58)
-                case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x2D: if !droppingSeparators { out.append(0) }
+                case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x2D: out.append(droppingSeparators ? Self.visibleSeparator : 0)
                 default: out.append(0)
                 }
             }
@@ -142,11 +162,12 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
             case 0x58, 0x78, 0xFF38, 0xFF58, 0x2169, 0x2179:
                 out.append(0x58)
             case 0x2212, 0xFF0D, 0xFE63, 0xFE58, 0x30FC:
-                if !droppingSeparators { out.append(0) }
+                out.append(droppingSeparators ? Self.visibleSeparator : 0)
             default:
                 switch properties.generalCategory {
-                case .spaceSeparator, .lineSeparator, .paragraphSeparator, .dashPunctuation, .format, .control, .nonspacingMark,
-                    .enclosingMark:
+                case .spaceSeparator, .lineSeparator, .paragraphSeparator, .dashPunctuation:
+                    out.append(droppingSeparators ? Self.visibleSeparator : 0)
+                case .format, .control, .nonspacingMark, .enclosingMark:
                     if !droppingSeparators { out.append(0) }
                 default:
                     out.append(0)
@@ -158,13 +179,28 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
 
     /// Whether a run of digits (and a final `X`) holds an 18-character number with a matching check character.
     private static func holdsCheckedNumber(_ run: ArraySlice<UInt8>) -> Bool {
-        guard run.count >= 18 else { return false }
-        let run = Array(run)
-        for offset in 0...(run.count - 18) where self.isNumber(Array(run[offset..<(offset + 18)]), checked: true) {
-            return true
+        // The characters, and where visible separators stood (as the count of characters before each).
+        var characters: [UInt8] = []
+        var separators: [Int] = []
+        for byte in run {
+            if byte == Self.visibleSeparator {
+                if separators.last != characters.count { separators.append(characters.count) }
+            } else {
+                characters.append(byte)
+            }
+        }
+        guard characters.count >= 18 else { return false }
+        for offset in 0...(characters.count - 18) {
+            let inside = Set(separators.lazy.map { $0 - offset }.filter { $0 > 0 && $0 < 18 })
+            guard inside.isEmpty || Self.groupings.contains(inside) else { continue }
+            if self.isNumber(Array(characters[offset..<(offset + 18)]), checked: true) { return true }
         }
         return false
     }
+
+    /// Where people put spaces or dashes in a number: 6-8-4 (or only one of those), 6-4-4-4, groups of 4, or
+    /// between every character. Exactly these: a UUID's dashes (8-4-4-4-12) across 18 digits fall elsewhere.
+    private static let groupings: Set<Set<Int>> = [[6], [14], [6, 14], [6, 10, 14], [4, 8, 12, 16], Set(1..<18)]
 
     /// Whether 18 (or, unchecked, 17) ASCII bytes follow the rules of a number.
     private static func isNumber(_ bytes: [UInt8], checked: Bool) -> Bool {

@@ -8,8 +8,11 @@ import X509
 public enum CertificateFile {
     /// The SHA-256 fingerprint (hex) of the certificate in a PEM file.
     public static func fingerprint(ofPEMFile path: String) throws -> String {
-        let pem = try String(contentsOfFile: path, encoding: .utf8)
-        let certificate = try Certificate(pemEncoded: pem)
-        return try CallerResolver.fingerprint(of: certificate).hexString
+        try self.fingerprint(ofPEM: try String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    /// The SHA-256 fingerprint (hex) of a PEM certificate.
+    public static func fingerprint(ofPEM pem: String) throws -> String {
+        try CallerResolver.fingerprint(of: try Certificate(pemEncoded: pem)).hexString
     }
 }

@@ -24,6 +24,8 @@ public enum DemoData {
     public static let regulator = code("11110000100000032B")
     public static let channel = code("91110000100000040X")
     public static let court = code("111100001000000593")
+    /// The bureau's own operations desk: the operator that administers the demo over the API.
+    public static let operations = code("91110000100000067M")
 
     /// The demo institutions, without certificate fingerprints.
     public static let institutions: [DemoInstitution] = [
@@ -66,6 +68,12 @@ public enum DemoData {
                 ]
             ),
             certificateName: "court"
+        ),
+        DemoInstitution(
+            institution: Institution(
+                code: operations, name: "Bureau Operations", roles: [.operator], purposes: [], certificateFingerprints: []
+            ),
+            certificateName: "operator"
         ),
     ]
 

@@ -159,6 +159,8 @@ struct FieldLimitTests {
         "550e8400-e29b-41d4-a716-446655440000", "1101051949123100", "order 1234567890123456",
         // A legacy number is taken only as written whole: joined across separators it is no number.
         "550e8400-e29b-a110-1054-91231002cafe", "ref 110105 491231 002", "11010549123100212",
+        // A valid number's digits across a UUID's dashes (8-4-4-4-12) are no number either.
+        "44030519-9207-0456-70ab-cdef01234567", "4403051a-9920-7045-6701-bcdef0123456",
     ]
 
     @Test("long digit runs that are no number pass", arguments: innocent)
