@@ -244,7 +244,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     /// - Throws: ``BureauError`` (permission denied) naming what is missing.
     private static func checkAccess(
         _ institution: Institution, _ purpose: Purpose, _ kind: SubjectKind, consent reference: String, subject key: SubjectKey,
-        on today: CalendarDate, in txn: StoreTransaction
+        on today: CalendarDate, in txn: StoreSnapshot
     ) throws -> Consent? {
         try institution.authorize(purpose, kind: kind, on: today)
         guard purpose.requiresConsent else { return nil }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauServer
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Demo: ParsableCommand {

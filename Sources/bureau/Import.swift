@@ -1,6 +1,7 @@
 import ArgumentParser
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Import: ParsableCommand {

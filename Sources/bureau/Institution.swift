@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauCore
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Institution: ParsableCommand {

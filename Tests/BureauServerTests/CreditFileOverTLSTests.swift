@@ -2,6 +2,7 @@ import BureauAPI
 import BureauCore
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 import GRPCCore
 import Testing

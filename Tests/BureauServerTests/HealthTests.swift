@@ -2,6 +2,7 @@ import BureauAPI
 import BureauCore
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 import Prometheus
 #if canImport(Glibc)

@@ -1,7 +1,8 @@
-public import BureauCore
+import BureauCore
+import BureauStore
 import Crypto
 import LMDB
-public import Foundation
+import Foundation
 
 /// The retention purge.
 ///
@@ -13,7 +14,7 @@ public import Foundation
 /// into a cutoff day and reads the index up to it, so a catalogue change, either way, takes effect at the
 /// next purge with nothing to rebuild. Keys written before this layout (they start with the 4-byte end day,
 /// so with 0x00) are rebuilt from the records at the first purge.
-extension StoreTransaction {
+extension LMDBTransaction {
     /// Deletes up to `limit` records whose retention ended on or before `day` under `catalogue` (with the
     /// statements, dispute marks and disputes about them) and masks the expired late months of positive
     /// accounts, with one log entry for the batch naming the subjects, the true counts and the digest of the
@@ -22,7 +23,7 @@ extension StoreTransaction {
     /// - Parameter catalogue: the catalogue in force; callers pass the one stored in this transaction
     ///   (`storedCatalogue() ?? .default`), so that a catalogue loaded a moment ago is the one applied.
     /// - Returns: how many records were deleted or rewritten (0: nothing is left to do).
-    public func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int = 1000) throws -> Int {
+    func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int) throws -> Int {
         try self.rebuildLegacyRetentionIndex()
         let due = try self.dueRecords(onOrBefore: day, catalogue: catalogue, limit: limit)
         guard !due.isEmpty else { return 0 }
@@ -135,14 +136,6 @@ extension StoreTransaction {
             return true
         }
         for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
-    }
-
-    /// Whether the record `reference` of the file with keyed hash `subject` is on file with its retention
-    /// ended on `today` (so that disputes about it are no longer listed; the purge deletes them). A record a
-    /// furnisher deleted is not: its open dispute still waits for the furnisher's answer.
-    public func hasExpired(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
-        guard let key = SubjectKey(hex: subject), let record = try self.record(reference, of: key) else { return false }
-        return !Retention.isRetained(record, on: today, under: catalogue)
     }
 
     /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors
