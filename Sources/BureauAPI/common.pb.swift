@@ -408,8 +408,10 @@ public nonisolated struct Bureau_Money: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0 to 10^15 (1,000,000,000,000,000) minor units in requests; never negative.
   public var minorUnits: Int64 = 0
 
+  /// Three capital letters (ISO 4217).
   public var currency: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -422,11 +424,14 @@ public nonisolated struct Bureau_Address: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 64 bytes (UTF-8), no control characters.
   public var province: String = String()
 
+  /// At most 64 bytes (UTF-8), no control characters.
   public var city: String = String()
 
   /// Street-level detail; never disclosed in a masked report.
+  /// At most 300 bytes (UTF-8), no control characters or national identifier.
   public var detail: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -456,9 +461,11 @@ public nonisolated struct Bureau_LegalBasis: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 200 bytes (UTF-8), no control characters or national identifier.
   public var documentNumber: String = String()
 
   /// The court or authority that issued it.
+  /// At most 300 bytes (UTF-8), no control characters or national identifier.
   public var authority: String = String()
 
   public var date: Bureau_CalendarDate {

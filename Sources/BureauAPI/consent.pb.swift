@@ -30,10 +30,12 @@ public nonisolated struct Bureau_RegisterConsentRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
   public var subjectKind: Bureau_SubjectKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var subjectIdentifier: String = String()
 
   public var purpose: Bureau_Purpose = .unspecified
@@ -75,10 +77,13 @@ public nonisolated struct Bureau_RevokeConsentRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var consentReference: String = String()
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -136,12 +136,15 @@ public nonisolated struct Bureau_AnswerDisputeRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 64 bytes (UTF-8), no control characters (it is logged).
   public var disputeID: String = String()
 
   public var outcome: Bureau_DisputeOutcome = .unspecified
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var note: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -154,9 +157,11 @@ public nonisolated struct Bureau_LegalRepresentative: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 200 bytes (UTF-8), no control characters.
   public var name: String = String()
 
   /// Resident identity number of the representative.
+  /// At most 64 bytes (UTF-8).
   public var identifier: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -170,6 +175,7 @@ public nonisolated struct Bureau_AccountRecord: @unchecked Sendable {
   // methods supported on all messages.
 
   /// The furnisher's own account number; shown masked (last 4) to agencies.
+  /// At most 64 bytes: letters, digits and '-'.
   public var accountNumber: String {
     get {_storage._accountNumber}
     set {_uniqueStorage()._accountNumber = newValue}
@@ -215,6 +221,7 @@ public nonisolated struct Bureau_AccountRecord: @unchecked Sendable {
 
   /// Oldest first, one character a month, at most 24: N (no payment due), 0 (on time), 1..7 (months late),
   /// C (closed), '*' (unknown).
+  /// At most 24 bytes.
   public var paymentHistory: String {
     get {_storage._paymentHistory}
     set {_uniqueStorage()._paymentHistory = newValue}
@@ -263,6 +270,7 @@ public nonisolated struct Bureau_PublicRecord: @unchecked Sendable {
   // methods supported on all messages.
 
   /// The furnisher's own id for the record.
+  /// At most 64 bytes: letters, digits and '-', '_', '/', '.'.
   public var recordID: String {
     get {_storage._recordID}
     set {_uniqueStorage()._recordID = newValue}
@@ -274,6 +282,7 @@ public nonisolated struct Bureau_PublicRecord: @unchecked Sendable {
   }
 
   /// The court or authority that decided.
+  /// At most 300 bytes (UTF-8), no control characters or national identifier.
   public var authority: String {
     get {_storage._authority}
     set {_uniqueStorage()._authority = newValue}
@@ -316,6 +325,7 @@ public nonisolated struct Bureau_PublicRecord: @unchecked Sendable {
   /// Clears the value of `behaviourEnded`. Subsequent reads from it will return its default value.
   public mutating func clearBehaviourEnded() {_uniqueStorage()._behaviourEnded = nil}
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var description_p: String {
     get {_storage._description_p}
     set {_uniqueStorage()._description_p = newValue}
@@ -333,14 +343,17 @@ public nonisolated struct Bureau_ListEntryRecord: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 64 bytes: letters, digits and '-', '_', '/', '.'.
   public var recordID: String = String()
 
   /// The list's catalogue code, for example "list.severe-untrustworthiness" or "list.red".
+  /// At most 64 bytes.
   public var list: String = String()
 
   /// Required for the severe-untrustworthiness list.
   public var severity: Bureau_ListSeverity = .unspecified
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var reason: String = String()
 
   /// Lists only on a legally binding document.
@@ -392,8 +405,10 @@ public nonisolated struct Bureau_SubjectRecord: Sendable {
   public var kind: Bureau_SubjectKind = .unspecified
 
   /// Resident identity number for individuals, Unified Social Credit Code for businesses.
+  /// At most 64 bytes (UTF-8).
   public var identifier: String = String()
 
+  /// At most 200 bytes (UTF-8) for a person, 300 for a business; no control characters.
   public var name: String = String()
 
   /// Birth date for individuals, registration date for businesses.
@@ -406,6 +421,7 @@ public nonisolated struct Bureau_SubjectRecord: Sendable {
   /// Clears the value of `date`. Subsequent reads from it will return its default value.
   public mutating func clearDate() {self._date = nil}
 
+  /// At most 32 bytes: 7 to 15 digits, optionally after a +.
   public var phone: String = String()
 
   public var address: Bureau_Address {
@@ -448,6 +464,7 @@ public nonisolated struct Bureau_SubmitRecordsRequest: Sendable {
   // methods supported on all messages.
 
   /// The furnisher's own identifier for the batch.
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var batchID: String = String()
 
   public var subjects: [Bureau_SubjectRecord] = []
@@ -496,10 +513,12 @@ public nonisolated struct Bureau_RecordRef: Sendable {
 
   public var subjectKind: Bureau_SubjectKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var subjectIdentifier: String = String()
 
   public var kind: Bureau_RecordKind = .unspecified
 
+  /// At most 64 bytes (UTF-8), no control characters (it is logged).
   public var recordID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -512,6 +531,7 @@ public nonisolated struct Bureau_CorrectRecordRequest: @unchecked Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String {
     get {_storage._requestID}
     set {_uniqueStorage()._requestID = newValue}
@@ -556,6 +576,7 @@ public nonisolated struct Bureau_CorrectRecordRequest: @unchecked Sendable {
     set {_uniqueStorage()._record = .listEntry(newValue)}
   }
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var reason: String {
     get {_storage._reason}
     set {_uniqueStorage()._reason = newValue}
@@ -581,6 +602,7 @@ public nonisolated struct Bureau_DeleteRecordRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
   public var ref: Bureau_RecordRef {
@@ -592,6 +614,7 @@ public nonisolated struct Bureau_DeleteRecordRequest: Sendable {
   /// Clears the value of `ref`. Subsequent reads from it will return its default value.
   public mutating func clearRef() {self._ref = nil}
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -31,16 +31,19 @@ public nonisolated struct Bureau_QueryAccessLogRequest: Sendable {
   // methods supported on all messages.
 
   /// The institution's Unified Social Credit Code; empty for any.
+  /// At most 64 bytes (UTF-8).
   public var institution: String = String()
 
   /// A subject's identifier: the server hashes it with the installation's secret; empty for any.
   public var subjectKind: Bureau_SubjectKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var subjectIdentifier: String = String()
 
   public var purpose: Bureau_Purpose = .unspecified
 
   /// hit, no-hit, denied, frozen, applied; empty for any.
+  /// At most 32 bytes.
   public var outcome: String = String()
 
   public var from: SwiftProtobuf.Google_Protobuf_Timestamp {
@@ -66,6 +69,7 @@ public nonisolated struct Bureau_QueryAccessLogRequest: Sendable {
   public var pageSize: UInt32 = 0
 
   /// Where to continue (from next_page_token); empty to start at the first entry.
+  /// At most 32 bytes.
   public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -108,10 +112,13 @@ public nonisolated struct Bureau_LicenceActionRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 64 bytes (UTF-8).
   public var institution: String = String()
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -467,12 +474,15 @@ public nonisolated struct Bureau_ReviewRepairRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 64 bytes (UTF-8), no control characters (it is logged).
   public var repairID: String = String()
 
   public var approve: Bool = false
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var note: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

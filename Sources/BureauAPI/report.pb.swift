@@ -27,14 +27,18 @@ public nonisolated struct Bureau_ScoreRequest: Sendable {
 
   public var subjectKind: Bureau_SubjectKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var identifier: String = String()
 
   public var purpose: Bureau_Purpose = .unspecified
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var consentReference: String = String()
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 64 bytes.
   public var freezeCode: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -110,17 +114,21 @@ public nonisolated struct Bureau_IndividualReportRequest: Sendable {
   // methods supported on all messages.
 
   /// The 18-character resident identity number (the 15-digit legacy form is converted).
+  /// At most 64 bytes (UTF-8).
   public var identifier: String = String()
 
   public var purpose: Bureau_Purpose = .unspecified
 
   /// The consent on file; required for purposes that need the subject's consent.
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var consentReference: String = String()
 
   /// The caller's own request id, echoed in the log entry.
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
   /// The one-time code the subject received when freezing the file; lets a frozen file be queried.
+  /// At most 64 bytes.
   public var freezeCode: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -134,14 +142,18 @@ public nonisolated struct Bureau_BusinessReportRequest: Sendable {
   // methods supported on all messages.
 
   /// The 18-character Unified Social Credit Code.
+  /// At most 64 bytes (UTF-8).
   public var identifier: String = String()
 
   public var purpose: Bureau_Purpose = .unspecified
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var consentReference: String = String()
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
+  /// At most 64 bytes.
   public var freezeCode: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -173,6 +185,10 @@ public nonisolated struct Bureau_ReportSummary: Sendable {
   public var onSevereUntrustworthinessList: Bool = false
 
   public var onRedList: Bool = false
+
+  /// Currencies whose total limit or total balance exceeds what Money's 64-bit minor_units can carry:
+  /// their totals are left out of total_limit and total_balance rather than wrapped.
+  public var totalsOutOfRange: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1310,7 +1326,7 @@ nonisolated extension Bureau_BusinessReportRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Bureau_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accounts\0\u{3}open_accounts\0\u{3}delinquent_accounts\0\u{3}total_limit\0\u{3}total_balance\0\u{3}worst_status\0\u{3}public_records\0\u{3}on_severe_untrustworthiness_list\0\u{3}on_red_list\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accounts\0\u{3}open_accounts\0\u{3}delinquent_accounts\0\u{3}total_limit\0\u{3}total_balance\0\u{3}worst_status\0\u{3}public_records\0\u{3}on_severe_untrustworthiness_list\0\u{3}on_red_list\0\u{3}totals_out_of_range\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1327,6 +1343,7 @@ nonisolated extension Bureau_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.publicRecords) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.onSevereUntrustworthinessList) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.onRedList) }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.totalsOutOfRange) }()
       default: break
       }
     }
@@ -1360,6 +1377,9 @@ nonisolated extension Bureau_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf
     if self.onRedList != false {
       try visitor.visitSingularBoolField(value: self.onRedList, fieldNumber: 9)
     }
+    if !self.totalsOutOfRange.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.totalsOutOfRange, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1373,6 +1393,7 @@ nonisolated extension Bureau_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.publicRecords != rhs.publicRecords {return false}
     if lhs.onSevereUntrustworthinessList != rhs.onSevereUntrustworthinessList {return false}
     if lhs.onRedList != rhs.onRedList {return false}
+    if lhs.totalsOutOfRange != rhs.totalsOutOfRange {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

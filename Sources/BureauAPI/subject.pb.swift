@@ -49,6 +49,7 @@ public nonisolated struct Bureau_RepairRequest: Sendable {
   public mutating func clearRecord() {self._record = nil}
 
   /// What the subject did to put things right.
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var rectification: String = String()
 
   /// SHA-256 of the evidence handed in (32 bytes).
@@ -206,8 +207,10 @@ public nonisolated struct Bureau_SubjectRecordRef: Sendable {
 
   public var kind: Bureau_RecordKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var furnisher: String = String()
 
+  /// At most 64 bytes (UTF-8), no control characters (it is logged).
   public var recordID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -229,6 +232,7 @@ public nonisolated struct Bureau_StatementRequest: Sendable {
   /// Clears the value of `subject`. Subsequent reads from it will return its default value.
   public mutating func clearSubject() {self._subject = nil}
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var text: String = String()
 
   /// Unset for a statement about the whole file.
@@ -272,6 +276,7 @@ public nonisolated struct Bureau_DisputeRequest: Sendable {
   /// Clears the value of `record`. Subsequent reads from it will return its default value.
   public mutating func clearRecord() {self._record = nil}
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var description_p: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -321,10 +326,12 @@ public nonisolated struct Bureau_SubjectRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 128 bytes (UTF-8), no control characters or national identifier (it is logged).
   public var requestID: String = String()
 
   public var subjectKind: Bureau_SubjectKind = .unspecified
 
+  /// At most 64 bytes (UTF-8).
   public var subjectIdentifier: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -346,6 +353,7 @@ public nonisolated struct Bureau_LiftFreezeRequest: Sendable {
   /// Clears the value of `subject`. Subsequent reads from it will return its default value.
   public mutating func clearSubject() {self._subject = nil}
 
+  /// At most 64 bytes.
   public var freezeCode: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -369,6 +377,7 @@ public nonisolated struct Bureau_FraudAlertRequest: Sendable {
   /// Clears the value of `subject`. Subsequent reads from it will return its default value.
   public mutating func clearSubject() {self._subject = nil}
 
+  /// At most 2000 bytes (UTF-8), no control characters or national identifier.
   public var note: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

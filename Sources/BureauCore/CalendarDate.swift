@@ -60,11 +60,17 @@ public struct CalendarDate: Hashable, Comparable, Codable, Sendable, CustomStrin
         self.day = d
     }
 
-    /// The same day `years` later (28 February for 29 February in a common year).
+    /// The first and the last day a date can name.
+    public static let earliest = CalendarDate(year: 1, month: 1, day: 1)!
+    public static let latest = CalendarDate(year: 9999, month: 12, day: 31)!
+
+    /// The same day `years` later (28 February for 29 February in a common year), clamped to
+    /// ``earliest`` ... ``latest``.
     public func adding(years: Int) -> CalendarDate {
-        let y = self.year + years
-        return CalendarDate(year: y, month: self.month, day: min(self.day, CalendarDate.daysIn(month: self.month, year: y)))
-            ?? self
+        let (y, overflow) = self.year.addingReportingOverflow(years)
+        if overflow || y > 9999 { return years > 0 ? .latest : .earliest }
+        if y < 1 { return .earliest }
+        return CalendarDate(year: y, month: self.month, day: min(self.day, CalendarDate.daysIn(month: self.month, year: y))) ?? self
     }
 
     public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {

@@ -220,26 +220,27 @@ public struct Furnishing: Sendable {
         return result
     }
 
-    /// Checks a client batch or request id.
+    /// Checks a client batch or request id: required, at most ``FieldLimit/requestID``, and logged text.
     public static func validateBatchID(_ batchID: String, field: String = "batch_id") throws(BureauError) {
         guard !batchID.trimmingWhitespace().isEmpty else { throw .invalid(field, "is required") }
-        guard batchID.utf8.count <= 128 else { throw .invalid(field, "is at most 128 bytes") }
-        try validateLoggedText(batchID, field: field)
+        try LoggedText.check(batchID, field: field, limit: .requestID)
     }
 
-    /// Checks free text that goes into the access log: it must not carry a national identifier.
-    public static func validateLoggedText(_ text: String, field: String) throws(BureauError) {
-        if ResidentIdentityNumber.occurs(in: text) { throw .invalid(field, "must not contain a national identifier") }
+    /// Checks free text that goes into the access log (at most ``FieldLimit/freeText``): no control
+    /// characters, no national identifier (see ``LoggedText``).
+    public static func validateLoggedText(_ text: String, field: String, limit: FieldLimit = .freeText) throws(BureauError) {
+        try LoggedText.check(text, field: field, limit: limit)
     }
 
     /// Validates one subject at `path`.
     public func validate(_ s: SubmittedSubject, at path: String) throws(BureauError) -> FurnishedSubject {
         guard let kind = s.kind else { throw .invalid("\(path).kind", "must be individual or business") }
         let identifier = try SubjectIdentifier(kind: kind, parsing: s.identifier, field: "\(path).identifier")
+        try LoggedText.checkPrintable(s.name, field: "\(path).name", limit: kind == .individual ? .personName : .businessName)
         let name = s.name.trimmingWhitespace()
         guard !name.isEmpty else { throw .invalid("\(path).name", "is required") }
-        guard name.count <= 100 else { throw .invalid("\(path).name", "is at most 100 characters") }
         let date = try self.date(s.date, at: "\(path).date")
+        try LoggedText.checkPrintable(s.phone, field: "\(path).phone", limit: .phone)
         let phone = s.phone.trimmingWhitespace()
         if !phone.isEmpty {
             let digits = phone.hasPrefix("+") ? String(phone.dropFirst()) : phone
@@ -250,6 +251,9 @@ public struct Furnishing: Sendable {
         guard let address = s.address, !address.province.trimmingWhitespace().isEmpty,
             !address.city.trimmingWhitespace().isEmpty
         else { throw .invalid("\(path).address", "province and city are required") }
+        try LoggedText.checkPrintable(address.province, field: "\(path).address.province", limit: .region)
+        try LoggedText.checkPrintable(address.city, field: "\(path).address.city", limit: .region)
+        try LoggedText.check(address.detail, field: "\(path).address.detail", limit: .addressDetail)
 
         let subject: CreditFile.Subject
         switch identifier {
@@ -262,6 +266,7 @@ public struct Furnishing: Sendable {
             }
             subject = .person(PersonIdentity(name: name, identifier: id.value, birthDate: date, phone: phone, address: address))
         case .business(let code):
+            try LoggedText.checkPrintable(s.legalRepresentativeName, field: "\(path).legal_representative.name", limit: .personName)
             let repName = s.legalRepresentativeName.trimmingWhitespace()
             guard !repName.isEmpty else { throw .invalid("\(path).legal_representative.name", "is required for a business") }
             let rep = try ResidentIdentityNumber(parsing: s.legalRepresentativeIdentifier, field: "\(path).legal_representative.identifier")
@@ -327,8 +332,8 @@ public struct Furnishing: Sendable {
             throw .invalid("\(path).balance.currency", "must equal the limit's currency \(limit.currency)")
         }
         guard let status = a.status else { throw .invalid("\(path).status", "must name an account status") }
-        guard a.paymentHistory.count <= 24 else {
-            throw .invalid("\(path).payment_history", "holds at most 24 months, got \(a.paymentHistory.count)")
+        guard a.paymentHistory.utf8.count <= 24 else {
+            throw .invalid("\(path).payment_history", "holds at most 24 months (24 bytes), got \(a.paymentHistory.utf8.count) bytes")
         }
         guard a.paymentHistory.allSatisfy({ Account.paymentHistoryAlphabet.contains($0) }) else {
             throw .invalid("\(path).payment_history", "uses only N, 0-7, C and *")
@@ -364,6 +369,7 @@ public struct Furnishing: Sendable {
         let id = try Self.recordID(p.recordID, at: "\(path).record_id", letters: "-_/.")
         guard let type = p.type else { throw .invalid("\(path).type", "must name a public record type") }
         let category = try self.category(type.category, at: path, kind: kind, recordKind: .publicRecord)
+        try LoggedText.check(p.authority, field: "\(path).authority", limit: .authority)
         let authority = p.authority.trimmingWhitespace()
         guard !authority.isEmpty else { throw .invalid("\(path).authority", "is required") }
         guard let basis = try self.legalBasis(p.legalBasis, at: "\(path).legal_basis", category: category, required: true) else {
@@ -372,7 +378,7 @@ public struct Furnishing: Sendable {
         if let amount = p.amount { try Self.money(amount, at: "\(path).amount") }
         let filed = try self.date(p.filed, at: "\(path).filed")
         let ended = try self.behaviourEnded(p.behaviourEnded, at: "\(path).behaviour_ended", notBefore: filed)
-        guard p.description.count <= 500 else { throw .invalid("\(path).description", "is at most 500 characters") }
+        try LoggedText.check(p.description, field: "\(path).description", limit: .freeText)
         return PublicRecord(
             furnisher: self.furnisher.code, recordID: id, type: type, authority: authority, legalBasis: basis, amount: p.amount,
             filed: filed, behaviourEnded: ended, description: p.description.trimmingWhitespace()
@@ -381,11 +387,13 @@ public struct Furnishing: Sendable {
 
     func validate(_ l: SubmittedListEntry, at path: String, kind: SubjectKind) throws(BureauError) -> ListEntry {
         let id = try Self.recordID(l.recordID, at: "\(path).record_id", letters: "-_/.")
+        try FieldLimit.code.check(l.list, field: "\(path).list")
         let category = try self.category(l.list, at: path, kind: kind, recordKind: .listEntry, field: "list")
         guard category.feedsList else { throw .invalid("\(path).list", "\(category.code) is not a list the catalogue defines") }
         if category.code == Catalogue.severeUntrustworthinessList && l.severity == nil {
             throw .invalid("\(path).severity", "is required for the severe-untrustworthiness list (minor, general or serious)")
         }
+        try LoggedText.check(l.reason, field: "\(path).reason", limit: .freeText)
         let reason = l.reason.trimmingWhitespace()
         guard !reason.isEmpty else { throw .invalid("\(path).reason", "is required") }
         // Lists only on a legally binding document, whatever the list.
@@ -439,10 +447,12 @@ public struct Furnishing: Sendable {
             }
             return nil
         }
+        try LoggedText.check(submitted.documentNumber, field: "\(path).document_number", limit: .documentNumber)
         let number = submitted.documentNumber.trimmingWhitespace()
-        guard !number.isEmpty, number.count <= 100 else { throw .invalid("\(path).document_number", "is 1 to 100 characters") }
+        guard !number.isEmpty else { throw .invalid("\(path).document_number", "is required") }
+        try LoggedText.check(submitted.authority, field: "\(path).authority", limit: .authority)
         let authority = submitted.authority.trimmingWhitespace()
-        guard !authority.isEmpty, authority.count <= 200 else { throw .invalid("\(path).authority", "is 1 to 200 characters") }
+        guard !authority.isEmpty else { throw .invalid("\(path).authority", "is required") }
         let date = try self.date(submitted.date, at: "\(path).date")
         return LegalBasis(documentNumber: number, authority: authority, date: date)
     }
@@ -466,6 +476,7 @@ public struct Furnishing: Sendable {
     }
 
     static func recordID(_ text: String, at path: String, letters: String) throws(BureauError) -> String {
+        try FieldLimit.recordID.check(text, field: path)
         let id = text.trimmingWhitespace()
         guard !id.isEmpty else { throw .invalid(path, "is required") }
         let extra = Set(letters.utf8)
@@ -479,6 +490,9 @@ public struct Furnishing: Sendable {
 
     static func money(_ money: Money, at path: String) throws(BureauError) {
         guard money.minorUnits >= 0 else { throw .invalid("\(path).minor_units", "cannot be negative") }
+        guard money.minorUnits <= Money.maximumMinorUnits else {
+            throw .invalid("\(path).minor_units", "is at most \(Money.maximumMinorUnits) minor units (10^15)")
+        }
         guard money.currency.utf8.count == 3, money.currency.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else {
             throw .invalid("\(path).currency", "is a 3-letter ISO 4217 code in capitals")
         }

@@ -21,6 +21,7 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
     public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        try FieldLimit.identifier.check(text, field: field)
         var s = text.trimmingWhitespace().uppercased()
         if s.isEmpty { throw .invalid(field, "is required") }
         if s.count == 15 {
@@ -71,34 +72,110 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         return try ResidentIdentityNumber(parsing: body + String(checkCharacter(for: Array(body))))
     }
 
-    /// Whether `text` holds a valid resident identity number anywhere in it (18 characters, or the
-    /// 15-digit legacy form). Free-text fields that are logged are checked with it.
+    /// Whether `text` holds a valid resident identity number anywhere in it. Free-text fields that are
+    /// logged are checked with it.
+    ///
+    /// The text is normalised first, so that a number cannot hide behind its writing: any decimal digit
+    /// (full-width `１`, Arabic-Indic, superscript, circled ...) counts as its ASCII digit, a full-width `Ｘ` or
+    /// a Roman numeral ten as `X`, and spaces, dashes and invisible characters (zero-width space and
+    /// joiners, soft hyphen, bidi marks, combining marks) between digits are dropped. A number is then
+    /// recognised by the real rules, not by the length of a digit run: an 18-character window whose region
+    /// names a province, whose birth date is a real date after 1900 and whose check character matches
+    /// (ISO 7064 MOD 11-2). The legacy 15-digit form has no check character, so it is taken only as written
+    /// whole (15 digits, nothing dropped inside, no digit on either side) with a province and a real birth
+    /// date: 15 digits inside a nanosecond timestamp, or joined across the dashes of a UUID, are not one.
     public static func occurs(in text: String) -> Bool {
-        // Only a run of at least 15 digits (an X may end it) can hold one: most text has none, and is
-        // passed over without parsing anything.
-        let bytes = Array(text.utf8)
+        if self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: true)).contains(where: self.holdsCheckedNumber) {
+            return true
+        }
+        return self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: false)).contains { run in
+            run.count == 15 && run.last != 0x58
+                && self.isNumber(Array(run.prefix(6)) + Array("19".utf8) + Array(run.suffix(9)), checked: false)
+        }
+    }
+
+    /// The maximal runs of digits in `normalised`, each with an `X` that directly follows it (where a
+    /// check character stands).
+    private static func digitRuns(_ normalised: [UInt8]) -> [ArraySlice<UInt8>] {
+        func isDigit(_ i: Int) -> Bool { normalised[i] >= 0x30 && normalised[i] <= 0x39 }
+        var runs: [ArraySlice<UInt8>] = []
         var start = 0
-        while start < bytes.count {
-            guard bytes[start] >= 0x30 && bytes[start] <= 0x39 else {
+        while start < normalised.count {
+            guard isDigit(start) else {
                 start += 1
                 continue
             }
             var end = start
-            while end < bytes.count && ((bytes[end] >= 0x30 && bytes[end] <= 0x39) || bytes[end] == 0x58 || bytes[end] == 0x78) {
-                end += 1
-            }
-            if end - start >= 15 {
-                let run = Array(String(decoding: bytes[start..<end], as: UTF8.self))
-                for length in [18, 15] where run.count >= length {
-                    for offset in 0...(run.count - length)
-                    where (try? ResidentIdentityNumber(parsing: String(run[offset..<(offset + length)]))) != nil {
-                        return true
-                    }
-                }
-            }
+            while end < normalised.count && isDigit(end) { end += 1 }
+            if end < normalised.count && normalised[end] == 0x58 { end += 1 }
+            runs.append(normalised[start..<end])
             start = end
         }
+        return runs
+    }
+
+    /// `text` as ASCII digits and `X`, every other character a 0 byte; separators are dropped, or also 0.
+    static func normalisedDigits(of text: String, droppingSeparators: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        // Fast path: ASCII text needs no Unicode properties.
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            for b in text.utf8 {
+                switch b {
+                case 0x30...0x39: out.append(b)
+                case 0x58, 0x78: out.append(0x58)
+                case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x2D: if !droppingSeparators { out.append(0) }
+                default: out.append(0)
+                }
+            }
+            return out
+        }
+        for scalar in text.unicodeScalars {
+            let properties = scalar.properties
+            if properties.numericType == .decimal || properties.numericType == .digit, let value = properties.numericValue,
+                value == value.rounded(), (0...9).contains(value)
+            {
+                out.append(0x30 + UInt8(value))
+                continue
+            }
+            switch scalar.value {
+            case 0x58, 0x78, 0xFF38, 0xFF58, 0x2169, 0x2179:
+                out.append(0x58)
+            case 0x2212, 0xFF0D, 0xFE63, 0xFE58, 0x30FC:
+                if !droppingSeparators { out.append(0) }
+            default:
+                switch properties.generalCategory {
+                case .spaceSeparator, .lineSeparator, .paragraphSeparator, .dashPunctuation, .format, .control, .nonspacingMark,
+                    .enclosingMark:
+                    if !droppingSeparators { out.append(0) }
+                default:
+                    out.append(0)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Whether a run of digits (and a final `X`) holds an 18-character number with a matching check character.
+    private static func holdsCheckedNumber(_ run: ArraySlice<UInt8>) -> Bool {
+        guard run.count >= 18 else { return false }
+        let run = Array(run)
+        for offset in 0...(run.count - 18) where self.isNumber(Array(run[offset..<(offset + 18)]), checked: true) {
+            return true
+        }
         return false
+    }
+
+    /// Whether 18 (or, unchecked, 17) ASCII bytes follow the rules of a number.
+    private static func isNumber(_ bytes: [UInt8], checked: Bool) -> Bool {
+        let body = bytes.prefix(17)
+        guard body.count == 17, body.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(bytes[$1] - 0x30) } }
+        guard self.provinceCodes.contains(String(decoding: bytes[0..<2], as: UTF8.self)) else { return false }
+        let year = number(6..<10)
+        guard year >= 1900, CalendarDate(year: year, month: number(10..<12), day: number(12..<14)) != nil else { return false }
+        guard checked else { return true }
+        return bytes.count == 18 && Character(UnicodeScalar(bytes[17])) == self.checkCharacter(for: body.map { Character(UnicodeScalar($0)) })
     }
 
     static func checkCharacter(for body: [Character]) -> Character {
@@ -139,6 +216,7 @@ public struct UnifiedSocialCreditCode: Hashable, Sendable, Codable, CustomString
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
     public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        try FieldLimit.identifier.check(text, field: field)
         let s = text.trimmingWhitespace().uppercased()
         if s.isEmpty { throw .invalid(field, "is required") }
         guard s.count == 18 else {

@@ -66,9 +66,10 @@ public struct ReportSummary: Hashable, Sendable {
     public var accounts = 0
     public var openAccounts = 0
     public var delinquentAccounts = 0
-    /// Sums in minor units, per currency.
-    public var totalLimit: [String: Int64] = [:]
-    public var totalBalance: [String: Int64] = [:]
+    /// Sums in minor units, per currency, in 128 bits: no number of stored amounts can overflow them
+    /// (a sum beyond the wire's 64 bits is reported as out of range, not wrapped or trapped on).
+    public var totalLimit: [String: Int128] = [:]
+    public var totalBalance: [String: Int128] = [:]
     public var worstStatus: AccountStatus?
     public var publicRecords = 0
     public var onSevereUntrustworthinessList = false
@@ -155,13 +156,14 @@ public enum ReportBuilder {
             if t != .withheld {
                 let masked = t == .masked
                 report.business = DisclosedBusiness(
-                    name: business.name, code: business.code, registrationDate: business.registrationDate, address: business.address,
+                    name: business.name, code: business.code, registrationDate: business.registrationDate,
+                    address: masked ? Masking.address(business.address) : business.address,
                     legalRepresentativeName: masked ? Masking.name(business.legalRepresentativeName) : business.legalRepresentativeName,
                     legalRepresentativeIdentifier: masked
                         ? Masking.residentIdentifier(business.legalRepresentativeIdentifier) : business.legalRepresentativeIdentifier
                 )
-                fields(.registration, ["name", "code", "registration_date", "address"], .shown)
-                fields(.registration, ["legal_representative.name", "legal_representative.identifier"], t)
+                fields(.registration, ["name", "code", "registration_date"], .shown)
+                fields(.registration, ["address", "legal_representative.name", "legal_representative.identifier"], t)
                 sources(.registration, t)
             }
         }
@@ -189,8 +191,8 @@ public enum ReportBuilder {
                         summary.worstStatus = account.status
                     }
                 }
-                summary.totalLimit[account.limit.currency, default: 0] += account.limit.minorUnits
-                summary.totalBalance[account.balance.currency, default: 0] += account.balance.minorUnits
+                summary.totalLimit[account.limit.currency, default: 0] += Int128(account.limit.minorUnits)
+                summary.totalBalance[account.balance.currency, default: 0] += Int128(account.balance.minorUnits)
             }
             summary.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .summary) }.count
             for entry in file.listEntries where visible(.listEntry(entry), in: .summary) {
@@ -276,8 +278,11 @@ public enum ReportBuilder {
 }
 
 extension CalendarDate {
-    /// The UTC calendar day of `date`.
+    /// The UTC calendar day of `date`, clamped to years 1 to 9999 (a stored or sent time far outside them
+    /// must not trap in the conversion or the calendar arithmetic).
     public init(utcDayOf date: Date) {
-        self.init(daysSinceEpoch: Int((date.timeIntervalSince1970 / 86_400).rounded(.down)))
+        let days = (date.timeIntervalSince1970 / 86_400).rounded(.down)
+        let range = CalendarDate.earliest.daysSinceEpoch...CalendarDate.latest.daysSinceEpoch
+        self.init(daysSinceEpoch: days.isNaN ? 0 : Int(min(max(days, Double(range.lowerBound)), Double(range.upperBound))))
     }
 }

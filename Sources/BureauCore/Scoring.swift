@@ -86,12 +86,15 @@ public enum Scoring {
 
         // Utilisation.
         let revolving = file.kind == .individual ? accounts.filter { $0.type == .creditCard && $0.closed == nil } : accounts.filter { $0.closed == nil }
-        let limit = revolving.reduce(Int64(0)) { $0 + $1.limit.minorUnits }
-        let balance = revolving.reduce(Int64(0)) { $0 + $1.balance.minorUnits }
+        // In 128 bits: stored amounts are 64-bit and any number of them is summed.
+        let limit = revolving.reduce(Int128(0)) { $0 + Int128($1.limit.minorUnits) }
+        let balance = revolving.reduce(Int128(0)) { $0 + Int128($1.balance.minorUnits) }
         if limit > 0 {
             let ratio = Double(balance) / Double(limit)
             let points = ratio < 0.10 ? 60 : ratio < 0.30 ? 40 : ratio < 0.50 ? 10 : ratio < 0.75 ? -20 : ratio < 0.90 ? -50 : -80
-            factors.append(Factor(code: "R02", points: points, best: 60, text: "High use of available credit (\(Int((ratio * 100).rounded()))%)"))
+            // Clamped before the conversion: a balance far above its limit must not trap.
+            let percent = Int((min(max(ratio, 0), 1_000) * 100).rounded())
+            factors.append(Factor(code: "R02", points: points, best: 60, text: "High use of available credit (\(percent)%)"))
         }
 
         // Length of history, or for a business years since registration.

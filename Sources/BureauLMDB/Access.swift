@@ -45,7 +45,9 @@ extension LMDBTransaction {
     /// Counts one more query for `institution` on `day`; returns the new count.
     @discardableResult
     func countQuery(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
-        let count = try self.queriesCounted(institution, on: day) + 1
+        let counted = try self.queriesCounted(institution, on: day)
+        // Saturating: a stored count at the top of the range must not trap the report that counts it.
+        let count = counted == .max ? counted : counted + 1
         try self.txn.put(count.bigEndianBytes, forKey: Array(institution.value.utf8) + Keys.day(day), in: self.databases.quotas)
         return count
     }
@@ -98,7 +100,8 @@ extension LMDBTransaction {
     /// Counts one more self-query of the file `key` in `year`; returns the count.
     func countSelfQuery(_ key: SubjectKey, year: Int) throws -> UInt64 {
         let k = key.bytes + [UInt8(truncatingIfNeeded: year >> 8), UInt8(truncatingIfNeeded: year)]
-        let count = (try self.txn.withValue(forKey: k, in: self.databases.selfQueries) { UInt64(bigEndianBytes: $0) } ?? 0) + 1
+        let stored = try self.txn.withValue(forKey: k, in: self.databases.selfQueries) { UInt64(bigEndianBytes: $0) } ?? 0
+        let count = stored == .max ? stored : stored + 1
         try self.txn.put(count.bigEndianBytes, forKey: k, in: self.databases.selfQueries)
         return count
     }

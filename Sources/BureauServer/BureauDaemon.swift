@@ -21,6 +21,8 @@ struct BureauContext: Sendable {
     let logger: Logger
     let now: @Sendable () -> Date
     let shutdown: ShutdownSignal
+    /// Admits FollowAccessLog streams up to the limit and says how long one may stall.
+    var followers = FollowerGate(limits: .defaults)
 }
 
 /// Set when the daemon begins its graceful shutdown, so that endless streams (followers) end.
@@ -34,16 +36,33 @@ final class ShutdownSignal: Sendable {
 public struct DaemonConfiguration: Sendable {
     /// PEM sources for the server's TLS identity and the bureau's CA.
     public struct TLS: Sendable {
-        public var certificateChain: [TLSConfig.CertificateSource]
-        public var privateKey: TLSConfig.PrivateKeySource
-        /// The bureau's CA: the only trust root for client certificates.
-        public var clientCA: [TLSConfig.CertificateSource]
+        /// PEM text, in a file or in memory.
+        public enum PEM: Sendable {
+            case file(String)
+            case bytes([UInt8])
 
-        public init(
-            certificateChain: [TLSConfig.CertificateSource],
-            privateKey: TLSConfig.PrivateKeySource,
-            clientCA: [TLSConfig.CertificateSource]
-        ) {
+            var source: TLSConfig.CertificateSource {
+                switch self {
+                case .file(let path): .file(path: path, format: .pem)
+                case .bytes(let bytes): .bytes(bytes, format: .pem)
+                }
+            }
+
+            var keySource: TLSConfig.PrivateKeySource {
+                switch self {
+                case .file(let path): .file(path: path, format: .pem)
+                case .bytes(let bytes): .bytes(bytes, format: .pem)
+                }
+            }
+        }
+
+        /// The server's certificate, then any intermediates.
+        public var certificateChain: PEM
+        public var privateKey: PEM
+        /// The bureau's CA: the only trust root for client certificates.
+        public var clientCA: PEM
+
+        public init(certificateChain: PEM, privateKey: PEM, clientCA: PEM) {
             self.certificateChain = certificateChain
             self.privateKey = privateKey
             self.clientCA = clientCA
@@ -51,11 +70,7 @@ public struct DaemonConfiguration: Sendable {
 
         /// PEM files: the server certificate, its key and the CA certificate.
         public static func files(certificate: String, key: String, ca: String) -> TLS {
-            TLS(
-                certificateChain: [.file(path: certificate, format: .pem)],
-                privateKey: .file(path: key, format: .pem),
-                clientCA: [.file(path: ca, format: .pem)]
-            )
+            TLS(certificateChain: .file(certificate), privateKey: .file(key), clientCA: .file(ca))
         }
     }
 
@@ -79,6 +94,8 @@ public struct DaemonConfiguration: Sendable {
     public var purgeInterval: Duration
     /// The clock, for tests that control time.
     public var now: @Sendable () -> Date
+    /// Connections, streams, request sizes, followers and timeouts (`[limits]` in the configuration file).
+    public var limits: ServerLimits
 
     public init(
         host: String = "127.0.0.1",
@@ -92,8 +109,10 @@ public struct DaemonConfiguration: Sendable {
         anomalyRules: AnomalyRules = .defaults,
         anomalyInterval: Duration = .seconds(300),
         metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() },
+        limits: ServerLimits = .defaults
     ) {
+        self.limits = limits
         self.metrics = metrics
         self.anomalyRules = anomalyRules
         self.anomalyInterval = anomalyInterval
@@ -143,7 +162,7 @@ public final class BureauDaemon: Service, Sendable {
         self.checkpoints = CheckpointPublisher(
             store: self.store, signer: try CheckpointKey.loadOrCreate(in: configuration.dataFolder, origin: configuration.logOrigin)
         )
-        let context = BureauContext(
+        var context = BureauContext(
             store: self.store,
             writer: self.writer,
             callers: CallerResolver(store: self.store, now: configuration.now),
@@ -152,6 +171,9 @@ public final class BureauDaemon: Service, Sendable {
             now: configuration.now,
             shutdown: ShutdownSignal()
         )
+        var limits = configuration.limits
+        limits.fitDescriptorLimit(logger: logger)
+        context.followers = FollowerGate(limits: limits)
         self.context = context
         self.auditor = LogAuditor(
             store: self.store, signer: self.checkpoints.signer, configuration: configuration.logAudit, logger: logger,
@@ -166,11 +188,15 @@ public final class BureauDaemon: Service, Sendable {
         let tls = configuration.tls
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
-            transportSecurity: .mTLS(certificateChain: tls.certificateChain, privateKey: tls.privateKey) { config in
+            transportSecurity: .mTLS(certificateChain: [tls.certificateChain.source], privateKey: tls.privateKey.keySource) { config in
                 // Never the system's public CAs: only certificates the bureau issued identify a caller.
-                config.trustRoots = .certificates(tls.clientCA)
+                config.trustRoots = .certificates([tls.clientCA.source])
                 config.requireALPN = true
-            }
+            },
+            // The same TLS settings, with AEAD suites only, serve each connection (see ServerLimits).
+            config: limits.transportConfig(
+                sslContext: try ServerLimits.sslContext(tls), gate: ConnectionGate(maximum: limits.maxConnections, logger: logger)
+            )
         )
         self.server = GRPCServer(
             transport: transport,

@@ -60,9 +60,10 @@ public final class CallerResolver: Sendable {
         var caller = Caller(institution: institution, certificateFingerprint: fingerprint.hexString, operatorID: "")
         if institution.roles.contains(.operator) {
             let id = operatorID.trimmingCharacters(in: .whitespaces)
-            guard !id.isEmpty, id.utf8.count <= 64 else {
-                throw BureauError.invalid("bureau-operator-id", "an operator's client sends the id (1 to 64 characters) of the member of staff")
+            guard !id.isEmpty else {
+                throw BureauError.invalid("bureau-operator-id", "an operator's client sends the id (1 to 64 bytes) of the member of staff")
             }
+            try LoggedText.check(id, field: "bureau-operator-id", limit: .operatorID)
             caller.operatorID = id
         }
         return caller

@@ -27,6 +27,9 @@ public struct ConfigurationFile: Sendable {
         "log_audit.entries_per_second", "log_audit.pause_minutes",
         "anomalies.interval_minutes", "anomalies.spike_factor", "anomalies.spike_minimum", "anomalies.baseline_days",
         "anomalies.denial_ratio", "anomalies.denial_minimum", "anomalies.consent_subjects_maximum",
+        "limits.handshake_timeout_seconds", "limits.idle_timeout_seconds", "limits.keepalive_interval_seconds",
+        "limits.keepalive_timeout_seconds", "limits.max_connections", "limits.max_concurrent_streams",
+        "limits.max_request_bytes", "limits.max_followers", "limits.stall_timeout_seconds",
     ]
 
     /// Parses the text of the file at `path`.
@@ -103,6 +106,24 @@ public struct ConfigurationFile: Sendable {
         }
         guard range.contains(number) else { throw Problem(message: "\(self.place(key)): must be from \(range.lowerBound) to \(range.upperBound)") }
         return number
+    }
+
+    /// The limits under `[limits]`, each over its default; times are seconds, decimals allowed.
+    public func limits() throws -> ServerLimits {
+        var limits = ServerLimits.defaults
+        func seconds(_ key: String, in range: ClosedRange<Double>) throws -> Duration? {
+            try self.decimal("limits.\(key)", in: range).map { .milliseconds(Int(($0 * 1000).rounded())) }
+        }
+        if let v = try seconds("handshake_timeout_seconds", in: 0.1...300) { limits.handshakeTimeout = v }
+        if let v = try seconds("idle_timeout_seconds", in: 0.1...86_400) { limits.idleTimeout = v }
+        if let v = try seconds("keepalive_interval_seconds", in: 1...86_400) { limits.keepaliveInterval = v }
+        if let v = try seconds("keepalive_timeout_seconds", in: 1...3600) { limits.keepaliveTimeout = v }
+        if let v = try seconds("stall_timeout_seconds", in: 0.1...3600) { limits.stallTimeout = v }
+        if let v = try self.integer("limits.max_connections", in: 1...1_000_000) { limits.maxConnections = v }
+        if let v = try self.integer("limits.max_concurrent_streams", in: 1...10_000) { limits.maxConcurrentStreams = v }
+        if let v = try self.integer("limits.max_request_bytes", in: 1024...(64 << 20)) { limits.maxRequestBytes = v }
+        if let v = try self.integer("limits.max_followers", in: 1...10_000) { limits.maxFollowers = v }
+        return limits
     }
 }
 

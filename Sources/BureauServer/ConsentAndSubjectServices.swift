@@ -73,7 +73,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         guard !request.consentReference.isEmpty else { throw BureauError.invalid("consent_reference", "is required") }
         try Furnishing.validateLoggedText(request.reason, field: "reason")
-        try Furnishing.validateLoggedText(request.consentReference, field: "consent_reference")
+        try Furnishing.validateLoggedText(request.consentReference, field: "consent_reference", limit: .consentReference)
         let time = self.context.now()
         let reference = request.consentReference
         let institution = caller.institution
@@ -143,7 +143,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         case .business: response.business = ReportService.business(answer)
         }
         let count = counted.withLock { $0 }
-        response.selfQueriesThisYear = UInt32(count)
+        response.selfQueriesThisYear = UInt32(clamping: count)
         response.chargeable = count > Self.freeSelfQueries
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
@@ -184,15 +184,16 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     private func record(_ ref: Bureau_SubjectRecordRef, field: String) throws -> RecordReference {
         guard let kind = RecordKind(ref.kind) else { throw BureauError.invalid("\(field).kind", "must be account, public record or list entry") }
         let furnisher = try UnifiedSocialCreditCode(parsing: ref.furnisher, field: "\(field).furnisher")
-        guard !ref.recordID.isEmpty, ref.recordID.utf8.count <= 64 else { throw BureauError.invalid("\(field).record_id", "is 1 to 64 characters") }
+        guard !ref.recordID.isEmpty else { throw BureauError.invalid("\(field).record_id", "is required") }
+        try LoggedText.check(ref.recordID, field: "\(field).record_id", limit: .recordID)
         return RecordReference(kind: kind, furnisher: furnisher, recordID: ref.recordID)
     }
 
     public func addStatement(request: Bureau_StatementRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
         let (caller, key) = try self.subject(request.subject, context)
         let text = request.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.count <= 500 else { throw BureauError.invalid("text", "is 1 to 500 characters") }
-        try Furnishing.validateLoggedText(text, field: "text")
+        try Furnishing.validateLoggedText(request.text, field: "text")
+        guard !text.isEmpty else { throw BureauError.invalid("text", "is required") }
         let about = request.hasAbout ? try self.record(request.about, field: "about") : nil
         let time = self.context.now()
         let catalogue = try self.context.catalogue.current()
@@ -222,8 +223,8 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let (caller, key) = try self.subject(request.subject, context)
         let reference = try self.record(request.record, field: "record")
         let rectification = request.rectification.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !rectification.isEmpty, rectification.count <= 1000 else { throw BureauError.invalid("rectification", "is 1 to 1000 characters") }
-        try Furnishing.validateLoggedText(rectification, field: "rectification")
+        try Furnishing.validateLoggedText(request.rectification, field: "rectification")
+        guard !rectification.isEmpty else { throw BureauError.invalid("rectification", "is required") }
         guard request.evidenceSha256.count == 32 else { throw BureauError.invalid("evidence_sha256", "is the 32-byte SHA-256 of the evidence") }
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)
@@ -255,8 +256,8 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let (caller, key) = try self.subject(request.subject, context)
         let reference = try self.record(request.record, field: "record")
         let description = request.description_p.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !description.isEmpty, description.count <= 500 else { throw BureauError.invalid("description", "is 1 to 500 characters") }
-        try Furnishing.validateLoggedText(description, field: "description")
+        try Furnishing.validateLoggedText(request.description_p, field: "description")
+        guard !description.isEmpty else { throw BureauError.invalid("description", "is required") }
         let time = self.context.now()
         let catalogue = try self.context.catalogue.current()
         let dispute = Dispute(
@@ -329,6 +330,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     public func liftFreeze(request: Bureau_LiftFreezeRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
         let (caller, key) = try self.subject(request.subject, context)
         let code = request.freezeCode
+        try FieldLimit.freezeCode.check(code, field: "freeze_code")
         let receipt = try await self.change("subject.unfreeze", caller, key, request.subject.requestID) { protection, _ in
             guard let freeze = protection.freeze else { throw BureauError(.failedPrecondition, "the file is not frozen") }
             guard freeze.accepts(code: code) else { throw BureauError(.permissionDenied, "freeze_code: the code does not lift this freeze") }
@@ -342,7 +344,8 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     public func placeFraudAlert(request: Bureau_FraudAlertRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
         let (caller, key) = try self.subject(request.subject, context)
         let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !note.isEmpty, note.count <= 300 else { throw BureauError.invalid("note", "is 1 to 300 characters") }
+        try Furnishing.validateLoggedText(request.note, field: "note")
+        guard !note.isEmpty else { throw BureauError.invalid("note", "is required") }
         let receipt = try await self.change("subject.fraud-alert", caller, key, request.subject.requestID) { protection, today in
             protection.fraudAlert = FraudAlert(placed: today, note: note)
         }

@@ -157,8 +157,9 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         default: throw BureauError.invalid("outcome", "is corrected, confirmed or unresolved")
         }
         let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard note.count <= 500 else { throw BureauError.invalid("note", "is at most 500 characters") }
-        try Furnishing.validateLoggedText(note, field: "note")
+        try Furnishing.validateLoggedText(request.note, field: "note")
+        guard !request.disputeID.isEmpty else { throw BureauError.invalid("dispute_id", "is required") }
+        try LoggedText.check(request.disputeID, field: "dispute_id", limit: .recordID)
         let time = self.context.now()
         let furnisher = caller.institution.code
         let id = request.disputeID
@@ -195,7 +196,8 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         guard let recordKind = RecordKind(ref.kind) else {
             throw BureauError.invalid("ref.kind", "must be account, public record or list entry")
         }
-        guard !ref.recordID.isEmpty, ref.recordID.utf8.count <= 64 else { throw BureauError.invalid("ref.record_id", "is 1 to 64 characters") }
+        guard !ref.recordID.isEmpty else { throw BureauError.invalid("ref.record_id", "is required") }
+        try LoggedText.check(ref.recordID, field: "ref.record_id", limit: .recordID)
         return (self.context.store.key(for: identifier), RecordReference(kind: recordKind, furnisher: furnisher, recordID: ref.recordID), kind)
     }
 

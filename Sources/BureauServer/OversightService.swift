@@ -107,8 +107,9 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         try caller.institution.require(.operator)
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard note.count <= 500 else { throw BureauError.invalid("note", "is at most 500 characters") }
-        try Furnishing.validateLoggedText(note, field: "note")
+        try Furnishing.validateLoggedText(request.note, field: "note")
+        guard !request.repairID.isEmpty else { throw BureauError.invalid("repair_id", "is required") }
+        try LoggedText.check(request.repairID, field: "repair_id", limit: .recordID)
         let time = self.context.now()
         let catalogue = try self.context.catalogue.current()
         let approve = request.approve
@@ -237,6 +238,9 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         try self.regulator(context)
         let pageSize = request.pageSize == 0 ? 100 : Int(request.pageSize)
         guard (1...1000).contains(pageSize) else { throw BureauError.invalid("page_size", "is 1 to 1000") }
+        try FieldLimit.filter.check(request.pageToken, field: "page_token")
+        try FieldLimit.filter.check(request.outcome, field: "outcome")
+        try FieldLimit.identifier.check(request.institution, field: "institution")
         var start: UInt64 = 0
         if !request.pageToken.isEmpty {
             guard let token = UInt64(request.pageToken) else { throw BureauError.invalid("page_token", "is a token from next_page_token") }
@@ -313,21 +317,26 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         try self.regulator(context)
-        var next = request.fromIndex
-        // gRPC signals a cancelled RPC (client gone, deadline) through the context, not the task.
-        while !Task.isCancelled && !context.cancellation.isCancelled && !self.context.shutdown.isShuttingDown {
-            let batch = try self.context.store.read { try $0.logEntries(from: next, limit: 1000) }
-            for logged in batch {
-                var entry = Bureau_LogEntry()
-                entry.index = logged.index
-                entry.canonical = Data(logged.bytes)
-                entry.leafHash = Data(logged.leafHash)
-                try await response.write(entry)
-                next = logged.index + 1
-            }
-            if batch.isEmpty {
-                // Entries are committed in batches; a short poll keeps followers within a fraction of a second.
-                do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        let store = self.context.store
+        let shutdown = self.context.shutdown
+        // Capped in number; each holds at most one batch of 100 entries, and one that stalls is cut off.
+        try await self.context.followers.follow { watch in
+            var next = request.fromIndex
+            // gRPC signals a cancelled RPC (client gone, deadline) through the context, not the task.
+            while !Task.isCancelled && !context.cancellation.isCancelled && !shutdown.isShuttingDown {
+                let batch = try store.read { try $0.logEntries(from: next, limit: 100) }
+                for logged in batch {
+                    var entry = Bureau_LogEntry()
+                    entry.index = logged.index
+                    entry.canonical = Data(logged.bytes)
+                    entry.leafHash = Data(logged.leafHash)
+                    try await watch.write { try await response.write(entry) }
+                    next = logged.index + 1
+                }
+                if batch.isEmpty {
+                    // Entries are committed in batches; a short poll keeps followers within a fraction of a second.
+                    do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+                }
             }
         }
     }
@@ -348,8 +357,8 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         let code = try UnifiedSocialCreditCode(parsing: request.institution, field: "institution")
         let reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 500 else { throw BureauError.invalid("reason", "is 1 to 500 characters") }
-        try Furnishing.validateLoggedText(reason, field: "reason")
+        try Furnishing.validateLoggedText(request.reason, field: "reason")
+        guard !reason.isEmpty else { throw BureauError.invalid("reason", "is required") }
         let time = self.context.now()
         let entry = AccessLogEntry(
             time: time, action: action, requestID: request.requestID, institution: caller.institution.code.value,

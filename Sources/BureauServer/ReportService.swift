@@ -142,14 +142,14 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
 
         let catalogue = try self.context.catalogue.current()
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
-        let found = try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
+        let found = try await self.refusingUnreadable(entry) { try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
             guard let file = try txn.file(key) else { return nil }
             var names: [String: String] = [:]
             for code in Set(file.records.map(\.reference.furnisher)).union(file.identitySources.compactMap(\.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
             return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
-        }
+        } }
         guard let (file, queries, furnisherNames, protection) = found else {
             try await self.refuse(entry, outcome: .noHit, BureauError(.notFound, "identifier: no \(kind.rawValue) file on record"))
         }
@@ -258,6 +258,19 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         return found
     }
 
+    /// The result of `read`; a stored file that cannot be decoded is refused with INTERNAL and logged, as
+    /// every other refusal (the caller and the regulator see that the request came and why it failed).
+    private func refusingUnreadable<T>(_ entry: AccessLogEntry, _ read: () throws -> T) async throws -> T {
+        do {
+            return try read()
+        } catch let error as BureauError {
+            throw error
+        } catch {
+            self.context.logger.error("a stored file cannot be read", metadata: ["subject": "\(entry.subjects.first?.prefix(16) ?? "")", "error": "\(error)"])
+            try await self.refuse(entry, outcome: .denied, BureauError(.internal, "the file cannot be read; the bureau's staff are told"))
+        }
+    }
+
     /// Logs a refused request and throws its error with the receipt attached.
     private func refuse(_ entry: AccessLogEntry, outcome: Outcome, _ error: BureauError) async throws -> Never {
         var entry = entry
@@ -289,13 +302,25 @@ struct WireSections {
     init(_ report: Report, furnisherNames: [String: String], catalogue: Catalogue) {
         if let s = report.summary {
             var summary = Bureau_ReportSummary()
-            summary.accounts = UInt32(s.accounts)
-            summary.openAccounts = UInt32(s.openAccounts)
-            summary.delinquentAccounts = UInt32(s.delinquentAccounts)
-            summary.totalLimit = s.totalLimit.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
-            summary.totalBalance = s.totalBalance.sorted { $0.key < $1.key }.map { Bureau_Money(Money(minorUnits: $0.value, currency: $0.key)) }
+            summary.accounts = UInt32(clamping: s.accounts)
+            summary.openAccounts = UInt32(clamping: s.openAccounts)
+            summary.delinquentAccounts = UInt32(clamping: s.delinquentAccounts)
+            // A total beyond the 64 bits of Money is named as out of range, never wrapped or trapped on.
+            var outOfRange: Set<String> = []
+            func totals(_ sums: [String: Int128]) -> [Bureau_Money] {
+                sums.sorted { $0.key < $1.key }.compactMap { currency, sum in
+                    guard let units = Int64(exactly: sum) else {
+                        outOfRange.insert(currency)
+                        return nil
+                    }
+                    return Bureau_Money(Money(minorUnits: units, currency: currency))
+                }
+            }
+            summary.totalLimit = totals(s.totalLimit)
+            summary.totalBalance = totals(s.totalBalance)
+            summary.totalsOutOfRange = outOfRange.sorted()
             if let worst = s.worstStatus { summary.worstStatus = worst.wire }
-            summary.publicRecords = UInt32(s.publicRecords)
+            summary.publicRecords = UInt32(clamping: s.publicRecords)
             summary.onSevereUntrustworthinessList = s.onSevereUntrustworthinessList
             summary.onRedList = s.onRedList
             self.summary = summary

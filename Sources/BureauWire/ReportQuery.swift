@@ -10,30 +10,20 @@ public struct ReportQuery: Sendable, Hashable {
     public var requestID: String
     public var freezeCode: String
 
-    /// The longest request id, consent reference and freeze code accepted, in UTF-8 bytes.
-    public static let maximumRequestID = 128
-    public static let maximumConsentReference = 128
-    public static let maximumFreezeCode = 64
+    /// The longest request id, consent reference and freeze code accepted, in UTF-8 bytes (``FieldLimit``).
+    public static let maximumRequestID = FieldLimit.requestID.bytes
+    public static let maximumConsentReference = FieldLimit.consentReference.bytes
+    public static let maximumFreezeCode = FieldLimit.freezeCode.bytes
 
     public init(
         kind: SubjectKind, identifier: String, purpose: Bureau_Purpose, consentReference: String, requestID: String, freezeCode: String
     ) throws(BureauError) {
         self.purpose = try Purpose.parse(purpose)
         self.identifier = try SubjectIdentifier(kind: kind, parsing: identifier)
-        guard requestID.utf8.count <= Self.maximumRequestID else {
-            throw .invalid("request_id", "is at most \(Self.maximumRequestID) bytes")
-        }
-        guard consentReference.utf8.count <= Self.maximumConsentReference else {
-            throw .invalid("consent_reference", "is at most \(Self.maximumConsentReference) bytes")
-        }
-        guard freezeCode.utf8.count <= Self.maximumFreezeCode else {
-            throw .invalid("freeze_code", "is at most \(Self.maximumFreezeCode) bytes")
-        }
-        // Both are written to the log: they must not smuggle a national identifier into it.
-        for (field, value) in [("request_id", requestID), ("consent_reference", consentReference)]
-        where ResidentIdentityNumber.occurs(in: value) {
-            throw .invalid(field, "must not contain a national identifier")
-        }
+        // Both are written to the log: no control characters, no national identifier.
+        try LoggedText.check(requestID, field: "request_id", limit: .requestID)
+        try LoggedText.check(consentReference, field: "consent_reference", limit: .consentReference)
+        try FieldLimit.freezeCode.check(freezeCode, field: "freeze_code")
         self.consentReference = consentReference
         self.requestID = requestID
         self.freezeCode = freezeCode

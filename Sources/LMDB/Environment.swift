@@ -104,8 +104,37 @@ public final class Environment: Sendable {
             txn.abort()
             throw error
         }
-        try txn.commit()
+        do {
+            try txn.commit()
+        } catch let error as LMDBError where error.code == EIO && self.isOutOfSpace() {
+            // LMDB reports a short write as EIO; on a full device (or at the file-size limit) that is
+            // what a write that ran out of room looks like, so say so.
+            throw LMDBError(code: ENOSPC, operation: "txn_commit (short write, no room left for data.mdb)")
+        }
         return result
+    }
+
+    /// Whether the data file can grow no further: the device has (almost) no free blocks, or the file
+    /// has reached the process's file-size limit. Asked only after a commit failed with EIO.
+    func isOutOfSpace() -> Bool {
+        let dataFile = self.path + "/data.mdb"
+        var status = stat()
+        let size = stat(dataFile, &status) == 0 ? UInt64(status.st_size) : 0
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let fileSizeLimit = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
+        #else
+        let fileSizeLimit = RLIMIT_FSIZE
+        #endif
+        if getrlimit(fileSizeLimit, &limit) == 0 && limit.rlim_cur < rlim_t(Int64.max)
+            && size + 64 * 1024 > UInt64(limit.rlim_cur)
+        {
+            return true
+        }
+        var volume = statvfs()
+        guard statvfs(self.path, &volume) == 0 else { return false }
+        // A commit writes its dirty pages at once; less room than a few MiB cannot hold one.
+        return UInt64(volume.f_bavail) * UInt64(volume.f_frsize) < 4 << 20
     }
 
     /// Flushes buffers to disk (only needed with ``Configuration/noSync``).

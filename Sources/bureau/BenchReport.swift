@@ -38,9 +38,9 @@ struct BenchDaemon {
             configuration: DaemonConfiguration(
                 port: 0, dataFolder: folder + "/data", store: .init(mapSize: 64 << 30),
                 tls: .init(
-                    certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
-                    privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
-                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
+                    certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
+                    privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
+                    clientCA: .bytes(Array(try ca.certificatePEM.utf8))
                 )
             ),
             logger: logger

@@ -76,6 +76,7 @@ enum ReportText {
         out.append(row("Accounts", "\(s.accounts) (\(s.openAccounts) open, \(s.delinquentAccounts) delinquent)"))
         if !s.totalLimit.isEmpty { out.append(row("Total limit", s.totalLimit.map(money).joined(separator: ", "))) }
         if !s.totalBalance.isEmpty { out.append(row("Total balance", s.totalBalance.map(money).joined(separator: ", "))) }
+        if !s.totalsOutOfRange.isEmpty { out.append(row("Totals out of range", s.totalsOutOfRange.joined(separator: ", "))) }
         if s.worstStatus != .unspecified { out.append(row("Worst status", enumName(s.worstStatus, prefix: ""))) }
         out.append(row("Public records", String(s.publicRecords)))
         var lists: [String] = []
@@ -201,7 +202,8 @@ enum ReportText {
 
     private static func money(_ m: Bureau_Money) -> String {
         let sign = m.minorUnits < 0 ? "-" : ""
-        let units = abs(m.minorUnits)
+        // The magnitude, not abs: abs(Int64.min) traps, and a report must print whatever the bureau holds.
+        let units = m.minorUnits.magnitude
         let whole = String(units / 100)
         var grouped = ""
         for (i, c) in whole.reversed().enumerated() {

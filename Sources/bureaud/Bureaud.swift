@@ -105,7 +105,8 @@ struct Bureaud: AsyncParsableCommand {
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
-            metrics: (registry, host, metricsPort)
+            metrics: (registry, host, metricsPort),
+            limits: try file?.limits() ?? .defaults
         )
     }
 }

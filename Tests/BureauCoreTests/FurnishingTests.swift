@@ -75,7 +75,7 @@ struct FurnishingTests {
         ("subjects[0].accounts[0].legal_basis", person(accounts: [account(status: .late60)]), "needs a legal basis"),
         ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(status: .late60), ended: nil)]), "end date of the behaviour"),
         ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(status: .late60), ended: DateFields(year: 2010, month: 1, day: 1))]), "before the record began"),
-        ("subjects[0].accounts[0].legal_basis.document_number", person(accounts: [withBasis(account(status: .late60), number: "")]), "1 to 100"),
+        ("subjects[0].accounts[0].legal_basis.document_number", person(accounts: [withBasis(account(status: .late60), number: "")]), "is required"),
         ("subjects[0].accounts[0].behaviour_ended", person(accounts: [withBasis(account(), ended: DateFields(year: 2024, month: 1, day: 1))]), "only negative records"),
     ]
 

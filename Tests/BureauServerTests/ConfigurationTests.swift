@@ -34,4 +34,15 @@ struct ConfigurationTests {
             #expect("\(error)" == message)
         }
     }
+
+    @Test("the example's [limits] are the defaults, and a limit out of range is refused")
+    func limits() throws {
+        let file = try ConfigurationFile(path: Self.example, text: try String(contentsOfFile: Self.example, encoding: .utf8))
+        #expect(try file.limits() == ServerLimits.defaults)
+        let small = try ConfigurationFile(path: "bureau.toml", text: "[limits]\nhandshake_timeout_seconds = 0.5\nmax_connections = 2")
+        #expect(try small.limits().handshakeTimeout == .milliseconds(500))
+        #expect(try small.limits().maxConnections == 2)
+        let bad = try ConfigurationFile(path: "bureau.toml", text: "[limits]\nmax_connections = 0")
+        #expect(throws: ConfigurationFile.Problem.self) { try bad.limits() }
+    }
 }

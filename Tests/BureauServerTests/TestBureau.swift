@@ -36,6 +36,7 @@ struct TestBureau: Sendable {
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
         prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
         logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
+        limits: ServerLimits = .defaults,
         _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
@@ -47,13 +48,14 @@ struct TestBureau: Sendable {
             configuration: DaemonConfiguration(
                 port: 0, dataFolder: folder, store: .init(mapSize: mapSize),
                 tls: .init(
-                    certificateChain: [.bytes(Array(try server.certificatePEM.utf8), format: .pem)],
-                    privateKey: .bytes(Array(server.privateKeyPEM.utf8), format: .pem),
-                    clientCA: [.bytes(Array(try ca.certificatePEM.utf8), format: .pem)]
+                    certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
+                    privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
+                    clientCA: .bytes(Array(try ca.certificatePEM.utf8))
                 ),
                 logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
-                now: { clock.now }
+                now: { clock.now },
+                limits: limits
             ),
             logger: logger
         )

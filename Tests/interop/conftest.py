@@ -58,14 +58,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_bureaud(certs, data, port):
-    """Starts bureaud on `port` with `data`; returns the process once it listens."""
+def start_bureaud(certs, data, port, config=None):
+    """Starts bureaud on `port` with `data` (and the configuration file `config`, if given); returns the
+    process once it listens."""
     log = open(data / "bureaud.log", "a+")
     proc = subprocess.Popen(
         [
             str(BIN / "bureaud"), "--port", str(port), "--data", str(data),
             "--cert", str(certs / "server.pem"), "--key", str(certs / "server.key"), "--ca", str(certs / "ca.pem"),
             "--metrics-port", "0",
+            *(["--config", str(config)] if config else []),
         ],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
@@ -86,12 +88,12 @@ def seed(certs, data):
     )
 
 
-def seeded_bureaud(certs, data):
+def seeded_bureaud(certs, data, config=None):
     """Seeds a new data folder and starts bureaud on it; returns (process, port, address)."""
     data.mkdir()
     seed(certs, data)
     port = free_port()
-    return start_bureaud(certs, data, port), port, f"127.0.0.1:{port}"
+    return start_bureaud(certs, data, port, config), port, f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ let furnishing = Furnishing(furnisher: furnisher, catalogue: .default, today: Ca
 
 /// Request validation as the services run it: the first byte picks the message, the rest is its
 /// protobuf encoding. Bytes either fail to decode, or validate, or fail with an error naming a field;
-/// validated records survive the store's codec unchanged.
+/// validated records survive the store's codec unchanged, and a report over them is built without trapping.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequests(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 0 else { return 0 }
@@ -43,6 +43,12 @@ public func fuzzRequests(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
                     let bytes = RecordCodec.encode(record)
                     let back = try! bytes.withUnsafeBytes { try RecordCodec.decodeRecord(record.reference, $0) }
                     precondition(back == record, "record survives the codec")
+                }
+                // Whatever validation lets in, a report and a score are built over it without trapping.
+                var file = CreditFile(subject: subject.subject)
+                for record in subject.records { file.upsert(record) }
+                for purpose in [Purpose.selfAccess, .loanOrigination] {
+                    _ = ReportBuilder.report(of: file, for: purpose, catalogue: .default, today: furnishing.today)
                 }
             }
         }
