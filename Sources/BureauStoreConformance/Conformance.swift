@@ -2,6 +2,7 @@ public import BureauCore
 public import BureauStore
 import Foundation
 import Logging
+import Synchronization
 
 /// The behaviours every storage backend must have, as named checks that any backend runs unchanged
 /// (trillian's shared storage tests, here as a library): give ``StorageConformance/run(_:on:)`` a
@@ -40,6 +41,7 @@ public enum StorageConformance {
         Check(name: "atomic batches: a write commits all of its changes and log entries or none", body: atomicBatches),
         Check(name: "crash points: a write that fails at any step leaves nothing, log and indexes included", body: crashPoints),
         Check(name: "nested transactions: a failed request is undone alone, its neighbours commit", body: nestedTransactions),
+        Check(name: "snapshots: a read sees the state it began with while a write commits beside it", body: snapshots),
         Check(name: "group commit: concurrent requests share commits and get distinct receipts in log order", body: groupCommit),
         Check(name: "idempotent furnishing batches: the first answer is kept per furnisher and batch id", body: idempotentBatches),
         Check(name: "log ordering: indexes are dense and in append order, pages forward, backward and by bytes", body: logOrdering),
@@ -249,6 +251,41 @@ private func nestedTransactions(_ store: Store) async throws {
         try require(requests == ["r-0", "r-2", "r-4"], "the kept entries are dense and in order: \(requests)")
         for n in 0..<6 { try require(try txn.hasFile(subject(n)) == (n % 2 == 0), "file \(n) follows its nested transaction") }
         try require(try txn.tree.root(size: 3) == Merkle.root(of: try txn.logEntries(from: 0, limit: 3).map(\.leafHash)[...]), "the tree skips undone leaves")
+    }
+}
+
+private func snapshots(_ store: Store) async throws {
+    let key = subject(1)
+    try store.write { txn in
+        try txn.putSubject(person(1), for: key)
+        _ = try txn.appendLog(entry(0))
+    }
+    let committed = DispatchSemaphore(value: 0)
+    let failure = Mutex<(any Error)?>(nil)
+    try store.read { txn in
+        try require(try txn.logSize() == 1, "the snapshot starts with one entry")
+        // Another thread writes and commits while this snapshot is open: a reader never waits for the writer.
+        let writer = Thread {
+            do {
+                try store.write { txn in
+                    try txn.putRecord(account("A-1"), for: key, catalogue: .default)
+                    _ = try txn.appendLog(entry(1))
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            committed.signal()
+        }
+        writer.start()
+        try require(committed.wait(timeout: .now() + 30) == .success, "a write commits while a snapshot is open")
+        try require(try txn.logSize() == 1, "the open snapshot does not see the later entry")
+        try require(try txn.logEntryBytes(from: 1, limit: 1, reverse: false, maxBytes: .max).isEmpty, "nor its bytes")
+        try require(try txn.file(key)?.accounts.isEmpty == true, "nor the later record")
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    try store.read { txn in
+        try require(try txn.logSize() == 2, "a new snapshot sees the commit")
+        try require(try txn.file(key)?.accounts.count == 1, "and its record")
     }
 }
 
