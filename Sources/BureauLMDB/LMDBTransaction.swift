@@ -1,7 +1,7 @@
-public import BureauCore
-public import BureauStore
+import BureauCore
+import BureauStore
 import LMDB
-public import Foundation
+import Foundation
 import Crypto
 
 /// Typed reads and writes over one LMDB transaction (read-only or read-write). Valid only inside the

@@ -1,4 +1,4 @@
-public import BureauCore
+import BureauCore
 
 /// The stored log does not match what its entries hash to, or what was signed: someone changed it.
 public struct LogTampering: Error, Hashable, Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-public import BureauCore
+import BureauCore
 public import BureauStore
 import Foundation
 import Logging
@@ -541,7 +541,7 @@ private func accessState(_ store: Store) async throws {
         try txn.countQuery(bank, on: today)
         _ = try txn.countSelfQuery(key, year: 2026)
         try txn.putInstitution(institution)
-        try txn.putCatalogue(try { var c = Catalogue.default; c.version = 9; return c }())
+        try txn.putCatalogue({ var c = Catalogue.default; c.version = 9; return c }())
     }
     try store.read { txn in
         try require(try txn.consent("C-1") == consent, "a consent round-trips")
