@@ -16,6 +16,7 @@ public final class LMDBStorage: StorageBackend {
         self.databases = try Databases(self.environment)
     }
 
+    /// Runs `body` in an LMDB read transaction (an MVCC snapshot); LMDB errors become ``BureauError``.
     public func read<T>(_ body: (any ReadOnlyStoreTransaction) throws -> T) throws -> T {
         do {
             return try self.environment.read { try body(LMDBTransaction($0, self.databases)) }
@@ -24,6 +25,8 @@ public final class LMDBStorage: StorageBackend {
         }
     }
 
+    /// Runs `body` in the LMDB write transaction, committed (and synced unless `noSync`) when it returns;
+    /// LMDB errors become ``BureauError`` (a full map is resource exhausted).
     public func write<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
         do {
             return try self.environment.write { try body(LMDBTransaction($0, self.databases)) }
@@ -32,6 +35,7 @@ public final class LMDBStorage: StorageBackend {
         }
     }
 
+    /// The status of an LMDB error, or nil for any other error.
     public func storageFailure(_ error: any Error) -> BureauError? {
         (error as? LMDBError).map { BureauError(storage: $0) }
     }
