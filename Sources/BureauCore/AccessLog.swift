@@ -4,6 +4,8 @@ import class Foundation.JSONDecoder
 import struct Foundation.Data
 
 /// What happened to a request, as the log records it.
+///
+/// The query index stores an outcome as its ``indexCode``; new outcomes take new codes.
 public enum Outcome: String, Hashable, Codable, Sendable, CaseIterable {
     /// A report was disclosed.
     case hit
@@ -15,6 +17,24 @@ public enum Outcome: String, Hashable, Codable, Sendable, CaseIterable {
     case frozen
     /// A change to files was applied.
     case applied
+
+    /// The outcome's stable one-byte code in the query index: hit 0, no-hit 1, denied 2, frozen 3,
+    /// applied 4 (the order of the cases when the index was introduced, which stored entries hold).
+    public var indexCode: UInt8 {
+        switch self {
+        case .hit: 0
+        case .noHit: 1
+        case .denied: 2
+        case .frozen: 3
+        case .applied: 4
+        }
+    }
+
+    /// The outcome whose ``indexCode`` is `code`, or nil.
+    public init?(indexCode code: UInt8) {
+        guard let found = Self.allCases.first(where: { $0.indexCode == code }) else { return nil }
+        self = found
+    }
 }
 
 /// One entry of the access log: who asked what about whom, for which purpose, and what they got.
@@ -25,7 +45,7 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     /// When the server decided the request (millisecond precision).
     public var time: Date
     /// The action: `report.individual`, `report.business`, `furnish.submit`, ...
-    public var action: String
+    public var action: LogAction
     /// The caller's own request or batch id.
     public var requestID: String
     /// The institution's Unified Social Credit Code, or empty when the caller was not recognised.
@@ -34,8 +54,8 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     public var certificateFingerprint: String
     /// The operator id sent by an operator's client (empty otherwise).
     public var operatorID: String
-    /// Hex keyed hashes of the subjects concerned.
-    public var subjects: [String]
+    /// The keyed hashes of the subjects concerned (written as hex).
+    public var subjects: [SubjectKey]
     public var purpose: Purpose?
     public var consentReference: String
     /// The legal basis relied on.
@@ -50,19 +70,20 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     /// For changes: hex SHA-256 of what changed.
     public var changeDigest: String
 
+    /// The one way to make an entry: `action` done by `actor` (institution, certificate and operator id
+    /// together, see ``LogActor``), at `time`.
     public init(
-        time: Date, action: String, requestID: String, institution: String, certificateFingerprint: String,
-        operatorID: String = "", subjects: [String] = [], purpose: Purpose? = nil, consentReference: String = "",
-        legalBasis: String = "", outcome: Outcome, reason: String = "", disclosedFields: [String] = [],
+        _ action: LogAction, by actor: LogActor, time: Date, requestID: String, subjects: [SubjectKey] = [], purpose: Purpose? = nil,
+        consentReference: String = "", legalBasis: String = "", outcome: Outcome, reason: String = "", disclosedFields: [String] = [],
         disclosureVersion: UInt32 = 0, changeDigest: String = ""
     ) {
         // Millisecond precision so that the canonical bytes round-trip exactly.
         self.time = Date(timeIntervalSince1970: (time.timeIntervalSince1970 * 1000).rounded() / 1000)
         self.action = action
         self.requestID = requestID
-        self.institution = institution
-        self.certificateFingerprint = certificateFingerprint
-        self.operatorID = operatorID
+        self.institution = actor.institution
+        self.certificateFingerprint = actor.certificateFingerprint
+        self.operatorID = actor.operatorID
         self.subjects = subjects
         self.purpose = purpose
         self.consentReference = consentReference

@@ -63,7 +63,7 @@ public enum AnomalyDetector {
         hours: [String: ClosedRange<Int>] = [:]
     ) -> [Anomaly] {
         var found: [Anomaly] = []
-        let reports = entries.filter { ($0.entry.action.hasPrefix("report.") || $0.entry.action.hasPrefix("score.")) && !$0.entry.institution.isEmpty }
+        let reports = entries.filter { $0.entry.action.isQuery && !$0.entry.institution.isEmpty }
         let today = reports.filter { CalendarDate(utcDayOf: $0.entry.time) == day }
         let baselineStart = day.daysSinceEpoch - rules.baselineDays
         let baseline = reports.filter {

@@ -5,8 +5,8 @@ import Crypto
 public struct Consent: Hashable, Codable, Sendable {
     /// The bureau's reference for it, quoted in report requests and log entries.
     public var reference: String
-    /// Hex keyed hash of the subject.
-    public var subject: String
+    /// The keyed hash of the subject.
+    public var subject: SubjectKey
     public var agency: UnifiedSocialCreditCode
     public var purpose: Purpose
     public var validFrom: CalendarDate
@@ -18,7 +18,7 @@ public struct Consent: Hashable, Codable, Sendable {
     public var revokedOn: CalendarDate?
 
     public init(
-        reference: String, subject: String, agency: UnifiedSocialCreditCode, purpose: Purpose, validFrom: CalendarDate,
+        reference: String, subject: SubjectKey, agency: UnifiedSocialCreditCode, purpose: Purpose, validFrom: CalendarDate,
         validUntil: CalendarDate, evidenceDigest: String, singleUse: Bool, used: Bool = false, revokedOn: CalendarDate? = nil
     ) {
         self.reference = reference
@@ -37,7 +37,7 @@ public struct Consent: Hashable, Codable, Sendable {
     ///
     /// - Throws: ``BureauError`` (permission denied) naming what is wrong: another subject, agency or
     ///   purpose, not yet valid, expired, revoked or used up.
-    public func check(subject: String, agency: UnifiedSocialCreditCode, purpose: Purpose, on today: CalendarDate) throws(BureauError) {
+    public func check(subject: SubjectKey, agency: UnifiedSocialCreditCode, purpose: Purpose, on today: CalendarDate) throws(BureauError) {
         let field = "consent_reference"
         guard subject == self.subject else { throw BureauError(.permissionDenied, "\(field): consent \(self.reference) is for another subject") }
         guard agency == self.agency else { throw BureauError(.permissionDenied, "\(field): consent \(self.reference) was given to another agency") }

@@ -14,8 +14,8 @@ public struct Dispute: Hashable, Codable, Sendable {
     public static let answerDays = 20
 
     public var id: String
-    /// Hex keyed hash of the subject.
-    public var subject: String
+    /// The keyed hash of the subject.
+    public var subject: SubjectKey
     public var record: RecordReference
     public var filed: CalendarDate
     public var description: String
@@ -23,7 +23,7 @@ public struct Dispute: Hashable, Codable, Sendable {
     public var answeredOn: CalendarDate?
     public var note: String
 
-    public init(id: String, subject: String, record: RecordReference, filed: CalendarDate, description: String) {
+    public init(id: String, subject: SubjectKey, record: RecordReference, filed: CalendarDate, description: String) {
         self.id = id
         self.subject = subject
         self.record = record

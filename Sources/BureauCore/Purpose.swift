@@ -12,6 +12,32 @@ public enum Purpose: String, Hashable, Codable, Sendable, CaseIterable {
     case courtOrder = "court-order"
     case selfAccess = "self-access"
 
+    /// The purpose's stable one-byte code in the query index: loan-origination 0,
+    /// credit-card-origination 1, post-loan-management 2, guarantee-review 3, employment-screening 4,
+    /// tenant-screening 5, insurance-underwriting 6, regulatory-supervision 7, court-order 8,
+    /// self-access 9 (the order of the cases when the index was introduced, which stored entries hold).
+    /// New purposes take new codes; a code is never reused.
+    public var indexCode: UInt8 {
+        switch self {
+        case .loanOrigination: 0
+        case .creditCardOrigination: 1
+        case .postLoanManagement: 2
+        case .guaranteeReview: 3
+        case .employmentScreening: 4
+        case .tenantScreening: 5
+        case .insuranceUnderwriting: 6
+        case .regulatorySupervision: 7
+        case .courtOrder: 8
+        case .selfAccess: 9
+        }
+    }
+
+    /// The purpose whose ``indexCode`` is `code`, or nil.
+    public init?(indexCode code: UInt8) {
+        guard let found = Self.allCases.first(where: { $0.indexCode == code }) else { return nil }
+        self = found
+    }
+
     /// The rule that allows a query for this purpose.
     public var legalBasis: String {
         switch self {

@@ -27,7 +27,7 @@ public struct Repair: Hashable, Codable, Sendable {
     }
 
     public var id: String
-    public var subject: String
+    public var subject: SubjectKey
     public var record: RecordReference
     public var requested: CalendarDate
     /// What the subject did to put things right.
@@ -38,7 +38,7 @@ public struct Repair: Hashable, Codable, Sendable {
     public var reviewedBy: String
     public var note: String
 
-    public init(id: String, subject: String, record: RecordReference, requested: CalendarDate, rectification: String, evidenceDigest: String) {
+    public init(id: String, subject: SubjectKey, record: RecordReference, requested: CalendarDate, rectification: String, evidenceDigest: String) {
         self.id = id
         self.subject = subject
         self.record = record

@@ -34,6 +34,23 @@ public struct SubjectKey: Hashable, Sendable, Comparable, CustomStringConvertibl
     public static func < (lhs: SubjectKey, rhs: SubjectKey) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
 }
 
+extension SubjectKey: Codable {
+    /// Decodes the key from its ``hex``, as log entries and stored values hold it.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        guard let key = SubjectKey(hex: try container.decode(String.self)) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a subject key is 64 hex characters")
+        }
+        self = key
+    }
+
+    /// Encodes the key as its lowercase ``hex``.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.hex)
+    }
+}
+
 extension Sequence<UInt8> {
     /// Lowercase hex.
     public var hexString: String {

@@ -305,12 +305,11 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         try self.txn.put(size.bigEndianBytes, forKey: Keys.logSize, in: self.databases.meta)
     }
 
-    /// subject key (32) + index (8, BE) -> time (8, BE milliseconds) + purpose + outcome (their positions in
-    /// `allCases`) + institution code.
+    /// subject key (32) + index (8, BE) -> time (ms, 8 bytes), purpose and outcome by their stable index codes,
+    /// the institution's code.
     func putFileQuery(_ query: FileQuery, for key: SubjectKey) throws {
         let millis = UInt64(max(0, (query.time.timeIntervalSince1970 * 1000).rounded()))
-        let value = millis.bigEndianBytes + [UInt8(Purpose.allCases.firstIndex(of: query.purpose)!), UInt8(Outcome.allCases.firstIndex(of: query.outcome)!)]
-            + Array(query.institution.utf8)
+        let value = millis.bigEndianBytes + [query.purpose.indexCode, query.outcome.indexCode] + Array(query.institution.utf8)
         try self.txn.put(value, forKey: key.bytes + query.index.bigEndianBytes, in: self.databases.queryIndex)
     }
 
@@ -319,15 +318,15 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         var found: [FileQuery] = []
         let end = key.bytes + UInt64.max.bigEndianBytes
         try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
-            guard k.starts(with: key.bytes), k.count == 40, v.count > 10, Int(v[8]) < Purpose.allCases.count,
-                Int(v[9]) < Outcome.allCases.count
+            guard k.starts(with: key.bytes), k.count == 40, v.count > 10, let purpose = Purpose(indexCode: v[8]),
+                let outcome = Outcome(indexCode: v[9])
             else { return false }
             let time = Date(timeIntervalSince1970: Double(UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: v[0..<8]))) / 1000)
             if time < since { return false }
             found.append(
                 FileQuery(
                     index: UInt64(bigEndianBytes: UnsafeRawBufferPointer(rebasing: k[32...])), time: time,
-                    purpose: Purpose.allCases[Int(v[8])], outcome: Outcome.allCases[Int(v[9])],
+                    purpose: purpose, outcome: outcome,
                     institution: String(decoding: UnsafeRawBufferPointer(rebasing: v[10...]), as: UTF8.self)
                 )
             )

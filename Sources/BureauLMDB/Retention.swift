@@ -28,7 +28,7 @@ extension LMDBTransaction {
         let due = try self.dueRecords(onOrBefore: day, catalogue: catalogue, limit: limit)
         guard !due.isEmpty else { return 0 }
         var hasher = SHA256()
-        var subjects = Set<String>()
+        var subjects = Set<SubjectKey>()
         var deleted: [SubjectKey: Set<RecordReference>] = [:]
         var masked = 0
         for (key, reference, action) in due {
@@ -43,7 +43,7 @@ extension LMDBTransaction {
                 continue
             }
             hasher.update(data: Keys.record(key, reference))
-            subjects.insert(key.hex)
+            subjects.insert(key)
         }
         try self.deleteAttachments(about: deleted)
         let deletedCount = deleted.values.reduce(0) { $0 + $1.count }
@@ -51,8 +51,7 @@ extension LMDBTransaction {
         let index = try self.logSize()
         _ = try self.appendLog(
             AccessLogEntry(
-                time: time, action: "retention.purge", requestID: "retention-purge-\(index)", institution: "", certificateFingerprint: "",
-                subjects: subjects.sorted(), outcome: .applied,
+                .retentionPurge, by: .bureau(), time: time, requestID: "retention-purge-\(index)", subjects: subjects.sorted(), outcome: .applied,
                 reason: "\(deletedCount) record(s) deleted and \(masked) account history(ies) masked: retention ended on or before \(day) "
                     + "under catalogue v\(catalogue.version)",
                 changeDigest: hasher.finalize().hexString
@@ -118,7 +117,7 @@ extension LMDBTransaction {
         for k in attachments { try self.txn.delete(k, in: self.databases.attachments) }
         // Disputes, open or answered, name the record too. They are few; one pass over them per batch.
         var disputes: [Dispute] = []
-        let bySubject = Dictionary(uniqueKeysWithValues: references.map { ($0.key.hex, $0.value) })
+        let bySubject = Dictionary(uniqueKeysWithValues: references.map { ($0.key, $0.value) })
         try self.txn.scan(self.databases.disputes) { _, v in
             let dispute = try Codec.decode(Dispute.self, v)
             if bySubject[dispute.subject]?.contains(dispute.record) == true { disputes.append(dispute) }

@@ -44,8 +44,8 @@ public struct AnomalyMonitor: Sendable {
         let time = self.now()
         for anomaly in found {
             let entry = AccessLogEntry(
-                time: time, action: "anomaly.detected", requestID: anomaly.id, institution: anomaly.institution,
-                certificateFingerprint: "", outcome: .applied, reason: anomaly.evidence
+                .anomalyDetected, by: .bureau(for: anomaly.institution), time: time, requestID: anomaly.id, outcome: .applied,
+                reason: anomaly.evidence
             )
             recorded.append(
                 try await self.writer.submit { txn in

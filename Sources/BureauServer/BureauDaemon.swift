@@ -5,7 +5,7 @@ public import BureauStore
 import BureauLMDB
 public import Foundation
 import GRPCCore
-public import GRPCNIOTransportHTTP2
+import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
 import Synchronization
 public import Logging

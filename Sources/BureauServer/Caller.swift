@@ -15,6 +15,11 @@ public struct Caller: Sendable {
     public var certificateFingerprint: String
     /// The operator id from the `bureau-operator-id` metadata, for institutions with the operator role.
     public var operatorID: String
+
+    /// Who the log names for this caller's calls: its institution, certificate and operator id.
+    public var actor: LogActor {
+        LogActor(institution: self.institution.code.value, certificateFingerprint: self.certificateFingerprint, operatorID: self.operatorID)
+    }
 }
 
 /// Maps the verified peer certificate of an RPC to a registered institution in good standing.

@@ -6,7 +6,6 @@ import Foundation
 public import GRPCCore
 import Logging
 import SwiftProtobuf
-import Synchronization
 
 /// Random hex for references, codes and salts.
 func randomHex(bytes count: Int) -> String {
@@ -49,13 +48,11 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
         let time = self.context.now()
         let key = self.context.store.key(for: identifier)
         let consent = Consent(
-            reference: "CONSENT-" + randomHex(bytes: 12), subject: key.hex, agency: caller.institution.code, purpose: purpose,
+            reference: "CONSENT-" + randomHex(bytes: 12), subject: key, agency: caller.institution.code, purpose: purpose,
             validFrom: from, validUntil: until, evidenceDigest: Array(request.evidenceSha256).hexString, singleUse: request.singleUse
         )
         let entry = AccessLogEntry(
-            time: time, action: "consent.register", requestID: request.requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
-            purpose: purpose, consentReference: consent.reference, outcome: .applied,
+            .consentRegister, by: caller.actor, time: time, requestID: request.requestID, subjects: [key], purpose: purpose, consentReference: consent.reference, outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn in
@@ -89,8 +86,7 @@ public struct ConsentService: Bureau_ConsentService.SimpleServiceProtocol {
             try txn.putConsent(consent)
             return try txn.appendLog(
                 AccessLogEntry(
-                    time: time, action: "consent.revoke", requestID: request.requestID, institution: institution.code.value,
-                    certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [consent.subject],
+                    .consentRevoke, by: caller.actor, time: time, requestID: request.requestID, subjects: [consent.subject],
                     purpose: consent.purpose, consentReference: reference, outcome: .applied, reason: String(request.reason.prefix(500)),
                     changeDigest: try FurnishService.digest(request)
                 )
@@ -114,7 +110,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     }
 
     /// Free self-queries a year.
-    public static let freeSelfQueries: UInt64 = 2
+    public static let freeSelfQueries: UInt64 = SelfQueryCount.free
 
     public func getOwnReport(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_OwnReportResponse {
         let caller = try self.context.callers.caller(of: context)
@@ -122,7 +118,6 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         guard let kind = SubjectKind(request.subjectKind) else {
             throw BureauError.invalid("subject_kind", "must be individual or business")
         }
-        let counted = Mutex<UInt64>(0)
         let answer = try await self.reports.serve(
             { () throws(BureauError) in
                 try ReportQuery(
@@ -130,21 +125,17 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
                     requestID: request.requestID, freezeCode: ""
                 )
             },
-            rpc: context
-        ) { txn, key, today in
-            let count = try txn.countSelfQuery(key, year: today.year)
-            counted.withLock { $0 = count }
-            return count <= Self.freeSelfQueries
-                ? "free self-query \(count) of \(Self.freeSelfQueries) in \(today.year)" : "chargeable self-query \(count) in \(today.year)"
-        }
+            rpc: context,
+            ownReport: true
+        )
         var response = Bureau_OwnReportResponse()
         switch kind {
         case .individual: response.individual = ReportService.individual(answer)
         case .business: response.business = ReportService.business(answer)
         }
-        let count = counted.withLock { $0 }
-        response.selfQueriesThisYear = UInt32(clamping: count)
-        response.chargeable = count > Self.freeSelfQueries
+        let count = answer.selfQuery ?? SelfQueryCount(number: 0, year: 0)
+        response.selfQueriesThisYear = UInt32(clamping: count.number)
+        response.chargeable = count.chargeable
         response.receipt = Bureau_LogReceipt(answer.receipt)
         return response
     }
@@ -169,9 +160,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
             }
         }
         let entry = AccessLogEntry(
-            time: time, action: "subject.history", requestID: request.requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex],
-            purpose: .selfAccess, outcome: .hit
+            .subjectHistory, by: caller.actor, time: time, requestID: request.requestID, subjects: [key], purpose: .selfAccess, outcome: .hit
         )
         let receipt = try await self.context.commit(for: caller) { txn in try txn.appendLog(entry) }
         var response = Bureau_AccessHistoryResponse()
@@ -199,8 +188,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let catalogue = try self.context.catalogue.current()
         let statement = Statement(id: "S-" + randomHex(bytes: 8), text: text, added: CalendarDate(utcDayOf: time), about: about)
         let entry = AccessLogEntry(
-            time: time, action: "subject.statement", requestID: request.subject.requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            .subjectStatement, by: caller.actor, time: time, requestID: request.subject.requestID, subjects: [key], outcome: .applied,
             changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
@@ -230,12 +218,11 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let today = CalendarDate(utcDayOf: time)
         let catalogue = try self.context.catalogue.current()
         let repair = Repair(
-            id: "R-" + randomHex(bytes: 8), subject: key.hex, record: reference, requested: today, rectification: rectification,
+            id: "R-" + randomHex(bytes: 8), subject: key, record: reference, requested: today, rectification: rectification,
             evidenceDigest: Array(request.evidenceSha256).hexString
         )
         let entry = AccessLogEntry(
-            time: time, action: "repair.request", requestID: repair.id, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            .repairRequest, by: caller.actor, time: time, requestID: repair.id, subjects: [key], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
@@ -261,11 +248,10 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let time = self.context.now()
         let catalogue = try self.context.catalogue.current()
         let dispute = Dispute(
-            id: "D-" + randomHex(bytes: 8), subject: key.hex, record: reference, filed: CalendarDate(utcDayOf: time), description: description
+            id: "D-" + randomHex(bytes: 8), subject: key, record: reference, filed: CalendarDate(utcDayOf: time), description: description
         )
         let entry = AccessLogEntry(
-            time: time, action: "dispute.file", requestID: dispute.id, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied,
+            .disputeFile, by: caller.actor, time: time, requestID: dispute.id, subjects: [key], outcome: .applied,
             reason: "\(reference)", changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
@@ -295,14 +281,11 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
     }
 
     private func change(
-        _ action: String, _ caller: Caller, _ key: SubjectKey, _ requestID: String,
+        _ action: LogAction, _ caller: Caller, _ key: SubjectKey, _ requestID: String,
         _ body: @escaping @Sendable (inout FileProtection, CalendarDate) throws -> Void
     ) async throws -> LogReceipt {
         let time = self.context.now()
-        let entry = AccessLogEntry(
-            time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, subjects: [key.hex], outcome: .applied
-        )
+        let entry = AccessLogEntry(action, by: caller.actor, time: time, requestID: requestID, subjects: [key], outcome: .applied)
         return try await self.context.commit(for: caller) { txn in
             guard try txn.hasFile(key) else { throw BureauError(.notFound, "subject.subject_identifier: no file on record") }
             var protection = try txn.protection(key)
@@ -317,7 +300,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         // Eight digits, shown once to the subject.
         let code = String(UInt64.random(in: 10_000_000...99_999_999))
         let salt = randomHex(bytes: 16)
-        let receipt = try await self.change("subject.freeze", caller, key, request.requestID) { protection, today in
+        let receipt = try await self.change(.subjectFreeze, caller, key, request.requestID) { protection, today in
             guard protection.freeze == nil else { throw BureauError(.failedPrecondition, "the file is already frozen") }
             protection.freeze = Freeze(placed: today, code: code, salt: salt)
         }
@@ -331,7 +314,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let (caller, key) = try self.subject(request.subject, context)
         let code = request.freezeCode
         try FieldLimit.freezeCode.check(code, field: "freeze_code")
-        let receipt = try await self.change("subject.unfreeze", caller, key, request.subject.requestID) { protection, _ in
+        let receipt = try await self.change(.subjectUnfreeze, caller, key, request.subject.requestID) { protection, _ in
             guard let freeze = protection.freeze else { throw BureauError(.failedPrecondition, "the file is not frozen") }
             guard freeze.accepts(code: code) else { throw BureauError(.permissionDenied, "freeze_code: the code does not lift this freeze") }
             protection.freeze = nil
@@ -346,7 +329,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
         try Furnishing.validateLoggedText(request.note, field: "note")
         guard !note.isEmpty else { throw BureauError.invalid("note", "is required") }
-        let receipt = try await self.change("subject.fraud-alert", caller, key, request.subject.requestID) { protection, today in
+        let receipt = try await self.change(.subjectFraudAlert, caller, key, request.subject.requestID) { protection, today in
             protection.fraudAlert = FraudAlert(placed: today, note: note)
         }
         var response = Bureau_ProtectionResponse()
@@ -356,7 +339,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
 
     public func removeFraudAlert(request: Bureau_SubjectRequest, context: ServerContext) async throws -> Bureau_ProtectionResponse {
         let (caller, key) = try self.subject(request, context)
-        let receipt = try await self.change("subject.fraud-alert-removed", caller, key, request.requestID) { protection, _ in
+        let receipt = try await self.change(.subjectFraudAlertRemoved, caller, key, request.requestID) { protection, _ in
             guard protection.fraudAlert != nil else { throw BureauError(.failedPrecondition, "the file has no fraud alert") }
             protection.fraudAlert = nil
         }

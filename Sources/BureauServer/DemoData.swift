@@ -265,17 +265,16 @@ public enum DemoData {
             let furnished = try Furnishing(furnisher: furnisher, catalogue: catalogue, today: today)
                 .validate(batchID: "demo-seed", subjects: batch.subjects)
             try store.write { txn in
-                var keys: [String] = []
+                var keys: [SubjectKey] = []
                 for subject in furnished {
                     let key = store.key(for: subject.identifier)
                     try txn.furnish(subject, as: key, catalogue: catalogue)
-                    keys.append(key.hex)
+                    keys.append(key)
                 }
                 _ = try txn.appendLog(
                     AccessLogEntry(
-                        time: now, action: "furnish.seed", requestID: "demo-seed", institution: batch.furnisher.value,
-                        certificateFingerprint: "", subjects: keys, outcome: .applied,
-                        changeDigest: SHA256.hash(data: Array(keys.joined().utf8)).hexString
+                        .furnishSeed, by: .bureau(for: batch.furnisher.value), time: now, requestID: "demo-seed", subjects: keys,
+                        outcome: .applied, changeDigest: SHA256.hash(data: Array(keys.map(\.hex).joined().utf8)).hexString
                     )
                 )
             }
@@ -286,15 +285,14 @@ public enum DemoData {
             for demo in demoConsents {
                 let key = store.key(for: try SubjectIdentifier(kind: demo.kind, parsing: demo.identifier))
                 let consent = Consent(
-                    reference: demo.reference, subject: key.hex, agency: bank, purpose: demo.purpose,
+                    reference: demo.reference, subject: key, agency: bank, purpose: demo.purpose,
                     validFrom: today.adding(years: -1), validUntil: today.adding(years: 1),
                     evidenceDigest: SHA256.hash(data: Array("demo consent \(demo.reference)".utf8)).hexString, singleUse: false
                 )
                 try txn.putConsent(consent)
                 _ = try txn.appendLog(
                     AccessLogEntry(
-                        time: now, action: "consent.register", requestID: "demo-seed", institution: bank.value,
-                        certificateFingerprint: "", subjects: [key.hex], purpose: demo.purpose, consentReference: demo.reference,
+                        .consentRegister, by: .bureau(for: bank.value), time: now, requestID: "demo-seed", subjects: [key], purpose: demo.purpose, consentReference: demo.reference,
                         outcome: .applied, changeDigest: consent.evidenceDigest
                     )
                 )
@@ -316,8 +314,8 @@ public enum InstitutionRegistry {
             try txn.putInstitution(institution)
             return try txn.appendLog(
                 AccessLogEntry(
-                    time: now, action: "institution.register", requestID: institution.code.value, institution: institution.code.value,
-                    certificateFingerprint: "", operatorID: operatorID, outcome: .applied, changeDigest: digest
+                    .institutionRegister, by: .bureau(for: institution.code.value, operatorID: operatorID), time: now,
+                    requestID: institution.code.value, outcome: .applied, changeDigest: digest
                 )
             )
         }

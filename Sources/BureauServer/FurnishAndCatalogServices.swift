@@ -35,12 +35,11 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
             .validate(batchID: request.batchID, subjects: request.subjects.map(SubmittedSubject.init))
         let keyed = subjects.map { (self.context.store.key(for: $0.identifier), $0) }
         let entry = AccessLogEntry(
+            .furnishSubmit,
+            by: caller.actor,
             time: time,
-            action: "furnish.submit",
             requestID: request.batchID,
-            institution: furnisher.value,
-            certificateFingerprint: caller.certificateFingerprint,
-            subjects: keyed.map(\.0.hex),
+            subjects: keyed.map(\.0),
             outcome: .applied,
             changeDigest: try Self.digest(request)
         )
@@ -93,7 +92,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         guard record.reference == reference else {
             throw BureauError.invalid("record", "its id must equal ref.record_id (\(reference.recordID))")
         }
-        let entry = try self.changeEntry("furnish.correct", request.requestID, caller, key, time, request, reason: request.reason)
+        let entry = try self.changeEntry(.furnishCorrect, request.requestID, caller, key, time, request, reason: request.reason)
         let receipt = try await self.context.commit(for: caller) { txn in
             guard try txn.record(reference, of: key) != nil else { throw Self.notYours(reference) }
             try txn.putRecord(record, for: key, catalogue: catalogue)
@@ -112,7 +111,7 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
         guard !request.reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw BureauError.invalid("reason", "is required") }
         try Furnishing.validateLoggedText(request.reason, field: "reason")
         let catalogue = try self.context.catalogue.current()
-        let entry = try self.changeEntry("furnish.delete", request.requestID, caller, key, self.context.now(), request, reason: request.reason)
+        let entry = try self.changeEntry(.furnishDelete, request.requestID, caller, key, self.context.now(), request, reason: request.reason)
         let receipt = try await self.context.commit(for: caller) { txn in
             guard try txn.deleteRecord(reference, of: key, catalogue: catalogue, tombstone: true) != nil else { throw Self.notYours(reference) }
             return try txn.appendLog(entry)
@@ -173,12 +172,10 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
             dispute.answeredOn = CalendarDate(utcDayOf: time)
             dispute.note = note
             try txn.putDispute(dispute)
-            guard let key = SubjectKey(hex: dispute.subject) else { throw BureauError(.internal, "dispute \(id) names no subject") }
-            if status != .unresolved { try txn.removeDisputeMark(id: id, of: key) }
+            if status != .unresolved { try txn.removeDisputeMark(id: id, of: dispute.subject) }
             return try txn.appendLog(
                 AccessLogEntry(
-                    time: time, action: "dispute.answer", requestID: request.requestID, institution: furnisher.value,
-                    certificateFingerprint: caller.certificateFingerprint, subjects: [dispute.subject], outcome: .applied,
+                    .disputeAnswer, by: caller.actor, time: time, requestID: request.requestID, subjects: [dispute.subject], outcome: .applied,
                     reason: "\(id): \(status.rawValue)", changeDigest: digest
                 )
             )
@@ -206,12 +203,11 @@ public struct FurnishService: Bureau_FurnishService.SimpleServiceProtocol {
     }
 
     private func changeEntry(
-        _ action: String, _ requestID: String, _ caller: Caller, _ key: SubjectKey, _ time: Date, _ request: some SwiftProtobuf.Message,
+        _ action: LogAction, _ requestID: String, _ caller: Caller, _ key: SubjectKey, _ time: Date, _ request: some SwiftProtobuf.Message,
         reason: String
     ) throws -> AccessLogEntry {
         AccessLogEntry(
-            time: time, action: action, requestID: requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, subjects: [key.hex], outcome: .applied,
+            action, by: caller.actor, time: time, requestID: requestID, subjects: [key], outcome: .applied,
             reason: String(reason.prefix(500)), changeDigest: try Self.digest(request)
         )
     }

@@ -55,7 +55,7 @@ public struct Importer: Sendable {
             .filter { $0.roles.contains(.furnisher) }
             .reduce(into: [String: Furnishing]()) { $0[$1.code.value] = Furnishing(furnisher: $1, catalogue: catalogue, today: today) }
         var summary = Summary()
-        var pendingKeys: [String] = []
+        var pendingKeys: [SubjectKey] = []
         var hasher = SHA256()
 
         try self.store.write { txn in
@@ -63,8 +63,8 @@ public struct Importer: Sendable {
                 guard !pendingKeys.isEmpty else { return }
                 _ = try txn.appendLog(
                     AccessLogEntry(
-                        time: self.now, action: "furnish.import", requestID: "import-\(summary.logEntries)", institution: "",
-                        certificateFingerprint: "", subjects: pendingKeys, outcome: .applied,
+                        .furnishImport, by: .bureau(), time: self.now, requestID: "import-\(summary.logEntries)", subjects: pendingKeys,
+                        outcome: .applied,
                         changeDigest: hasher.finalize().hexString
                     )
                 )
@@ -84,7 +84,7 @@ public struct Importer: Sendable {
                         throw LineError(line: batch[i].number, message: error.message)
                     }
                     hasher.update(data: batch[i].line)
-                    pendingKeys.append(key.hex)
+                    pendingKeys.append(key)
                     summary.subjects += 1
                     summary.records += subject.records.count
                     if pendingKeys.count == Self.subjectsPerLogEntry { try flush() }

@@ -1,7 +1,7 @@
-public import BureauCore
-public import BureauStore
+import BureauCore
+import BureauStore
 import Foundation
-public import Logging
+import Logging
 public import ServiceLifecycle
 import Synchronization
 
@@ -117,7 +117,7 @@ public final class LogAuditor: Service, Sendable {
 
     /// Re-verifies the whole log, pass after pass, until graceful shutdown.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await self.audit() }
+        await cancelWhenGracefulShutdown { await self.audit() }
     }
 
     private func audit() async {

@@ -118,20 +118,18 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard var repair = try txn.repair(id) else { throw BureauError(.notFound, "repair_id: no repair request \(id)") }
             guard repair.status == .pending else { throw BureauError(.failedPrecondition, "repair_id: \(id) was reviewed already") }
-            guard let key = SubjectKey(hex: repair.subject) else { throw BureauError(.internal, "repair \(id) names no subject") }
             repair.status = approve ? .approved : .rejected
             repair.reviewedBy = caller.operatorID
             repair.note = note
             try txn.putRepair(repair)
             if approve {
                 // Repaired: the record goes, and cannot come back unchanged.
-                try txn.deleteRecord(repair.record, of: key, catalogue: catalogue, tombstone: true)
+                try txn.deleteRecord(repair.record, of: repair.subject, catalogue: catalogue, tombstone: true)
             }
             return try txn.appendLog(
                 AccessLogEntry(
-                    time: time, action: approve ? "repair.approve" : "repair.reject", requestID: request.requestID,
-                    institution: caller.institution.code.value, certificateFingerprint: caller.certificateFingerprint,
-                    operatorID: caller.operatorID, subjects: [repair.subject], outcome: .applied, reason: "\(id): \(repair.record)",
+                    approve ? .repairApprove : .repairReject, by: caller.actor, time: time, requestID: request.requestID,
+                    subjects: [repair.subject], outcome: .applied, reason: "\(id): \(repair.record)",
                     changeDigest: digest
                 )
             )
@@ -246,10 +244,10 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             guard let token = UInt64(request.pageToken) else { throw BureauError.invalid("page_token", "is a token from next_page_token") }
             start = token
         }
-        var subject: String?
+        var subject: SubjectKey?
         if !request.subjectIdentifier.isEmpty {
             guard let kind = SubjectKind(request.subjectKind) else { throw BureauError.invalid("subject_kind", "must be individual or business") }
-            subject = self.context.store.key(for: try SubjectIdentifier(kind: kind, parsing: request.subjectIdentifier, field: "subject_identifier")).hex
+            subject = self.context.store.key(for: try SubjectIdentifier(kind: kind, parsing: request.subjectIdentifier, field: "subject_identifier"))
         }
         var purpose: Purpose?
         if request.purpose != .unspecified { purpose = try Purpose.parse(request.purpose) }
@@ -342,15 +340,15 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
     }
 
     public func suspendLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
-        try await self.changeLicence(request, context, to: .suspended, action: "licence.suspend")
+        try await self.changeLicence(request, context, to: .suspended, action: .licenceSuspend)
     }
 
     public func reinstateLicence(request: Bureau_LicenceActionRequest, context: ServerContext) async throws -> Bureau_LicenceActionResponse {
-        try await self.changeLicence(request, context, to: .active, action: "licence.reinstate")
+        try await self.changeLicence(request, context, to: .active, action: .licenceReinstate)
     }
 
     private func changeLicence(
-        _ request: Bureau_LicenceActionRequest, _ context: ServerContext, to status: LicenceStatus, action: String
+        _ request: Bureau_LicenceActionRequest, _ context: ServerContext, to status: LicenceStatus, action: LogAction
     ) async throws -> Bureau_LicenceActionResponse {
         let caller = try self.context.callers.caller(of: context)
         try caller.institution.require(.regulator)
@@ -361,8 +359,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         guard !reason.isEmpty else { throw BureauError.invalid("reason", "is required") }
         let time = self.context.now()
         let entry = AccessLogEntry(
-            time: time, action: action, requestID: request.requestID, institution: caller.institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint, operatorID: caller.operatorID, outcome: .applied,
+            action, by: caller.actor, time: time, requestID: request.requestID, outcome: .applied,
             reason: "\(code): \(reason)", changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in

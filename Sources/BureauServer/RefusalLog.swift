@@ -59,18 +59,21 @@ struct RefusalLog: ServerInterceptor {
             let presenter = self.context.callers.presenter(of: rpc)
         else { return error }
         let details = message.flatMap { $0 as? any RefusalDetails }
-        var subjects: [String] = []
+        var subjects: [SubjectKey] = []
         if let (kind, text) = details?.refusedSubject, let kind, let identifier = try? SubjectIdentifier(kind: kind, parsing: text) {
-            subjects = [self.context.store.key(for: identifier).hex]
+            subjects = [self.context.store.key(for: identifier)]
         }
         let purpose = details?.refusedPurpose
+        // The caller may not stand (revoked, unbound): the log names whoever presented the certificate.
+        let actor = LogActor(
+            institution: presenter.institution, certificateFingerprint: presenter.certificateFingerprint,
+            operatorID: Self.loggable(String(operatorID.prefix(64)))
+        )
         let entry = AccessLogEntry(
+            details?.refusedAction ?? .refusedCall(rpc.descriptor.fullyQualifiedMethod),
+            by: actor,
             time: self.context.now(),
-            action: details?.refusedAction ?? rpc.descriptor.fullyQualifiedMethod,
             requestID: Self.loggable(details?.refusedRequestID ?? ""),
-            institution: presenter.institution,
-            certificateFingerprint: presenter.certificateFingerprint,
-            operatorID: Self.loggable(String(operatorID.prefix(64))),
             subjects: subjects,
             purpose: purpose,
             legalBasis: purpose?.legalBasis ?? "",
@@ -108,7 +111,7 @@ struct RefusalLog: ServerInterceptor {
 protocol RefusalDetails {
     /// The log action, for calls whose entries the subject's access history shows (reports, scores);
     /// nil: the RPC's full name.
-    var refusedAction: String? { get }
+    var refusedAction: LogAction? { get }
     /// The subject named: its kind (nil when the request's kind is not valid) and identifier as sent.
     var refusedSubject: (SubjectKind?, String)? { get }
     var refusedPurpose: Purpose? { get }
@@ -116,28 +119,28 @@ protocol RefusalDetails {
 }
 
 extension RefusalDetails {
-    var refusedAction: String? { nil }
+    var refusedAction: LogAction? { nil }
     var refusedSubject: (SubjectKind?, String)? { nil }
     var refusedPurpose: Purpose? { nil }
     var refusedRequestID: String { "" }
 }
 
 extension Bureau_IndividualReportRequest: RefusalDetails {
-    var refusedAction: String? { "report.individual" }
+    var refusedAction: LogAction? { .report(.individual) }
     var refusedSubject: (SubjectKind?, String)? { (.individual, self.identifier) }
     var refusedPurpose: Purpose? { Purpose(self.purpose) }
     var refusedRequestID: String { self.requestID }
 }
 
 extension Bureau_BusinessReportRequest: RefusalDetails {
-    var refusedAction: String? { "report.business" }
+    var refusedAction: LogAction? { .report(.business) }
     var refusedSubject: (SubjectKind?, String)? { (.business, self.identifier) }
     var refusedPurpose: Purpose? { Purpose(self.purpose) }
     var refusedRequestID: String { self.requestID }
 }
 
 extension Bureau_ScoreRequest: RefusalDetails {
-    var refusedAction: String? { SubjectKind(self.subjectKind).map { "score.\($0.rawValue)" } }
+    var refusedAction: LogAction? { SubjectKind(self.subjectKind).map { .score($0) } }
     var refusedSubject: (SubjectKind?, String)? { (SubjectKind(self.subjectKind), self.identifier) }
     var refusedPurpose: Purpose? { Purpose(self.purpose) }
     var refusedRequestID: String { self.requestID }

@@ -54,8 +54,8 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         var receipt: LogReceipt
         var header: Bureau_ReportHeader
         var sections: WireSections
-        /// What `annotate` said, if given.
-        var note: String = ""
+        /// The subject's own report: its self-query count this year.
+        var selfQuery: SelfQueryCount?
     }
 
     /// Fills a wire business report from an answer.
@@ -101,124 +101,100 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         return report
     }
 
-    /// Serves one report or score: the caller is identified first, then `parse` validates the request
-    /// (so an unknown caller learns nothing about its fields), then licence, consent, file and log.
+    /// Serves one report or score: caller, parse, snapshot, decide, commit, answer. The caller is
+    /// identified first, then `parse` validates the request (so an unknown caller learns nothing about its
+    /// fields); ``ReportPolicy`` decides on a snapshot, and decides again inside the write transaction that
+    /// commits the answer, with what that transaction holds.
+    ///
+    /// - Parameter ownReport: the subject's own report through the channel (counted as a self-query).
     func serve(
         _ parse: () throws(BureauError) -> ReportQuery,
         rpc: ServerContext,
         scoreOnly: Bool = false,
-        annotate: (@Sendable (StoreTransaction, SubjectKey, CalendarDate) throws -> String)? = nil
+        ownReport: Bool = false
     ) async throws -> Answer {
         let caller = try self.context.callers.caller(of: rpc)
         let query = try parse()
-        let (identifier, kind, purpose) = (query.identifier, query.identifier.kind, query.purpose)
-        let (consentReference, requestID, freezeCode) = (query.consentReference, query.requestID, query.freezeCode)
-        let key = self.context.store.key(for: identifier)
+        let key = self.context.store.key(for: query.identifier)
+        let request = ReportRequest(
+            kind: query.identifier.kind, subject: key, purpose: query.purpose, consentReference: query.consentReference,
+            freezeCode: query.freezeCode, scoreOnly: scoreOnly, ownReport: ownReport
+        )
         let time = self.context.now()
         let today = CalendarDate(utcDayOf: time)
         let institution = caller.institution
-        var entry = AccessLogEntry(
-            time: time,
-            action: (scoreOnly ? "score." : "report.") + kind.rawValue,
-            requestID: requestID,
-            institution: institution.code.value,
-            certificateFingerprint: caller.certificateFingerprint,
-            operatorID: caller.operatorID,
-            subjects: [key.hex],
-            purpose: purpose,
-            consentReference: consentReference,
-            legalBasis: purpose.legalBasis,
-            outcome: .hit
-        )
+        let logged = LoggedQuery(request: request, actor: caller.actor, time: time, requestID: query.requestID)
 
-        // Licence, role and consent first: nothing of the file is read for a caller who may not see it.
-        do {
-            _ = try self.context.store.read { txn in
-                try Self.checkAccess(institution, purpose, kind, consent: consentReference, subject: key, on: today, in: txn)
-            }
-        } catch let error as BureauError {
-            try await self.refuse(entry, outcome: .denied, error)
-        }
-
+        // The snapshot: licence, role and consent first, so that nothing of the file is read for a caller who
+        // may not see it; then the file, its queries, furnishers' names and protection, and the quota count.
         let catalogue = try self.context.catalogue.current()
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
-        let found = try await self.refusingUnreadable(entry) { try self.context.store.read { txn -> (CreditFile, [QueryRecord], [String: String], FileProtection)? in
-            guard let file = try txn.file(key) else { return nil }
+        let snapshot = try await self.refusingUnreadable(logged) { try self.context.store.read { txn -> Snapshot in
+            let consent = try Self.consent(for: request, in: txn)
+            if let refusal = ReportPolicy.access(request, institution: institution, consent: consent, on: today) { return Snapshot(decision: refusal) }
+            let file = try txn.file(key)
+            let protection = file == nil ? FileProtection() : try txn.protection(key)
+            let facts = ReportFacts(
+                institution: institution, consent: consent, file: file.map(FileFacts.init), protection: protection,
+                queriesToday: try txn.queriesCounted(institution.code, on: today)
+            )
+            let decision = ReportPolicy.decide(request, facts, on: today)
+            guard decision.granted, let file, let fileFacts = facts.file else { return Snapshot(decision: decision) }
             var names: [String: String] = [:]
             for code in Set(file.records.map(\.reference.furnisher)).union(file.identitySources.compactMap(\.furnisher)) {
                 names[code.value] = try txn.institution(code: code)?.name ?? code.value
             }
-            return (file, try txn.queryRecords(of: key, since: since), names, try txn.protection(key))
+            return Snapshot(
+                decision: decision, file: file, fileFacts: fileFacts, queries: try txn.queryRecords(of: key, since: since), furnisherNames: names,
+                protection: protection
+            )
         } }
-        guard let (file, queries, furnisherNames, protection) = found else {
-            try await self.refuse(entry, outcome: .noHit, BureauError(.notFound, "identifier: no \(kind.rawValue) file on record"))
+        var decision = snapshot.decision
+        guard decision.granted, let file = snapshot.file, let fileFacts = snapshot.fileFacts else {
+            try await self.refuse(logged, decision)
         }
-        if let error = BureauError.of({ () throws(BureauError) in try protection.check(purpose, code: freezeCode) }) {
-            try await self.refuse(entry, outcome: .frozen, error)
-        }
-        if purpose == .postLoanManagement && !file.accounts.contains(where: { $0.furnisher == institution.code }) {
-            try await self.refuse(
-                entry, outcome: .denied,
-                BureauError(.permissionDenied, "purpose post-loan-management needs an account furnished by \(institution.code) on this file")
-            )
-        }
-
+        let (queries, furnisherNames, protection) = (snapshot.queries, snapshot.furnisherNames, snapshot.protection)
         let report = ReportBuilder.report(
-            of: file, for: purpose, catalogue: catalogue, today: today, queries: queries,
-            tier: institution.licence.tier, protection: protection
+            of: file, for: request.purpose, catalogue: catalogue, today: today, queries: queries, tier: decision.tier, protection: protection
         )
-        if scoreOnly && report.score == nil {
-            try await self.refuse(
-                entry, outcome: .denied,
-                BureauError(.permissionDenied, "purpose \(purpose.rawValue) does not permit the score (disclosure table v\(DisclosureTable.version))")
-            )
-        }
-        entry.disclosedFields = scoreOnly ? ["summary.score:shown", "summary.score_reasons:shown"] : report.disclosedFields
-        entry.disclosureVersion = report.disclosureVersion
-        // What the snapshot showed is checked again in the transaction that commits the answer (certificate,
+        decision.disclose(report, scoreOnly: scoreOnly)
+
+        // What the snapshot showed is decided again in the transaction that commits the answer (certificate,
         // licence, consent, freeze, quota), so that a certificate revoked, a licence suspended, a consent
         // revoked or a freeze placed in between stops the report, and concurrent requests cannot both use
         // a single-use consent, a one-time freeze code or the last query of a quota. A refusal found here
         // is logged in the same transaction, its reason saying what no longer held.
         let callers = self.context.callers
-        let decision = try await self.context.writer.submit { [entry] txn -> (LogReceipt, BureauError?, String) in
-            var entry = entry
-            var consent: Consent?
-            var usedFreezeCode: FileProtection?
-            var current = institution
+        let committed = try await self.context.writer.submit { [decision] txn -> (LogReceipt, ReportDecision) in
+            var verdict: ReportDecision
             do {
-                current = try callers.recheck(caller, in: txn, on: today)
-                consent = try Self.checkAccess(current, purpose, kind, consent: consentReference, subject: key, on: today, in: txn)
-                usedFreezeCode = try txn.protection(key).admitting(purpose, code: freezeCode, on: today)
-                let quota = current.licence.dailyQuota
-                if quota > 0, try txn.queriesCounted(current.code, on: today) >= UInt64(quota) {
-                    throw BureauError(.resourceExhausted, "licence: the daily quota of \(quota) queries of \(current.code) is used up")
-                }
+                let current = try callers.recheck(caller, in: txn, on: today)
+                let facts = ReportFacts(
+                    institution: current, consent: try Self.consent(for: request, in: txn), file: fileFacts,
+                    protection: try txn.protection(key), queriesToday: try txn.queriesCounted(current.code, on: today)
+                )
+                verdict = ReportPolicy.decide(request, facts, on: today)
             } catch let refusal as BureauError {
-                var denied = entry
-                denied.outcome = refusal.code == .failedPrecondition ? .frozen : .denied
-                denied.reason = refusal.message
-                denied.disclosedFields = []
-                denied.disclosureVersion = 0
-                return (try txn.appendLog(denied), refusal, "")
+                verdict = .refused(refusal)
             }
-            if var consent, consent.singleUse {
-                consent.used = true
-                try txn.putConsent(consent)
-            }
-            if let usedFreezeCode { try txn.putProtection(usedFreezeCode, for: key) }
-            try txn.countQuery(current.code, on: today)
-            let note = try annotate?(txn, key, today) ?? ""
-            if !note.isEmpty { entry.reason = note }
-            return (try txn.appendLog(entry), nil, note)
+            guard verdict.granted else { return (try txn.appendLog(logged.entry(verdict)), verdict) }
+            let charges = verdict.charges
+            if let consent = charges.settledConsent { try txn.putConsent(consent) }
+            if let protection = charges.usedFreezeCode { try txn.putProtection(protection, for: key) }
+            if charges.countsQuery { try txn.countQuery(caller.institution.code, on: today) }
+            // What is disclosed is the report built from the snapshot.
+            verdict.disclosedFields = decision.disclosedFields
+            verdict.disclosureVersion = decision.disclosureVersion
+            if charges.countsSelfQuery { verdict.record(SelfQueryCount(number: try txn.countSelfQuery(key, year: today.year), year: today.year)) }
+            return (try txn.appendLog(logged.entry(verdict)), verdict)
         }
-        if let refusal = decision.1 { throw LoggedRefusal(error: refusal, receipt: decision.0) }
-        let receipt = decision.0
-        Counter(label: "bureau_reports_total", dimensions: [("purpose", purpose.rawValue), ("outcome", "hit")]).increment()
+        let (receipt, verdict) = committed
+        if let refusal = verdict.refusal { throw LoggedRefusal(error: refusal, receipt: receipt) }
+        Counter(label: "bureau_reports_total", dimensions: [("purpose", request.purpose.rawValue), ("outcome", "hit")]).increment()
         self.context.logger.info(
             "report disclosed",
             metadata: [
-                "institution": "\(institution.code)", "purpose": "\(purpose.rawValue)",
+                "institution": "\(institution.code)", "purpose": "\(request.purpose.rawValue)",
                 "subject": "\(key.hex.prefix(16))", "entry": "\(receipt.index)",
             ]
         )
@@ -233,57 +209,69 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
             receipt: receipt,
             header: header,
             sections: WireSections(report, furnisherNames: furnisherNames, catalogue: catalogue),
-            note: decision.2
+            selfQuery: verdict.selfQuery
         )
     }
 
-    /// Checks the licence, role and consent a query needs, as `txn` holds them: before any of the file is
-    /// read, and again inside the write transaction that commits the answer.
-    ///
-    /// - Returns: the consent relied on, when the purpose needs one.
-    /// - Throws: ``BureauError`` (permission denied) naming what is missing.
-    private static func checkAccess(
-        _ institution: Institution, _ purpose: Purpose, _ kind: SubjectKind, consent reference: String, subject key: SubjectKey,
-        on today: CalendarDate, in txn: StoreSnapshot
-    ) throws -> Consent? {
-        try institution.authorize(purpose, kind: kind, on: today)
-        guard purpose.requiresConsent else { return nil }
-        guard !reference.isEmpty else {
-            throw BureauError(.permissionDenied, "consent_reference: purpose \(purpose.rawValue) requires the subject's consent on file")
-        }
-        guard let found = try txn.consent(reference) else {
-            throw BureauError(.permissionDenied, "consent_reference: no consent \(reference) is on file")
-        }
-        try found.check(subject: key.hex, agency: institution.code, purpose: purpose, on: today)
-        return found
+    /// What the snapshot read: the decision on it and, when granted, what the report is built from.
+    private struct Snapshot {
+        var decision: ReportDecision
+        var file: CreditFile?
+        var fileFacts: FileFacts?
+        var queries: [QueryRecord] = []
+        var furnisherNames: [String: String] = [:]
+        var protection = FileProtection()
+    }
+
+    /// The consent `request` names, as `txn` holds it: read only when its purpose rests on one.
+    private static func consent(for request: ReportRequest, in txn: StoreSnapshot) throws -> Consent? {
+        guard request.purpose.requiresConsent, !request.consentReference.isEmpty else { return nil }
+        return try txn.consent(request.consentReference)
     }
 
     /// The result of `read`; a stored file that cannot be decoded is refused with INTERNAL and logged, as
     /// every other refusal (the caller and the regulator see that the request came and why it failed).
-    private func refusingUnreadable<T>(_ entry: AccessLogEntry, _ read: () throws -> T) async throws -> T {
+    private func refusingUnreadable<T>(_ logged: LoggedQuery, _ read: () throws -> T) async throws -> T {
         do {
             return try read()
         } catch let error as BureauError {
             throw error
         } catch {
-            self.context.logger.error("a stored file cannot be read", metadata: ["subject": "\(entry.subjects.first?.prefix(16) ?? "")", "error": "\(error)"])
-            try await self.refuse(entry, outcome: .denied, BureauError(.internal, "the file cannot be read; the bureau's staff are told"))
+            self.context.logger.error(
+                "a stored file cannot be read", metadata: ["subject": "\(logged.request.subject.hex.prefix(16))", "error": "\(error)"]
+            )
+            try await self.refuse(logged, .refused(BureauError(.internal, "the file cannot be read; the bureau's staff are told"), .denied))
         }
     }
 
     /// Logs a refused request and throws its error with the receipt attached.
-    private func refuse(_ entry: AccessLogEntry, outcome: Outcome, _ error: BureauError) async throws -> Never {
-        var entry = entry
-        entry.outcome = outcome
-        entry.reason = error.message
-        let receipt = try await self.context.writer.submit { [entry] txn in try txn.appendLog(entry) }
+    private func refuse(_ logged: LoggedQuery, _ decision: ReportDecision) async throws -> Never {
+        let entry = logged.entry(decision)
+        let receipt = try await self.context.writer.submit { txn in try txn.appendLog(entry) }
         self.context.logger.info(
             "report refused",
-            metadata: ["institution": "\(entry.institution)", "outcome": "\(outcome.rawValue)", "entry": "\(receipt.index)"]
+            metadata: ["institution": "\(entry.institution)", "outcome": "\(decision.outcome.rawValue)", "entry": "\(receipt.index)"]
         )
-        Counter(label: "bureau_reports_total", dimensions: [("purpose", entry.purpose?.rawValue ?? ""), ("outcome", outcome.rawValue)])
+        Counter(label: "bureau_reports_total", dimensions: [("purpose", logged.request.purpose.rawValue), ("outcome", decision.outcome.rawValue)])
             .increment()
-        throw LoggedRefusal(error: error, receipt: receipt)
+        throw LoggedRefusal(error: decision.refusal ?? BureauError(.internal, "a refusal without its error"), receipt: receipt)
+    }
+}
+
+/// A report request as its log entry names it; the decision fills in the outcome, reason and fields.
+private struct LoggedQuery: Sendable {
+    var request: ReportRequest
+    var actor: LogActor
+    var time: Date
+    var requestID: String
+
+    func entry(_ decision: ReportDecision) -> AccessLogEntry {
+        AccessLogEntry(
+            self.request.action, by: self.actor, time: self.time, requestID: self.requestID, subjects: [self.request.subject],
+            purpose: self.request.purpose, consentReference: self.request.consentReference, legalBasis: self.request.purpose.legalBasis,
+            outcome: decision.outcome, reason: decision.reason, disclosedFields: decision.granted ? decision.disclosedFields : [],
+            disclosureVersion: decision.granted ? decision.disclosureVersion : 0
+        )
     }
 }
 

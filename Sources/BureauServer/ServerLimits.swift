@@ -1,7 +1,7 @@
 import BureauCore
 import Foundation
 import GRPCNIOTransportCore
-public import GRPCNIOTransportHTTP2
+import GRPCNIOTransportHTTP2
 import Logging
 import Metrics
 import NIOCore

@@ -135,8 +135,8 @@ extension CreditFileReader {
     /// Whether the record `reference` of the file with keyed hash `subject` is on file with its retention
     /// ended on `today` (so that disputes about it are no longer listed; the purge deletes them). A record a
     /// furnisher deleted is not: its open dispute still waits for the furnisher's answer.
-    public func hasExpired(_ reference: RecordReference, ofSubject subject: String, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
-        guard let key = SubjectKey(hex: subject), let record = try self.record(reference, of: key) else { return false }
+    public func hasExpired(_ reference: RecordReference, ofSubject subject: SubjectKey, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
+        guard let record = try self.record(reference, of: subject) else { return false }
         return !Retention.isRetained(record, on: today, under: catalogue)
     }
 

@@ -85,12 +85,11 @@ extension LogWriter {
             position >>= 1
             try self.putTreeNode(hash, level: level, index: position)
         }
-        if entry.action.hasPrefix("report.") || entry.action.hasPrefix("score."), let purpose = entry.purpose {
+        if entry.action.isQuery, let purpose = entry.purpose {
             // What a query record and the subject's access history show, so that neither decodes old entries.
             let query = FileQuery(index: index, time: entry.time, purpose: purpose, outcome: entry.outcome, institution: entry.institution)
             for subject in entry.subjects {
-                guard let subjectKey = SubjectKey(hex: subject) else { continue }
-                try self.putFileQuery(query, for: subjectKey)
+                try self.putFileQuery(query, for: subject)
             }
         }
         return LogReceipt(index: index, leafHash: leaf)

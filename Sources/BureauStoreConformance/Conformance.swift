@@ -123,14 +123,12 @@ private func judgment(_ id: String, ended: CalendarDate) -> CreditRecord {
     )
 }
 
-private func entry(_ n: Int, action: String = "conformance.test", subjects: [SubjectKey] = [], purpose: Purpose? = nil,
+private func entry(_ n: Int, action: LogAction = .refusedCall("conformance.test"), subjects: [SubjectKey] = [], purpose: Purpose? = nil,
                    outcome: Outcome = .applied, time: Date = Date(timeIntervalSince1970: 1_780_000_000)) -> AccessLogEntry {
-    var entry = AccessLogEntry(
-        time: time.addingTimeInterval(Double(n)), action: action, requestID: "r-\(n)", institution: bank.value, certificateFingerprint: "",
-        subjects: subjects.map(\.hex), outcome: outcome
+    AccessLogEntry(
+        action, by: .bureau(for: bank.value), time: time.addingTimeInterval(Double(n)), requestID: "r-\(n)", subjects: subjects,
+        purpose: purpose, outcome: outcome
     )
-    entry.purpose = purpose
-    return entry
 }
 
 /// What a check compares before and after a failed write: the log and the file under `key`.
@@ -200,7 +198,7 @@ private func crashPoints(_ store: Store) async throws {
         ("identity", { try $0.putIdentitySources([IdentitySource(attribution: .init(furnisher: bank, firstReported: day, reported: day), identity: person(1))], for: key) }),
         ("record", { try $0.putRecord(account("A-1"), for: key, catalogue: .default) }),
         ("statement", { try $0.putStatement(Statement(id: "S-1", text: "a statement", added: CalendarDate(year: 2026, month: 1, day: 1)!, about: nil), for: key) }),
-        ("log entry", { _ = try $0.appendLog(entry(7, action: "report.view", subjects: [key], purpose: .loanOrigination, outcome: .hit)) }),
+        ("log entry", { _ = try $0.appendLog(entry(7, action: .report(.individual), subjects: [key], purpose: .loanOrigination, outcome: .hit)) }),
         ("second log entry", { _ = try $0.appendLog(entry(8, subjects: [key])) }),
         ("batch answer", { try $0.putBatchResult([9], furnisher: bank, batchID: "B-1") }),
         ("quota", { try $0.countQuery(bank, on: CalendarDate(year: 2026, month: 1, day: 1)!) }),
@@ -451,10 +449,10 @@ private func queryIndex(_ store: Store) async throws {
         try txn.putInstitution(
             Institution(code: bank, name: "Bank", roles: [.agency], purposes: [.loanOrigination], certificateFingerprints: [])
         )
-        _ = try txn.appendLog(entry(0, action: "report.view", subjects: [key], purpose: .loanOrigination, outcome: .hit))
-        _ = try txn.appendLog(entry(1, action: "furnish.apply", subjects: [key], purpose: .loanOrigination))
-        _ = try txn.appendLog(entry(2, action: "score.view", subjects: [key, other], purpose: .creditCardOrigination, outcome: .hit))
-        _ = try txn.appendLog(entry(3, action: "report.view", subjects: [key], purpose: .loanOrigination, outcome: .denied))
+        _ = try txn.appendLog(entry(0, action: .report(.individual), subjects: [key], purpose: .loanOrigination, outcome: .hit))
+        _ = try txn.appendLog(entry(1, action: .furnishSubmit, subjects: [key], purpose: .loanOrigination))
+        _ = try txn.appendLog(entry(2, action: .score(.individual), subjects: [key, other], purpose: .creditCardOrigination, outcome: .hit))
+        _ = try txn.appendLog(entry(3, action: .report(.individual), subjects: [key], purpose: .loanOrigination, outcome: .denied))
     }
     try store.read { txn in
         let queries = try txn.fileQueries(of: key, since: .distantPast)
@@ -529,7 +527,7 @@ private func accessState(_ store: Store) async throws {
     let key = subject(1)
     let today = CalendarDate(year: 2026, month: 3, day: 1)!
     let consent = Consent(
-        reference: "C-1", subject: key.hex, agency: bank, purpose: .loanOrigination, validFrom: today,
+        reference: "C-1", subject: key, agency: bank, purpose: .loanOrigination, validFrom: today,
         validUntil: CalendarDate(year: 2026, month: 6, day: 1)!, evidenceDigest: String(repeating: "0", count: 64), singleUse: true
     )
     let fingerprint = String(repeating: "ab", count: 32)
@@ -570,7 +568,7 @@ private func accessState(_ store: Store) async throws {
 
     let filed = CalendarDate(year: 2026, month: 1, day: 1)!
     let dispute = Dispute(
-        id: "D-1", subject: key.hex, record: account("A-1").reference, filed: filed, description: "not mine"
+        id: "D-1", subject: key, record: account("A-1").reference, filed: filed, description: "not mine"
     )
     try store.write { try $0.putDispute(dispute) }
     try store.read { txn in
@@ -585,7 +583,7 @@ private func accessState(_ store: Store) async throws {
     try require(try store.read { try $0.openDisputes(of: bank) }.isEmpty, "a closed dispute leaves the open index")
 
     let repair = Repair(
-        id: "R-1", subject: key.hex, record: account("A-1").reference, requested: filed, rectification: "fix",
+        id: "R-1", subject: key, record: account("A-1").reference, requested: filed, rectification: "fix",
         evidenceDigest: String(repeating: "0", count: 64)
     )
     try store.write { try $0.putRepair(repair) }
@@ -604,8 +602,8 @@ private func retention(_ store: Store) async throws {
     try require(purged == 1, "the expired judgment is purged, the recent one kept (\(purged))")
     try require(try store.read { try $0.file(key) }?.publicRecords.map(\.recordID) == ["J-NEW"], "what is left")
     let entries = try store.read { try $0.logEntries(from: 0, limit: 10) }.map(\.entry)
-    try require(entries.map(\.action) == ["retention.purge"], "one log entry for the batch")
-    try require(entries.first?.subjects == [key.hex], "naming the subject")
+    try require(entries.map(\.action) == [.retentionPurge], "one log entry for the batch")
+    try require(entries.first?.subjects == [key], "naming the subject")
     try require(try store.write { try $0.purgeExpired(onOrBefore: today, catalogue: .default, time: Date()) } == 0, "nothing twice")
     try require(try store.read { try $0.logSize() } == 1, "an empty purge logs nothing")
 }

@@ -60,8 +60,8 @@ struct CatalogueCommand: ParsableCommand {
                 try txn.putCatalogue(loaded)
                 return try txn.appendLog(
                     AccessLogEntry(
-                        time: Date(), action: "catalogue.replace", requestID: "catalogue-v\(loaded.version)", institution: "",
-                        certificateFingerprint: "", outcome: .applied, changeDigest: SHA256.hash(data: bytes).hexString
+                        .catalogueReplace, by: .bureau(), time: Date(), requestID: "catalogue-v\(loaded.version)", outcome: .applied,
+                        changeDigest: SHA256.hash(data: bytes).hexString
                     )
                 )
             }

@@ -134,9 +134,10 @@ struct Institution: ParsableCommand {
             let receipt = try store.write { txn -> LogReceipt in
                 let owner = try txn.revokeCertificate(fingerprint: hex)
                 return try txn.appendLog(
+                    // The entry names the certificate revoked and the institution it was bound to.
                     AccessLogEntry(
-                        time: Date(), action: "certificate.revoke", requestID: hex, institution: owner?.code.value ?? "",
-                        certificateFingerprint: hex, outcome: .applied
+                        .certificateRevoke, by: LogActor(institution: owner?.code.value ?? "", certificateFingerprint: hex, operatorID: ""),
+                        time: Date(), requestID: hex, outcome: .applied
                     )
                 )
             }

@@ -35,7 +35,7 @@ struct Log: AsyncParsableCommand {
                 if let purpose = e.purpose { line += " for \(purpose.rawValue)" }
                 line += " -> \(e.outcome.rawValue)"
                 if !e.reason.isEmpty { line += " (\(e.reason))" }
-                if !e.subjects.isEmpty { line += " subjects \(e.subjects.map { String($0.prefix(12)) }.joined(separator: ","))" }
+                if !e.subjects.isEmpty { line += " subjects \(e.subjects.map { String($0.hex.prefix(12)) }.joined(separator: ","))" }
                 if !e.requestID.isEmpty { line += " request \(e.requestID)" }
                 line += " leaf \(logged.leafHash.hexString.prefix(16))"
                 print(line)

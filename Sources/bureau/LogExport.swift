@@ -76,7 +76,7 @@ extension Log {
             let e = try AccessLogEntry(canonicalBytes: Array(logged.canonical))
             let time = ISO8601DateFormatter().string(from: e.time)
             let fields = [
-                String(logged.index), time, e.action, e.institution, e.operatorID, e.subjects.joined(separator: " "),
+                String(logged.index), time, e.action.name, e.institution, e.operatorID, e.subjects.map(\.hex).joined(separator: " "),
                 e.purpose?.rawValue ?? "", e.consentReference, e.outcome.rawValue, e.reason, e.disclosedFields.joined(separator: " "),
                 String(e.disclosureVersion), e.changeDigest, Array(logged.leafHash).hexString,
             ]

@@ -9,8 +9,8 @@ import Testing
 struct ExportTests {
     static func logged(reason: String, institution: String = "91110000100000016D", operatorID: String = "") -> Bureau_LogEntry {
         let entry = AccessLogEntry(
-            time: Date(timeIntervalSince1970: 1_800_000_000), action: "report.individual", requestID: "r-1",
-            institution: institution, certificateFingerprint: "ab", operatorID: operatorID, outcome: .denied, reason: reason
+            .report(.individual), by: LogActor(institution: institution, certificateFingerprint: "ab", operatorID: operatorID),
+            time: Date(timeIntervalSince1970: 1_800_000_000), requestID: "r-1", outcome: .denied, reason: reason
         )
         var wire = Bureau_LogEntry()
         wire.index = 7

@@ -1,4 +1,5 @@
 import BureauCore
+import Crypto
 import Foundation
 import Testing
 
@@ -9,8 +10,8 @@ struct AnomalyTests {
     static func report(_ n: Int, day offset: Int = 0, hour: Int = 10, institution: String = "A", outcome: Outcome = .hit,
                        consent: String = "", subject: String = "s") -> (index: UInt64, entry: AccessLogEntry) {
         let seconds = Double(day.daysSinceEpoch + offset) * 86_400 + Double(hour) * 3600 + Double(n % 3000)
-        return (UInt64(n), AccessLogEntry(time: Date(timeIntervalSince1970: seconds), action: "report.individual", requestID: "r\(n)",
-                                          institution: institution, certificateFingerprint: "", subjects: [subject],
+        return (UInt64(n), AccessLogEntry(.report(.individual), by: .bureau(for: institution), time: Date(timeIntervalSince1970: seconds),
+                                          requestID: "r\(n)", subjects: [SubjectKey(bytes: Array(SHA256.hash(data: Array(subject.utf8))))],
                                           purpose: .loanOrigination, consentReference: consent, outcome: outcome))
     }
 

@@ -169,9 +169,9 @@ struct AccessLogEntryTests {
     @Test("canonical bytes round-trip and hash as an RFC 6962 leaf")
     func canonical() throws {
         let entry = AccessLogEntry(
-            time: .init(timeIntervalSince1970: 1_700_000_000.1234), action: "report.individual", requestID: "r-1",
-            institution: "91110000100000016D", certificateFingerprint: "ab", subjects: ["00ff"], purpose: .loanOrigination,
-            outcome: .hit, disclosedFields: ["identity.name:masked"], disclosureVersion: 1
+            .report(.individual), by: LogActor(institution: "91110000100000016D", certificateFingerprint: "ab", operatorID: ""),
+            time: .init(timeIntervalSince1970: 1_700_000_000.1234), requestID: "r-1", subjects: [SubjectKey(bytes: Array(repeating: 0xab, count: 32))],
+            purpose: .loanOrigination, outcome: .hit, disclosedFields: ["identity.name:masked"], disclosureVersion: 1
         )
         let bytes = entry.canonicalBytes()
         #expect(try AccessLogEntry(canonicalBytes: bytes) == entry)
@@ -211,10 +211,10 @@ struct ProtectionTests {
     @Test("a consent names what is wrong with it")
     func consent() {
         let consent = Consent(
-            reference: "C-1", subject: "aa", agency: Self.bank, purpose: .loanOrigination,
+            reference: "C-1", subject: SubjectKey(bytes: Array(repeating: 0xaa, count: 32)), agency: Self.bank, purpose: .loanOrigination,
             validFrom: Self.today, validUntil: Self.today.adding(years: 1), evidenceDigest: "", singleUse: true
         )
-        func failure(_ c: Consent, subject: String = "aa", purpose: Purpose = .loanOrigination, on day: CalendarDate = ProtectionTests.today) -> String {
+        func failure(_ c: Consent, subject: SubjectKey = SubjectKey(bytes: Array(repeating: 0xaa, count: 32)), purpose: Purpose = .loanOrigination, on day: CalendarDate = ProtectionTests.today) -> String {
             do {
                 try c.check(subject: subject, agency: Self.bank, purpose: purpose, on: day)
                 return "accepted"
@@ -223,7 +223,7 @@ struct ProtectionTests {
             }
         }
         #expect(failure(consent) == "accepted")
-        #expect(failure(consent, subject: "bb").contains("another subject"))
+        #expect(failure(consent, subject: SubjectKey(bytes: Array(repeating: 0xbb, count: 32))).contains("another subject"))
         #expect(failure(consent, purpose: .creditCardOrigination).contains("not credit-card-origination"))
         #expect(failure(consent, on: Self.today.adding(years: 2)).contains("expired on"))
         var used = consent

@@ -141,7 +141,7 @@ struct LicenceStandingTests {
             }
             let consentEntry = try expectLoggedRefusal(error, .permissionDenied, mentioning: problem.mentioning, institution: agency, since: before, in: bureau)
             #expect(consentEntry?.entry.requestID == "standing-consent")
-            #expect(consentEntry?.entry.subjects == [bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier))).hex])
+            #expect(consentEntry?.entry.subjects == [bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))])
 
             before = try bureau.logSize
             error = await rpcError {
@@ -212,7 +212,7 @@ struct LicenceStandingTests {
                 _ = try await oversight(secondCert) { try await $0.reinstateLicence(request: ClientRequest(message: action(second, "self-1")), options: fastCall) }
             }
             let selfEntry = try expectLoggedRefusal(error, .permissionDenied, mentioning: "is suspended", institution: second.value, since: before, in: bureau)
-            #expect(selfEntry?.entry.action == "bureau.v1.OversightService/ReinstateLicence")
+            #expect(selfEntry?.entry.action == .refusedCall("bureau.v1.OversightService/ReinstateLicence"))
             #expect(selfEntry?.entry.requestID == "self-1")
             #expect(try bureau.store.read { try $0.institution(code: second) }?.licence.status == .suspended)
 
@@ -287,12 +287,12 @@ struct RecheckTests {
             let logged = try bureau.logEntries(from: before)
             #expect(logged.count == 1)
             let entry = try #require(logged.first)
-            #expect(entry.entry.action == "report.individual")
+            #expect(entry.entry.action == .report(.individual))
             #expect(entry.entry.outcome == outcome)
             #expect(entry.entry.reason == error?.message)
             #expect(entry.entry.disclosedFields.isEmpty)
             #expect(entry.entry.institution == DemoData.bank.value)
-            #expect(entry.entry.subjects == [key.hex])
+            #expect(entry.entry.subjects == [key])
             #expect(error?.metadata[stringValues: "bureau-receipt-index"].map { $0 } == [String(entry.index)])
         }
     }
@@ -345,11 +345,11 @@ struct RefusalLogTests {
             }
             let entry = try expectLoggedRefusal(error, .unauthenticated, mentioning: "was revoked", institution: DemoData.bank.value, since: before, in: bureau)
             #expect(entry?.entry.certificateFingerprint == fingerprint)
-            #expect(entry?.entry.action == "report.individual")
+            #expect(entry?.entry.action == .report(.individual))
             #expect(entry?.entry.purpose == .loanOrigination)
             // The subject's access history shows the attempt.
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
-            #expect(entry?.entry.subjects == [key.hex])
+            #expect(entry?.entry.subjects == [key])
         }
     }
 
@@ -365,7 +365,7 @@ struct RefusalLogTests {
             }
             let entry = try expectLoggedRefusal(error, .unauthenticated, mentioning: "not bound", institution: "", since: before, in: bureau)
             #expect(entry?.entry.certificateFingerprint == (try CallerResolver.fingerprint(of: stranger.certificate).hexString))
-            #expect(entry?.entry.action == "bureau.v1.CatalogService/ListCategories")
+            #expect(entry?.entry.action == .refusedCall("bureau.v1.CatalogService/ListCategories"))
         }
     }
 
@@ -400,7 +400,7 @@ struct RefusalLogTests {
                     try await bureau.withClient("bank") { client in try await call(Bureau_SubjectService.Client(wrapping: client)) }
                 }
                 let entry = try expectLoggedRefusal(error, .permissionDenied, mentioning: "channel role", institution: DemoData.bank.value, since: before, in: bureau)
-                #expect(entry?.entry.subjects == [key.hex], "\(id)")
+                #expect(entry?.entry.subjects == [key], "\(id)")
                 #expect(entry?.entry.requestID == id)
             }
         }
@@ -424,7 +424,7 @@ struct RefusalLogTests {
                 }
             }
             let entry = try expectLoggedRefusal(error, .permissionDenied, mentioning: "freeze_code", institution: DemoData.channel.value, since: before, in: bureau)
-            #expect(entry?.entry.action == "bureau.v1.SubjectService/LiftFreeze")
+            #expect(entry?.entry.action == .refusedCall("bureau.v1.SubjectService/LiftFreeze"))
         }
     }
 
@@ -451,9 +451,9 @@ struct RefusalLogTests {
                 }
             }
             let entry = try expectLoggedRefusal(error, .permissionDenied, mentioning: "regulator role", institution: DemoData.bank.value, since: before, in: bureau)
-            #expect(entry?.entry.action == "bureau.v1.OversightService/QueryAccessLog")
+            #expect(entry?.entry.action == .refusedCall("bureau.v1.OversightService/QueryAccessLog"))
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
-            #expect(entry?.entry.subjects == [key.hex])
+            #expect(entry?.entry.subjects == [key])
         }
     }
 }

@@ -42,7 +42,7 @@ struct CreditFileOverTLSTests {
             let first = try await submit(bureau, Self.batch("batch-7"))
             let again = try await submit(bureau, Self.batch("batch-7", balance: 999_999))
             #expect(again == first)
-            let applied = try bureau.logEntries().filter { $0.entry.action == "furnish.submit" }
+            let applied = try bureau.logEntries().filter { $0.entry.action == .furnishSubmit }
             #expect(applied.count == 1)
             #expect(try await report(bureau).report.accounts.first?.balance.minorUnits == 500_000)
         }
@@ -73,7 +73,7 @@ struct CreditFileOverTLSTests {
                 try await Bureau_FurnishService.Client(wrapping: client).correctRecord(request: ClientRequest(message: correction), options: fastCall)
             }
             let entry = try #require(bureau.logEntries().first { $0.index == changed.receipt.entryIndex })
-            #expect(entry.entry.action == "furnish.correct")
+            #expect(entry.entry.action == .furnishCorrect)
             #expect(entry.entry.changeDigest.count == 64)
             #expect(try await report(bureau).report.accounts.first?.balance.minorUnits == 123_000)
 
@@ -91,7 +91,7 @@ struct CreditFileOverTLSTests {
                 try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: deletion), options: fastCall)
             }
             #expect(try await report(bureau).report.accounts.isEmpty)
-            let deletions = try bureau.logEntries().filter { $0.entry.action == "furnish.delete" }
+            let deletions = try bureau.logEntries().filter { $0.entry.action == .furnishDelete }
             #expect(deletions.count == 1)
         }
     }
@@ -116,7 +116,7 @@ struct CreditFileOverTLSTests {
             #expect(error?.code == .permissionDenied)
             #expect(error?.message.contains("public-record.court-judgment") == true)
             let entries = try bureau.logEntries()
-            #expect(entries.allSatisfy { $0.entry.action != "furnish.submit" })
+            #expect(entries.allSatisfy { $0.entry.action != .furnishSubmit })
         }
     }
 
@@ -150,8 +150,8 @@ struct CreditFileOverTLSTests {
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
             let file = try bureau.store.read { try $0.file(key) }
             #expect(file?.publicRecords.isEmpty == true)
-            let purge = try #require(bureau.logEntries().last { $0.entry.action == "retention.purge" })
-            #expect(purge.entry.subjects.contains(key.hex))
+            let purge = try #require(bureau.logEntries().last { $0.entry.action == .retentionPurge })
+            #expect(purge.entry.subjects.contains(key))
             #expect(try await bureau.daemon.purgeExpired() == 0)
         }
     }

@@ -34,6 +34,26 @@ struct FurnishOverTLSTests {
         return record
     }
 
+    @Test("a furnisher that is also an operator has its operator id in the batch's log entry")
+    func operatorIDLogged() async throws {
+        try await TestBureau.run { bureau in
+            var institution = try #require(try bureau.store.read { try $0.institution(code: DemoData.consumerFinance) })
+            institution.roles.insert(.operator)
+            try InstitutionRegistry.register(institution, in: bureau.store)
+            var request = Bureau_SubmitRecordsRequest()
+            request.batchID = "batch-op-1"
+            request.subjects = [Self.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "CF-778")]
+            let response = try await bureau.withClient("furnisher") { client in
+                try await Bureau_FurnishService.Client(wrapping: client).submitRecords(
+                    request: ClientRequest(message: request, metadata: ["bureau-operator-id": "staff-0007"]), options: fastCall
+                )
+            }
+            let entry = try #require(bureau.logEntries().first { $0.index == response.receipt.entryIndex })
+            #expect(entry.entry.action == .furnishSubmit)
+            #expect(entry.entry.operatorID == "staff-0007")
+        }
+    }
+
     @Test("a valid batch is applied and logged, and the new file can be reported")
     func applied() async throws {
         try await TestBureau.run { bureau in
@@ -46,7 +66,7 @@ struct FurnishOverTLSTests {
             #expect(response.subjectsApplied == 1)
             #expect(response.accountsApplied == 1)
             let entry = try #require(bureau.logEntries().first { $0.index == response.receipt.entryIndex })
-            #expect(entry.entry.action == "furnish.submit")
+            #expect(entry.entry.action == .furnishSubmit)
             #expect(entry.entry.changeDigest.count == 64)
             #expect(entry.entry.institution == DemoData.consumerFinance.value)
 

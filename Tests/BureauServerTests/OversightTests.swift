@@ -129,7 +129,7 @@ struct OversightTests {
                 }
             }
             let entries = try pages.flatMap(\.entries).map { try AccessLogEntry(canonicalBytes: Array($0.canonical)) }
-            #expect(entries.filter { $0.action.hasPrefix("report.") }.map(\.outcome) == [.hit, .denied])
+            #expect(entries.filter { $0.action.isQuery && !$0.action.isScore }.map(\.outcome) == [.hit, .denied])
             #expect(entries.allSatisfy { $0.institution == DemoData.bank.value })
             #expect(pages.count >= 2, "one entry a page")
             request.outcome = "denied"
@@ -210,7 +210,7 @@ struct OversightTests {
                 )
             }
             let actions = try bureau.logEntries().map(\.entry.action)
-            #expect(actions.contains("licence.suspend") && actions.contains("licence.reinstate"))
+            #expect(actions.contains(.licenceSuspend) && actions.contains(.licenceReinstate))
         }
     }
 
@@ -235,7 +235,7 @@ struct OversightTests {
                 #expect(response.anomalies.first?.evidence.contains("2 different subjects") == true)
                 #expect(response.anomalies.first?.institution == DemoData.bank.value)
             }
-            let logged = try bureau.logEntries().filter { $0.entry.action == "anomaly.detected" }
+            let logged = try bureau.logEntries().filter { $0.entry.action == .anomalyDetected }
             #expect(logged.count == 1)
         }
     }

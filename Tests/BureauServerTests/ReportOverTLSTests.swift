@@ -39,7 +39,7 @@ struct ReportOverTLSTests {
             #expect(entry.entry.disclosedFields.contains("identity.identifier:masked"))
             #expect(entry.entry.disclosureVersion == DisclosureTable.version)
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
-            #expect(entry.entry.subjects == [key.hex])
+            #expect(entry.entry.subjects == [key])
             // Invariant 2: no cleartext identifier in any log entry.
             #expect(logged.allSatisfy { !String(decoding: $0.bytes, as: UTF8.self).contains(DemoData.personIdentifier) })
         }
@@ -205,7 +205,7 @@ struct ReportOverTLSTests {
             #expect(response.report.registration.legalRepresentative.identifier == "110105********002X")
             #expect(response.report.accounts.count == 1)
             let last = try bureau.logEntries().last
-            #expect(last?.entry.action == "report.business")
+            #expect(last?.entry.action == .report(.business))
         }
     }
 }

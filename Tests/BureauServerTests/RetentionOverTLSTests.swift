@@ -135,7 +135,7 @@ struct RetentionOverTLSTests {
             #expect(error?.code == .failedPrecondition)
             #expect(error?.message.contains("subjects[0].public_records[0].behaviour_ended") == true, "\(error?.message ?? "")")
             #expect(error?.message.contains(ended.adding(years: 5).description) == true, "\(error?.message ?? "")")
-            #expect(try bureau.logEntries().allSatisfy { $0.entry.action != "furnish.submit" })
+            #expect(try bureau.logEntries().allSatisfy { $0.entry.action != .furnishSubmit })
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
             #expect(try bureau.store.read { try $0.hasFile(key) } == false)
         }
@@ -178,8 +178,8 @@ struct RetentionOverTLSTests {
             _ = try await bureau.daemon.purgeExpired()
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: Self.person)))
             #expect(try bureau.store.read { try $0.file(key) }?.accounts.first?.paymentHistory == "00000000*0")
-            let purge = try #require(bureau.logEntries().last { $0.entry.action == "retention.purge" })
-            #expect(purge.entry.subjects.contains(key.hex))
+            let purge = try #require(bureau.logEntries().last { $0.entry.action == .retentionPurge })
+            #expect(purge.entry.subjects.contains(key))
         }
     }
 

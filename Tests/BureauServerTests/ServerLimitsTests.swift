@@ -91,9 +91,9 @@ struct ServerLimitsTests {
             for n in 0..<count {
                 _ = try txn.appendLog(
                     AccessLogEntry(
-                        time: Date(), action: "test.fill", requestID: "fill-\(n)", institution: DemoData.bank.value,
-                        certificateFingerprint: String(repeating: "ab", count: 32), outcome: .applied,
-                        reason: String(repeating: "x", count: 4000)
+                        .furnishSubmit,
+                        by: LogActor(institution: DemoData.bank.value, certificateFingerprint: String(repeating: "ab", count: 32), operatorID: ""),
+                        time: Date(), requestID: "fill-\(n)", outcome: .applied, reason: String(repeating: "x", count: 4000)
                     )
                 )
             }

@@ -74,7 +74,7 @@ struct StorageFaultTests {
                 #expect(try bureau.store.read { try $0.subject(key) } == nil)
             }
             let entries = try await Self.verifyLog(bureau)
-            #expect(entries.filter { $0.entry.action == "furnish.submit" }.count == receipts.count)
+            #expect(entries.filter { $0.entry.action == .furnishSubmit }.count == receipts.count)
             #expect(!entries.contains { $0.entry.requestID == request.batchID })
 
             // The daemon keeps serving: a report is answered with its receipt, or refused the same way.

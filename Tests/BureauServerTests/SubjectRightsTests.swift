@@ -114,7 +114,7 @@ struct SubjectRightsTests {
             }
             #expect(after.disputes.isEmpty)
             let actions = try bureau.logEntries().map(\.entry.action)
-            #expect(actions.contains("dispute.file") && actions.contains("dispute.answer") && actions.contains("subject.statement"))
+            #expect(actions.contains(.disputeFile) && actions.contains(.disputeAnswer) && actions.contains(.subjectStatement))
         }
     }
 
@@ -203,7 +203,7 @@ struct RepairTests {
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: "440305199207045670")))
             let file = try bureau.store.read { try $0.file(key) }
             #expect(file?.listEntries.isEmpty == true)
-            let approval = try bureau.logEntries().last { $0.entry.action == "repair.approve" }
+            let approval = try bureau.logEntries().last { $0.entry.action == .repairApprove }
             #expect(approval?.entry.operatorID == "op-7")
         }
     }

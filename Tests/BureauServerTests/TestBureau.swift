@@ -147,7 +147,7 @@ func fileStandingConsents(in store: Store) throws {
                 for purpose in Purpose.allCases where purpose.requiresConsent {
                     try txn.putConsent(
                         Consent(
-                            reference: standingConsent(id, purpose, agency: agency), subject: key.hex,
+                            reference: standingConsent(id, purpose, agency: agency), subject: key,
                             agency: try UnifiedSocialCreditCode(parsing: agency), purpose: purpose,
                             validFrom: today.adding(years: -1), validUntil: today.adding(years: 1),
                             evidenceDigest: String(repeating: "ab", count: 32), singleUse: false

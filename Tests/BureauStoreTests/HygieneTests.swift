@@ -30,8 +30,8 @@ struct FileModeTests {
         try await withTemporaryFolder { folder in
             let store = try Store(folder: folder + "/data")
             try store.write { txn in _ = try txn.appendLog(entry(1)) }
-            FileManager.default.createFile(atPath: folder + "/data/checkpoint.key", contents: Data(count: 32), attributes: [.posixPermissions: 0o600])
-            FileManager.default.createFile(atPath: folder + "/data/checkpoint.note", contents: Data("note\n".utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: folder + "/data/checkpoint.key", contents: Data(count: 32), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: folder + "/data/checkpoint.note", contents: Data("note\n".utf8), attributes: [.posixPermissions: 0o600])
             try Backup.take(of: store, to: folder + "/backup")
             #expect(try mode(folder + "/backup") == 0o700)
             #expect(try mode(folder + "/backup/lmdb") == 0o700)
@@ -40,7 +40,7 @@ struct FileModeTests {
             #expect(files.contains("secret.key"))
             for file in files {
                 var isFolder: ObjCBool = false
-                FileManager.default.fileExists(atPath: folder + "/backup/" + file, isDirectory: &isFolder)
+                _ = FileManager.default.fileExists(atPath: folder + "/backup/" + file, isDirectory: &isFolder)
                 #expect(try mode(folder + "/backup/" + file) == (isFolder.boolValue ? 0o700 : 0o600), "\(file)")
             }
         }

@@ -61,7 +61,7 @@ struct RetentionStoreTests {
     }
 
     func purgeEntries(_ store: Store) throws -> [AccessLogEntry] {
-        try store.read { try $0.logEntries(from: 0, limit: 1000) }.map(\.entry).filter { $0.action == "retention.purge" }
+        try store.read { try $0.logEntries(from: 0, limit: 1000) }.map(\.entry).filter { $0.action == .retentionPurge }
     }
 
     @Test("after a catalogue raises a category's retention, the purge keeps its records until the new end")
@@ -97,7 +97,7 @@ struct RetentionStoreTests {
             var entries = try purgeEntries(store)
             #expect(entries.count == 1)
             #expect(entries.first?.reason.hasPrefix("1 record") == true, "\(entries.first?.reason ?? "")")
-            #expect(entries.first?.subjects == [key.hex])
+            #expect(entries.first?.subjects == [key])
 
             // A second purge the same day gets its own request id.
             try store.write { try $0.putRecord(Self.judgment("J-2"), for: key, catalogue: .default) }
@@ -134,14 +134,14 @@ struct RetentionStoreTests {
             let filed = CalendarDate(year: 2021, month: 1, day: 1)!
             try store.write { txn in
                 for (id, record) in [("D-OLD", old), ("D-NEW", new)] {
-                    try txn.putDispute(Dispute(id: id, subject: key.hex, record: record.reference, filed: filed, description: "not mine"))
+                    try txn.putDispute(Dispute(id: id, subject: key, record: record.reference, filed: filed, description: "not mine"))
                     try txn.putDispute(DisputeMark(id: id, record: record.reference, filed: filed, description: "not mine"), for: key)
                 }
                 try txn.putStatement(Statement(id: "S-OLD", text: "paid", added: filed, about: old.reference), for: key)
                 try txn.putStatement(Statement(id: "S-NEW", text: "appealed", added: filed, about: new.reference), for: key)
                 try txn.putStatement(Statement(id: "S-FILE", text: "hello", added: filed, about: nil), for: key)
                 try txn.putRepair(
-                    Repair(id: "R-OLD", subject: key.hex, record: old.reference, requested: filed, rectification: "paid", evidenceDigest: "")
+                    Repair(id: "R-OLD", subject: key, record: old.reference, requested: filed, rectification: "paid", evidenceDigest: "")
                 )
             }
             #expect(try purge(store, on: CalendarDate(year: 2026, month: 1, day: 1)!) == 1)

@@ -11,10 +11,10 @@ func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> 
     return try await body(path)
 }
 
-func entry(_ n: Int, subject: String = "") -> AccessLogEntry {
+func entry(_ n: Int, subject: SubjectKey? = nil) -> AccessLogEntry {
     AccessLogEntry(
-        time: Date(), action: "test", requestID: "r-\(n)", institution: "91110000100000016D", certificateFingerprint: "",
-        subjects: subject.isEmpty ? [] : [subject], outcome: .hit
+        .refusedCall("test"), by: .bureau(for: "91110000100000016D"), time: Date(), requestID: "r-\(n)",
+        subjects: subject.map { [$0] } ?? [], outcome: .hit
     )
 }
 
@@ -74,7 +74,7 @@ struct StoreTests {
             )
             try store.write { txn in
                 try txn.putSubject(file.subject, for: key)
-                _ = try txn.appendLog(entry(0, subject: key.hex))
+                _ = try txn.appendLog(entry(0, subject: key))
             }
             let needle = Array(text.utf8)
             let lmdb = try #require(store.backend as? LMDBStorage)
@@ -85,7 +85,7 @@ struct StoreTests {
                 }
             }
             let logged = try store.read { try $0.logEntries(from: 0, limit: 1) }
-            #expect(logged.first?.entry.subjects == [key.hex])
+            #expect(logged.first?.entry.subjects == [key])
         }
     }
 }
