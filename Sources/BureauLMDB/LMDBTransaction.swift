@@ -343,13 +343,7 @@ enum Keys {
     static let logSize = Array("log.size".utf8)
     static let catalogue = Array("catalogue".utf8)
 
-    static func kindByte(_ kind: RecordKind) -> UInt8 {
-        switch kind {
-        case .account: 1
-        case .publicRecord: 2
-        case .listEntry: 3
-        }
-    }
+    static func kindByte(_ kind: RecordKind) -> UInt8 { RecordKeyBytes.kindByte(kind) }
 
     static func kind(_ byte: UInt8) throws -> RecordKind {
         switch byte {
@@ -361,14 +355,7 @@ enum Keys {
     }
 
     /// subject key (32) + kind (1) + furnisher code (18) + record id
-    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] {
-        var key = subject.bytes
-        key.reserveCapacity(32 + 1 + 18 + reference.recordID.utf8.count)
-        key.append(kindByte(reference.kind))
-        key.append(contentsOf: reference.furnisher.value.utf8)
-        key.append(contentsOf: reference.recordID.utf8)
-        return key
-    }
+    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] { RecordKeyBytes.of(subject, reference) }
 
     static func reference(fromRecordKey key: UnsafeRawBufferPointer) throws -> RecordReference {
         guard key.count > 51 else { throw BinaryReader.Malformed(what: "record key of \(key.count) bytes") }

@@ -103,15 +103,18 @@ public protocol CreditFileWriter: CreditFileReader {
     func putDispute(_ dispute: Dispute) throws
     /// Files or updates a repair request.
     func putRepair(_ repair: Repair) throws
-    /// Deletes up to `limit` records whose retention ended on or before `day` under `catalogue` (with the
-    /// statements, dispute marks, disputes and repair requests about them) and masks the expired late months
-    /// of positive accounts, with one log entry for the batch naming the subjects, the true counts and the
-    /// digest of the records' keys.
-    ///
-    /// - Parameter catalogue: the catalogue in force; callers pass the one stored in this transaction
-    ///   (`storedCatalogue() ?? .default`), so that a catalogue loaded a moment ago is the one applied.
-    /// - Returns: how many records were deleted or rewritten (0: nothing is left to do).
-    func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int) throws -> Int
+    /// The records with something due under the retention rules, by where their retention counts from
+    /// (``Retention/Anchor``): list entries whose publicity ended on or before `fixedEndOnOrBefore`, then, for
+    /// each category in `categories`, its records whose behaviour ended on or before `endedOnOrBefore`; each
+    /// once, only those `isDue` accepts, at most `limit`, in anchor order within each range. A backend may
+    /// drop index entries that no longer match their record on the way (hence a write).
+    func recordsWithRetentionDue(
+        fixedEndOnOrBefore: CalendarDate, categories: [(code: String, endedOnOrBefore: CalendarDate)], limit: Int,
+        where isDue: (CreditRecord) -> Bool
+    ) throws -> [(SubjectKey, CreditRecord)]
+    /// Deletes the statements, dispute marks, disputes and repair requests about the records `references`
+    /// of each file.
+    func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws
 }
 
 /// An anomaly as recorded, with the receipt of the log entry that recorded it.
@@ -175,10 +178,5 @@ extension CreditFileWriter {
     @discardableResult
     public func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue) throws -> CreditRecord? {
         try self.deleteRecord(reference, of: key, catalogue: catalogue, tombstone: false)
-    }
-
-    /// ``purgeExpired(onOrBefore:catalogue:time:limit:)`` in batches of at most 1000 records.
-    public func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date) throws -> Int {
-        try self.purgeExpired(onOrBefore: day, catalogue: catalogue, time: time, limit: 1000)
     }
 }

@@ -132,9 +132,13 @@ final class NoSavepoints: StorageBackend {
         func putAnomaly(_ recorded: RecordedAnomaly) throws { try self.txn.putAnomaly(recorded) }
         func putDispute(_ dispute: Dispute) throws { try self.txn.putDispute(dispute) }
         func putRepair(_ repair: Repair) throws { try self.txn.putRepair(repair) }
-        func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int) throws -> Int {
-            try self.txn.purgeExpired(onOrBefore: day, catalogue: catalogue, time: time, limit: limit)
+        func recordsWithRetentionDue(
+            fixedEndOnOrBefore: CalendarDate, categories: [(code: String, endedOnOrBefore: CalendarDate)], limit: Int,
+            where isDue: (CreditRecord) -> Bool
+        ) throws -> [(SubjectKey, CreditRecord)] {
+            try self.txn.recordsWithRetentionDue(fixedEndOnOrBefore: fixedEndOnOrBefore, categories: categories, limit: limit, where: isDue)
         }
+        func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws { try self.txn.deleteAttachments(about: references) }
         func logSize() throws -> UInt64 { try self.txn.logSize() }
         func storedTreeNode(level: Int, index: UInt64) throws -> [UInt8]? { try self.txn.storedTreeNode(level: level, index: index) }
         func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])] {
