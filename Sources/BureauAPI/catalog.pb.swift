@@ -35,11 +35,13 @@ public nonisolated struct Bureau_Category: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Stable code, for example "account.credit".
+  /// At most 64 bytes: a stable code, for example "account.credit" (lowercase letters, digits, dots, dashes).
   public var code: String = String()
 
+  /// At most 500 bytes (UTF-8), at least 1.
   public var name: String = String()
 
+  /// At most 500 bytes (UTF-8), at least 1.
   public var legalBasis: String = String()
 
   /// Negative information (late payments, defaults, judgments) has a retention limit.
@@ -57,6 +59,9 @@ public nonisolated struct Bureau_Category: Sendable {
 
   /// Whether its entries make up a published list.
   public var feedsList: Bool = false
+
+  /// Whether a subject may ask for a record of this category to be repaired after rectification.
+  public var repairable: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -102,7 +107,7 @@ nonisolated extension Bureau_ListCategoriesRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Category"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{3}legal_basis\0\u{1}negative\0\u{3}retention_years\0\u{3}subject_kinds\0\u{1}purposes\0\u{3}record_kind\0\u{3}feeds_list\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{3}legal_basis\0\u{1}negative\0\u{3}retention_years\0\u{3}subject_kinds\0\u{1}purposes\0\u{3}record_kind\0\u{3}feeds_list\0\u{1}repairable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -119,6 +124,7 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 7: try { try decoder.decodeRepeatedEnumField(value: &self.purposes) }()
       case 8: try { try decoder.decodeSingularEnumField(value: &self.recordKind) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.feedsList) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.repairable) }()
       default: break
       }
     }
@@ -152,6 +158,9 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.feedsList != false {
       try visitor.visitSingularBoolField(value: self.feedsList, fieldNumber: 9)
     }
+    if self.repairable != false {
+      try visitor.visitSingularBoolField(value: self.repairable, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -165,6 +174,7 @@ nonisolated extension Bureau_Category: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.purposes != rhs.purposes {return false}
     if lhs.recordKind != rhs.recordKind {return false}
     if lhs.feedsList != rhs.feedsList {return false}
+    if lhs.repairable != rhs.repairable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

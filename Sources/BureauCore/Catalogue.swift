@@ -94,18 +94,19 @@ public struct Catalogue: Hashable, Codable, Sendable {
     /// - Throws: ``BureauError`` (invalid argument) naming the category and the rule.
     public func validated() throws(BureauError) -> Catalogue {
         guard !self.categories.isEmpty else { throw .invalid("categories", "a catalogue needs at least one category") }
+        guard self.categories.count <= Catalogue.maxCategories else { throw .invalid("categories", "at most \(Catalogue.maxCategories)") }
         var seen = Set<String>()
         for (i, c) in self.categories.enumerated() {
             let field = "categories[\(i)]"
-            guard !c.code.isEmpty, c.code.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "." || $0 == "-") }) else {
-                throw .invalid("\(field).code", "is lowercase letters, digits, dots and dashes")
+            guard !c.code.isEmpty, c.code.utf8.count <= 64, c.code.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "." || $0 == "-") }) else {
+                throw .invalid("\(field).code", "is 1 to 64 lowercase letters, digits, dots and dashes")
             }
             guard seen.insert(c.code).inserted else { throw .invalid("\(field).code", "\(c.code) appears twice") }
             if let label = Catalogue.prohibitedLabel(in: c.code + " " + c.name) {
                 throw .invalid(field, "\(label) is information a credit bureau may not collect")
             }
-            guard !c.name.isEmpty else { throw .invalid("\(field).name", "is required") }
-            guard !c.legalBasis.isEmpty else { throw .invalid("\(field).legal_basis", "is required") }
+            guard !c.name.isEmpty, c.name.utf8.count <= 500 else { throw .invalid("\(field).name", "is 1 to 500 bytes") }
+            guard !c.legalBasis.isEmpty, c.legalBasis.utf8.count <= 500 else { throw .invalid("\(field).legal_basis", "is 1 to 500 bytes") }
             guard !c.subjectKinds.isEmpty else { throw .invalid("\(field).subject_kinds", "names at least one kind") }
             if c.negative && c.retentionYears == 0 && c.recordKind != .listEntry {
                 throw .invalid("\(field).retention_years", "a negative category needs a retention period")
@@ -116,6 +117,9 @@ public struct Catalogue: Hashable, Codable, Sendable {
         }
         return self
     }
+
+    /// The most categories a catalogue holds.
+    public static let maxCategories = 256
 
     private static let regulation = "Regulation on the Administration of Credit Reporting Industry"
     private static let creditPurposes: [Purpose] = Purpose.allCases.filter { $0 != .employmentScreening }

@@ -70,7 +70,7 @@ public struct Institution: Hashable, Codable, Sendable {
     /// This is the one standing check: the caller resolver runs it for every call of every role, before
     /// any other rule. A licence not in force stops everything its holder could do, regulators and
     /// operators included (the law gives a suspended institution no standing); a regulator cannot
-    /// reinstate itself, another regulator does, or the bureau's own machine (`bureau institution add`).
+    /// reinstate itself, another regulator or an operator does (`AdministrationService`).
     ///
     /// - Parameter today: the UTC day of the call; nil checks the status only.
     /// - Throws: ``BureauError`` (permission denied) naming the licence's problem: suspended, revoked, not
@@ -97,5 +97,59 @@ public struct Institution: Hashable, Codable, Sendable {
         guard self.roles.contains(role) else {
             throw BureauError(.permissionDenied, "this call needs the \(role.rawValue) role, which \(self.code) does not hold")
         }
+    }
+}
+
+extension Institution {
+    /// The most bytes of an institution's name (UTF-8).
+    public static let maxNameBytes = 200
+    /// The most categories an institution may furnish.
+    public static let maxCategories = 32
+    /// The most purposes a licence names.
+    public static let maxPurposes = 16
+    /// The highest daily quota a licence may set (0 is no limit).
+    public static let maxDailyQuota = 10_000_000
+
+    /// Checks a registration an operator asks for: the name (1 to ``maxNameBytes`` bytes, no national
+    /// identifier, since it is logged), at least one role, a licence whose purposes each belong to a role the
+    /// institution holds and whose dates, quota and hours make sense, and categories of records in
+    /// `catalogue` (furnishers only).
+    ///
+    /// - Parameter field: the path of the institution in the request, for error messages.
+    /// - Throws: ``BureauError`` (invalid argument) naming the field and the rule.
+    public func validated(against catalogue: Catalogue, field: String = "institution") throws(BureauError) -> Institution {
+        let name = self.name.trimmingWhitespace()
+        guard !name.isEmpty, name.utf8.count <= Self.maxNameBytes else {
+            throw .invalid("\(field).name", "is 1 to \(Self.maxNameBytes) bytes")
+        }
+        try Furnishing.validateLoggedText(name, field: "\(field).name")
+        guard !self.roles.isEmpty else { throw .invalid("\(field).roles", "names at least one role") }
+        let licence = self.licence
+        guard licence.purposes.count <= Self.maxPurposes else { throw .invalid("\(field).licence.purposes", "names at most \(Self.maxPurposes)") }
+        for purpose in Purpose.allCases where licence.purposes.contains(purpose) && !self.roles.contains(purpose.requiredRole) {
+            throw .invalid("\(field).licence.purposes", "\(purpose.rawValue) needs the \(purpose.requiredRole.rawValue) role")
+        }
+        guard !licence.subjectKinds.isEmpty else { throw .invalid("\(field).licence.subject_kinds", "names at least one kind") }
+        guard licence.validUntil >= licence.validFrom else {
+            throw .invalid("\(field).licence.valid_until", "is not before valid_from")
+        }
+        guard (0...Self.maxDailyQuota).contains(licence.dailyQuota) else {
+            throw .invalid("\(field).licence.daily_quota", "is 0 (no limit) to \(Self.maxDailyQuota)")
+        }
+        if let hours = licence.hours, !(0...23).contains(hours.lowerBound) || !(0...23).contains(hours.upperBound) {
+            throw .invalid("\(field).licence.hours", "are UTC hours 0 to 23, from not after to")
+        }
+        guard self.categories.count <= Self.maxCategories else {
+            throw .invalid("\(field).categories", "names at most \(Self.maxCategories)")
+        }
+        if !self.categories.isEmpty && !self.roles.contains(.furnisher) {
+            throw .invalid("\(field).categories", "only a furnisher furnishes categories")
+        }
+        for code in self.categories.sorted() where catalogue.category(code)?.recordKind == nil {
+            throw .invalid("\(field).categories", "\(code.utf8.count <= 64 ? code : "a code") is not a category of records in catalogue version \(catalogue.version)")
+        }
+        var valid = self
+        valid.name = name
+        return valid
     }
 }

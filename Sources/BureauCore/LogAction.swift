@@ -15,7 +15,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case licenceSuspend, licenceReinstate
         case anomalyDetected
         case retentionPurge
-        case institutionRegister, catalogueReplace, certificateRevoke
+        case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke
         /// A refused call, named by the RPC's full method name; also any name this build does not know.
         case call(String)
     }
@@ -76,6 +76,10 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
     public static let retentionPurge = LogAction(.retentionPurge)
     /// `institution.register`: an institution registered or replaced.
     public static let institutionRegister = LogAction(.institutionRegister)
+    /// An institution's name, roles, categories or licence changed by an operator.
+    public static let institutionUpdate = LogAction(.institutionUpdate)
+    /// A client certificate bound to an institution by an operator.
+    public static let certificateBind = LogAction(.certificateBind)
     /// `catalogue.replace`: a new catalogue put in force.
     public static let catalogueReplace = LogAction(.catalogueReplace)
     /// `certificate.revoke`: a client certificate revoked.
@@ -90,7 +94,8 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         .furnishSubmit, .furnishCorrect, .furnishDelete, .furnishSeed, .furnishImport, .consentRegister, .consentRevoke,
         .subjectHistory, .subjectStatement, .subjectFreeze, .subjectUnfreeze, .subjectFraudAlert, .subjectFraudAlertRemoved,
         .repairRequest, .repairApprove, .repairReject, .disputeFile, .disputeAnswer, .licenceSuspend, .licenceReinstate,
-        .anomalyDetected, .retentionPurge, .institutionRegister, .catalogueReplace, .certificateRevoke,
+        .anomalyDetected, .retentionPurge, .institutionRegister, .institutionUpdate, .catalogueReplace, .certificateBind,
+        .certificateRevoke,
     ]
     private static let byName = Dictionary(uniqueKeysWithValues: named.map { ($0.name, $0) })
 
@@ -127,6 +132,8 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case .anomalyDetected: "anomaly.detected"
         case .retentionPurge: "retention.purge"
         case .institutionRegister: "institution.register"
+        case .institutionUpdate: "institution.update"
+        case .certificateBind: "certificate.bind"
         case .catalogueReplace: "catalogue.replace"
         case .certificateRevoke: "certificate.revoke"
         case .call(let method): method

@@ -7,8 +7,10 @@ public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
+import SwiftASN1
 import Synchronization
 public import Logging
+public import X509
 public import ServiceLifecycle
 public import Prometheus
 
@@ -71,6 +73,17 @@ public struct DaemonConfiguration: Sendable {
         /// PEM files: the server certificate, its key and the CA certificate.
         public static func files(certificate: String, key: String, ca: String) -> TLS {
             TLS(certificateChain: .file(certificate), privateKey: .file(key), clientCA: .file(ca))
+        }
+
+        /// The bureau's CA certificates, parsed from ``clientCA``: a certificate an operator binds over the API
+        /// (``AdministrationService``) must be issued by one of them.
+        func issuers() throws -> [Certificate] {
+            let pem: String
+            switch self.clientCA {
+            case .file(let path): pem = try String(contentsOfFile: path, encoding: .utf8)
+            case .bytes(let bytes): pem = String(decoding: bytes, as: UTF8.self)
+            }
+            return try PEMDocument.parseMultiple(pemString: pem).map { try Certificate(pemDocument: $0) }
         }
     }
 
@@ -207,6 +220,10 @@ public final class BureauDaemon: Service, Sendable {
                 ConsentService(context: context),
                 SubjectService(context: context),
                 OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor),
+                AdministrationService(
+                    context: context, issuers: try tls.issuers(),
+                    oversight: OversightService(context: context, publisher: self.checkpoints, monitor: self.monitor)
+                ),
                 DiagnosticsService(),
                 HealthService(shutdown: context.shutdown, auditor: self.auditor),
                 ReflectionService(),

@@ -43,6 +43,8 @@ public struct CertificateAuthority: Sendable {
 
     /// The CA certificate in PEM, for trust roots.
     public var certificatePEM: String { get throws { try self.certificate.serializeAsPEM().pemString } }
+    /// The CA's private key in PEM (PKCS#8), for the CA folder (`ca.key`).
+    public var privateKeyPEM: String { self.privateKey.pemRepresentation }
 
     /// A certificate and its private key.
     public struct Issued: Sendable {

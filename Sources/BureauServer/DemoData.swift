@@ -24,6 +24,8 @@ public enum DemoData {
     public static let regulator = code("11110000100000032B")
     public static let channel = code("91110000100000040X")
     public static let court = code("111100001000000593")
+    /// The bureau's own operations desk: the operator that administers the demo over the API.
+    public static let operations = code("91110000100000067M")
 
     /// The demo institutions, without certificate fingerprints.
     public static let institutions: [DemoInstitution] = [
@@ -66,6 +68,12 @@ public enum DemoData {
                 ]
             ),
             certificateName: "court"
+        ),
+        DemoInstitution(
+            institution: Institution(
+                code: operations, name: "Bureau Operations", roles: [.operator], purposes: [], certificateFingerprints: []
+            ),
+            certificateName: "operator"
         ),
     ]
 
@@ -326,8 +334,11 @@ public enum InstitutionRegistry {
 public enum CertificateFile {
     /// The SHA-256 fingerprint (hex) of the certificate in a PEM file.
     public static func fingerprint(ofPEMFile path: String) throws -> String {
-        let pem = try String(contentsOfFile: path, encoding: .utf8)
-        let certificate = try Certificate(pemEncoded: pem)
-        return try CallerResolver.fingerprint(of: certificate).hexString
+        try self.fingerprint(ofPEM: try String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    /// The SHA-256 fingerprint (hex) of a PEM certificate.
+    public static func fingerprint(ofPEM pem: String) throws -> String {
+        try CallerResolver.fingerprint(of: try Certificate(pemEncoded: pem)).hexString
     }
 }

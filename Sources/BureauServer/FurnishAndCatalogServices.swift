@@ -236,19 +236,7 @@ public struct CatalogService: Bureau_CatalogService.SimpleServiceProtocol {
         let catalogue = try self.context.catalogue.current()
         var response = Bureau_ListCategoriesResponse()
         response.version = catalogue.version
-        response.categories = catalogue.categories.map { c in
-            var category = Bureau_Category()
-            category.code = c.code
-            category.name = c.name
-            category.legalBasis = c.legalBasis
-            category.negative = c.negative
-            category.retentionYears = c.retentionYears
-            category.subjectKinds = c.subjectKinds.map(\.wire)
-            category.purposes = c.purposes.map(\.wire)
-            if let kind = c.recordKind { category.recordKind = kind.wire }
-            category.feedsList = c.feedsList
-            return category
-        }
+        response.categories = catalogue.categories.map(Bureau_Category.init)
         return response
     }
 }

@@ -10,7 +10,7 @@ public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     /// "" (the server as a whole) and every service bureaud serves.
     static let services: Set<String> = [
         "", "bureau.v1.ReportService", "bureau.v1.FurnishService", "bureau.v1.CatalogService", "bureau.v1.ConsentService",
-        "bureau.v1.SubjectService", "bureau.v1.OversightService", "bureau.v1.DiagnosticsService", "grpc.health.v1.Health",
+        "bureau.v1.SubjectService", "bureau.v1.OversightService", "bureau.v1.AdministrationService", "bureau.v1.DiagnosticsService", "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
     ]
 

@@ -347,11 +347,13 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
         try await self.changeLicence(request, context, to: .active, action: .licenceReinstate)
     }
 
-    private func changeLicence(
-        _ request: Bureau_LicenceActionRequest, _ context: ServerContext, to status: LicenceStatus, action: LogAction
+    /// Suspends or reinstates a licence for a caller with `role` (regulators here, operators through
+    /// ``AdministrationService``).
+    func changeLicence(
+        _ request: Bureau_LicenceActionRequest, _ context: ServerContext, to status: LicenceStatus, action: LogAction, role: Role = .regulator
     ) async throws -> Bureau_LicenceActionResponse {
         let caller = try self.context.callers.caller(of: context)
-        try caller.institution.require(.regulator)
+        try caller.institution.require(role)
         try Furnishing.validateBatchID(request.requestID, field: "request_id")
         let code = try UnifiedSocialCreditCode(parsing: request.institution, field: "institution")
         let reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)

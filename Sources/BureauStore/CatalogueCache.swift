@@ -21,4 +21,10 @@ public final class CatalogueCache: Sendable {
         self.state.withLock { $0 = (catalogue, now.advanced(by: self.lifetime)) }
         return catalogue
     }
+
+    /// Forgets the cached catalogue, so that the next ``current()`` reads the store: for the process that
+    /// just replaced it.
+    public func invalidate() {
+        self.state.withLock { $0 = nil }
+    }
 }

@@ -1,24 +1,32 @@
 import ArgumentParser
+import BureauAPI
 import BureauCore
-import BureauStore
-import BureauLMDB
-import Crypto
+import BureauWire
 import Foundation
+import GRPCCore
 
-struct CatalogueCommand: ParsableCommand {
+struct CatalogueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "catalogue",
-        abstract: "Show the catalogue in force, or replace it from a file.",
+        abstract: "Show the catalogue in force, or replace it from a file (through bureaud, as an operator).",
         subcommands: [Show.self, Load.self]
     )
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the catalogue in force (--json: a file `load` takes).")
-        @OptionGroup var data: DataOptions
+        @OptionGroup var operatorOptions: OperatorOptions
         @Flag(help: "Print JSON.") var json = false
 
-        func run() throws {
-            let catalogue = try Store(folder: data.data).catalogue()
+        func run() async throws {
+            let listed = try await operatorOptions.client.withClient { client in
+                try await Bureau_CatalogService.Client(wrapping: client).listCategories(
+                    request: ClientRequest(message: .init(), metadata: operatorOptions.metadata)
+                )
+            }
+            let catalogue = Catalogue(
+                version: listed.version,
+                categories: try listed.categories.enumerated().map { try CatalogueCategory(wire: $1, field: "categories[\($0)]") }
+            )
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -36,12 +44,12 @@ struct CatalogueCommand: ParsableCommand {
         }
     }
 
-    struct Load: ParsableCommand {
+    struct Load: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Replace the catalogue from a JSON file (a logged change).")
-        @OptionGroup var data: DataOptions
         @Option(help: "The catalogue JSON (as `catalogue show --json` prints).") var file: String
+        @OptionGroup var operatorOptions: OperatorOptions
 
-        func run() throws {
+        func run() async throws {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
             let loaded: Catalogue
             do {
@@ -51,21 +59,14 @@ struct CatalogueCommand: ParsableCommand {
             } catch {
                 throw ValidationError("\(file): not a catalogue: \(error)")
             }
-            let store = try Store(folder: data.data)
-            let current = try store.catalogue()
-            guard loaded.version > current.version else {
-                throw ValidationError("\(file): version \(loaded.version) must be above the version in force, \(current.version)")
+            var request = Bureau_ReplaceCatalogueRequest()
+            request.requestID = operatorOptions.requestID
+            request.version = loaded.version
+            request.categories = loaded.categories.map(Bureau_Category.init)
+            let response = try await operatorOptions.withAdministration { admin in
+                try await admin.replaceCatalogue(request: ClientRequest(message: request, metadata: operatorOptions.metadata))
             }
-            let receipt = try store.write { txn in
-                try txn.putCatalogue(loaded)
-                return try txn.appendLog(
-                    AccessLogEntry(
-                        .catalogueReplace, by: .bureau(), time: Date(), requestID: "catalogue-v\(loaded.version)", outcome: .applied,
-                        changeDigest: SHA256.hash(data: bytes).hexString
-                    )
-                )
-            }
-            print("catalogue version \(loaded.version) in force (\(loaded.categories.count) categories, log entry \(receipt.index))")
+            print("catalogue version \(loaded.version) in force (\(loaded.categories.count) categories, log entry \(response.receipt.entryIndex))")
             // Nothing to rebuild: the purge index holds where retention counts from, the purge applies this catalogue.
             print("retention follows it in reports at once and in the store at the next purge (bureaud: hourly; `bureau purge`: now)")
         }

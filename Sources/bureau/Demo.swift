@@ -17,7 +17,7 @@ struct Demo: ParsableCommand {
         )
 
         @OptionGroup var data: DataOptions
-        @Option(help: "Folder of the dev certificates to bind (bank.pem, furnisher.pem, regulator.pem, channel.pem).")
+        @Option(help: "Folder of the dev certificates to bind (bank.pem, furnisher.pem, regulator.pem, channel.pem, court.pem, operator.pem).")
         var certs = "certs"
 
         func run() throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BureauAPI
 import BureauServer
 import Foundation
 import GRPCCore
@@ -74,4 +75,26 @@ func openOutput(_ path: String) throws -> FileHandle {
     // An existing file keeps its mode on open; make it owner-only too.
     fchmod(fd, 0o600)
     return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+}
+
+/// The bureau's operators' commands (administration): the operations desk.
+enum OperatorIdentity: DefaultIdentity { static var certificateName: String { "operator" } }
+
+/// How an operator reaches bureaud's AdministrationService: an operator institution's certificate and the
+/// id of the member of staff, which bureaud requires of an operator and logs with every change.
+struct OperatorOptions: ParsableArguments {
+    @OptionGroup var client: ClientOptions<OperatorIdentity>
+    @Option(help: "Your operator id (the member of staff, 1 to 64 bytes): sent as bureau-operator-id, logged with each change.")
+    var operatorID: String
+    @Option(help: "Your own request id for the change (default: a new UUID).") var requestID = UUID().uuidString
+
+    /// The metadata every operator call carries.
+    var metadata: Metadata { [OperatorMetadata.key: "\(self.operatorID)"] }
+
+    /// Runs `body` with a connected AdministrationService client.
+    func withAdministration<T: Sendable>(
+        _ body: (Bureau_AdministrationService.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        try await self.client.withClient { client in try await body(Bureau_AdministrationService.Client(wrapping: client)) }
+    }
 }

@@ -20,6 +20,12 @@ struct CLIBureau {
         ["--server", "127.0.0.1:\(self.port)", "--cert", self.folder + "/regulator.pem", "--key", self.folder + "/regulator.key", "--ca", self.folder + "/ca.pem"]
     }
 
+    /// The options that reach this daemon as the demo operator, staff member `op-1`.
+    var operatorArguments: [String] {
+        ["--server", "127.0.0.1:\(self.port)", "--cert", self.folder + "/operator.pem", "--key", self.folder + "/operator.key", "--ca", self.folder + "/ca.pem",
+         "--operator-id", "op-1"]
+    }
+
     static func run(prepare: (Store) throws -> Void, _ body: (CLIBureau) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-cli-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -38,13 +44,19 @@ struct CLIBureau {
             ),
             logger: Logger(label: "test-bureaud")
         )
-        let demo = try #require(DemoData.institutions.first { $0.certificateName == "regulator" })
-        let issued = try ca.issueClient(name: demo.institution.name, code: demo.institution.code.value)
-        var regulator = demo.institution
-        regulator.certificateFingerprints = [try CallerResolver.fingerprint(of: issued.certificate).hexString]
-        try InstitutionRegistry.register(regulator, in: daemon.store)
-        try Data(try issued.certificatePEM.utf8).write(to: URL(fileURLWithPath: folder + "/regulator.pem"))
-        try Data(issued.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: folder + "/regulator.key"))
+        for name in ["regulator", "operator"] {
+            let demo = try #require(DemoData.institutions.first { $0.certificateName == name })
+            let issued = try ca.issueClient(name: demo.institution.name, code: demo.institution.code.value)
+            var institution = demo.institution
+            institution.certificateFingerprints = [try CallerResolver.fingerprint(of: issued.certificate).hexString]
+            try InstitutionRegistry.register(institution, in: daemon.store)
+            try Data(try issued.certificatePEM.utf8).write(to: URL(fileURLWithPath: folder + "/\(name).pem"))
+            try Data(issued.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: folder + "/\(name).key"))
+        }
+        // The CA's key, for commands that issue certificates (`--ca-dir FOLDER/ca`).
+        try FileManager.default.createDirectory(atPath: folder + "/ca", withIntermediateDirectories: true)
+        try Data(try ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: folder + "/ca/ca.pem"))
+        try Data(ca.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: folder + "/ca/ca.key"))
         try prepare(daemon.store)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await daemon.run() }

@@ -19,7 +19,7 @@ struct HealthTests {
         try await TestBureau.run { bureau in
             try await bureau.withClient("bank") { client in
                 let health = Grpc_Health_V1_Health.Client(wrapping: client)
-                for service in ["", "bureau.v1.ReportService"] {
+                for service in ["", "bureau.v1.ReportService", "bureau.v1.AdministrationService"] {
                     var request = Grpc_Health_V1_HealthCheckRequest()
                     request.service = service
                     #expect(try await health.check(request: ClientRequest(message: request), options: fastCall).status == .serving)
@@ -88,6 +88,7 @@ struct ReflectionTests {
                     return names
                 }
                 #expect(oldReplies.contains("bureau.v1.OversightService"))
+                #expect(services.contains("bureau.v1.AdministrationService") && oldReplies.contains("bureau.v1.AdministrationService"))
             }
         }
     }

@@ -24,7 +24,7 @@ struct TestBureau: Sendable {
     let ca: CertificateAuthority
     let daemon: BureauDaemon
     let port: Int
-    /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel).
+    /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel, court, operator).
     let clients: [String: CertificateAuthority.Issued]
     let clock: TestClock
 
