@@ -11,7 +11,7 @@ let backends: [StorageConformance.BackendFactory] = [
     .init(name: "LMDB") { folder in try LMDBStorage(path: folder + "/lmdb", configuration: .init(mapSize: 64 << 20)) }
 ]
 
-@Suite("Storage backend conformance")
+@Suite("Storage backend conformance", .serialized)
 struct StorageConformanceTests {
     @Test("every backend has every behaviour a store must have", arguments: backends, StorageConformance.checks)
     func conforms(_ backend: StorageConformance.BackendFactory, _ check: StorageConformance.Check) async throws {
@@ -45,7 +45,7 @@ final class CommitsFailedWrites: StorageBackend {
     func statistics() throws -> StorageStatistics { try self.inner.statistics() }
 }
 
-@Suite("The conformance suite finds a faulty backend")
+@Suite("The conformance suite finds a faulty backend", .serialized)
 struct ConformanceFindsFaultsTests {
     static let faulty = StorageConformance.BackendFactory(name: "LMDB committing failed writes") { folder in
         CommitsFailedWrites(try LMDBStorage(path: folder + "/lmdb", configuration: .init(mapSize: 64 << 20)))
