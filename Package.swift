@@ -19,6 +19,7 @@ let package = Package(
         // Libraries for tools outside this package, such as the fuzz targets in Fuzz/.
         .library(name: "BureauCore", targets: ["BureauCore"]),
         .library(name: "BureauStore", targets: ["BureauStore"]),
+        .library(name: "BureauLMDB", targets: ["BureauLMDB"]),
         .library(name: "BureauWire", targets: ["BureauWire"]),
         .library(name: "BureauAPI", targets: ["BureauAPI"]),
         .library(name: "BureauKeys", targets: ["BureauKeys"]),
@@ -82,12 +83,34 @@ let package = Package(
         ),
 
         // MARK: Persistence
+        // The store protocols, the group-commit writer and the engine-independent logic (no engine).
         .target(
             name: "BureauStore",
             dependencies: [
                 "BureauCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded backend: the only module that imports LMDB.
+        .target(
+            name: "BureauLMDB",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
                 "LMDB",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["DESIGN.md"],
+            swiftSettings: swiftSettings
+        ),
+        // The backend conformance suite: checks every backend runs, given a factory.
+        .target(
+            name: "BureauStoreConformance",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -121,6 +144,7 @@ let package = Package(
             dependencies: [
                 "BureauCore",
                 "BureauStore",
+                "BureauLMDB",
                 "BureauAPI",
                 "BureauWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -190,8 +214,8 @@ let package = Package(
             name: "bureau",
             dependencies: [
                 "BureauCore",
-                "LMDB",
                 "BureauStore",
+                "BureauLMDB",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -242,9 +266,14 @@ let package = Package(
         .testTarget(
             name: "BureauStoreTests",
             dependencies: [
-                "BureauStore", "BureauCore", "LMDB",
+                "BureauStore", "BureauLMDB", "BureauCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StorageConformanceTests",
+            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -255,6 +284,7 @@ let package = Package(
                 "BureauOperations",
                 "BureauClient",
                 "BureauStore",
+                "BureauLMDB",
                 "BureauCore",
                 "BureauAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -292,7 +322,7 @@ let package = Package(
                 "BureauOperations",
                 "BureauClient",
                 "BureauStore",
-                "LMDB",
+                "BureauLMDB",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",

@@ -2,6 +2,7 @@ import BureauAPI
 import BureauWire
 public import BureauCore
 public import BureauStore
+import BureauLMDB
 public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2

@@ -82,7 +82,7 @@ public final class CallerResolver: Sendable {
     /// revoked or a licence suspended between the call's reads and its commit stops it.
     /// - Returns: the institution as `txn` holds it.
     /// - Throws: ``BureauError`` as ``caller(of:)`` does.
-    public func recheck(_ caller: Caller, in txn: StoreTransaction, on today: CalendarDate) throws -> Institution {
+    public func recheck(_ caller: Caller, in txn: StoreSnapshot, on today: CalendarDate) throws -> Institution {
         guard let fingerprint = [UInt8](hex: caller.certificateFingerprint), fingerprint.count == 32 else {
             throw BureauError(.internal, "the caller's certificate fingerprint is not SHA-256 hex")
         }
@@ -97,7 +97,7 @@ public final class CallerResolver: Sendable {
     }
 
     /// The institution the certificate with `fingerprint` is bound to, with its licence in force on `today`.
-    private static func institution(boundTo fingerprint: [UInt8], in txn: StoreTransaction, on today: CalendarDate) throws -> Institution {
+    private static func institution(boundTo fingerprint: [UInt8], in txn: StoreSnapshot, on today: CalendarDate) throws -> Institution {
         let hex = fingerprint.hexString
         if try txn.isRevoked(certificateFingerprint: fingerprint) {
             throw BureauError(.unauthenticated, "certificate \(hex) was revoked")

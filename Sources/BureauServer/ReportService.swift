@@ -224,7 +224,7 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     }
 
     /// The consent `request` names, as `txn` holds it: read only when its purpose rests on one.
-    private static func consent(for request: ReportRequest, in txn: StoreTransaction) throws -> Consent? {
+    private static func consent(for request: ReportRequest, in txn: StoreSnapshot) throws -> Consent? {
         guard request.purpose.requiresConsent, !request.consentReference.isEmpty else { return nil }
         return try txn.consent(request.consentReference)
     }

@@ -1,9 +1,9 @@
 import BureauCore
 import Foundation
-import LMDB
 
-/// Hot backups: a consistent, compacted copy of the environment (LMDB's copy, taken in one read
-/// transaction while writers go on) together with the keys the data cannot be used without.
+/// Hot backups: a consistent copy of the data (the backend's ``StorageBackend/hotCopy(into:)``, taken
+/// while writers go on) together with the keys the data cannot be used without. Restoring is the
+/// backend's (`Backup.restore(from:to:)` in `BureauLMDB`).
 public enum Backup {
     /// Files copied beside the database: the subject-key secret and the checkpoint signing key.
     public static let keyFiles = [InstallationSecret.fileName, "checkpoint.key"]
@@ -19,7 +19,6 @@ public enum Backup {
         try? fm.removeItem(atPath: partial)
         // Owner only, whatever the umask: the copy holds every file and the keys.
         try fm.createDirectory(atPath: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try fm.createDirectory(atPath: partial + "/lmdb", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         do {
             // The last signed checkpoint before the copy, so that the copy holds at least what it signs and
             // bureaud can check the restored log against it at start.
@@ -27,10 +26,7 @@ public enum Backup {
             if let signed = fm.contents(atPath: note) {
                 try PrivateFile.write(signed, to: (partial as NSString).appendingPathComponent(checkpointNote))
             }
-            try store.environment.copy(to: partial + "/lmdb", compact: true)
-            for name in try fm.contentsOfDirectory(atPath: partial + "/lmdb") {
-                try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: partial + "/lmdb/" + name)
-            }
+            try store.backend.hotCopy(into: partial)
             for name in keyFiles {
                 let source = (store.folder as NSString).appendingPathComponent(name)
                 if let data = fm.contents(atPath: source) {
@@ -45,23 +41,7 @@ public enum Backup {
     }
 
     /// The last signed checkpoint bureaud keeps in the data folder.
-    static let checkpointNote = "checkpoint.note"
-
-    /// Puts the backup in `source` in place as the data folder `destination`, which must not hold a database.
-    public static func restore(from source: String, to destination: String) throws {
-        let fm = FileManager.default
-        guard fm.fileExists(atPath: source + "/lmdb/data.mdb") else {
-            throw BureauError.invalid("source", "\(source) is not a backup (no lmdb/data.mdb)")
-        }
-        guard !fm.fileExists(atPath: destination + "/lmdb/data.mdb") else {
-            throw BureauError.invalid("destination", "\(destination) already holds a database; restore into a new folder")
-        }
-        let partial = destination + ".restoring-\(ProcessInfo.processInfo.processIdentifier)"
-        try? fm.removeItem(atPath: partial)
-        try fm.copyItem(atPath: source, toPath: partial)
-        if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
-        try fm.moveItem(atPath: partial, toPath: destination)
-    }
+    package static let checkpointNote = "checkpoint.note"
 
     /// Checks the log of `store`: every entry hashes to its stored leaf, and the stored subtrees give the
     /// same root as the leaves recomputed from the entries. Returns the log's size and root.
@@ -95,15 +75,17 @@ public struct StoreStatistics: Sendable {
     public var files: Int
     public var institutions: Int
     public var logSize: UInt64
+    /// The most the store may grow to (the LMDB map size), in bytes.
     public var mapSize: Int
+    /// The bytes in use.
     public var usedBytes: Int
 
     public init(_ store: Store) throws {
-        let info = try store.environment.info()
+        let info = try store.backend.statistics()
         (self.files, self.institutions, self.logSize) = try store.read { txn in
             (try txn.fileCount(), try txn.institutions().count, try txn.logSize())
         }
-        self.mapSize = info.mapSize
+        self.mapSize = info.capacityBytes
         self.usedBytes = info.usedBytes
     }
 }

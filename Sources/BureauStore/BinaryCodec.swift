@@ -64,14 +64,15 @@ struct BinaryWriter {
 }
 
 /// Reads what ``BinaryWriter`` wrote; every read checks bounds and throws on malformed input.
-struct BinaryReader {
+package struct BinaryReader {
     private let bytes: UnsafeRawBufferPointer
     private var offset = 0
 
     /// A stored value is malformed or of an unknown format.
-    struct Malformed: Error, CustomStringConvertible {
-        var what: String
-        var description: String { "stored value is malformed: \(self.what)" }
+    package struct Malformed: Error, CustomStringConvertible {
+        package var what: String
+        package init(what: String) { self.what = what }
+        package var description: String { "stored value is malformed: \(self.what)" }
     }
 
     /// The value's format byte.

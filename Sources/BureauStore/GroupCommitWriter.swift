@@ -2,11 +2,10 @@ import BureauCore
 import Dispatch
 import Foundation
 public import Logging
-import LMDB
 import Synchronization
 
 /// The one writer of a serving store: requests hand it their writes (log entries and changes); it runs
-/// every write waiting at that moment in one LMDB transaction, commits once (one fsync) and only then
+/// every write waiting at that moment in one transaction of the store's backend, commits once (one fsync) and only then
 /// releases every waiter. While a commit is in flight new requests queue up and go into the next one,
 /// so the batch grows with the load.
 ///
@@ -121,23 +120,24 @@ public final class GroupCommitWriter: Sendable {
         var results: [Result<any Sendable, any Error>] = []
         results.reserveCapacity(batch.count)
         do {
-            try self.store.environment.write { txn in
+            try self.store.backend.write { txn in
                 for request in batch {
                     do {
-                        let value = try txn.nested { child in try request.work(StoreTransaction(child, self.store.databases)) }
+                        let value = try txn.withNestedTransaction { child in try request.work(child) }
                         results.append(.success(value))
-                    } catch let error as LMDBError {
-                        // Only this request's nested transaction is undone; the batch goes on.
-                        let failure = BureauError(storage: error)
-                        self.logger.error("write refused by storage", metadata: ["error": "\(failure)"])
-                        results.append(.failure(failure))
                     } catch {
-                        results.append(.failure(error))
+                        if let failure = self.store.backend.storageFailure(error) {
+                            // Only this request's nested transaction is undone; the batch goes on.
+                            self.logger.error("write refused by storage", metadata: ["error": "\(failure)"])
+                            results.append(.failure(failure))
+                        } else {
+                            results.append(.failure(error))
+                        }
                     }
                 }
             }
         } catch {
-            let failure = (error as? LMDBError).map { BureauError(storage: $0) } ?? BureauError(.unavailable, "commit failed: \(error)")
+            let failure = self.store.backend.storageFailure(error) ?? (error as? BureauError) ?? BureauError(.unavailable, "commit failed: \(error)")
             self.logger.error("group commit failed", metadata: ["requests": "\(batch.count)", "error": "\(failure)"])
             results = Array(repeating: .failure(failure), count: batch.count)
         }

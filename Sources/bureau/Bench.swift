@@ -3,7 +3,7 @@ import BureauCore
 import BureauOperations
 import BureauServer
 import BureauStore
-import LMDB
+import BureauLMDB
 import Foundation
 
 struct Bench: ParsableCommand {
@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
 
             let store = try Store(folder: dataFolder, configuration: .init(mapSize: 64 << 30))
             _ = try DemoData.seed(into: store, certificates: nil)
-            let baseline = try store.environment.info().usedBytes
+            let baseline = try store.backend.statistics().usedBytes
 
             var clock = ContinuousClock.now
             let generator = SyntheticData(furnishers: [DemoData.bank, DemoData.consumerFinance], today: CalendarDate(utcDayOf: Date()))
@@ -44,7 +44,7 @@ struct Bench: ParsableCommand {
             clock = ContinuousClock.now
             let summary = try Importer(store: store).importFile(at: file)
             let seconds = (ContinuousClock.now - clock) / .seconds(1)
-            let info = try store.environment.info()
+            let info = try store.backend.statistics()
             let used = info.usedBytes - baseline
             let onDisk = ((try? fm.attributesOfItem(atPath: dataFolder + "/lmdb/data.mdb")[.size] as? Int) ?? 0)
             print("imported \(summary.subjects) subjects, \(summary.records) accounts, \(summary.logEntries) log entries")

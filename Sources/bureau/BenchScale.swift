@@ -5,7 +5,6 @@ import BureauStore
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import LMDB
 
 extension Bench {
     struct ScaleBench: AsyncParsableCommand {
@@ -36,7 +35,7 @@ extension Bench {
             for count in counts {
                 try await BenchDaemon.run(folder: folder, subjects: count) { bench in
                     let store = bench.daemon.store
-                    let info = try store.environment.info()
+                    let info = try store.backend.statistics()
                     let keys = bench.identifiers.map { store.key(for: .individual(try! ResidentIdentityNumber(parsing: $0))) }
 
                     // Lookups: one read transaction each, as a report's first read.

@@ -3,6 +3,7 @@ import BureauOperations
 import BureauServer
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Demo: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauOperations
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Import: ParsableCommand {

@@ -4,6 +4,7 @@ import BureauCore
 import BureauOperations
 import BureauServer
 import BureauStore
+import BureauLMDB
 import BureauWire
 import Foundation
 import GRPCCore

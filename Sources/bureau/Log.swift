@@ -1,6 +1,7 @@
 import ArgumentParser
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Log: AsyncParsableCommand {
@@ -17,7 +18,7 @@ struct Log: AsyncParsableCommand {
 
         func run() throws {
             let store = try Store(folder: data.data)
-            let entries = try store.read { txn -> [StoreTransaction.LoggedEntry] in
+            let entries = try store.read { txn -> [LoggedEntry] in
                 let size = try txn.logSize()
                 guard size > 0 else { return [] }
                 return try txn.logEntries(from: size - 1, limit: count, reverse: true).reversed()

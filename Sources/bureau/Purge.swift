@@ -1,6 +1,7 @@
 import ArgumentParser
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 
 struct Purge: ParsableCommand {

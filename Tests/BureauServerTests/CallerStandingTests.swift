@@ -62,7 +62,7 @@ extension TestBureau {
     }
 
     /// The log entries from `index` on.
-    func logEntries(from index: UInt64) throws -> [StoreTransaction.LoggedEntry] {
+    func logEntries(from index: UInt64) throws -> [LoggedEntry] {
         try self.store.read { try $0.logEntries(from: index, limit: 1000) }
     }
 
@@ -76,7 +76,7 @@ extension TestBureau {
 func expectLoggedRefusal(
     _ error: RPCError?, _ code: RPCError.Code, mentioning: String, institution: String, since before: UInt64, in bureau: TestBureau,
     sourceLocation: SourceLocation = #_sourceLocation
-) throws -> StoreTransaction.LoggedEntry? {
+) throws -> LoggedEntry? {
     #expect(error?.code == code, "\(String(describing: error))", sourceLocation: sourceLocation)
     #expect(error?.message.contains(mentioning) == true, "\(error?.message ?? "no error")", sourceLocation: sourceLocation)
     let added = try bureau.logEntries(from: before)

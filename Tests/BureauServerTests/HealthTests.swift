@@ -3,6 +3,7 @@ import BureauCore
 import BureauOperations
 import BureauServer
 import BureauStore
+import BureauLMDB
 import Foundation
 import Prometheus
 #if canImport(Glibc)

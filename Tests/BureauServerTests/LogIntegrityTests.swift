@@ -2,12 +2,11 @@ import BureauAPI
 import BureauCore
 import BureauServer
 import Foundation
+import BureauLMDB
+import BureauStore
 import GRPCCore
-import LMDB
 import Prometheus
 import Testing
-
-@testable import BureauStore
 
 /// Ways to rewrite a stored entry behind the daemon's back.
 enum Tampering: String, CaseIterable, Sendable {
@@ -24,9 +23,9 @@ func tamper(_ store: Store, entry index: UInt64, _ how: Tampering) throws {
         var entry = logged.entry
         entry.reason = "rewritten after the fact"
         let bytes = entry.canonicalBytes()
-        try txn.txn.put(bytes, forKey: index.bigEndianBytes, in: txn.databases.logEntries)
+        try txn.putLogEntryBytes(bytes, at: index)
         if how == .entryAndLeaf {
-            try txn.txn.put(Merkle.leafHash(bytes), forKey: index.bigEndianBytes, in: txn.databases.logLeaves)
+            try txn.putTreeNode(Merkle.leafHash(bytes), level: 0, index: index)
         }
     }
 }
@@ -67,10 +66,10 @@ struct LogIntegrityTests {
         try Store(folder: folder).write { txn in
             var hash = try txn.treeNode(level: 0, index: 0)
             var level = 0
-            while try txn.txn.get([UInt8(level + 1)] + UInt64(0).bigEndianBytes, in: txn.databases.logTree) != nil {
+            while try txn.storedTreeNode(level: level + 1, index: 0) != nil {
                 hash = Merkle.nodeHash(hash, try txn.treeNode(level: level, index: 1))
                 level += 1
-                try txn.txn.put(hash, forKey: [UInt8(level)] + UInt64(0).bigEndianBytes, in: txn.databases.logTree)
+                try txn.putTreeNode(hash, level: level, index: 0)
             }
         }
         let error = await #expect(throws: BureauError.self) {

@@ -34,7 +34,7 @@ struct StorageFaultTests {
     }
 
     /// Checks that every stored leaf hashes its entry and that the signed checkpoint's root is theirs.
-    static func verifyLog(_ bureau: TestBureau) async throws -> [StoreTransaction.LoggedEntry] {
+    static func verifyLog(_ bureau: TestBureau) async throws -> [LoggedEntry] {
         let entries = try bureau.logEntries()
         for entry in entries { #expect(Merkle.leafHash(entry.bytes) == entry.leafHash) }
         let verifier = try NoteVerifier(verifierKey: bureau.daemon.checkpoints.signer.verifierKey)

@@ -115,7 +115,7 @@ struct TestBureau: Sendable {
         try await self.withClient(as: self.clients[name]!, body)
     }
 
-    func logEntries() throws -> [StoreTransaction.LoggedEntry] {
+    func logEntries() throws -> [LoggedEntry] {
         try self.store.read { try $0.logEntries(from: 0, limit: 10_000) }
     }
 }

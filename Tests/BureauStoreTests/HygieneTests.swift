@@ -1,5 +1,6 @@
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 import Testing
 

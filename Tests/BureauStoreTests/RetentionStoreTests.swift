@@ -1,7 +1,7 @@
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
-import LMDB
 import Testing
 
 @Suite("Retention purge")
@@ -160,30 +160,16 @@ struct RetentionStoreTests {
     func legacyIndexIsRebuilt() async throws {
         try await withFile([Self.judgment()]) { store, key throws in
             // Put the index back as the old layout had it: the end day under the catalogue of the day it was furnished.
-            let index = try store.environment.openDatabase(named: "index.retention")
-            try store.environment.write { txn in
-                var keys: [[UInt8]] = []
-                try txn.scan(index) { k, _ in
-                    keys.append(Array(k))
-                    return true
-                }
-                #expect(keys.count == 1)
-                for k in keys { try txn.delete(k, in: index) }
-                let end = UInt32(CalendarDate(year: 2025, month: 6, day: 1)!.daysSinceEpoch).bigEndian
-                let recordKey = key.bytes + [2] + Array(Self.court.value.utf8) + Array("J-1".utf8)
-                try txn.put([], forKey: withUnsafeBytes(of: end) { Array($0) } + recordKey, in: index)
-            }
+            let lmdb = try #require(store.backend as? LMDBStorage)
+            let keys = try lmdb.rawEntries(of: "index.retention").map(\.key)
+            #expect(keys.count == 1)
+            let end = UInt32(CalendarDate(year: 2025, month: 6, day: 1)!.daysSinceEpoch).bigEndian
+            let recordKey = key.bytes + [2] + Array(Self.court.value.utf8) + Array("J-1".utf8)
+            try lmdb.rawWrite(in: "index.retention", deleting: keys, putting: [(withUnsafeBytes(of: end) { Array($0) } + recordKey, [])])
             try store.write { try $0.putCatalogue(try Self.catalogue(judgmentYears: 3)) }
             #expect(try purge(store, on: CalendarDate(year: 2023, month: 6, day: 1)!) == 1)
             #expect(try store.read { try $0.file(key) }?.publicRecords.isEmpty == true)
-            let left = try store.environment.read { txn in
-                var count = 0
-                try txn.scan(index) { _, _ in
-                    count += 1
-                    return true
-                }
-                return count
-            }
+            let left = try lmdb.rawEntries(of: "index.retention").count
             #expect(left == 0)
         }
     }

@@ -1,8 +1,8 @@
 import BureauCore
 import BureauStore
+import BureauLMDB
 import Foundation
 import Logging
-import LMDB
 import Testing
 
 func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
@@ -77,14 +77,11 @@ struct StoreTests {
                 _ = try txn.appendLog(entry(0, subject: key))
             }
             let needle = Array(text.utf8)
-            for name in ["files", "institutions", "certificates", "log.entries", "log.leaves", "meta"] {
-                let db = try store.environment.openDatabase(named: name)
-                try store.environment.read { txn in
-                    try txn.scan(db) { k, v in
-                        #expect(!Array(k).contains(needle), "key in \(name)")
-                        if name.hasPrefix("log.") { #expect(!Array(v).contains(needle), "value in \(name)") }
-                        return true
-                    }
+            let lmdb = try #require(store.backend as? LMDBStorage)
+            for name in ["subjects", "institutions", "certificates", "log.entries", "log.leaves", "meta"] {
+                for (k, v) in try lmdb.rawEntries(of: name) {
+                    #expect(!k.contains(needle), "key in \(name)")
+                    if name.hasPrefix("log.") { #expect(!v.contains(needle), "value in \(name)") }
                 }
             }
             let logged = try store.read { try $0.logEntries(from: 0, limit: 1) }
@@ -233,8 +230,8 @@ struct IdentityStoreTests {
                 paymentHistory: "0", closed: nil
             )
             // A file as it was stored before this change: the identity value in format 1, and the bank's account.
-            let subjects = try store.environment.openDatabase(named: "subjects")
-            try store.environment.write { txn in try txn.put(RecordCodecTests.formatOnePersonBytes, forKey: key.bytes, in: subjects) }
+            let lmdb = try #require(store.backend as? LMDBStorage)
+            try lmdb.rawWrite(in: "subjects", putting: [(key.bytes, RecordCodecTests.formatOnePersonBytes)])
             try store.write { txn in try txn.putRecord(.account(account), for: key, catalogue: .default) }
             let before = try #require(try store.read { try $0.file(key) })
             guard case .person(let old) = before.subject else { throw BureauError(.internal, "not a person") }

@@ -1,9 +1,9 @@
-public import BureauCore
-import Crypto
+import BureauCore
+import BureauStore
 import LMDB
-public import Foundation
+import Foundation
 
-/// The retention purge.
+/// The retention index, as the purge in BureauStore (``ReadWriteStoreTransaction/purgeExpired``) walks it.
 ///
 /// The `index.retention` database holds, for every record with something that expires, where its retention
 /// counts from (``Retention/Anchor``), not an end day: `1` + end day + records key for a list entry (its
@@ -13,62 +13,19 @@ public import Foundation
 /// into a cutoff day and reads the index up to it, so a catalogue change, either way, takes effect at the
 /// next purge with nothing to rebuild. Keys written before this layout (they start with the 4-byte end day,
 /// so with 0x00) are rebuilt from the records at the first purge.
-extension StoreTransaction {
-    /// Deletes up to `limit` records whose retention ended on or before `day` under `catalogue` (with the
-    /// statements, dispute marks and disputes about them) and masks the expired late months of positive
-    /// accounts, with one log entry for the batch naming the subjects, the true counts and the digest of the
-    /// records' keys.
-    ///
-    /// - Parameter catalogue: the catalogue in force; callers pass the one stored in this transaction
-    ///   (`storedCatalogue() ?? .default`), so that a catalogue loaded a moment ago is the one applied.
-    /// - Returns: how many records were deleted or rewritten (0: nothing is left to do).
-    public func purgeExpired(onOrBefore day: CalendarDate, catalogue: Catalogue, time: Date, limit: Int = 1000) throws -> Int {
+extension LMDBTransaction {
+    func recordsWithRetentionDue(
+        fixedEndOnOrBefore: CalendarDate, categories: [(code: String, endedOnOrBefore: CalendarDate)], limit: Int,
+        where isDue: (CreditRecord) -> Bool
+    ) throws -> [(SubjectKey, CreditRecord)] {
         try self.rebuildLegacyRetentionIndex()
-        let due = try self.dueRecords(onOrBefore: day, catalogue: catalogue, limit: limit)
-        guard !due.isEmpty else { return 0 }
-        var hasher = SHA256()
-        var subjects = Set<SubjectKey>()
-        var deleted: [SubjectKey: Set<RecordReference>] = [:]
-        var masked = 0
-        for (key, reference, action) in due {
-            switch action {
-            case .delete:
-                try self.deleteRecord(reference, of: key, catalogue: catalogue)
-                deleted[key, default: []].insert(reference)
-            case .rewrite(let record):
-                try self.putRecord(record, for: key, catalogue: catalogue)
-                masked += 1
-            case .keep:
-                continue
-            }
-            hasher.update(data: Keys.record(key, reference))
-            subjects.insert(key)
-        }
-        try self.deleteAttachments(about: deleted)
-        let deletedCount = deleted.values.reduce(0) { $0 + $1.count }
-        // The entry's own index makes the request id unique, however many purges run on one day.
-        let index = try self.logSize()
-        _ = try self.appendLog(
-            AccessLogEntry(
-                .retentionPurge, by: .bureau(), time: time, requestID: "retention-purge-\(index)", subjects: subjects.sorted(), outcome: .applied,
-                reason: "\(deletedCount) record(s) deleted and \(masked) account history(ies) masked: retention ended on or before \(day) "
-                    + "under catalogue v\(catalogue.version)",
-                changeDigest: hasher.finalize().hexString
-            )
-        )
-        return deletedCount + masked
-    }
-
-    /// Records with something due on `day` (deletion or masking), at most `limit`; index entries that no
-    /// longer match their record are dropped on the way.
-    private func dueRecords(onOrBefore day: CalendarDate, catalogue: Catalogue, limit: Int) throws -> [(SubjectKey, RecordReference, Retention.Action)] {
-        var due: [(SubjectKey, RecordReference, Retention.Action)] = []
+        var due: [(SubjectKey, CreditRecord)] = []
         var stale: [[UInt8]] = []
         var seen = Set<[UInt8]>()
         // One range of the index per rule: list entries by their end day, then each category with a retention.
-        var ranges: [(prefix: [UInt8], last: CalendarDate)] = [([Keys.retentionFixedEnd], day)]
-        for category in catalogue.categories where category.negative && category.retentionYears > 0 {
-            ranges.append((Keys.retentionCategoryPrefix(category.code), Retention.latestExpiredAnchor(years: Int(category.retentionYears), on: day)))
+        var ranges: [(prefix: [UInt8], last: CalendarDate)] = [([Keys.retentionFixedEnd], fixedEndOnOrBefore)]
+        for (code, last) in categories {
+            ranges.append((Keys.retentionCategoryPrefix(code), last))
         }
         let retentionIndex = self.databases.retentionIndex
         for (prefix, last) in ranges where due.count < limit {
@@ -86,8 +43,7 @@ extension StoreTransaction {
                 }
                 let current = Retention.anchor(of: record).map { Keys.retention($0, Array(recordKey)) }
                 if current != Array(k) { stale.append(Array(k)) }
-                let action = Retention.action(for: record, on: day, under: catalogue)
-                if action != .keep, seen.insert(Array(recordKey)).inserted { due.append((key, reference, action)) }
+                if isDue(record), seen.insert(Array(recordKey)).inserted { due.append((key, record)) }
                 return due.count < limit
             }
         }
@@ -96,7 +52,7 @@ extension StoreTransaction {
     }
 
     /// Deletes the statements, dispute marks, disputes and repair requests about the records `references` of each file.
-    private func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws {
+    func deleteAttachments(about references: [SubjectKey: Set<RecordReference>]) throws {
         guard !references.isEmpty else { return }
         var attachments: [[UInt8]] = []
         for (key, records) in references {
@@ -134,14 +90,6 @@ extension StoreTransaction {
             return true
         }
         for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
-    }
-
-    /// Whether the record `reference` of the file with keyed hash `subject` is on file with its retention
-    /// ended on `today` (so that disputes about it are no longer listed; the purge deletes them). A record a
-    /// furnisher deleted is not: its open dispute still waits for the furnisher's answer.
-    public func hasExpired(_ reference: RecordReference, ofSubject subject: SubjectKey, on today: CalendarDate, under catalogue: Catalogue) throws -> Bool {
-        guard let record = try self.record(reference, of: subject) else { return false }
-        return !Retention.isRetained(record, on: today, under: catalogue)
     }
 
     /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors

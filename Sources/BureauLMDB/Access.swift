@@ -1,30 +1,31 @@
-public import BureauCore
-public import Foundation
+import BureauCore
+import BureauStore
+import Foundation
 import LMDB
 
-extension StoreTransaction {
+extension LMDBTransaction {
     // MARK: Consents
 
     /// The consent filed under `reference`, or nil.
-    public func consent(_ reference: String) throws -> Consent? {
+    func consent(_ reference: String) throws -> Consent? {
         try self.txn.withValue(forKey: Array(reference.utf8), in: self.databases.consents) { try Codec.decode(Consent.self, $0) }
     }
 
     /// Files or replaces a consent.
-    public func putConsent(_ consent: Consent) throws {
+    func putConsent(_ consent: Consent) throws {
         try self.txn.put(Codec.encode(consent), forKey: Array(consent.reference.utf8), in: self.databases.consents)
     }
 
     // MARK: Freezes and fraud alerts
 
     /// The freeze and fraud alert on the file `key`.
-    public func protection(_ key: SubjectKey) throws -> FileProtection {
+    func protection(_ key: SubjectKey) throws -> FileProtection {
         try self.txn.withValue(forKey: key.bytes, in: self.databases.protections) { try Codec.decode(FileProtection.self, $0) }
             ?? FileProtection()
     }
 
     /// Replaces the freeze and fraud alert on the file `key`.
-    public func putProtection(_ protection: FileProtection, for key: SubjectKey) throws {
+    func putProtection(_ protection: FileProtection, for key: SubjectKey) throws {
         if protection.freeze == nil && protection.fraudAlert == nil {
             try self.txn.delete(key.bytes, in: self.databases.protections)
         } else {
@@ -35,7 +36,7 @@ extension StoreTransaction {
     // MARK: Quotas
 
     /// Queries counted for `institution` on `day`.
-    public func queriesCounted(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
+    func queriesCounted(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
         try self.txn.withValue(forKey: Array(institution.value.utf8) + Keys.day(day), in: self.databases.quotas) {
             UInt64(bigEndianBytes: $0)
         } ?? 0
@@ -43,7 +44,7 @@ extension StoreTransaction {
 
     /// Counts one more query for `institution` on `day`; returns the new count.
     @discardableResult
-    public func countQuery(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
+    func countQuery(_ institution: UnifiedSocialCreditCode, on day: CalendarDate) throws -> UInt64 {
         let counted = try self.queriesCounted(institution, on: day)
         // Saturating: a stored count at the top of the range must not trap the report that counts it.
         let count = counted == .max ? counted : counted + 1
@@ -54,20 +55,20 @@ extension StoreTransaction {
     // MARK: Certificate revocation
 
     /// Whether the certificate with this fingerprint (32 bytes) was revoked.
-    public func isRevoked(certificateFingerprint fingerprint: [UInt8]) throws -> Bool {
+    func isRevoked(certificateFingerprint fingerprint: [UInt8]) throws -> Bool {
         try self.txn.get(fingerprint, in: self.databases.revoked) != nil
     }
 
     /// The code of the institution a revoked certificate (fingerprint, 32 bytes) was bound to when it was
     /// revoked ("" when it was bound to none), or nil when it is not revoked.
-    public func revocation(certificateFingerprint fingerprint: [UInt8]) throws -> String? {
+    func revocation(certificateFingerprint fingerprint: [UInt8]) throws -> String? {
         try self.txn.get(fingerprint, in: self.databases.revoked).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Revokes a certificate: it is unbound from its institution and refused from now on.
     /// - Returns: the institution it was bound to, if any.
     @discardableResult
-    public func revokeCertificate(fingerprint hex: String) throws -> Institution? {
+    func revokeCertificate(fingerprint hex: String) throws -> Institution? {
         guard let bytes = [UInt8](hex: hex), bytes.count == 32 else {
             throw BureauError.invalid("fingerprint", "is 64 hex characters (SHA-256)")
         }
@@ -83,44 +84,21 @@ extension StoreTransaction {
     }
 }
 
-/// An anomaly as recorded, with the receipt of the log entry that recorded it.
-public struct RecordedAnomaly: Codable, Sendable {
-    public var anomaly: Anomaly
-    public var receipt: LogReceipt
-
-    public init(anomaly: Anomaly, receipt: LogReceipt) {
-        self.anomaly = anomaly
-        self.receipt = receipt
-    }
-}
-
-extension StoreTransaction {
+extension LMDBTransaction {
     /// The anomaly recorded under `id`, or nil.
-    public func recordedAnomaly(_ id: String) throws -> RecordedAnomaly? {
+    func recordedAnomaly(_ id: String) throws -> RecordedAnomaly? {
         try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.anomalies) { try Codec.decode(RecordedAnomaly.self, $0) }
     }
 
     /// Records an anomaly with the receipt of its log entry.
-    public func putAnomaly(_ recorded: RecordedAnomaly) throws {
+    func putAnomaly(_ recorded: RecordedAnomaly) throws {
         try self.txn.put(Codec.encode(recorded), forKey: Array(recorded.anomaly.id.utf8), in: self.databases.anomalies)
-    }
-
-    /// The index of the first log entry at or after `time` (entries are appended in time order).
-    public func firstLogIndex(atOrAfter time: Date) throws -> UInt64 {
-        var low: UInt64 = 0
-        var high = try self.logSize()
-        while low < high {
-            let mid = low + (high - low) / 2
-            guard let entry = try self.logEntry(mid) else { break }
-            if entry.entry.time < time { low = mid + 1 } else { high = mid }
-        }
-        return low
     }
 }
 
-extension StoreTransaction {
+extension LMDBTransaction {
     /// Counts one more self-query of the file `key` in `year`; returns the count.
-    public func countSelfQuery(_ key: SubjectKey, year: Int) throws -> UInt64 {
+    func countSelfQuery(_ key: SubjectKey, year: Int) throws -> UInt64 {
         let k = key.bytes + [UInt8(truncatingIfNeeded: year >> 8), UInt8(truncatingIfNeeded: year)]
         let stored = try self.txn.withValue(forKey: k, in: self.databases.selfQueries) { UInt64(bigEndianBytes: $0) } ?? 0
         let count = stored == .max ? stored : stored + 1
@@ -129,14 +107,14 @@ extension StoreTransaction {
     }
 }
 
-extension StoreTransaction {
+extension LMDBTransaction {
     /// The dispute with `id`, or nil.
-    public func dispute(_ id: String) throws -> Dispute? {
+    func dispute(_ id: String) throws -> Dispute? {
         try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.disputes) { try Codec.decode(Dispute.self, $0) }
     }
 
     /// Files or updates a dispute, and the furnisher index while it is open.
-    public func putDispute(_ dispute: Dispute) throws {
+    func putDispute(_ dispute: Dispute) throws {
         try self.txn.put(Codec.encode(dispute), forKey: Array(dispute.id.utf8), in: self.databases.disputes)
         let indexKey = Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8)
         if dispute.status == .open {
@@ -147,7 +125,7 @@ extension StoreTransaction {
     }
 
     /// The open disputes on `furnisher`'s records.
-    public func openDisputes(of furnisher: UnifiedSocialCreditCode) throws -> [Dispute] {
+    func openDisputes(of furnisher: UnifiedSocialCreditCode) throws -> [Dispute] {
         let prefix = Array(furnisher.value.utf8)
         var ids: [String] = []
         try self.txn.scan(self.databases.disputeIndex, from: prefix) { k, _ in
@@ -159,7 +137,7 @@ extension StoreTransaction {
     }
 
     /// Every open dispute past its deadline on `today`.
-    public func overdueDisputes(on today: CalendarDate) throws -> [Dispute] {
+    func overdueDisputes(on today: CalendarDate) throws -> [Dispute] {
         var out: [Dispute] = []
         try self.txn.scan(self.databases.disputeIndex) { k, _ in
             guard k.count > 18 else { return true }
@@ -171,24 +149,24 @@ extension StoreTransaction {
     }
 
     /// Removes the dispute mark with `id` from the file `key`.
-    public func removeDisputeMark(id: String, of key: SubjectKey) throws {
+    func removeDisputeMark(id: String, of key: SubjectKey) throws {
         try self.txn.delete(Keys.attachment(key, Keys.dispute, id), in: self.databases.attachments)
     }
 }
 
-extension StoreTransaction {
+extension LMDBTransaction {
     /// The repair request with `id`, or nil.
-    public func repair(_ id: String) throws -> Repair? {
+    func repair(_ id: String) throws -> Repair? {
         try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.repairs) { try Codec.decode(Repair.self, $0) }
     }
 
     /// Files or updates a repair request.
-    public func putRepair(_ repair: Repair) throws {
+    func putRepair(_ repair: Repair) throws {
         try self.txn.put(Codec.encode(repair), forKey: Array(repair.id.utf8), in: self.databases.repairs)
     }
 
     /// Repair requests waiting for review, oldest first.
-    public func pendingRepairs() throws -> [Repair] {
+    func pendingRepairs() throws -> [Repair] {
         var out: [Repair] = []
         try self.txn.scan(self.databases.repairs) { _, v in
             let repair = try Codec.decode(Repair.self, v)

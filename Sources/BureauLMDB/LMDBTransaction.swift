@@ -1,12 +1,14 @@
-public import BureauCore
+import BureauCore
+import BureauStore
 import LMDB
-public import Foundation
+import Foundation
 import Crypto
 
-/// Typed reads and writes over one LMDB transaction. Valid only inside the closure that received it.
+/// Typed reads and writes over one LMDB transaction (read-only or read-write). Valid only inside the
+/// closure that received it.
 ///
-/// Every write keeps the secondary indexes in step with the records (see ``Store`` for the layout).
-public struct StoreTransaction {
+/// Every write keeps the secondary indexes in step with the records (the layout is in DESIGN.md).
+final class LMDBTransaction: ReadWriteStoreTransaction {
     let txn: Transaction
     let databases: Databases
 
@@ -15,26 +17,24 @@ public struct StoreTransaction {
         self.databases = databases
     }
 
+    func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
+        try self.txn.nested { child in try body(LMDBTransaction(child, self.databases)) }
+    }
+
     // MARK: Files
 
     /// Whether a file exists under `key`.
-    public func hasFile(_ key: SubjectKey) throws -> Bool {
+    func hasFile(_ key: SubjectKey) throws -> Bool {
         try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { _ in true } ?? false
     }
 
-    /// The identity or registration reports show for the file `key` (the best value of its sources, see
-    /// ``IdentityRule``), or nil.
-    public func subject(_ key: SubjectKey) throws -> CreditFile.Subject? {
-        try self.file(key)?.subject
-    }
-
     /// Every source's identity facts on the file `key`, or nil when there is no file.
-    public func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? {
+    func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? {
         try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeIdentity($0) }
     }
 
     /// The whole file under `key` (identity, records, statements, dispute marks), or nil.
-    public func file(_ key: SubjectKey) throws -> CreditFile? {
+    func file(_ key: SubjectKey) throws -> CreditFile? {
         guard let sources = try self.identitySources(key), let first = sources.first else { return nil }
         var file = CreditFile(subject: first.identity)
         try self.txn.scan(self.databases.records, from: key.bytes) { k, v in
@@ -58,19 +58,13 @@ public struct StoreTransaction {
         return file
     }
 
-    /// Stores `subject` as the only identity of the file `key` (creating the file), unattributed: for tools
-    /// and tests that build a file directly. Furnished identities go through ``furnish(_:as:catalogue:path:)``.
-    public func putSubject(_ subject: CreditFile.Subject, for key: SubjectKey) throws {
-        try self.putIdentitySources([IdentitySource(attribution: nil, identity: subject)], for: key)
-    }
-
     /// Stores every source's identity facts of the file `key` (creating the file), replacing what was there.
-    public func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
+    func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
         try self.txn.put(try RecordCodec.encode(sources), forKey: key.bytes, in: self.databases.subjects)
     }
 
     /// Whether `furnisher` holds at least one record (of any kind) on the file `key`.
-    public func holdsRecord(_ furnisher: UnifiedSocialCreditCode, on key: SubjectKey) throws -> Bool {
+    func holdsRecord(_ furnisher: UnifiedSocialCreditCode, on key: SubjectKey) throws -> Bool {
         for kind in RecordKind.allCases {
             let prefix = key.bytes + [Keys.kindByte(kind)] + Array(furnisher.value.utf8)
             var found = false
@@ -83,38 +77,20 @@ public struct StoreTransaction {
         return false
     }
 
-    /// Files a validated subject: its records are added or replace the same records, and its identity facts
-    /// replace only the furnisher's own (``IdentityRule``).
-    ///
-    /// - Parameter path: the subject's field path in the request, for the refusal.
-    /// - Throws: ``BureauError`` (failed precondition) when the furnisher would hold identity facts but no
-    ///   record of its own on the file; (already exists) as ``putRecord(_:for:catalogue:)``.
-    public func furnish(_ subject: FurnishedSubject, as key: SubjectKey, catalogue: Catalogue, path: String = "subject") throws {
-        try IdentityRule.requireRecord(
-            try !subject.records.isEmpty || self.holdsRecord(subject.furnisher, on: key), of: subject.furnisher, at: path
-        )
-        var sources = try self.identitySources(key) ?? []
-        try IdentityRule.report(subject.subject, by: subject.furnisher, on: subject.reported, into: &sources)
-        try self.putIdentitySources(sources, for: key)
-        for record in subject.records {
-            try self.putRecord(record, for: key, catalogue: catalogue)
-        }
-    }
-
     /// The number of files on record.
-    public func fileCount() throws -> Int { try self.txn.count(self.databases.subjects) }
+    func fileCount() throws -> Int { try self.txn.count(self.databases.subjects) }
 
     // MARK: Records
 
     /// The file a record belongs to, found through the furnisher index.
-    public func owner(of reference: RecordReference) throws -> SubjectKey? {
+    func owner(of reference: RecordReference) throws -> SubjectKey? {
         try self.txn.withValue(forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex) {
             SubjectKey(bytes: Array($0))
         }
     }
 
     /// One record of the file `key`, or nil.
-    public func record(_ reference: RecordReference, of key: SubjectKey) throws -> CreditRecord? {
+    func record(_ reference: RecordReference, of key: SubjectKey) throws -> CreditRecord? {
         try self.txn.withValue(forKey: Keys.record(key, reference), in: self.databases.records) {
             try RecordCodec.decodeRecord(reference, $0)
         }
@@ -126,7 +102,7 @@ public struct StoreTransaction {
     /// Retention.swift); the parameter stays so that callers need not change.
     ///
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
-    public func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
+    func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
         if let owner = try self.owner(of: reference), owner != key {
             throw BureauError(.alreadyExists, "\(reference.kind.rawValue) \(reference.recordID) is already on another file of this furnisher")
@@ -163,7 +139,7 @@ public struct StoreTransaction {
     /// - Parameter tombstone: remember what was deleted, so that it cannot be furnished again unchanged
     ///   (for deletions by furnishers; not for the retention purge).
     @discardableResult
-    public func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue, tombstone: Bool = false) throws -> CreditRecord? {
+    func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue, tombstone: Bool) throws -> CreditRecord? {
         guard let previous = try self.record(reference, of: key) else { return nil }
         if tombstone {
             try self.txn.put(
@@ -187,7 +163,7 @@ public struct StoreTransaction {
     }
 
     /// The subjects on the list `code` (for list governance and publication).
-    public func listMembers(_ code: String, limit: Int) throws -> [(SubjectKey, RecordReference)] {
+    func listMembers(_ code: String, limit: Int) throws -> [(SubjectKey, RecordReference)] {
         var out: [(SubjectKey, RecordReference)] = []
         let prefix = Array(code.utf8) + [0]
         try self.txn.scan(self.databases.listIndex, from: prefix) { k, _ in
@@ -202,56 +178,56 @@ public struct StoreTransaction {
     // MARK: Statements and dispute marks
 
     /// Attaches a statement to the file `key`.
-    public func putStatement(_ statement: Statement, for key: SubjectKey) throws {
+    func putStatement(_ statement: Statement, for key: SubjectKey) throws {
         try self.txn.put(RecordCodec.encode(statement), forKey: Keys.attachment(key, Keys.statement, statement.id), in: self.databases.attachments)
     }
 
     /// Marks a record of the file `key` as disputed.
-    public func putDispute(_ dispute: DisputeMark, for key: SubjectKey) throws {
+    func putDispute(_ dispute: DisputeMark, for key: SubjectKey) throws {
         try self.txn.put(RecordCodec.encode(dispute), forKey: Keys.attachment(key, Keys.dispute, dispute.id), in: self.databases.attachments)
     }
 
     // MARK: Idempotent batches
 
     /// The answer stored for a furnisher's batch id, if the batch was applied before.
-    public func batchResult(furnisher: UnifiedSocialCreditCode, batchID: String) throws -> [UInt8]? {
+    func batchResult(furnisher: UnifiedSocialCreditCode, batchID: String) throws -> [UInt8]? {
         try self.txn.get(Keys.batch(furnisher, batchID), in: self.databases.batches)
     }
 
     /// Remembers the answer to a furnisher's batch id.
-    public func putBatchResult(_ result: [UInt8], furnisher: UnifiedSocialCreditCode, batchID: String) throws {
+    func putBatchResult(_ result: [UInt8], furnisher: UnifiedSocialCreditCode, batchID: String) throws {
         try self.txn.put(result, forKey: Keys.batch(furnisher, batchID), in: self.databases.batches)
     }
 
     // MARK: Catalogue
 
     /// The catalogue an operator loaded, or nil for the built-in one.
-    public func storedCatalogue() throws -> Catalogue? {
+    func storedCatalogue() throws -> Catalogue? {
         try self.txn.withValue(forKey: Keys.catalogue, in: self.databases.meta) { try Codec.decode(Catalogue.self, $0) }
     }
 
     /// Replaces the catalogue.
-    public func putCatalogue(_ catalogue: Catalogue) throws {
+    func putCatalogue(_ catalogue: Catalogue) throws {
         try self.txn.put(Codec.encode(catalogue), forKey: Keys.catalogue, in: self.databases.meta)
     }
 
     // MARK: Institutions
 
     /// The institution registered under `code`, or nil.
-    public func institution(code: UnifiedSocialCreditCode) throws -> Institution? {
+    func institution(code: UnifiedSocialCreditCode) throws -> Institution? {
         try self.txn.withValue(forKey: Array(code.value.utf8), in: self.databases.institutions) { bytes in
             try self.databases.institutionCache.value(for: bytes) { try Codec.decode(Institution.self, $0) }
         }
     }
 
     /// The institution a certificate fingerprint (32 bytes) is bound to, or nil.
-    public func institution(certificateFingerprint fingerprint: [UInt8]) throws -> Institution? {
+    func institution(certificateFingerprint fingerprint: [UInt8]) throws -> Institution? {
         guard let code = try self.txn.get(fingerprint, in: self.databases.certificates) else { return nil }
         return try self.institution(code: UnifiedSocialCreditCode(parsing: String(decoding: code, as: UTF8.self)))
     }
 
     /// Every registered institution, in code order.
-    public func institutions() throws -> [Institution] {
+    func institutions() throws -> [Institution] {
         var out: [Institution] = []
         try self.txn.scan(self.databases.institutions) { _, value in
             out.append(try Codec.decode(Institution.self, value))
@@ -263,7 +239,7 @@ public struct StoreTransaction {
     /// Registers or replaces `institution` and rebinds its certificate fingerprints.
     ///
     /// - Throws: ``BureauError`` (already exists) when a fingerprint is bound to another institution.
-    public func putInstitution(_ institution: Institution) throws {
+    func putInstitution(_ institution: Institution) throws {
         let codeBytes = Array(institution.code.value.utf8)
         for fingerprint in institution.certificateFingerprints {
             guard let bytes = [UInt8](hex: fingerprint), bytes.count == 32 else {
@@ -290,104 +266,55 @@ public struct StoreTransaction {
     // MARK: Access log
 
     /// The number of entries in the log.
-    public func logSize() throws -> UInt64 {
+    func logSize() throws -> UInt64 {
         try self.txn.withValue(forKey: Keys.logSize, in: self.databases.meta) { UInt64(bigEndianBytes: $0) } ?? 0
     }
 
-    /// Appends `entry` to the log and returns its receipt. The entry is durable when the enclosing
-    /// write transaction commits. A disclosed report is also indexed under its subject, for the file's
-    /// query records.
-    public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
-        let index = try self.logSize()
-        let bytes = entry.canonicalBytes()
-        guard bytes.count <= AccessLogEntry.maxCanonicalBytes else {
-            throw BureauError.invalid(
-                "request", "would make a log entry of \(bytes.count) bytes; an entry holds at most \(AccessLogEntry.maxCanonicalBytes) bytes"
-            )
-        }
-        let leaf = Merkle.leafHash(bytes)
-        let key = index.bigEndianBytes
-        try self.txn.put(bytes, forKey: key, in: self.databases.logEntries)
-        try self.txn.put(leaf, forKey: key, in: self.databases.logLeaves)
-        try self.txn.put((index + 1).bigEndianBytes, forKey: Keys.logSize, in: self.databases.meta)
-        // Keep the hash of every complete subtree, so that roots and proofs cost O(log n) reads.
-        var level = 0
-        var position = index
-        var hash = leaf
-        while position & 1 == 1 {
-            hash = Merkle.nodeHash(try self.treeNode(level: level, index: position - 1), hash)
-            level += 1
-            position >>= 1
-            try self.txn.put(hash, forKey: [UInt8(level)] + position.bigEndianBytes, in: self.databases.logTree)
-        }
-        if entry.action.isQuery, let purpose = entry.purpose {
-            // What a query record and the subject's access history show, so that neither decodes old entries:
-            // time (ms, 8 bytes), purpose and outcome by their stable index codes, the institution's code.
-            let millis = UInt64(max(0, (entry.time.timeIntervalSince1970 * 1000).rounded()))
-            let value = millis.bigEndianBytes + [purpose.indexCode, entry.outcome.indexCode] + Array(entry.institution.utf8)
-            for subject in entry.subjects {
-                try self.txn.put(value, forKey: subject.bytes + key, in: self.databases.queryIndex)
-            }
-        }
-        return LogReceipt(index: index, leafHash: leaf)
-    }
-
-    /// The hash of the complete subtree of leaves `[index << level, (index + 1) << level)`.
-    public func treeNode(level: Int, index: UInt64) throws -> [UInt8] {
-        let stored = level == 0
+    func storedTreeNode(level: Int, index: UInt64) throws -> [UInt8]? {
+        level == 0
             ? try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves)
             : try self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
-        guard let stored else { throw BureauError(.internal, "the log's tree has no node \(level)/\(index)") }
-        return stored
     }
 
-    /// Roots and proofs of the log's tree, read from its stored subtrees.
-    public var tree: MerkleTreeReader<any Error> {
-        MerkleTreeReader { level, index throws(any Error) in try self.treeNode(level: level, index: index) }
-    }
-
-    /// A stored log entry with its index, canonical bytes and leaf hash.
-    public struct LoggedEntry: Sendable {
-        public var index: UInt64
-        public var entry: AccessLogEntry
-        public var bytes: [UInt8]
-        public var leafHash: [UInt8]
-    }
-
-    /// The entry at `index`, or nil.
-    public func logEntry(_ index: UInt64) throws -> LoggedEntry? {
-        try self.logEntries(from: index, limit: 1).first { $0.index == index }
-    }
-
-    /// Up to `limit` entries from index `start` on (or, with `reverse`, from `start` back), and no more than
-    /// `maxBytes` of canonical bytes in all, though always the first.
-    public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false, maxBytes: Int = .max) throws -> [LoggedEntry] {
-        var out: [LoggedEntry] = []
+    func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])] {
+        var out: [(index: UInt64, bytes: [UInt8])] = []
         guard limit > 0 else { return out }
         var total = 0
         try self.txn.scan(self.databases.logEntries, from: start.bigEndianBytes, reverse: reverse) { key, value in
             total += value.count
             if !out.isEmpty && total > maxBytes { return false }
-            let index = UInt64(bigEndianBytes: key)
-            let bytes = Array(value)
-            let leaf = try self.txn.get(Array(key), in: self.databases.logLeaves) ?? Merkle.leafHash(bytes)
-            out.append(LoggedEntry(index: index, entry: try AccessLogEntry(canonicalBytes: bytes), bytes: bytes, leafHash: leaf))
+            out.append((UInt64(bigEndianBytes: key), Array(value)))
             return out.count < limit
         }
         return out
     }
 
-    /// One query of a file, from the query index.
-    public struct FileQuery: Sendable {
-        public var index: UInt64
-        public var time: Date
-        public var purpose: Purpose
-        public var outcome: Outcome
-        public var institution: String
+    func putLogEntryBytes(_ bytes: [UInt8], at index: UInt64) throws {
+        try self.txn.put(bytes, forKey: index.bigEndianBytes, in: self.databases.logEntries)
+    }
+
+    func putTreeNode(_ hash: [UInt8], level: Int, index: UInt64) throws {
+        if level == 0 {
+            try self.txn.put(hash, forKey: index.bigEndianBytes, in: self.databases.logLeaves)
+        } else {
+            try self.txn.put(hash, forKey: [UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
+        }
+    }
+
+    func setLogSize(_ size: UInt64) throws {
+        try self.txn.put(size.bigEndianBytes, forKey: Keys.logSize, in: self.databases.meta)
+    }
+
+    /// subject key (32) + index (8, BE) -> time (ms, 8 bytes), purpose and outcome by their stable index codes,
+    /// the institution's code.
+    func putFileQuery(_ query: FileQuery, for key: SubjectKey) throws {
+        let millis = UInt64(max(0, (query.time.timeIntervalSince1970 * 1000).rounded()))
+        let value = millis.bigEndianBytes + [query.purpose.indexCode, query.outcome.indexCode] + Array(query.institution.utf8)
+        try self.txn.put(value, forKey: key.bytes + query.index.bigEndianBytes, in: self.databases.queryIndex)
     }
 
     /// Every report or score request about the file `key` since `since`, newest first.
-    public func fileQueries(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [FileQuery] {
+    func fileQueries(of key: SubjectKey, since: Date, limit: Int) throws -> [FileQuery] {
         var found: [FileQuery] = []
         let end = key.bytes + UInt64.max.bigEndianBytes
         try self.txn.scan(self.databases.queryIndex, from: end, reverse: true) { k, v in
@@ -407,37 +334,16 @@ public struct StoreTransaction {
         }
         return found
     }
-
-    /// The name of the institution with `code`, or the code.
-    public func institutionName(_ code: String) -> String {
-        (try? UnifiedSocialCreditCode(parsing: code)).flatMap { try? self.institution(code: $0)?.name } ?? code
-    }
-
-    /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
-    /// institutions that asked.
-    public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
-        var names: [String: String] = [:]
-        return try self.fileQueries(of: key, since: since, limit: limit).filter { $0.outcome == .hit }.map { query in
-            if names[query.institution] == nil { names[query.institution] = self.institutionName(query.institution) }
-            return QueryRecord(time: query.time, institution: query.institution, institutionName: names[query.institution]!, purpose: query.purpose)
-        }
-    }
 }
 
-/// Key construction for the store's databases (layout documented on ``Store``).
+/// Key construction for the store's databases (layout in DESIGN.md).
 enum Keys {
     static let statement: UInt8 = 1
     static let dispute: UInt8 = 2
     static let logSize = Array("log.size".utf8)
     static let catalogue = Array("catalogue".utf8)
 
-    static func kindByte(_ kind: RecordKind) -> UInt8 {
-        switch kind {
-        case .account: 1
-        case .publicRecord: 2
-        case .listEntry: 3
-        }
-    }
+    static func kindByte(_ kind: RecordKind) -> UInt8 { RecordKeyBytes.kindByte(kind) }
 
     static func kind(_ byte: UInt8) throws -> RecordKind {
         switch byte {
@@ -449,14 +355,7 @@ enum Keys {
     }
 
     /// subject key (32) + kind (1) + furnisher code (18) + record id
-    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] {
-        var key = subject.bytes
-        key.reserveCapacity(32 + 1 + 18 + reference.recordID.utf8.count)
-        key.append(kindByte(reference.kind))
-        key.append(contentsOf: reference.furnisher.value.utf8)
-        key.append(contentsOf: reference.recordID.utf8)
-        return key
-    }
+    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] { RecordKeyBytes.of(subject, reference) }
 
     static func reference(fromRecordKey key: UnsafeRawBufferPointer) throws -> RecordReference {
         guard key.count > 51 else { throw BinaryReader.Malformed(what: "record key of \(key.count) bytes") }
