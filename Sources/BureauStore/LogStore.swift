@@ -167,8 +167,18 @@ extension ReadOnlyStoreTransaction {
     /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
     /// institutions that asked.
     public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
+        // The index holds refused requests too: read further back until `limit` disclosed ones are found (or
+        // the index ends), so that a flood of refused queries cannot push disclosed ones out of the report.
+        var read = max(limit, 1)
+        var hits: [FileQuery]
+        while true {
+            let queries = try self.fileQueries(of: key, since: since, limit: read)
+            hits = queries.filter { $0.outcome == .hit }
+            guard hits.count < limit, queries.count == read else { break }
+            read *= 4
+        }
         var names: [String: String] = [:]
-        return try self.fileQueries(of: key, since: since, limit: limit).filter { $0.outcome == .hit }.map { query in
+        return hits.prefix(limit).map { query in
             if names[query.institution] == nil { names[query.institution] = self.institutionName(query.institution) }
             return QueryRecord(time: query.time, institution: query.institution, institutionName: names[query.institution]!, purpose: query.purpose)
         }

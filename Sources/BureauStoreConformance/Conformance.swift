@@ -48,6 +48,7 @@ public enum StorageConformance {
         Check(name: "subtree hashes and roots: the stored tree gives the RFC 6962 root and proofs at every size", body: subtreeHashesAndRoots),
         Check(name: "checkpoints: the stored tree matches a signed size and root, a rewrite is found", body: checkpoints),
         Check(name: "query index: disclosed reports are indexed under their subjects, newest first", body: queryIndex),
+        Check(name: "query records: a flood of refused queries does not push disclosed ones out", body: queryRecordsUnderFlood),
         Check(name: "credit files: records, indexes, tombstones and statements round-trip", body: creditFiles),
         Check(name: "access state: consents, protections, quotas, institutions, revocation, disputes, repairs", body: accessState),
         Check(name: "retention: the purge deletes what expired, once, with one log entry", body: retention),
@@ -439,6 +440,21 @@ private func checkpoints(_ store: Store) async throws {
         } catch let tampering as LogTampering {
             try require(tampering.message.contains("above entry 5"), "the check names where the tree differs: \(tampering)")
         }
+    }
+}
+
+private func queryRecordsUnderFlood(_ store: Store) async throws {
+    let key = subject(1)
+    try store.write { txn in
+        _ = try txn.appendLog(entry(0, action: .report(.individual), subjects: [key], purpose: .loanOrigination, outcome: .hit))
+        for n in 1...1200 {
+            _ = try txn.appendLog(entry(n, action: .report(.individual), subjects: [key], purpose: .loanOrigination, outcome: .denied))
+        }
+    }
+    try store.read { txn in
+        let records = try txn.queryRecords(of: key, since: .distantPast)
+        try require(records.count == 1, "the disclosed query behind 1200 refused ones is still a query record: \(records.count)")
+        try require(try txn.queryRecords(of: key, since: .distantPast, limit: 1).count == 1, "the limit counts disclosed queries")
     }
 }
 
