@@ -11,6 +11,10 @@ import GRPCNIOTransportHTTP2
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// bureaud in this process on 127.0.0.1 with a fresh data folder, its own CA, the demo institutions and
 /// `subjects` synthetic people whose accounts the demo bank furnished (so post-loan management needs no
 /// consent), plus mTLS clients for the bank. Shared by `bench report` and `bench scale`.
@@ -98,8 +102,13 @@ struct BenchDaemon {
 
     /// An audited post-loan-management report of the `n`th sampled person.
     func report(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ n: Int) async throws {
+        try await Self.report(client, self.identifiers, n)
+    }
+
+    /// An audited post-loan-management report of `identifiers[n % count]`.
+    static func report(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ identifiers: [String], _ n: Int) async throws {
         var request = Bureau_IndividualReportRequest()
-        request.identifier = self.identifiers[n % self.identifiers.count]
+        request.identifier = identifiers[n % identifiers.count]
         request.purpose = .postLoanManagement
         request.requestID = "bench-\(n)"
         _ = try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request))
@@ -115,10 +124,14 @@ struct BenchLoad {
         var p50: Double
         var p99: Double
         var errors: Int
+        /// The server's CPU time (user + system) per request in microseconds, when its process could be read.
+        var serverCPU: Double? = nil
 
         func line(_ label: String) -> String {
-            String(format: "%@ %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms%@",
-                   label.padding(toLength: 24, withPad: " ", startingAt: 0), rate, p50, p99, errors > 0 ? "   \(errors) errors" : "")
+            String(format: "%@ %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms%@%@",
+                   label.padding(toLength: 24, withPad: " ", startingAt: 0), rate, p50, p99,
+                   serverCPU.map { String(format: "   server CPU %5.0f us/req", $0) } ?? "",
+                   errors > 0 ? "   \(errors) errors" : "")
         }
     }
 
@@ -165,54 +178,226 @@ struct BenchLoad {
     }
 }
 
+/// The people a bench client names when bureaud is not in its process: the synthetic people that
+/// `bureau demo generate --subjects N --seed S` wrote (and `bureau import` loaded), of whom the caller may see
+/// without consent only those it furnished, or the identifiers of a file.
+enum BenchSubjects {
+    /// The furnishers `bureau demo generate` spreads its people over, in its order.
+    static let demoFurnishers = [DemoData.bank, DemoData.consumerFinance]
+
+    /// Identifiers of people `0..<subjects` of the generator with `seed` whose records `furnisher` filed,
+    /// sampled evenly over the whole file (at most `sample` of them), in file order.
+    static func synthetic(subjects: Int, seed: UInt64, furnisher: UnifiedSocialCreditCode, sample: Int = 20_000) -> [String] {
+        let generator = SyntheticData(furnishers: Self.demoFurnishers, seed: seed, today: CalendarDate(utcDayOf: Date()))
+        // Half the people on average are the furnisher's: look at up to four times the sample, spread over the file.
+        let looked = min(subjects, 4 * sample)
+        var identifiers: [String] = []
+        for k in 0..<looked {
+            let person = generator.person(Int((Int64(k) * Int64(subjects)) / Int64(looked)), accounts: 0)
+            if person.furnisher == furnisher.value { identifiers.append(person.identifier) }
+            if identifiers.count == sample { break }
+        }
+        return identifiers
+    }
+
+    /// The identifiers of a file, one a line; blank lines and lines starting with `#` are skipped.
+    static func parse(_ text: String) throws -> [String] {
+        var identifiers: [String] = []
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard (try? ResidentIdentityNumber(parsing: line)) != nil else {
+                throw ValidationError("--identifiers: line \(number + 1) is not a resident identity number")
+            }
+            identifiers.append(line)
+        }
+        guard !identifiers.isEmpty else { throw ValidationError("--identifiers: the file names nobody") }
+        return identifiers
+    }
+}
+
+/// CPU time a process has used (user + system), read from `/proc/PID/stat`.
+struct ProcessCPU: Sendable {
+    let pid: Int32
+
+    /// Seconds of CPU the process has used so far, nil when it cannot be read.
+    func seconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // After the command name in parentheses: state (field 3) ... utime (14), stime (15).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The process listening on TCP `port` on this machine, when this user can see its sockets.
+    static func listening(port: Int) -> ProcessCPU? {
+        var inodes: Set<String> = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let columns = line.split(separator: " ")
+                // local_address is ADDR:PORT in hex; state 0A is LISTEN; the inode is the tenth column.
+                guard columns.count > 9, columns[3] == "0A",
+                      let hex = columns[1].split(separator: ":").last, Int(hex, radix: 16) == port else { continue }
+                inodes.insert("socket:[\(columns[9])]")
+            }
+        }
+        guard !inodes.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for process in processes {
+            guard let pid = Int32(process),
+                  let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/fd") else { continue }
+            for fd in fds {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process)/fd/\(fd)"),
+                   inodes.contains(target) {
+                    return ProcessCPU(pid: pid)
+                }
+            }
+        }
+        return nil
+    }
+}
+
 extension Bench {
     struct ReportBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "report",
             abstract: "Audited report queries over mTLS against an empty RPC on the same server: rates, ratio, latency, batch size.",
             discussion: """
-                Starts bureaud in this process on 127.0.0.1 with a fresh data folder, its own CA and synthetic files, \
-                then runs, over the same connections: pings (the transport's ceiling), audited reports at full \
-                concurrency, and audited reports paced at a third of the measured peak.
+                Without --server: starts bureaud in this process on 127.0.0.1 with a fresh data folder, its own CA \
+                and synthetic files. With --server host:port: a client only, against a running bureaud, as the \
+                demo bank (--cert/--key/--ca); the people it asks about are those `bureau demo generate --subjects N \
+                --seed S` wrote and the bank furnished (or --identifiers FILE), which must be on that server. Then \
+                runs, over the same connections: pings (the transport's ceiling), audited reports at full \
+                concurrency, and audited reports paced at a third of the measured peak. With --server-pid, or when \
+                the process listening on a local --server port can be read, prints the server's CPU time per request \
+                (/proc/PID/stat, user + system, before and after each phase).
                 """
         )
 
         @Option(help: "Requests in each timed phase.") var requests = 20_000
         @Option(help: "Requests in flight.") var concurrency = 64
         @Option(help: "HTTP/2 connections the requests share.") var connections = 4
-        @Option(help: "Synthetic people on file.") var subjects = 10_000
+        @Option(help: "Synthetic people on file: made in process, or (with --server) written by `bureau demo generate --subjects N`.")
+        var subjects = 10_000
         @Option(help: "Scratch folder (made fresh, removed afterwards).") var folder = "bench-report"
+        @Option(help: "A running bureaud's IPv4 address, host:port: measure it from this process as a client only.")
+        var server: String?
+        @Option(help: "With --server: the bank's client certificate (PEM).") var cert = "certs/bank.pem"
+        @Option(help: "With --server: the certificate's private key (PEM). (default: --cert's path, .key for .pem)")
+        var key: String?
+        @Option(help: "With --server: the bureau's CA certificate (PEM).") var ca = "certs/ca.pem"
+        @Option(help: "With --server: name the server certificate must carry.") var authority = "localhost"
+        @Option(help: "With --server: the --seed the people were generated with.") var seed: UInt64 = 42
+        @Option(help: "With --server: a file of the identifiers to ask about, one a line, instead of the synthetic people.")
+        var identifiers: String?
+        @Option(help: "With --server: bureaud's process id, for its CPU time per request (default: the local process listening on the port).")
+        var serverPID: Int32?
 
-        func run() async throws {
+        mutating func validate() throws {
             guard requests > 0, concurrency > 0, connections > 0, subjects > 0 else {
                 throw ValidationError("--requests, --concurrency, --connections and --subjects must be positive")
             }
-            let load = BenchLoad(concurrency: concurrency)
+            if let server {
+                guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
+                      (1...65535).contains(port), !server[..<colon].isEmpty else {
+                    throw ValidationError("--server: expected host:port, got \(server)")
+                }
+                if key == nil {
+                    guard cert.hasSuffix(".pem") else { throw ValidationError("--key: give the private key of \(cert)") }
+                    key = String(cert.dropLast(4)) + ".key"
+                }
+            } else if identifiers != nil || serverPID != nil {
+                throw ValidationError("--identifiers and --server-pid need --server")
+            }
+        }
+
+        /// The server's host and port, given --server.
+        var address: (host: String, port: Int)? {
+            guard let server, let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else { return nil }
+            return (String(server[..<colon]), port)
+        }
+
+        func run() async throws {
+            if let address {
+                let people: [String]
+                if let identifiers {
+                    people = try BenchSubjects.parse(try String(contentsOfFile: identifiers, encoding: .utf8))
+                } else {
+                    people = BenchSubjects.synthetic(subjects: subjects, seed: seed, furnisher: DemoData.bank)
+                    guard !people.isEmpty else { throw ValidationError("--subjects \(subjects): none of them is the bank's") }
+                }
+                let process = serverPID.map { ProcessCPU(pid: $0) }
+                    ?? (["127.0.0.1", "localhost"].contains(address.host) ? ProcessCPU.listening(port: address.port) : nil)
+                let clients = try (0..<connections).map { _ in
+                    GRPCClient(
+                        transport: try BureauClientTransport.make(
+                            host: address.host, port: address.port,
+                            certificateChain: [.file(path: cert, format: .pem)],
+                            privateKey: .file(path: key ?? String(cert.dropLast(4)) + ".key", format: .pem),
+                            ca: [.file(path: ca, format: .pem)], authority: authority
+                        )
+                    )
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for client in clients { group.addTask { try await client.runConnections() } }
+                    defer { for client in clients { client.beginGracefulShutdown() } }
+                    try await self.measure(
+                        clients, where: "bureaud at \(self.server!)\(process.map { " (pid \($0.pid))" } ?? ", its CPU unread")",
+                        people: people.count, process: process, statistics: nil
+                    ) { client, n in try await BenchDaemon.report(client, people, n) }
+                }
+                return
+            }
             try await BenchDaemon.run(folder: folder, subjects: subjects) { bench in
                 try await bench.withClients(connections) { clients in
-                    let ping: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void = { client, _ in
-                        _ = try await Bureau_DiagnosticsService.Client(wrapping: client).ping(request: ClientRequest(message: .init()))
-                    }
-                    let report: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void = { try await bench.report($0, $1) }
-
-                    // Warm up connections and caches.
-                    _ = try await load.phase(clients, requests: min(2000, requests), report)
-
-                    let empty = try await load.phase(clients, requests: requests, ping)
-                    let before = bench.daemon.writer.statistics
-                    let audited = try await load.phase(clients, requests: requests, report)
-                    let after = bench.daemon.writer.statistics
-                    let paced = try await load.phase(clients, requests: max(1000, requests / 3), pace: audited.rate / 3, report)
-
-                    let batches = after.commits - before.commits
-                    let batch = batches == 0 ? 0 : Double(after.requests - before.requests) / Double(batches)
-                    print("bureau bench report: \(requests) requests a phase, \(concurrency) in flight over \(connections) mTLS connections, \(subjects) files")
-                    print(empty.line("empty RPC (ping)"))
-                    print(audited.line("audited report"))
-                    print(paced.line("audited, paced at 1/3"))
-                    print(String(format: "ratio audited/empty: %.2f", audited.rate / empty.rate))
-                    print(String(format: "mean commit batch:   %.1f requests (%llu commits)", batch, batches))
+                    try await self.measure(
+                        clients, where: "bureaud in this process", people: self.subjects, process: nil,
+                        statistics: { (bench.daemon.writer.statistics.commits, bench.daemon.writer.statistics.requests) }
+                    ) { try await bench.report($0, $1) }
                 }
+            }
+        }
+
+        /// The three timed phases over `clients` and the table.
+        private func measure(
+            _ clients: [GRPCClient<HTTP2ClientTransport.Posix>], where place: String, people: Int, process: ProcessCPU?,
+            statistics: (() -> (commits: UInt64, requests: UInt64))?,
+            report: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void
+        ) async throws {
+            let load = BenchLoad(concurrency: concurrency)
+            let ping: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void = { client, _ in
+                _ = try await Bureau_DiagnosticsService.Client(wrapping: client).ping(request: ClientRequest(message: .init()))
+            }
+            /// A phase with the server's CPU time per request measured around it.
+            func timed(_ requests: Int, pace: Double? = nil, _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void) async throws -> BenchLoad.Figures {
+                let before = process?.seconds()
+                var figures = try await load.phase(clients, requests: requests, pace: pace, call)
+                if let before, let after = process?.seconds() { figures.serverCPU = (after - before) * 1e6 / Double(requests) }
+                return figures
+            }
+
+            // Warm up connections and caches.
+            _ = try await load.phase(clients, requests: min(2000, requests), report)
+
+            let empty = try await timed(requests, ping)
+            let before = statistics?()
+            let audited = try await timed(requests, report)
+            let after = statistics?()
+            let paced = try await timed(max(1000, requests / 3), pace: audited.rate / 3, report)
+
+            print("bureau bench report: \(requests) requests a phase, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
+            print(empty.line("empty RPC (ping)"))
+            print(audited.line("audited report"))
+            print(paced.line("audited, paced at 1/3"))
+            print(String(format: "ratio audited/empty: %.2f", audited.rate / empty.rate))
+            if let emptyCPU = empty.serverCPU, let auditedCPU = audited.serverCPU {
+                print(String(format: "server CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
+            }
+            if let before, let after {
+                let batches = after.commits - before.commits
+                let batch = batches == 0 ? 0 : Double(after.requests - before.requests) / Double(batches)
+                print(String(format: "mean commit batch:   %.1f requests (%llu commits)", batch, batches))
             }
         }
     }

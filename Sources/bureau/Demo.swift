@@ -45,7 +45,7 @@ struct Demo: ParsableCommand {
             guard subjects > 0 else { throw ValidationError("--subjects: must be positive") }
             guard accounts > 0 else { throw ValidationError("--accounts: must be positive (a person without a record cannot be imported)") }
             let generator = SyntheticData(
-                furnishers: [DemoData.bank, DemoData.consumerFinance], seed: seed, today: CalendarDate(utcDayOf: Date())
+                furnishers: BenchSubjects.demoFurnishers, seed: seed, today: CalendarDate(utcDayOf: Date())
             )
             let handle = try openOutput(output)
             try generator.writeLines(count: subjects, accounts: accounts, to: handle)

@@ -1,0 +1,54 @@
+import ArgumentParser
+import BureauCore
+import BureauOperations
+import Foundation
+import Testing
+
+@testable import bureau
+
+/// `bureau bench report --server`: its options, and the people it names without reading the server's store.
+@Suite("Bench report against a running server")
+struct BenchOptionsTests {
+    @Test("--server takes host:port and the bank's certificate with the key beside it")
+    func serverOptions() throws {
+        let command = try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--cert", "x/bank.pem", "--server-pid", "42"])
+        let bench = try #require(command as? Bench.ReportBench)
+        #expect(bench.address?.host == "127.0.0.1")
+        #expect(bench.address?.port == 50443)
+        #expect(bench.key == "x/bank.key")
+        #expect(bench.serverPID == 42)
+        let local = try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench)
+        #expect(local.address == nil)
+    }
+
+    @Test("bad bench options are refused", arguments: [
+        ["--server", "127.0.0.1"], ["--server", "127.0.0.1:0"], ["--server", ":50051"], ["--server", "127.0.0.1:x"],
+        ["--identifiers", "people.txt"], ["--server-pid", "1"], ["--server", "127.0.0.1:1", "--cert", "bank.crt"],
+    ])
+    func refused(_ arguments: [String]) {
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report"] + arguments) }
+    }
+
+    @Test("the synthetic people named are exactly the bank's among those `demo generate` wrote")
+    func syntheticPeople() {
+        let generator = SyntheticData(furnishers: BenchSubjects.demoFurnishers, seed: 7, today: CalendarDate(utcDayOf: Date()))
+        let banks = (0..<300).map { generator.person($0, accounts: 1) }.filter { $0.furnisher == DemoData.bank.value }.map(\.identifier)
+        let named = BenchSubjects.synthetic(subjects: 300, seed: 7, furnisher: DemoData.bank)
+        #expect(!banks.isEmpty && banks.count < 300)
+        #expect(named == banks)
+        // Sampled from a larger file: still only the bank's people, and spread over all of it.
+        let sampled = BenchSubjects.synthetic(subjects: 20_000, seed: 7, furnisher: DemoData.bank, sample: 50)
+        #expect(sampled.count == 50 && Set(sampled).count == 50)
+        let people = (0..<20_000).map { generator.person($0, accounts: 0) }
+        let all = Set(people.filter { $0.furnisher == DemoData.bank.value }.map(\.identifier))
+        #expect(sampled.allSatisfy(all.contains))
+        #expect(sampled.contains(where: { !Set(people.prefix(10_000).map(\.identifier)).contains($0) }))
+    }
+
+    @Test("an identifiers file: one a line, blanks and comments skipped, a bad line named")
+    func identifiersFile() throws {
+        #expect(try BenchSubjects.parse("# people\n11010519491231002X\n\n  110105194912310038 \n") == ["11010519491231002X", "110105194912310038"])
+        #expect(throws: (any Error).self) { try BenchSubjects.parse("11010519491231002X\nnot-a-person\n") }
+        #expect(throws: (any Error).self) { try BenchSubjects.parse("\n# nobody\n") }
+    }
+}
