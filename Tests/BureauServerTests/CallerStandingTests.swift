@@ -39,7 +39,7 @@ enum LicenceProblem: String, CaseIterable, Sendable, CustomTestStringConvertible
     }
 }
 
-extension TestBureau {
+extension BureauHarness {
     /// Runs `change` in the writer's transaction, then `calls`, so that the calls read their snapshot before
     /// `change` and commit after it: `change` commits only once `waiting` more requests are queued behind it.
     func between<T: Sendable>(
@@ -74,7 +74,7 @@ extension TestBureau {
 /// Checks that `error` is a logged refusal: its receipt names the one entry added since `before`, a denied
 /// entry of `institution` whose reason is the error's message.
 func expectLoggedRefusal(
-    _ error: RPCError?, _ code: RPCError.Code, mentioning: String, institution: String, since before: UInt64, in bureau: TestBureau,
+    _ error: RPCError?, _ code: RPCError.Code, mentioning: String, institution: String, since before: UInt64, in bureau: some BureauHarness,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws -> LoggedEntry? {
     #expect(error?.code == code, "\(String(describing: error))", sourceLocation: sourceLocation)
