@@ -5,6 +5,7 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Synchronization
 import Testing
@@ -251,7 +252,7 @@ enum Interleaved: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct RecheckTests {
     @Test("a report whose grounds change between its snapshot and its commit is refused, and the log says why", arguments: Interleaved.allCases)
     func report(change: Interleaved) async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let fingerprint = try CallerResolver.fingerprint(of: bureau.clients["bank"]!.certificate).hexString
             let request = individualRequest()
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
@@ -300,7 +301,7 @@ struct RecheckTests {
 
     @Test("a batch whose furnisher is suspended between its validation and its commit is refused, logged, and not applied")
     func furnish() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let person = "510107197802288918"
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "race-batch"
@@ -332,7 +333,7 @@ struct RecheckTests {
 struct RefusalLogTests {
     @Test("a revoked certificate's calls are logged with its fingerprint and the institution it was bound to")
     func revokedCertificate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let bank = bureau.clients["bank"]!
             let fingerprint = try CallerResolver.fingerprint(of: bank.certificate).hexString
             try bureau.store.write { _ = try $0.revokeCertificate(fingerprint: fingerprint) }
@@ -356,7 +357,7 @@ struct RefusalLogTests {
 
     @Test("a certificate of the bureau's CA bound to no institution is logged when it calls")
     func unknownCertificate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let stranger = try bureau.ca.issueClient(name: "Unregistered", code: "91110000600037341L")
             let before = try bureau.logSize
             let error = await rpcError {
@@ -372,9 +373,9 @@ struct RefusalLogTests {
 
     @Test("PERMISSION_DENIED on the subject's calls is logged with the subject it named")
     func subjectCalls() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
-            typealias Call = @Sendable (Bureau_SubjectService.Client<HTTP2ClientTransport.Posix>) async throws -> Void
+            typealias Call = @Sendable (Bureau_SubjectService.Client<InProcessTransport.Client>) async throws -> Void
             var statement = Bureau_StatementRequest()
             statement.subject = SubjectRightsTests.subject(request: "deny-statement")
             statement.text = "not mine"
@@ -409,7 +410,7 @@ struct RefusalLogTests {
 
     @Test("a wrong code to lift a freeze is logged")
     func wrongFreezeCode() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await bureau.withClient("channel") { client in
                 try await Bureau_SubjectService.Client(wrapping: client).placeFreeze(
                     request: ClientRequest(message: SubjectRightsTests.subject(request: "f-1")), options: fastCall
@@ -431,7 +432,7 @@ struct RefusalLogTests {
 
     @Test("PERMISSION_DENIED on oversight calls is logged, streamed calls included")
     func oversightCalls() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var before = try bureau.logSize
             var error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
@@ -464,7 +465,7 @@ struct FreezeCodeTests {
     /// 李娜's file: accounts only.
     static let subject = "310104198503121235"
 
-    static func freeze(_ bureau: TestBureau) async throws -> String {
+    static func freeze(_ bureau: InProcessBureau) async throws -> String {
         try await bureau.withClient("channel") { client in
             try await Bureau_SubjectService.Client(wrapping: client).placeFreeze(
                 request: ClientRequest(message: SubjectRightsTests.subject(Self.subject, request: "freeze-once")), options: fastCall
@@ -472,7 +473,7 @@ struct FreezeCodeTests {
         }.freezeCode
     }
 
-    static func ask(_ bureau: TestBureau, code: String) async -> RPCError? {
+    static func ask(_ bureau: InProcessBureau, code: String) async -> RPCError? {
         await rpcError {
             var request = individualRequest(Self.subject)
             request.freezeCode = code
@@ -484,7 +485,7 @@ struct FreezeCodeTests {
 
     @Test("the code lets one query through; the next with the same code is refused as frozen, and logged")
     func once() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let code = try await Self.freeze(bureau)
             #expect(await Self.ask(bureau, code: code) == nil)
             let before = try bureau.logSize
@@ -505,7 +506,7 @@ struct FreezeCodeTests {
 
     @Test("two queries committed together with one code: exactly one passes")
     func concurrent() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let code = try await Self.freeze(bureau)
             let results = try await bureau.between(waiting: 2, change: { _ in }) {
                 async let first = Self.ask(bureau, code: code)
