@@ -52,7 +52,10 @@ extension BureauHarness {
         let started = Mutex(false)
         async let held: Void = writer.submit { txn in
             started.withLock { $0 = true }
-            let deadline = Date().addingTimeInterval(10)
+            // Only a bound against a hang: the loop ends as soon as the calls queue. Generous, because on a
+            // loaded machine (the whole test run on two cores) a call can take seconds to reach the writer, and
+            // a change committed before it would be read by its snapshot instead.
+            let deadline = Date().addingTimeInterval(60)
             while writer.queued < waiting && Date() < deadline { usleep(500) }
             try change(txn)
         }

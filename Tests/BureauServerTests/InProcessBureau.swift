@@ -66,6 +66,9 @@ struct InProcessBureau: BureauHarness {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await daemon.runBackground() }
                 group.addTask { try await daemon.auditor.run() }
+                // The start-up retention purge (the background's first request to the writer) is committed
+                // before the first call, so that it never lands among a test's own requests (see `between`).
+                while daemon.writer.statistics.requests == 0 { try await Task.sleep(for: .milliseconds(1)) }
                 defer {
                     daemon.beginGracefulShutdown()
                     group.cancelAll()
