@@ -292,7 +292,7 @@ struct AccessMatrixTests {
 }
 
 @Suite("Scores over the API", .serialized)
-struct ScoreOverTLSTests {
+struct ScoreServiceTests {
     @Test("GetScore is purpose-checked and logged like a report, and the report carries the same score")
     func score() async throws {
         try await InProcessBureau.run { bureau in

@@ -122,7 +122,7 @@ struct LicenceStandingTests {
             var error = await rpcError {
                 var request = Bureau_SubmitRecordsRequest()
                 request.batchID = "standing-batch"
-                request.subjects = [FurnishOverTLSTests.record(Self.newPerson, name: "张伟", born: (1978, 2, 28), account: "ST-1")]
+                request.subjects = [FurnishServiceTests.record(Self.newPerson, name: "张伟", born: (1978, 2, 28), account: "ST-1")]
                 _ = try await bureau.withClient(as: furnisherCert) { client in
                     try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: request), options: fastCall)
                 }
@@ -308,7 +308,7 @@ struct RecheckTests {
             let person = "510107197802288918"
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "race-batch"
-            request.subjects = [FurnishOverTLSTests.record(person, name: "张伟", born: (1978, 2, 28), account: "RC-1")]
+            request.subjects = [FurnishServiceTests.record(person, name: "张伟", born: (1978, 2, 28), account: "RC-1")]
             let before = try bureau.logSize
             let error = try await bureau.between(waiting: 1, change: { txn in
                 var furnisher = try txn.institution(code: DemoData.consumerFinance)!

@@ -123,14 +123,14 @@ struct SubjectRightsTests {
     @Test("a deleted record cannot be furnished again unchanged")
     func tombstone() async throws {
         try await InProcessBureau.run { bureau in
-            let batch = CreditFileOverTLSTests.batch("t-1")
+            let batch = CreditFileServiceTests.batch("t-1")
             _ = try await bureau.withClient("furnisher") { client in
                 try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: batch), options: fastCall)
             }
             var deletion = Bureau_DeleteRecordRequest()
             deletion.requestID = "del-1"
             deletion.ref.subjectKind = .individual
-            deletion.ref.subjectIdentifier = CreditFileOverTLSTests.person
+            deletion.ref.subjectIdentifier = CreditFileServiceTests.person
             deletion.ref.kind = .account
             deletion.ref.recordID = "CF-777"
             deletion.reason = "disputed and not verifiable"
@@ -140,7 +140,7 @@ struct SubjectRightsTests {
             let again = await rpcError {
                 _ = try await bureau.withClient("furnisher") { client in
                     try await Bureau_FurnishService.Client(wrapping: client).submitRecords(
-                        request: ClientRequest(message: CreditFileOverTLSTests.batch("t-2")), options: fastCall
+                        request: ClientRequest(message: CreditFileServiceTests.batch("t-2")), options: fastCall
                     )
                 }
             }
@@ -148,7 +148,7 @@ struct SubjectRightsTests {
             // Changed, it may come back.
             _ = try await bureau.withClient("furnisher") { client in
                 try await Bureau_FurnishService.Client(wrapping: client).submitRecords(
-                    request: ClientRequest(message: CreditFileOverTLSTests.batch("t-3", balance: 400_000)), options: fastCall
+                    request: ClientRequest(message: CreditFileServiceTests.batch("t-3", balance: 400_000)), options: fastCall
                 )
             }
         }

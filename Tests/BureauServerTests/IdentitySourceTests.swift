@@ -12,7 +12,7 @@ import Testing
 /// record on the file cannot rewrite a person's identity, each furnisher changes only its own facts, and
 /// the subject's own report lists every source with its dates.
 @Suite("Identity sources over the API", .serialized)
-struct IdentityOverTLSTests {
+struct IdentitySourceTests {
     /// The demo person as `who` reports them, with no record.
     static func identityOnly(name: String = "王建国", phone: String, province: String = "北京市", city: String = "北京市", detail: String) -> Bureau_SubjectRecord {
         var record = Bureau_SubjectRecord()

@@ -3,6 +3,7 @@ import BureauCore
 import BureauOperations
 @testable import BureauServer
 import BureauStore
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Testing
@@ -55,6 +56,56 @@ struct CallerIdentityClaimTests {
             // Outside any in-process scope, an in-process RPC has no caller either.
             context.transportSpecific = nil
             #expect(CallerResolver.peerCertificate(of: context) == nil)
+        }
+    }
+}
+
+@Suite("Caller identity from the client certificate", .serialized)
+struct IdentityTests {
+    @Test("a certificate from the bureau's CA that is bound to no institution is UNAUTHENTICATED")
+    func unregistered() async throws {
+        try await TestBureau.run { bureau in
+            let stranger = try bureau.ca.issueClient(name: "Unregistered Lender", code: "91110000200000021A")
+            let error = await rpcError {
+                _ = try await bureau.withClient(as: stranger) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest()), options: fastCall
+                    )
+                }
+            }
+            #expect(error?.code == .unauthenticated)
+        }
+    }
+
+    @Test("a certificate from another CA fails the handshake")
+    func otherCA() async throws {
+        try await TestBureau.run { bureau in
+            let rogue = try CertificateAuthority.create(name: "Rogue CA")
+            let impostor = try rogue.issueClient(name: "Demo Commercial Bank", code: DemoData.bank.value)
+            let before = try bureau.logEntries().count
+            let error = await rpcError {
+                _ = try await bureau.withClient(as: impostor) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest()), options: fastCall
+                    )
+                }
+            }
+            #expect(error?.code == .unavailable)
+            #expect(try bureau.logEntries().count == before)
+        }
+    }
+
+    @Test("the catalogue is served to every registered caller")
+    func catalogue() async throws {
+        try await TestBureau.run { bureau in
+            let response = try await bureau.withClient("regulator") { client in
+                try await Bureau_CatalogService.Client(wrapping: client).listCategories(
+                    request: ClientRequest(message: Bureau_ListCategoriesRequest()), options: fastCall
+                )
+            }
+            #expect(response.version == Catalogue.default.version)
+            #expect(response.categories.map(\.code) == Catalogue.default.categories.map(\.code))
+            #expect(response.categories.contains { $0.negative && $0.retentionYears == 5 })
         }
     }
 }

@@ -10,8 +10,8 @@ import GRPCNIOTransportHTTP2
 import Testing
 
 @Suite("Retention over the API", .serialized)
-struct RetentionOverTLSTests {
-    static let person = CreditFileOverTLSTests.person
+struct RetentionServiceTests {
+    static let person = CreditFileServiceTests.person
 
     static func wire(_ date: CalendarDate) -> Bureau_CalendarDate {
         Bureau_CalendarDate(year: date.year, month: date.month, day: date.day)
@@ -19,7 +19,7 @@ struct RetentionOverTLSTests {
 
     /// A batch from the court with one judgment whose behaviour ended on `ended`.
     static func judgment(_ batch: String, id: String = "J-2021-9", ended: CalendarDate) -> Bureau_SubmitRecordsRequest {
-        var request = CreditFileOverTLSTests.batch(batch)
+        var request = CreditFileServiceTests.batch(batch)
         var judgment = Bureau_PublicRecord()
         judgment.recordID = id
         judgment.type = .courtJudgment
@@ -163,7 +163,7 @@ struct RetentionOverTLSTests {
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             // Settled last month; 30 days late the month before.
             let closed = CalendarDate(daysSinceEpoch: CalendarDate(year: today.year, month: today.month, day: 1)!.daysSinceEpoch - 1)
-            var request = CreditFileOverTLSTests.batch("settled-1")
+            var request = CreditFileServiceTests.batch("settled-1")
             request.subjects[0].accounts[0].status = .settled
             request.subjects[0].accounts[0].closed = Self.wire(closed)
             request.subjects[0].accounts[0].paymentHistory = "0000000010"

@@ -9,7 +9,7 @@ import GRPCInProcessTransport
 import Testing
 
 @Suite("Furnishing over the API", .serialized)
-struct FurnishOverTLSTests {
+struct FurnishServiceTests {
     static func record(_ id: String, name: String, born: (Int32, Int32, Int32), account: String, status: Bureau_AccountStatus = .current) -> Bureau_SubjectRecord {
         var record = Bureau_SubjectRecord()
         record.kind = .individual

@@ -10,11 +10,11 @@ import GRPCInProcessTransport
 import Testing
 
 @Suite("Credit files over the API", .serialized)
-struct CreditFileOverTLSTests {
+struct CreditFileServiceTests {
     static let person = "510107197802288918"
 
     static func batch(_ id: String, balance: Int64 = 500_000) -> Bureau_SubmitRecordsRequest {
-        var record = FurnishOverTLSTests.record(person, name: "张伟", born: (1978, 2, 28), account: "CF-777")
+        var record = FurnishServiceTests.record(person, name: "张伟", born: (1978, 2, 28), account: "CF-777")
         record.accounts[0].balance.minorUnits = balance
         var request = Bureau_SubmitRecordsRequest()
         request.batchID = id
