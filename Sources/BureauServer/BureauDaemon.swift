@@ -161,6 +161,9 @@ public final class BureauDaemon: Service, Sendable {
     private let metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)?
     private let metricsEndpoint = Mutex<MetricsEndpoint?>(nil)
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    /// What bureaud serves, built once here: its services and, in order, its interceptors. The in-process
+    /// test harness (Tests/BureauServerTests/InProcessBureau.swift) serves these same instances.
+    let served: (services: [any RegistrableRPCService], interceptors: [any ServerInterceptor])
     private let logger: Logger
     private let address: String
     private let purgeInterval: Duration
@@ -211,8 +214,7 @@ public final class BureauDaemon: Service, Sendable {
                 sslContext: try ServerLimits.sslContext(tls), gate: ConnectionGate(maximum: limits.maxConnections, logger: logger)
             )
         )
-        self.server = GRPCServer(
-            transport: transport,
+        self.served = (
             services: [
                 ReportService(context: context),
                 FurnishService(context: context),
@@ -231,6 +233,7 @@ public final class BureauDaemon: Service, Sendable {
             ],
             interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
         )
+        self.server = GRPCServer(transport: transport, services: self.served.services, interceptors: self.served.interceptors)
     }
 
     /// The services to run in one `ServiceGroup`: the daemon and its log auditor.
@@ -255,9 +258,7 @@ public final class BureauDaemon: Service, Sendable {
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await self.purgePeriodically() }
-                    group.addTask { await self.publishCheckpoints() }
-                    group.addTask { await self.monitorPeriodically() }
+                    group.addTask { await self.runBackground() }
                     try await server.serve()
                     group.cancelAll()
                 }
@@ -273,6 +274,16 @@ public final class BureauDaemon: Service, Sendable {
         await self.metricsEndpoint.withLock({ $0 })?.close()
         await self.writer.shutdown()
         self.logger.info("bureaud stopped")
+    }
+
+    /// The daemon's work beside serving, until cancelled: the retention purge, checkpoint publishing and
+    /// anomaly monitoring.
+    func runBackground() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.purgePeriodically() }
+            group.addTask { await self.publishCheckpoints() }
+            group.addTask { await self.monitorPeriodically() }
+        }
     }
 
     /// Purges records whose retention ended, now and every ``DaemonConfiguration/purgeInterval`` until cancelled.

@@ -49,9 +49,7 @@ public final class CallerResolver: Sendable {
     ///   bound to no institution; permission denied when the institution's licence is not in force today;
     ///   invalid argument when an operator's client sends no operator id.
     public func caller(of context: ServerContext) throws -> Caller {
-        guard let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
-            let certificate = transport.peerCertificate
-        else {
+        guard let certificate = Self.peerCertificate(of: context) else {
             throw BureauError(.unauthenticated, "a client certificate issued by the bureau is required")
         }
         return try self.caller(presenting: certificate, operatorID: OperatorMetadata.current)
@@ -113,8 +111,7 @@ public final class CallerResolver: Sendable {
     /// call: the certificate's fingerprint and the code of the institution it is bound to (for a revoked
     /// certificate, the one it was bound to when revoked; empty for none). Nil without a certificate.
     func presenter(of context: ServerContext) -> (certificateFingerprint: String, institution: String)? {
-        guard let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
-            let certificate = transport.peerCertificate,
+        guard let certificate = Self.peerCertificate(of: context),
             let fingerprint = try? Self.fingerprint(of: certificate)
         else { return nil }
         let institution = try? self.store.read { txn -> String in
@@ -123,6 +120,31 @@ public final class CallerResolver: Sendable {
         }
         return (fingerprint.hexString, institution ?? "")
     }
+
+    /// The certificate that identifies the caller of the RPC whose context is `context`: the peer certificate
+    /// the TLS handshake verified, for bureaud's transport; ``inProcessPeer`` for an RPC that reached the
+    /// services over the in-process transport of the tests (no transport-specific context); nil otherwise.
+    static func peerCertificate(of context: ServerContext) -> Certificate? {
+        if let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context {
+            // bureaud's own transport: the verified certificate or nothing, whatever the task-local holds.
+            return transport.peerCertificate
+        }
+        guard context.transportSpecific == nil else { return nil }
+        return Self.inProcessPeer
+    }
+
+    /// The certificate the in-process test harness presents for the calls it serves (Tests/BureauServerTests,
+    /// `InProcessBureau`), so that behaviour tests run without TLS yet resolve callers exactly as bureaud does.
+    ///
+    /// Nothing a remote caller sends can set it, by construction:
+    /// - it is `internal`, so only code in this module or a test target's `@testable import` (possible in
+    ///   debug builds only, which enable testing) can bind it, and no code in this module does;
+    /// - it is a task-local: it holds a value only inside a `withValue` scope in the serving process, never
+    ///   anything read from a request (metadata, messages or the peer address);
+    /// - ``peerCertificate(of:)`` never reads it for bureaud's transport (HTTP/2 over mTLS): there the
+    ///   verified peer certificate alone counts, and bureaud serves no other transport.
+    /// `CallerIdentityClaimTests` proves over real mTLS that a claim in metadata changes nothing.
+    @TaskLocal static var inProcessPeer: Certificate?
 
     /// SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` prints).
     public static func fingerprint(of certificate: Certificate) throws -> [UInt8] {

@@ -6,6 +6,7 @@ import BureauStore
 import BureauWire
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Testing
 
 /// One row of the access matrix: who asks (roles and licence), for what, with which consent, about a
@@ -290,11 +291,11 @@ struct AccessMatrixTests {
     }
 }
 
-@Suite("Scores over mutual TLS", .serialized)
-struct ScoreOverTLSTests {
+@Suite("Scores over the API", .serialized)
+struct ScoreServiceTests {
     @Test("GetScore is purpose-checked and logged like a report, and the report carries the same score")
     func score() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Bureau_ScoreRequest()
             request.subjectKind = .individual
             request.identifier = "440305199207045670"

@@ -6,15 +6,16 @@ import BureauStore
 import BureauWire
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Testing
 
-/// The operator's client of ``TestBureau``: administration calls as the demo operations desk.
-extension TestBureau {
+/// The operator's client of ``InProcessBureau``: administration calls as the demo operations desk.
+extension InProcessBureau {
     /// Runs `body` with an AdministrationService client presenting `identity` (the demo operator by default)
     /// and the metadata that names the member of staff `operatorID` (none when empty).
     func administer<T: Sendable>(
         as identity: CertificateAuthority.Issued? = nil, operatorID: String = "staff-0042",
-        _ body: (Bureau_AdministrationService.Client<HTTP2ClientTransportPosix>, Metadata) async throws -> T
+        _ body: (Bureau_AdministrationService.Client<InProcessTransport.Client>, Metadata) async throws -> T
     ) async throws -> T {
         let metadata: Metadata = operatorID.isEmpty ? [:] : [OperatorMetadata.key: "\(operatorID)"]
         return try await self.withClient(as: identity ?? self.clients["operator"]!) { client in
@@ -53,7 +54,7 @@ struct AdministrationTests {
 
     /// The one entry added since `before`: an applied change by the demo operator, logged with its operator id.
     static func expectChange(
-        _ action: String, requestID: String, since before: UInt64, in bureau: TestBureau, operatorID: String = "staff-0042",
+        _ action: String, requestID: String, since before: UInt64, in bureau: InProcessBureau, operatorID: String = "staff-0042",
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> AccessLogEntry? {
         let added = try bureau.logEntries(from: before)
@@ -70,7 +71,7 @@ struct AdministrationTests {
 
     @Test("an institution registered over the API is served at once; its licence, updated, applies from the next call")
     func registerAndUpdate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             // The employer code has standing consents on file, so its reports need nothing more.
             let issued = try bureau.ca.issueClient(name: "Admin Test Lender", code: employerCode)
             let refused = await rpcError { _ = try await bureau.catalogueVersion(as: issued) }
@@ -153,7 +154,7 @@ struct AdministrationTests {
 
     @Test("a certificate revoked over the API is refused on the next call; only the bureau's CA's certificates bind")
     func bindAndRevoke() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let bank = try #require(bureau.clients["bank"])
             #expect(try await bureau.catalogueVersion(as: bank) == 1)
             let fingerprint = try CallerResolver.fingerprint(of: bank.certificate).hexString
@@ -232,7 +233,7 @@ struct AdministrationTests {
 
     @Test("a catalogue replaced over the API is the one served from the next call")
     func replaceCatalogue() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let bank = try #require(bureau.clients["bank"])
             var catalogue = Catalogue.default
             catalogue.version = 2
@@ -282,7 +283,7 @@ struct AdministrationTests {
 
     @Test("an operator suspends and reinstates a licence; a non-operator is refused and logged; an operator must name its staff")
     func suspendReinstateAndRefusals() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let bank = try #require(bureau.clients["bank"])
             var action = Bureau_LicenceActionRequest()
             action.requestID = "susp-1"
@@ -376,7 +377,7 @@ struct AdministrationTests {
             ("institution.categories: statement is not a category of records", { $0.roles = [.furnisher]; $0.licence.purposes = []; $0.categories = ["statement"] }),
             ("institution.categories[0]: is 1 to 64 bytes", { $0.roles = [.furnisher]; $0.categories = [""] }),
         ]
-        try await TestBureau.run(seed: false) { bureau in
+        try await InProcessBureau.run(seed: false) { bureau in
             for (field, change) in cases {
                 var request = Bureau_RegisterInstitutionRequest()
                 request.requestID = "reg-bad"

@@ -127,7 +127,7 @@ struct BadInputTests {
             #expect(purpose?.message == "purpose: unknown value 4242")
             var furnish = Bureau_SubmitRecordsRequest()
             furnish.batchID = "enum-batch"
-            var subject = FurnishOverTLSTests.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "E-1")
+            var subject = FurnishServiceTests.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "E-1")
             subject.accounts[0].status = .UNRECOGNIZED(99)
             furnish.subjects = [subject]
             let status = await rpcError {

@@ -5,6 +5,7 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Synchronization
 import Testing
@@ -39,7 +40,7 @@ enum LicenceProblem: String, CaseIterable, Sendable, CustomTestStringConvertible
     }
 }
 
-extension TestBureau {
+extension BureauHarness {
     /// Runs `change` in the writer's transaction, then `calls`, so that the calls read their snapshot before
     /// `change` and commit after it: `change` commits only once `waiting` more requests are queued behind it.
     func between<T: Sendable>(
@@ -51,7 +52,10 @@ extension TestBureau {
         let started = Mutex(false)
         async let held: Void = writer.submit { txn in
             started.withLock { $0 = true }
-            let deadline = Date().addingTimeInterval(10)
+            // Only a bound against a hang: the loop ends as soon as the calls queue. Generous, because on a
+            // loaded machine (the whole test run on two cores) a call can take seconds to reach the writer, and
+            // a change committed before it would be read by its snapshot instead.
+            let deadline = Date().addingTimeInterval(60)
             while writer.queued < waiting && Date() < deadline { usleep(500) }
             try change(txn)
         }
@@ -74,7 +78,7 @@ extension TestBureau {
 /// Checks that `error` is a logged refusal: its receipt names the one entry added since `before`, a denied
 /// entry of `institution` whose reason is the error's message.
 func expectLoggedRefusal(
-    _ error: RPCError?, _ code: RPCError.Code, mentioning: String, institution: String, since before: UInt64, in bureau: TestBureau,
+    _ error: RPCError?, _ code: RPCError.Code, mentioning: String, institution: String, since before: UInt64, in bureau: some BureauHarness,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws -> LoggedEntry? {
     #expect(error?.code == code, "\(String(describing: error))", sourceLocation: sourceLocation)
@@ -118,7 +122,7 @@ struct LicenceStandingTests {
             var error = await rpcError {
                 var request = Bureau_SubmitRecordsRequest()
                 request.batchID = "standing-batch"
-                request.subjects = [FurnishOverTLSTests.record(Self.newPerson, name: "张伟", born: (1978, 2, 28), account: "ST-1")]
+                request.subjects = [FurnishServiceTests.record(Self.newPerson, name: "张伟", born: (1978, 2, 28), account: "ST-1")]
                 _ = try await bureau.withClient(as: furnisherCert) { client in
                     try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: request), options: fastCall)
                 }
@@ -251,7 +255,7 @@ enum Interleaved: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct RecheckTests {
     @Test("a report whose grounds change between its snapshot and its commit is refused, and the log says why", arguments: Interleaved.allCases)
     func report(change: Interleaved) async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let fingerprint = try CallerResolver.fingerprint(of: bureau.clients["bank"]!.certificate).hexString
             let request = individualRequest()
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
@@ -300,11 +304,11 @@ struct RecheckTests {
 
     @Test("a batch whose furnisher is suspended between its validation and its commit is refused, logged, and not applied")
     func furnish() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let person = "510107197802288918"
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "race-batch"
-            request.subjects = [FurnishOverTLSTests.record(person, name: "张伟", born: (1978, 2, 28), account: "RC-1")]
+            request.subjects = [FurnishServiceTests.record(person, name: "张伟", born: (1978, 2, 28), account: "RC-1")]
             let before = try bureau.logSize
             let error = try await bureau.between(waiting: 1, change: { txn in
                 var furnisher = try txn.institution(code: DemoData.consumerFinance)!
@@ -332,7 +336,7 @@ struct RecheckTests {
 struct RefusalLogTests {
     @Test("a revoked certificate's calls are logged with its fingerprint and the institution it was bound to")
     func revokedCertificate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let bank = bureau.clients["bank"]!
             let fingerprint = try CallerResolver.fingerprint(of: bank.certificate).hexString
             try bureau.store.write { _ = try $0.revokeCertificate(fingerprint: fingerprint) }
@@ -356,7 +360,7 @@ struct RefusalLogTests {
 
     @Test("a certificate of the bureau's CA bound to no institution is logged when it calls")
     func unknownCertificate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let stranger = try bureau.ca.issueClient(name: "Unregistered", code: "91110000600037341L")
             let before = try bureau.logSize
             let error = await rpcError {
@@ -372,9 +376,9 @@ struct RefusalLogTests {
 
     @Test("PERMISSION_DENIED on the subject's calls is logged with the subject it named")
     func subjectCalls() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let key = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
-            typealias Call = @Sendable (Bureau_SubjectService.Client<HTTP2ClientTransport.Posix>) async throws -> Void
+            typealias Call = @Sendable (Bureau_SubjectService.Client<InProcessTransport.Client>) async throws -> Void
             var statement = Bureau_StatementRequest()
             statement.subject = SubjectRightsTests.subject(request: "deny-statement")
             statement.text = "not mine"
@@ -409,7 +413,7 @@ struct RefusalLogTests {
 
     @Test("a wrong code to lift a freeze is logged")
     func wrongFreezeCode() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await bureau.withClient("channel") { client in
                 try await Bureau_SubjectService.Client(wrapping: client).placeFreeze(
                     request: ClientRequest(message: SubjectRightsTests.subject(request: "f-1")), options: fastCall
@@ -431,7 +435,7 @@ struct RefusalLogTests {
 
     @Test("PERMISSION_DENIED on oversight calls is logged, streamed calls included")
     func oversightCalls() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var before = try bureau.logSize
             var error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
@@ -464,7 +468,7 @@ struct FreezeCodeTests {
     /// 李娜's file: accounts only.
     static let subject = "310104198503121235"
 
-    static func freeze(_ bureau: TestBureau) async throws -> String {
+    static func freeze(_ bureau: InProcessBureau) async throws -> String {
         try await bureau.withClient("channel") { client in
             try await Bureau_SubjectService.Client(wrapping: client).placeFreeze(
                 request: ClientRequest(message: SubjectRightsTests.subject(Self.subject, request: "freeze-once")), options: fastCall
@@ -472,7 +476,7 @@ struct FreezeCodeTests {
         }.freezeCode
     }
 
-    static func ask(_ bureau: TestBureau, code: String) async -> RPCError? {
+    static func ask(_ bureau: InProcessBureau, code: String) async -> RPCError? {
         await rpcError {
             var request = individualRequest(Self.subject)
             request.freezeCode = code
@@ -484,7 +488,7 @@ struct FreezeCodeTests {
 
     @Test("the code lets one query through; the next with the same code is refused as frozen, and logged")
     func once() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let code = try await Self.freeze(bureau)
             #expect(await Self.ask(bureau, code: code) == nil)
             let before = try bureau.logSize
@@ -505,7 +509,7 @@ struct FreezeCodeTests {
 
     @Test("two queries committed together with one code: exactly one passes")
     func concurrent() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let code = try await Self.freeze(bureau)
             let results = try await bureau.between(waiting: 2, change: { _ in }) {
                 async let first = Self.ask(bureau, code: code)

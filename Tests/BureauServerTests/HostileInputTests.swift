@@ -179,7 +179,7 @@ struct HostileInputTests {
         try await TestBureau.run { bureau in
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "overflow-1"
-            var subject = FurnishOverTLSTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "OVER-1")
+            var subject = FurnishServiceTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "OVER-1")
             subject.accounts[0].limit.minorUnits = .max
             subject.accounts[0].balance.minorUnits = .max
             request.subjects = [subject]
@@ -269,7 +269,7 @@ struct HostileInputTests {
             let before = try bureau.logEntries().count
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "big-address"
-            var subject = FurnishOverTLSTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "BIG-1")
+            var subject = FurnishServiceTests.record(Self.person, name: "王芳", born: (1978, 2, 28), account: "BIG-1")
             subject.address.detail = String(repeating: "a", count: 3 << 20 - 4096)
             request.subjects = [subject]
             var error = await rpcError { _ = try await StorageFaultTests.submit(bureau, request) }

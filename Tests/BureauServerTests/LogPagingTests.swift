@@ -4,6 +4,7 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Testing
 
@@ -30,7 +31,7 @@ struct LogPagingTests {
 
     @Test("GetEntries answers a page of large entries within the message limit, and the pages make up the whole log")
     func getEntriesPagesByBytes() async throws {
-        try await TestBureau.run(prepare: { try appendLargeEntries(Self.largeEntries, bytes: Self.entryBytes, to: $0) }) { bureau in
+        try await InProcessBureau.run(prepare: { try appendLargeEntries(Self.largeEntries, bytes: Self.entryBytes, to: $0) }) { bureau in
             let size = try bureau.store.read { try $0.logSize() }
             try await bureau.withClient("regulator") { client in
                 let oversight = Bureau_OversightService.Client(wrapping: client)
@@ -58,7 +59,7 @@ struct LogPagingTests {
 
     @Test("QueryAccessLog streams large entries in messages within the limit")
     func queryAccessLogPagesByBytes() async throws {
-        try await TestBureau.run(prepare: { try appendLargeEntries(Self.largeEntries, bytes: Self.entryBytes, to: $0) }) { bureau in
+        try await InProcessBureau.run(prepare: { try appendLargeEntries(Self.largeEntries, bytes: Self.entryBytes, to: $0) }) { bureau in
             let size = try bureau.store.read { try $0.logSize() }
             let seen = try await bureau.withClient("regulator") { client in
                 var request = Bureau_QueryAccessLogRequest()

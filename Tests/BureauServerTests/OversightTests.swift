@@ -6,18 +6,19 @@ import BureauStore
 import Crypto
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Testing
 
-@Suite("Verifiable access log over mutual TLS", .serialized)
+@Suite("Verifiable access log over the API", .serialized)
 struct OversightTests {
-    func oversight<T: Sendable>(_ bureau: TestBureau, as who: String = "regulator", _ body: @Sendable (Bureau_OversightService.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    func oversight<T: Sendable>(_ bureau: InProcessBureau, as who: String = "regulator", _ body: @Sendable (Bureau_OversightService.Client<InProcessTransport.Client>) async throws -> T) async throws -> T {
         try await bureau.withClient(who) { client in try await body(Bureau_OversightService.Client(wrapping: client)) }
     }
 
     @Test("a report's receipt proves against the signed checkpoints that follow it, knowing only the verifier key")
     func receiptsProve() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let verifier = try NoteVerifier(verifierKey: bureau.daemon.checkpoints.signer.verifierKey)
             let response = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
@@ -62,7 +63,7 @@ struct OversightTests {
 
     @Test("a tampered entry, reordered leaves or a forged signature fail verification")
     func tampering() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let verifier = try NoteVerifier(verifierKey: bureau.daemon.checkpoints.signer.verifierKey)
             let note = try await oversight(bureau) { try await $0.getCheckpoint(request: ClientRequest(message: .init()), options: fastCall) }.signedNote
             let checkpoint = try Checkpoint(body: try verifier.verify(note: note))
@@ -92,7 +93,7 @@ struct OversightTests {
 
     @Test("only regulators may read the log")
     func regulatorsOnly() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let error = await rpcError {
                 _ = try await oversight(bureau, as: "bank") { try await $0.getCheckpoint(request: ClientRequest(message: .init()), options: fastCall) }
             }
@@ -102,7 +103,7 @@ struct OversightTests {
 
     @Test("the access log is queried by subject, institution, purpose and outcome; the subject's identifier is hashed by the server")
     func queryAccessLog() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                     request: ClientRequest(message: individualRequest()), options: fastCall
@@ -150,7 +151,7 @@ struct OversightTests {
 
     @Test("followers see new entries as they are committed")
     func follow() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let start = try bureau.store.read { try $0.logSize() }
             var follow = Bureau_FollowAccessLogRequest()
             follow.fromIndex = start
@@ -185,7 +186,7 @@ struct OversightTests {
 
     @Test("a regulator suspends a licence at once and reinstates it, each step logged")
     func suspendAndReinstate() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var action = Bureau_LicenceActionRequest()
             action.requestID = "sup-1"
             action.institution = DemoData.bank.value
@@ -217,7 +218,7 @@ struct OversightTests {
 
     @Test("one consent quoted for two subjects is listed as an anomaly with evidence, and logged once")
     func anomalies() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let reference = standingConsent(DemoData.personIdentifier, .loanOrigination)
             for id in [DemoData.personIdentifier, "440305199207045670"] {
                 _ = await rpcError {

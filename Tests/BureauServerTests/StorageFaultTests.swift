@@ -20,7 +20,7 @@ struct StorageFaultTests {
         request.subjects = (0..<size).map { i in
             let born = CalendarDate(daysSinceEpoch: base + n * size + i)
             let id = try! ResidentIdentityNumber.make(region: "510107", birthDate: born, sequence: 100 + i % 800)
-            return FurnishOverTLSTests.record(
+            return FurnishServiceTests.record(
                 id.value, name: "王芳", born: (Int32(born.year), Int32(born.month), Int32(born.day)), account: "FILL-\(n)-\(i)"
             )
         }

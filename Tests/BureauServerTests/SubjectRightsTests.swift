@@ -5,10 +5,11 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Testing
 
-@Suite("Subject rights over mutual TLS", .serialized)
+@Suite("Subject rights", .serialized)
 struct SubjectRightsTests {
     static func subject(_ id: String = DemoData.personIdentifier, request: String = "r-1") -> Bureau_SubjectRequest {
         var s = Bureau_SubjectRequest()
@@ -18,13 +19,13 @@ struct SubjectRightsTests {
         return s
     }
 
-    func channel<T: Sendable>(_ bureau: TestBureau, _ body: @Sendable (Bureau_SubjectService.Client<HTTP2ClientTransportPosix>) async throws -> T) async throws -> T {
+    func channel<T: Sendable>(_ bureau: InProcessBureau, _ body: @Sendable (Bureau_SubjectService.Client<InProcessTransport.Client>) async throws -> T) async throws -> T {
         try await bureau.withClient("channel") { client in try await body(Bureau_SubjectService.Client(wrapping: client)) }
     }
 
     @Test("the subject's own report is unmasked; two a year are free, the third is chargeable")
     func ownReport() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var answers: [Bureau_OwnReportResponse] = []
             for n in 0..<3 {
                 answers.append(try await channel(bureau) { try await $0.getOwnReport(request: ClientRequest(message: Self.subject(request: "own-\(n)")), options: fastCall) })
@@ -39,7 +40,7 @@ struct SubjectRightsTests {
 
     @Test("the access history lists who asked, granted or not, each with a receipt in the log")
     func accessHistory() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
             }
@@ -62,7 +63,7 @@ struct SubjectRightsTests {
 
     @Test("a dispute marks the record on every report until the furnisher answers; overdue ones reach regulators")
     func disputes() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var dispute = Bureau_DisputeRequest()
             dispute.subject = Self.subject()
             dispute.record.kind = .account
@@ -121,15 +122,15 @@ struct SubjectRightsTests {
 
     @Test("a deleted record cannot be furnished again unchanged")
     func tombstone() async throws {
-        try await TestBureau.run { bureau in
-            let batch = CreditFileOverTLSTests.batch("t-1")
+        try await InProcessBureau.run { bureau in
+            let batch = CreditFileServiceTests.batch("t-1")
             _ = try await bureau.withClient("furnisher") { client in
                 try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: batch), options: fastCall)
             }
             var deletion = Bureau_DeleteRecordRequest()
             deletion.requestID = "del-1"
             deletion.ref.subjectKind = .individual
-            deletion.ref.subjectIdentifier = CreditFileOverTLSTests.person
+            deletion.ref.subjectIdentifier = CreditFileServiceTests.person
             deletion.ref.kind = .account
             deletion.ref.recordID = "CF-777"
             deletion.reason = "disputed and not verifiable"
@@ -139,7 +140,7 @@ struct SubjectRightsTests {
             let again = await rpcError {
                 _ = try await bureau.withClient("furnisher") { client in
                     try await Bureau_FurnishService.Client(wrapping: client).submitRecords(
-                        request: ClientRequest(message: CreditFileOverTLSTests.batch("t-2")), options: fastCall
+                        request: ClientRequest(message: CreditFileServiceTests.batch("t-2")), options: fastCall
                     )
                 }
             }
@@ -147,18 +148,18 @@ struct SubjectRightsTests {
             // Changed, it may come back.
             _ = try await bureau.withClient("furnisher") { client in
                 try await Bureau_FurnishService.Client(wrapping: client).submitRecords(
-                    request: ClientRequest(message: CreditFileOverTLSTests.batch("t-3", balance: 400_000)), options: fastCall
+                    request: ClientRequest(message: CreditFileServiceTests.batch("t-3", balance: 400_000)), options: fastCall
                 )
             }
         }
     }
 }
 
-@Suite("List repair over mutual TLS", .serialized)
+@Suite("List repair", .serialized)
 struct RepairTests {
     @Test("a listing is repaired after its minimum period on an operator's approval; a court enforcement is not repairable")
     func repair() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             func ask(_ kind: Bureau_RecordKind, _ furnisher: String, _ id: String) async -> (Bureau_RepairResponse?, RPCError?) {
                 var request = Bureau_RepairRequest()
                 request.subject = SubjectRightsTests.subject("440305199207045670")

@@ -22,15 +22,13 @@ final class TestClock: Sendable {
 }
 
 /// A real bureaud on 127.0.0.1 with a fresh data folder, its own CA and demo data, for tests over mTLS.
-struct TestBureau: Sendable {
+struct TestBureau: BureauHarness {
     let ca: CertificateAuthority
     let daemon: BureauDaemon
     let port: Int
     /// Client certificates bound to the demo institutions, by certificate name (bank, furnisher, regulator, channel, court, operator).
     let clients: [String: CertificateAuthority.Issued]
     let clock: TestClock
-
-    var store: Store { self.daemon.store }
 
     /// Runs a daemon for `body`: in a fresh temporary folder seeded with the demo data, or in `folder`
     /// (kept afterwards, seeded only when `seed` is true) with a map of `mapSize` bytes.
@@ -43,6 +41,25 @@ struct TestBureau: Sendable {
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        let (ca, daemon, clients, clock) = try Self.prepareDaemon(
+            folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: metrics, logAudit: logAudit, logger: logger,
+            limits: limits
+        )
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await daemon.run() }
+            group.addTask { try await daemon.auditor.run() }
+            let port = try await daemon.listeningPort()
+            defer { daemon.beginGracefulShutdown() }
+            try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))
+        }
+    }
+
+    /// A daemon over `folder` with a fresh CA, seeded with the demo data when `seed` is true, and a client
+    /// certificate bound to each demo institution; nothing serves yet.
+    static func prepareDaemon(
+        folder: String, seed: Bool, mapSize: Int, prepare: (Store) throws -> Void, metrics: PrometheusCollectorRegistry?,
+        logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits
+    ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
         let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
         let server = try ca.issueServer()
@@ -74,22 +91,7 @@ struct TestBureau: Sendable {
             try InstitutionRegistry.register(institution, in: daemon.store)
             clients[demo.certificateName] = issued
         }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await daemon.run() }
-            group.addTask { try await daemon.auditor.run() }
-            let port = try await daemon.listeningPort()
-            defer { daemon.beginGracefulShutdown() }
-            try await body(TestBureau(ca: ca, daemon: daemon, port: port, clients: clients, clock: clock))
-        }
-    }
-
-    /// Registers another institution bound to a new certificate and returns that certificate.
-    func register(_ institution: Institution) throws -> CertificateAuthority.Issued {
-        let issued = try self.ca.issueClient(name: institution.name, code: institution.code.value)
-        var institution = institution
-        institution.certificateFingerprints = [try CallerResolver.fingerprint(of: issued.certificate).hexString]
-        try InstitutionRegistry.register(institution, in: self.store)
-        return issued
+        return (ca, daemon, clients, clock)
     }
 
     /// Runs `body` with a client presenting `identity`, trusting `trust` (the bureau's CA by default).
@@ -113,10 +115,6 @@ struct TestBureau: Sendable {
         _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
         try await self.withClient(as: self.clients[name]!, body)
-    }
-
-    func logEntries() throws -> [LoggedEntry] {
-        try self.store.read { try $0.logEntries(from: 0, limit: 10_000) }
     }
 }
 

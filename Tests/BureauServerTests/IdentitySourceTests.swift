@@ -4,14 +4,15 @@ import BureauOperations
 import BureauServer
 import BureauWire
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Testing
 
 /// Identity facts belong to the furnisher that reported them (issue 12, item 2): a furnisher without a
 /// record on the file cannot rewrite a person's identity, each furnisher changes only its own facts, and
 /// the subject's own report lists every source with its dates.
-@Suite("Identity sources over mutual TLS", .serialized)
-struct IdentityOverTLSTests {
+@Suite("Identity sources over the API", .serialized)
+struct IdentitySourceTests {
     /// The demo person as `who` reports them, with no record.
     static func identityOnly(name: String = "王建国", phone: String, province: String = "北京市", city: String = "北京市", detail: String) -> Bureau_SubjectRecord {
         var record = Bureau_SubjectRecord()
@@ -28,7 +29,7 @@ struct IdentityOverTLSTests {
         return record
     }
 
-    func submit(_ bureau: TestBureau, as who: String, batch: String, _ subject: Bureau_SubjectRecord) async throws -> Bureau_SubmitRecordsResponse {
+    func submit(_ bureau: InProcessBureau, as who: String, batch: String, _ subject: Bureau_SubjectRecord) async throws -> Bureau_SubmitRecordsResponse {
         var request = Bureau_SubmitRecordsRequest()
         request.batchID = batch
         request.subjects = [subject]
@@ -37,7 +38,7 @@ struct IdentityOverTLSTests {
         }
     }
 
-    func bankReport(_ bureau: TestBureau) async throws -> Bureau_IndividualReport {
+    func bankReport(_ bureau: InProcessBureau) async throws -> Bureau_IndividualReport {
         try await bureau.withClient("bank") { client in
             try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                 request: ClientRequest(message: individualRequest()), options: fastCall
@@ -45,7 +46,7 @@ struct IdentityOverTLSTests {
         }.report
     }
 
-    func ownReport(_ bureau: TestBureau, kind: Bureau_SubjectKind = .individual, id: String = DemoData.personIdentifier, request: String) async throws -> Bureau_OwnReportResponse {
+    func ownReport(_ bureau: InProcessBureau, kind: Bureau_SubjectKind = .individual, id: String = DemoData.personIdentifier, request: String) async throws -> Bureau_OwnReportResponse {
         var subject = Bureau_SubjectRequest()
         subject.requestID = request
         subject.subjectKind = kind
@@ -57,7 +58,7 @@ struct IdentityOverTLSTests {
 
     @Test("a furnisher with no record on a person cannot rewrite the identity: FAILED_PRECONDITION, nothing changes")
     func noRecordNoVoice() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let before = try bureau.logEntries().count
             // The court holds records on other people, none on the demo person.
             let refused = await rpcError {
@@ -84,7 +85,7 @@ struct IdentityOverTLSTests {
 
     @Test("each lender changes only its own facts; the best value is the latest non-empty; the own report lists every source with its dates")
     func ownedFacts() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let seeded = CalendarDate(utcDayOf: bureau.clock.now)
             // A day later the bank, which holds accounts on the person, reports a new phone and nothing else.
             bureau.clock.advance(days: 1)
@@ -136,7 +137,7 @@ struct IdentityOverTLSTests {
 
     @Test("a business's own report lists each furnisher's registration facts")
     func businessSources() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let own = try await ownReport(bureau, kind: .business, id: DemoData.businessIdentifier, request: "own-b").business
             #expect(Set(own.identitySources.map(\.furnisherCode)) == [DemoData.bank.value, DemoData.court.value])
             #expect(own.identitySources.allSatisfy { $0.business.legalRepresentative.identifier == DemoData.personIdentifier && $0.counted })

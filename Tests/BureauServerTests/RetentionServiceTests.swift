@@ -5,12 +5,13 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
 import Testing
 
-@Suite("Retention over mutual TLS", .serialized)
-struct RetentionOverTLSTests {
-    static let person = CreditFileOverTLSTests.person
+@Suite("Retention over the API", .serialized)
+struct RetentionServiceTests {
+    static let person = CreditFileServiceTests.person
 
     static func wire(_ date: CalendarDate) -> Bureau_CalendarDate {
         Bureau_CalendarDate(year: date.year, month: date.month, day: date.day)
@@ -18,7 +19,7 @@ struct RetentionOverTLSTests {
 
     /// A batch from the court with one judgment whose behaviour ended on `ended`.
     static func judgment(_ batch: String, id: String = "J-2021-9", ended: CalendarDate) -> Bureau_SubmitRecordsRequest {
-        var request = CreditFileOverTLSTests.batch(batch)
+        var request = CreditFileServiceTests.batch(batch)
         var judgment = Bureau_PublicRecord()
         judgment.recordID = id
         judgment.type = .courtJudgment
@@ -33,13 +34,13 @@ struct RetentionOverTLSTests {
         return request
     }
 
-    func submit(_ bureau: TestBureau, _ request: Bureau_SubmitRecordsRequest, as who: String) async throws -> Bureau_SubmitRecordsResponse {
+    func submit(_ bureau: InProcessBureau, _ request: Bureau_SubmitRecordsRequest, as who: String) async throws -> Bureau_SubmitRecordsResponse {
         try await bureau.withClient(who) { client in
             try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: request), options: fastCall)
         }
     }
 
-    func regulatorReport(_ bureau: TestBureau, _ id: String = person) async throws -> Bureau_IndividualReport {
+    func regulatorReport(_ bureau: InProcessBureau, _ id: String = person) async throws -> Bureau_IndividualReport {
         try await bureau.withClient("regulator") { client in
             try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                 request: ClientRequest(message: individualRequest(id, purpose: .regulatorySupervision)), options: fastCall
@@ -47,7 +48,7 @@ struct RetentionOverTLSTests {
         }.report
     }
 
-    func channel<T: Sendable>(_ bureau: TestBureau, _ body: @Sendable (Bureau_SubjectService.Client<HTTP2ClientTransportPosix>) async throws -> T) async throws -> T {
+    func channel<T: Sendable>(_ bureau: InProcessBureau, _ body: @Sendable (Bureau_SubjectService.Client<InProcessTransport.Client>) async throws -> T) async throws -> T {
         try await bureau.withClient("channel") { client in try await body(Bureau_SubjectService.Client(wrapping: client)) }
     }
 
@@ -67,7 +68,7 @@ struct RetentionOverTLSTests {
         return ref
     }
 
-    func dispute(_ bureau: TestBureau, _ request: String) async throws -> Bureau_DisputeResponse {
+    func dispute(_ bureau: InProcessBureau, _ request: String) async throws -> Bureau_DisputeResponse {
         var dispute = Bureau_DisputeRequest()
         dispute.subject = Self.subject(request)
         dispute.record = Self.ref()
@@ -75,7 +76,7 @@ struct RetentionOverTLSTests {
         return try await channel(bureau) { [dispute] in try await $0.fileDispute(request: ClientRequest(message: dispute), options: fastCall) }
     }
 
-    func statement(_ bureau: TestBureau, _ request: String) async throws -> Bureau_ProtectionResponse {
+    func statement(_ bureau: InProcessBureau, _ request: String) async throws -> Bureau_ProtectionResponse {
         var statement = Bureau_StatementRequest()
         statement.subject = Self.subject(request)
         statement.text = "Paid on the day of the judgment."
@@ -85,7 +86,7 @@ struct RetentionOverTLSTests {
 
     @Test("dispute marks and statements follow their record: hidden when it expires, refused on it, deleted when it is purged")
     func attachmentsFollowTheRecord() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             _ = try await submit(bureau, Self.judgment("court-1", ended: today), as: "court")
             let filed = try await dispute(bureau, "d-1")
@@ -129,7 +130,7 @@ struct RetentionOverTLSTests {
 
     @Test("a record whose retention ended before it was furnished is refused with FAILED_PRECONDITION naming the end, and nothing is applied")
     func expiredAtFurnishing() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             let ended = today.adding(years: -6)
             let error = await rpcError { _ = try await submit(bureau, Self.judgment("court-old", ended: ended), as: "court") }
@@ -144,7 +145,7 @@ struct RetentionOverTLSTests {
 
     @Test("disclosed negative records carry their retention end; positive accounts carry none")
     func retentionEndsOnTheWire() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let li = try await regulatorReport(bureau, "310104198503121235")
             let late = try #require(li.accounts.first { $0.accountNumber.hasSuffix("8877") })
             #expect(late.retentionEnds == Bureau_CalendarDate(year: 2031, month: 10, day: 31))
@@ -158,11 +159,11 @@ struct RetentionOverTLSTests {
 
     @Test("late months of a settled account leave its history and the score 5 years after their month, and the purge masks them")
     func settledAccountWithOldLateMonths() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             // Settled last month; 30 days late the month before.
             let closed = CalendarDate(daysSinceEpoch: CalendarDate(year: today.year, month: today.month, day: 1)!.daysSinceEpoch - 1)
-            var request = CreditFileOverTLSTests.batch("settled-1")
+            var request = CreditFileServiceTests.batch("settled-1")
             request.subjects[0].accounts[0].status = .settled
             request.subjects[0].accounts[0].closed = Self.wire(closed)
             request.subjects[0].accounts[0].paymentHistory = "0000000010"
@@ -186,7 +187,7 @@ struct RetentionOverTLSTests {
 
     @Test("bureaud's purge follows a catalogue loaded while it runs")
     func purgeFollowsTheCatalogueInForce() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             _ = try await submit(bureau, Self.judgment("court-2", ended: today.adding(years: -2)), as: "court")
             var catalogue = Catalogue.default

@@ -5,13 +5,14 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Testing
 
-@Suite("Reports over mutual TLS", .serialized)
-struct ReportOverTLSTests {
+@Suite("Reports over the API", .serialized)
+struct ReportServiceTests {
     @Test("a licensed bank gets a masked report whose receipt is already in the log")
     func maskedReport() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let request = individualRequest()
             let response = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
@@ -48,7 +49,7 @@ struct ReportOverTLSTests {
 
     @Test("an unlicensed purpose is PERMISSION_DENIED, logged as denied, with the receipt in the trailers")
     func unlicensedPurpose() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let before = try bureau.logEntries().count
             let error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
@@ -70,7 +71,7 @@ struct ReportOverTLSTests {
 
     @Test("a purpose that needs consent without a consent reference is PERMISSION_DENIED")
     func consentRequired() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
                     try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
@@ -85,7 +86,7 @@ struct ReportOverTLSTests {
 
     @Test("an invalid identifier is INVALID_ARGUMENT naming the field, and changes nothing")
     func invalidIdentifier() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let before = try bureau.logEntries().count
             let error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
@@ -102,7 +103,7 @@ struct ReportOverTLSTests {
 
     @Test("an unspecified or unknown purpose is INVALID_ARGUMENT naming purpose")
     func badPurpose() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             for purpose in [Bureau_Purpose.unspecified, .UNRECOGNIZED(99)] {
                 let error = await rpcError {
                     _ = try await bureau.withClient("bank") { client in
@@ -119,7 +120,7 @@ struct ReportOverTLSTests {
 
     @Test("no file on record is NOT_FOUND and logged as no-hit")
     func noHit() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let error = await rpcError {
                 _ = try await bureau.withClient("bank") { client in
                     try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
@@ -135,7 +136,7 @@ struct ReportOverTLSTests {
 
     @Test("post-loan management needs an account the asking bank furnished")
     func postLoan() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let response = try await bureau.withClient("bank") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                     request: ClientRequest(message: individualRequest(purpose: .postLoanManagement, consent: "")), options: fastCall
@@ -157,7 +158,7 @@ struct ReportOverTLSTests {
 
     @Test("employment screening withholds accounts and the report says why")
     func employmentWithholds() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let employer = try bureau.register(
                 Institution(
                     code: try UnifiedSocialCreditCode(parsing: "91110000600037341L"), name: "Demo Employer Screening",
@@ -177,7 +178,7 @@ struct ReportOverTLSTests {
 
     @Test("the subject's own report through the channel is unmasked")
     func selfAccess() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let response = try await bureau.withClient("channel") { client in
                 try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
                     request: ClientRequest(message: individualRequest(purpose: .selfAccess, consent: "")), options: fastCall
@@ -191,7 +192,7 @@ struct ReportOverTLSTests {
 
     @Test("a business report shows the code whole and masks the legal representative")
     func businessReport() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Bureau_BusinessReportRequest()
             request.identifier = DemoData.businessIdentifier
             request.purpose = .guaranteeReview
@@ -207,56 +208,6 @@ struct ReportOverTLSTests {
             #expect(response.report.accounts.count == 1)
             let last = try bureau.logEntries().last
             #expect(last?.entry.action == .report(.business))
-        }
-    }
-}
-
-@Suite("Caller identity from the client certificate", .serialized)
-struct IdentityTests {
-    @Test("a certificate from the bureau's CA that is bound to no institution is UNAUTHENTICATED")
-    func unregistered() async throws {
-        try await TestBureau.run { bureau in
-            let stranger = try bureau.ca.issueClient(name: "Unregistered Lender", code: "91110000200000021A")
-            let error = await rpcError {
-                _ = try await bureau.withClient(as: stranger) { client in
-                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
-                        request: ClientRequest(message: individualRequest()), options: fastCall
-                    )
-                }
-            }
-            #expect(error?.code == .unauthenticated)
-        }
-    }
-
-    @Test("a certificate from another CA fails the handshake")
-    func otherCA() async throws {
-        try await TestBureau.run { bureau in
-            let rogue = try CertificateAuthority.create(name: "Rogue CA")
-            let impostor = try rogue.issueClient(name: "Demo Commercial Bank", code: DemoData.bank.value)
-            let before = try bureau.logEntries().count
-            let error = await rpcError {
-                _ = try await bureau.withClient(as: impostor) { client in
-                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
-                        request: ClientRequest(message: individualRequest()), options: fastCall
-                    )
-                }
-            }
-            #expect(error?.code == .unavailable)
-            #expect(try bureau.logEntries().count == before)
-        }
-    }
-
-    @Test("the catalogue is served to every registered caller")
-    func catalogue() async throws {
-        try await TestBureau.run { bureau in
-            let response = try await bureau.withClient("regulator") { client in
-                try await Bureau_CatalogService.Client(wrapping: client).listCategories(
-                    request: ClientRequest(message: Bureau_ListCategoriesRequest()), options: fastCall
-                )
-            }
-            #expect(response.version == Catalogue.default.version)
-            #expect(response.categories.map(\.code) == Catalogue.default.categories.map(\.code))
-            #expect(response.categories.contains { $0.negative && $0.retentionYears == 5 })
         }
     }
 }

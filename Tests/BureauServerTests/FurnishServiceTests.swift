@@ -5,10 +5,11 @@ import BureauServer
 import BureauStore
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Testing
 
-@Suite("Furnishing over mutual TLS", .serialized)
-struct FurnishOverTLSTests {
+@Suite("Furnishing over the API", .serialized)
+struct FurnishServiceTests {
     static func record(_ id: String, name: String, born: (Int32, Int32, Int32), account: String, status: Bureau_AccountStatus = .current) -> Bureau_SubjectRecord {
         var record = Bureau_SubjectRecord()
         record.kind = .individual
@@ -37,7 +38,7 @@ struct FurnishOverTLSTests {
 
     @Test("a furnisher that is also an operator has its operator id in the batch's log entry")
     func operatorIDLogged() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var institution = try #require(try bureau.store.read { try $0.institution(code: DemoData.consumerFinance) })
             institution.roles.insert(.operator)
             try InstitutionRegistry.register(institution, in: bureau.store)
@@ -57,7 +58,7 @@ struct FurnishOverTLSTests {
 
     @Test("a valid batch is applied and logged, and the new file can be reported")
     func applied() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "batch-001"
             request.subjects = [Self.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "CF-777")]
@@ -83,7 +84,7 @@ struct FurnishOverTLSTests {
 
     @Test("one bad record refuses the whole batch, naming index and field; nothing changes")
     func allOrNothing() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var bad = Self.record("310104198503121235", name: "李娜", born: (1985, 3, 12), account: "CF-1")
             bad.accounts[0].paymentHistory = "00Z"
             var request = Bureau_SubmitRecordsRequest()
@@ -105,7 +106,7 @@ struct FurnishOverTLSTests {
 
     @Test("an institution without the furnisher role cannot furnish")
     func furnisherRole() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Bureau_SubmitRecordsRequest()
             request.batchID = "batch-003"
             request.subjects = [Self.record("510107197802288918", name: "张伟", born: (1978, 2, 28), account: "CF-777")]

@@ -6,14 +6,15 @@ import BureauStore
 import BureauLMDB
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Testing
 
-@Suite("Credit files over mutual TLS", .serialized)
-struct CreditFileOverTLSTests {
+@Suite("Credit files over the API", .serialized)
+struct CreditFileServiceTests {
     static let person = "510107197802288918"
 
     static func batch(_ id: String, balance: Int64 = 500_000) -> Bureau_SubmitRecordsRequest {
-        var record = FurnishOverTLSTests.record(person, name: "张伟", born: (1978, 2, 28), account: "CF-777")
+        var record = FurnishServiceTests.record(person, name: "张伟", born: (1978, 2, 28), account: "CF-777")
         record.accounts[0].balance.minorUnits = balance
         var request = Bureau_SubmitRecordsRequest()
         request.batchID = id
@@ -21,14 +22,14 @@ struct CreditFileOverTLSTests {
         return request
     }
 
-    func submit(_ bureau: TestBureau, _ request: Bureau_SubmitRecordsRequest, as who: String = "furnisher") async throws -> Bureau_SubmitRecordsResponse {
+    func submit(_ bureau: InProcessBureau, _ request: Bureau_SubmitRecordsRequest, as who: String = "furnisher") async throws -> Bureau_SubmitRecordsResponse {
         try await bureau.withClient(who) { client in
             try await Bureau_FurnishService.Client(wrapping: client).submitRecords(request: ClientRequest(message: request), options: fastCall)
         }
     }
 
     func report(
-        _ bureau: TestBureau, _ id: String = person, purpose: Bureau_Purpose = .loanOrigination, as who: String = "bank"
+        _ bureau: InProcessBureau, _ id: String = person, purpose: Bureau_Purpose = .loanOrigination, as who: String = "bank"
     ) async throws -> Bureau_IndividualReportResponse {
         try await bureau.withClient(who) { client in
             try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
@@ -39,7 +40,7 @@ struct CreditFileOverTLSTests {
 
     @Test("a repeated batch id is answered with the first answer and applied once")
     func idempotentBatch() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             let first = try await submit(bureau, Self.batch("batch-7"))
             let again = try await submit(bureau, Self.batch("batch-7", balance: 999_999))
             #expect(again == first)
@@ -51,7 +52,7 @@ struct CreditFileOverTLSTests {
 
     @Test("a furnisher corrects and deletes only its own records, each change logged with its digest")
     func ownership() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await submit(bureau, Self.batch("batch-1"))
             var correction = Bureau_CorrectRecordRequest()
             correction.requestID = "fix-1"
@@ -99,7 +100,7 @@ struct CreditFileOverTLSTests {
 
     @Test("a category outside the furnisher's licence is PERMISSION_DENIED and nothing is applied")
     func unlicensedCategory() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Self.batch("batch-9")
             var judgment = Bureau_PublicRecord()
             judgment.recordID = "J-1"
@@ -123,7 +124,7 @@ struct CreditFileOverTLSTests {
 
     @Test("a negative record stops being disclosed when its retention ends, and the purge deletes it with a log entry")
     func retentionAndPurge() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Self.batch("court-1")
             let today = CalendarDate(utcDayOf: bureau.clock.now)
             var judgment = Bureau_PublicRecord()
@@ -159,7 +160,7 @@ struct CreditFileOverTLSTests {
 
     @Test("an individual report holds accounts, public records, list entries and query records")
     func completeIndividualReport() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             _ = try await report(bureau, "440305199207045670")
             let second = try await report(bureau, "440305199207045670")
             let report = second.report
@@ -177,7 +178,7 @@ struct CreditFileOverTLSTests {
 
     @Test("a business report holds registration, masked representative, accounts and list entries")
     func completeBusinessReport() async throws {
-        try await TestBureau.run { bureau in
+        try await InProcessBureau.run { bureau in
             var request = Bureau_BusinessReportRequest()
             request.identifier = DemoData.businessIdentifier
             request.purpose = .loanOrigination
@@ -197,7 +198,7 @@ struct CreditFileOverTLSTests {
         var catalogue = Catalogue.default
         catalogue.version = 2
         catalogue.categories.removeAll { $0.code == PublicRecordType.taxArrears.category }
-        try await TestBureau.run(prepare: { store in try store.write { try $0.putCatalogue(try catalogue.validated()) } }) { bureau in
+        try await InProcessBureau.run(prepare: { store in try store.write { try $0.putCatalogue(try catalogue.validated()) } }) { bureau in
             let response = try await bureau.withClient("regulator") { client in
                 try await Bureau_CatalogService.Client(wrapping: client).listCategories(
                     request: ClientRequest(message: Bureau_ListCategoriesRequest()), options: fastCall

@@ -1,0 +1,111 @@
+import BureauAPI
+import BureauCore
+import BureauOperations
+@testable import BureauServer
+import BureauStore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Testing
+
+/// The in-process harness presents a certificate through `CallerResolver.inProcessPeer`; these tests prove
+/// that nothing a remote caller does reaches that path: over bureaud's own transport only the certificate
+/// the TLS handshake verified identifies the caller.
+@Suite("A caller's identity comes only from its verified certificate", .serialized)
+struct CallerIdentityClaimTests {
+    @Test("over mTLS, metadata claiming another institution's certificate or name changes nothing")
+    func metadataClaimsNothing() async throws {
+        try await TestBureau.run { bureau in
+            let regulator = bureau.clients["regulator"]!
+            // Header values are one line: the PEM with its line breaks removed.
+            let pem = try regulator.certificatePEM.split(whereSeparator: \.isNewline).joined()
+            var claims = Metadata()
+            for key in ["bureau-certificate", "bureau-peer-certificate", "x-client-cert", "ssl-client-cert", "bureau-in-process-peer"] {
+                claims.addString(pem, forKey: key)
+            }
+            claims.addString(try CallerResolver.fingerprint(of: regulator.certificate).hexString, forKey: "bureau-certificate-fingerprint")
+            claims.addString(DemoData.regulator.value, forKey: "bureau-institution")
+            claims.addString("regulator", forKey: "bureau-caller")
+            let before = try bureau.logSize
+            let error = await rpcError {
+                _ = try await bureau.withClient("bank") { client in
+                    try await Bureau_OversightService.Client(wrapping: client).getCheckpoint(
+                        request: ClientRequest(message: .init(), metadata: claims), options: fastCall
+                    )
+                }
+            }
+            let entry = try expectLoggedRefusal(error, .permissionDenied, mentioning: "regulator role", institution: DemoData.bank.value, since: before, in: bureau)
+            #expect(entry?.entry.certificateFingerprint == (try CallerResolver.fingerprint(of: bureau.clients["bank"]!.certificate).hexString))
+        }
+    }
+
+    @Test("bureaud's transport without a peer certificate is unauthenticated, even where the in-process certificate is set")
+    func tlsContextIgnoresTheInProcessCertificate() async throws {
+        try await InProcessBureau.run { bureau in
+            var context = ServerContext(
+                descriptor: Bureau_OversightService.Method.GetCheckpoint.descriptor, remotePeer: "ipv4:192.0.2.1:1", localPeer: "ipv4:127.0.0.1:2",
+                cancellation: .init()
+            )
+            context.transportSpecific = HTTP2ServerTransport.Posix.Context()
+            let resolver = CallerResolver(store: bureau.store)
+            try CallerResolver.$inProcessPeer.withValue(bureau.clients["regulator"]!.certificate) {
+                #expect(CallerResolver.peerCertificate(of: context) == nil)
+                #expect(throws: BureauError.self) { try resolver.caller(of: context) }
+                #expect(resolver.presenter(of: context) == nil)
+            }
+            // Outside any in-process scope, an in-process RPC has no caller either.
+            context.transportSpecific = nil
+            #expect(CallerResolver.peerCertificate(of: context) == nil)
+        }
+    }
+}
+
+@Suite("Caller identity from the client certificate", .serialized)
+struct IdentityTests {
+    @Test("a certificate from the bureau's CA that is bound to no institution is UNAUTHENTICATED")
+    func unregistered() async throws {
+        try await TestBureau.run { bureau in
+            let stranger = try bureau.ca.issueClient(name: "Unregistered Lender", code: "91110000200000021A")
+            let error = await rpcError {
+                _ = try await bureau.withClient(as: stranger) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest()), options: fastCall
+                    )
+                }
+            }
+            #expect(error?.code == .unauthenticated)
+        }
+    }
+
+    @Test("a certificate from another CA fails the handshake")
+    func otherCA() async throws {
+        try await TestBureau.run { bureau in
+            let rogue = try CertificateAuthority.create(name: "Rogue CA")
+            let impostor = try rogue.issueClient(name: "Demo Commercial Bank", code: DemoData.bank.value)
+            let before = try bureau.logEntries().count
+            let error = await rpcError {
+                _ = try await bureau.withClient(as: impostor) { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(
+                        request: ClientRequest(message: individualRequest()), options: fastCall
+                    )
+                }
+            }
+            #expect(error?.code == .unavailable)
+            #expect(try bureau.logEntries().count == before)
+        }
+    }
+
+    @Test("the catalogue is served to every registered caller")
+    func catalogue() async throws {
+        try await TestBureau.run { bureau in
+            let response = try await bureau.withClient("regulator") { client in
+                try await Bureau_CatalogService.Client(wrapping: client).listCategories(
+                    request: ClientRequest(message: Bureau_ListCategoriesRequest()), options: fastCall
+                )
+            }
+            #expect(response.version == Catalogue.default.version)
+            #expect(response.categories.map(\.code) == Catalogue.default.categories.map(\.code))
+            #expect(response.categories.contains { $0.negative && $0.retentionYears == 5 })
+        }
+    }
+}
