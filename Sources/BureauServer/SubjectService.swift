@@ -54,7 +54,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         let since = time.addingTimeInterval(-Double(ReportBuilder.queryHistoryYears) * 366 * 86_400)
         let items = try self.context.store.read { txn -> [Bureau_AccessHistoryItem] in
             var names: [String: String] = [:]
-            return try txn.fileQueries(of: key, since: since).map { query in
+            return try txn.fileQueriesKeepingDisclosed(of: key, since: since).map { query in
                 if names[query.institution] == nil { names[query.institution] = txn.institutionName(query.institution) }
                 var item = Bureau_AccessHistoryItem()
                 item.time = Google_Protobuf_Timestamp(date: query.time)

@@ -164,21 +164,35 @@ extension LogReader {
 }
 
 extension ReadOnlyStoreTransaction {
+    /// The requests about the file `key` since `since`, newest first: the newest `limit` disclosed ones and
+    /// the newest `limit` refused ones. The index holds refused requests too, so it is read further back
+    /// until `limit` disclosed ones are found (or it ends): a flood of refused requests cannot push disclosed
+    /// ones out of a report's query records or the subject's access history.
+    public func fileQueriesKeepingDisclosed(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [FileQuery] {
+        var read = max(limit, 1)
+        while true {
+            let queries = try self.fileQueries(of: key, since: since, limit: read)
+            if queries.count < read || queries.lazy.filter({ $0.outcome == .hit }).count >= limit {
+                var (hits, refused) = (0, 0)
+                return queries.filter { query in
+                    if query.outcome == .hit {
+                        hits += 1
+                        return hits <= limit
+                    }
+                    refused += 1
+                    return refused <= limit
+                }
+            }
+            read *= 4
+        }
+    }
+
     /// The reports disclosed about the file `key` since `since`, newest first, with the names of the
     /// institutions that asked.
     public func queryRecords(of key: SubjectKey, since: Date, limit: Int = 500) throws -> [QueryRecord] {
-        // The index holds refused requests too: read further back until `limit` disclosed ones are found (or
-        // the index ends), so that a flood of refused queries cannot push disclosed ones out of the report.
-        var read = max(limit, 1)
-        var hits: [FileQuery]
-        while true {
-            let queries = try self.fileQueries(of: key, since: since, limit: read)
-            hits = queries.filter { $0.outcome == .hit }
-            guard hits.count < limit, queries.count == read else { break }
-            read *= 4
-        }
+        let hits = try self.fileQueriesKeepingDisclosed(of: key, since: since, limit: limit).filter { $0.outcome == .hit }
         var names: [String: String] = [:]
-        return hits.prefix(limit).map { query in
+        return hits.map { query in
             if names[query.institution] == nil { names[query.institution] = self.institutionName(query.institution) }
             return QueryRecord(time: query.time, institution: query.institution, institutionName: names[query.institution]!, purpose: query.purpose)
         }

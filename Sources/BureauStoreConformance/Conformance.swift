@@ -455,6 +455,9 @@ private func queryRecordsUnderFlood(_ store: Store) async throws {
         let records = try txn.queryRecords(of: key, since: .distantPast)
         try require(records.count == 1, "the disclosed query behind 1200 refused ones is still a query record: \(records.count)")
         try require(try txn.queryRecords(of: key, since: .distantPast, limit: 1).count == 1, "the limit counts disclosed queries")
+        let history = try txn.fileQueriesKeepingDisclosed(of: key, since: .distantPast)
+        try require(history.first?.index == 1200 && history.last?.index == 0, "the history: newest refused first, the disclosed one kept")
+        try require(history.count == 501, "500 refused and the disclosed one: \(history.count)")
     }
 }
 
