@@ -76,28 +76,37 @@ public struct UnexpectedErrorInterceptor: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         let method = context.descriptor.fullyQualifiedMethod
         let status = StatusOfError(logger: self.logger, method: method)
-        var response: StreamingServerResponse<Output>
+        let response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
         } catch {
             throw status.mapped(error)
         }
-        if case .success(var contents) = response.accepted {
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    return try await producer(writer)
-                } catch {
-                    throw status.mapped(error)
-                }
+        return response.mappingProducerErrors { status.mapped($0) }
+    }
+}
+
+extension StreamingServerResponse {
+    /// This response with `transform` applied to any error its producer throws: a streaming handler's body
+    /// runs in the producer, after the interceptors have returned, so an interceptor that maps or logs
+    /// errors wraps it too.
+    func mappingProducerErrors(_ transform: @escaping @Sendable (any Error) async -> any Error) -> Self {
+        guard case .success(var contents) = self.accepted else { return self }
+        let producer = contents.producer
+        contents.producer = { writer in
+            do {
+                return try await producer(writer)
+            } catch {
+                throw await transform(error)
             }
-            response.accepted = .success(contents)
         }
+        var response = self
+        response.accepted = .success(contents)
         return response
     }
 }
 
-/// Maps one error for ``UnexpectedErrorInterceptor``.
+/// Maps one error for ``UnexpectedErrorInterceptor``, and logs unexpected ones under an error id.
 struct StatusOfError: Sendable {
     let logger: Logger
     let method: String
@@ -110,16 +119,22 @@ struct StatusOfError: Sendable {
         case is CancellationError:
             return RPCError(code: .cancelled, message: "the call was cancelled")
         default:
-            let id = Self.newErrorID()
-            self.logger.error(
-                "unexpected error",
-                metadata: [
-                    "error-id": "\(id)", "method": "\(self.method)", "type": "\(type(of: error))",
-                    "error": "\(Self.redactingDigitRuns(String(describing: error)))",
-                ]
-            )
+            let id = self.log(error)
             return RPCError(code: .internalError, message: "internal error \(id): the bureau logged it; quote this id to the bureau")
         }
+    }
+
+    /// Logs `error` under a new error id (digit runs redacted) and returns the id.
+    func log(_ error: any Error, _ message: Logger.Message = "unexpected error") -> String {
+        let id = Self.newErrorID()
+        self.logger.error(
+            message,
+            metadata: [
+                "error-id": "\(id)", "method": "\(self.method)", "type": "\(type(of: error))",
+                "error": "\(Self.redactingDigitRuns(String(describing: error)))",
+            ]
+        )
+        return id
     }
 
     /// `text` with every run of 15 or more digits (an identity number could hide in one) replaced by

@@ -33,20 +33,9 @@ struct RefusalLog: ServerInterceptor {
             metadata: request.metadata, messages: RPCAsyncSequence(wrapping: Watched(base: request.messages, seen: seen))
         )
         do {
-            var response = try await next(watched, rpc)
-            // A server-streaming handler runs in the producer, after this returns.
-            if case .success(var contents) = response.accepted {
-                let producer = contents.producer
-                contents.producer = { writer in
-                    do {
-                        return try await producer(writer)
-                    } catch {
-                        throw await self.logged(error, rpc, seen.message, operatorID)
-                    }
-                }
-                response.accepted = .success(contents)
+            return try await next(watched, rpc).mappingProducerErrors { error in
+                await self.logged(error, rpc, seen.message, operatorID)
             }
-            return response
         } catch {
             throw await self.logged(error, rpc, seen.message, operatorID)
         }

@@ -237,10 +237,10 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         } catch let error as BureauError {
             throw error
         } catch {
-            self.context.logger.error(
-                "a stored file cannot be read", metadata: ["subject": "\(logged.request.subject.hex.prefix(16))", "error": "\(error)"]
+            let id = StatusOfError(logger: self.context.logger, method: logged.request.action.name).log(error, "a stored file cannot be read")
+            try await self.refuse(
+                logged, .refused(BureauError(.internal, "the file cannot be read (error \(id)); the bureau's staff are told"), .denied)
             )
-            try await self.refuse(logged, .refused(BureauError(.internal, "the file cannot be read; the bureau's staff are told"), .denied))
         }
     }
 
