@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 BIN := .build/debug
 PYTHON ?= python3
+## The development key-encryption key, made by scripts/make-dev-certs beside the certificates.
+export BUREAU_KEY_FILE ?= $(CURDIR)/certs/kek.key
 
 .PHONY: run test test-deps build deps python-deps certs seed proto proto-check clean
 

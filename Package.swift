@@ -88,6 +88,7 @@ let package = Package(
             name: "BureauStore",
             dependencies: [
                 "BureauCore",
+                "BureauKeys",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +112,7 @@ let package = Package(
             dependencies: [
                 "BureauCore",
                 "BureauStore",
+                "BureauKeys",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -186,6 +188,7 @@ let package = Package(
             dependencies: [
                 "BureauCore",
                 "BureauStore",
+                "BureauKeys",
                 // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
                 // configuration file fills, and the certificate fingerprint the callers are bound by.
                 "BureauServer",
@@ -215,6 +218,7 @@ let package = Package(
             dependencies: [
                 "BureauCore",
                 "BureauStore",
+                "BureauKeys",
                 "BureauLMDB",
                 "BureauServer",
                 "BureauOperations",
@@ -266,7 +270,7 @@ let package = Package(
         .testTarget(
             name: "BureauStoreTests",
             dependencies: [
-                "BureauStore", "BureauLMDB", "BureauCore",
+                "BureauStore", "BureauLMDB", "BureauCore", "BureauStoreConformance", "BureauKeys",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -280,6 +284,7 @@ let package = Package(
             name: "BureauCLITests",
             dependencies: [
                 "bureau",
+                "BureauStoreConformance",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -311,6 +316,7 @@ let package = Package(
             dependencies: [
                 "BureauOperations",
                 "BureauServer",
+                "BureauStoreConformance",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
@@ -319,6 +325,8 @@ let package = Package(
             name: "BureauServerTests",
             dependencies: [
                 "BureauServer",
+                "BureauStoreConformance",
+                "BureauKeys",
                 "BureauOperations",
                 "BureauClient",
                 "BureauStore",

@@ -33,3 +33,10 @@ public enum Masking {
         Address(province: address.province, city: address.city, detail: "")
     }
 }
+
+extension RecordReference {
+    /// The record as a log entry names it: kind, the record id masked to its last 4 characters, furnisher.
+    /// The log is kept for years, exported to regulators and never sealed, so it carries no full account
+    /// number (issue 15); the entry's change digest still binds the exact request.
+    public var logged: String { "\(self.kind.rawValue) \(Masking.accountNumber(self.recordID)) of \(self.furnisher)" }
+}

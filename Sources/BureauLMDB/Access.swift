@@ -8,19 +8,19 @@ extension LMDBTransaction {
 
     /// The consent filed under `reference`, or nil.
     func consent(_ reference: String) throws -> Consent? {
-        try self.txn.withValue(forKey: Array(reference.utf8), in: self.databases.consents) { try Codec.decode(Consent.self, $0) }
+        try self.txn.withValue(forKey: Array(reference.utf8), in: self.databases.consents) { try self.values.openConsent($0, reference: reference) }
     }
 
     /// Files or replaces a consent.
     func putConsent(_ consent: Consent) throws {
-        try self.txn.put(Codec.encode(consent), forKey: Array(consent.reference.utf8), in: self.databases.consents)
+        try self.txn.put(try self.values.sealConsent(consent), forKey: Array(consent.reference.utf8), in: self.databases.consents)
     }
 
     // MARK: Freezes and fraud alerts
 
     /// The freeze and fraud alert on the file `key`.
     func protection(_ key: SubjectKey) throws -> FileProtection {
-        try self.txn.withValue(forKey: key.bytes, in: self.databases.protections) { try Codec.decode(FileProtection.self, $0) }
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.protections) { try self.values.openProtection($0, of: key) }
             ?? FileProtection()
     }
 
@@ -29,7 +29,7 @@ extension LMDBTransaction {
         if protection.freeze == nil && protection.fraudAlert == nil {
             try self.txn.delete(key.bytes, in: self.databases.protections)
         } else {
-            try self.txn.put(Codec.encode(protection), forKey: key.bytes, in: self.databases.protections)
+            try self.txn.put(try self.values.sealProtection(protection, of: key), forKey: key.bytes, in: self.databases.protections)
         }
     }
 
@@ -110,12 +110,21 @@ extension LMDBTransaction {
 extension LMDBTransaction {
     /// The dispute with `id`, or nil.
     func dispute(_ id: String) throws -> Dispute? {
-        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.disputes) { try Codec.decode(Dispute.self, $0) }
+        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.disputes) { try self.values.openDispute($0, id: id) }
+    }
+
+    /// The dispute stored under the key `k`, or nil when it was removed (its data key destroyed).
+    func openDispute(_ k: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer) throws -> Dispute? {
+        do {
+            return try self.values.openDispute(v, id: String(decoding: k, as: UTF8.self))
+        } catch let error as SealedValueError where error.removed {
+            return nil
+        }
     }
 
     /// Files or updates a dispute, and the furnisher index while it is open.
     func putDispute(_ dispute: Dispute) throws {
-        try self.txn.put(Codec.encode(dispute), forKey: Array(dispute.id.utf8), in: self.databases.disputes)
+        try self.txn.put(try self.values.sealDispute(dispute), forKey: Array(dispute.id.utf8), in: self.databases.disputes)
         let indexKey = Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8)
         if dispute.status == .open {
             try self.txn.put([], forKey: indexKey, in: self.databases.disputeIndex)
@@ -150,26 +159,36 @@ extension LMDBTransaction {
 
     /// Removes the dispute mark with `id` from the file `key`.
     func removeDisputeMark(id: String, of key: SubjectKey) throws {
-        try self.txn.delete(Keys.attachment(key, Keys.dispute, id), in: self.databases.attachments)
+        let attachmentKey = Keys.attachment(key, Keys.dispute, id)
+        if try self.txn.delete(attachmentKey, in: self.databases.attachments) { try self.values.shred(.attachment(attachmentKey)) }
     }
 }
 
 extension LMDBTransaction {
     /// The repair request with `id`, or nil.
     func repair(_ id: String) throws -> Repair? {
-        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.repairs) { try Codec.decode(Repair.self, $0) }
+        try self.txn.withValue(forKey: Array(id.utf8), in: self.databases.repairs) { try self.values.openRepair($0, id: id) }
+    }
+
+    /// The repair request stored under the key `k`, or nil when it was removed (its data key destroyed).
+    func openRepair(_ k: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer) throws -> Repair? {
+        do {
+            return try self.values.openRepair(v, id: String(decoding: k, as: UTF8.self))
+        } catch let error as SealedValueError where error.removed {
+            return nil
+        }
     }
 
     /// Files or updates a repair request.
     func putRepair(_ repair: Repair) throws {
-        try self.txn.put(Codec.encode(repair), forKey: Array(repair.id.utf8), in: self.databases.repairs)
+        try self.txn.put(try self.values.sealRepair(repair), forKey: Array(repair.id.utf8), in: self.databases.repairs)
     }
 
     /// Repair requests waiting for review, oldest first.
     func pendingRepairs() throws -> [Repair] {
         var out: [Repair] = []
-        try self.txn.scan(self.databases.repairs) { _, v in
-            let repair = try Codec.decode(Repair.self, v)
+        try self.txn.scan(self.databases.repairs) { k, v in
+            guard let repair = try self.openRepair(k, v) else { return true }
             if repair.status == .pending { out.append(repair) }
             return true
         }

@@ -1,5 +1,6 @@
 public import BureauCore
 public import BureauStore
+public import BureauKeys
 import Foundation
 import LMDB
 import Synchronization
@@ -9,30 +10,64 @@ import Synchronization
 public final class LMDBStorage: StorageBackend {
     let environment: Environment
     let databases: Databases
+    /// The keys values are sealed with, and the key store.
+    public let protection: DataProtection
 
-    /// Opens (creating when absent) the environment in the folder `path`.
-    public init(path: String, configuration: Store.Configuration = .defaults) throws {
+    /// Opens (creating when absent) the environment in the folder `path`, sealing with `protection`.
+    public init(path: String, configuration: Store.Configuration = .defaults, protection: DataProtection) throws {
         self.environment = try Environment(path: path, configuration: .init(mapSize: configuration.mapSize, noSync: configuration.noSync))
         self.databases = try Databases(self.environment)
+        self.protection = protection
+    }
+
+    /// Opens the backend of the data folder `folder`: the KEK that `configuration` names, the key store
+    /// (`<folder>/keystore` unless configured), the wrapped keyed-hash secret, and the data in `<folder>/lmdb`.
+    ///
+    /// - Throws: ``BureauError`` (failed precondition) naming the key problem (see ``KeyConfiguration`` and
+    ///   ``DataProtection``), or when the data exists without its key store.
+    public static func open(folder: String, configuration: Store.Configuration = .defaults) throws -> LMDBStorage {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let kek = try configuration.keys.open(dataFolder: folder)
+        let hasData = fm.fileExists(atPath: (folder as NSString).appendingPathComponent("lmdb/data.mdb"))
+        let keyStorePath = configuration.keyStore ?? (folder as NSString).appendingPathComponent(LMDBKeyStore.defaultFolderName)
+        if hasData && !fm.fileExists(atPath: (keyStorePath as NSString).appendingPathComponent("data.mdb")) {
+            throw BureauError(
+                .failedPrecondition,
+                "the key store \(keyStorePath) is missing: the data in \(folder) cannot be opened without it (restore it from the key store backup, or give its path)"
+            )
+        }
+        let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: configuration.mapSize)
+        let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: hasData)
+        return try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration, protection: protection)
     }
 
     /// Runs `body` in an LMDB read transaction (an MVCC snapshot); LMDB errors become ``BureauError``.
     public func read<T>(_ body: (any ReadOnlyStoreTransaction) throws -> T) throws -> T {
         do {
-            return try self.environment.read { try body(LMDBTransaction($0, self.databases)) }
+            return try self.environment.read { try body(LMDBTransaction($0, self.databases, self.protection, nil)) }
         } catch let error as LMDBError {
             throw BureauError(storage: error)
         }
     }
 
     /// Runs `body` in the LMDB write transaction, committed (and synced unless `noSync`) when it returns;
-    /// LMDB errors become ``BureauError`` (a full map is resource exhausted).
+    /// LMDB errors become ``BureauError`` (a full map is resource exhausted). The data keys it made go into
+    /// the key store just before the commit; the keys of what it deleted are destroyed just after.
     public func write<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
+        let changes = KeyChanges()
+        let result: T
         do {
-            return try self.environment.write { try body(LMDBTransaction($0, self.databases)) }
+            result = try self.environment.write { txn in
+                let result = try body(LMDBTransaction(txn, self.databases, self.protection, changes))
+                try self.protection.persist(changes)
+                return result
+            }
         } catch let error as LMDBError {
             throw BureauError(storage: error)
         }
+        try self.protection.committed(changes)
+        return result
     }
 
     /// The status of an LMDB error, or nil for any other error.
@@ -93,18 +128,72 @@ extension LMDBStorage {
 }
 
 extension Store {
-    /// Opens the store in `folder` on the embedded LMDB backend (`<folder>/lmdb`), creating the folder, the
-    /// secret and the databases when absent.
+    /// Opens the store in `folder` on the embedded LMDB backend (`<folder>/lmdb`, keys in
+    /// `<folder>/keystore` unless configured), creating the folder, the wrapped secret and the databases when
+    /// absent.
     public convenience init(folder: String, configuration: Configuration = .defaults) throws {
-        _ = try InstallationSecret.loadOrCreate(in: folder)  // makes the folder before LMDB opens in it
-        let backend = try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration)
-        try self.init(folder: folder, backend: backend)
+        try self.init(folder: folder, backend: try LMDBStorage.open(folder: folder, configuration: configuration))
+    }
+}
+
+extension Store {
+    /// Opens a copy of the data (a backup) in `folder` with the keys of the open store `store`: its KEK
+    /// and key store, neither opened twice.
+    ///
+    /// - Throws: ``BureauError`` (failed precondition) when the copy's keyed-hash secret is not `store`'s.
+    public convenience init(copyIn folder: String, keysOf store: Store, configuration: Configuration = .defaults) throws {
+        let protection = store.backend.protection
+        let path = (folder as NSString).appendingPathComponent(DataProtection.secretFileName)
+        let wrapped = FileManager.default.contents(atPath: path).flatMap { try? WrappedKey(bytes: Array($0)) }
+        guard let wrapped, wrapped.keyID == protection.secret.id else {
+            throw BureauError(.failedPrecondition, "\(path) is not the keyed-hash secret of \(store.folder)")
+        }
+        try self.init(folder: folder, backend: try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration, protection: protection))
+    }
+}
+
+extension LMDBKeyStore {
+    /// A consistent copy of the key store into the new folder `destination` (files of mode 0600), taken
+    /// while bureaud serves: the key store's own backup, kept apart from the data's and for a short time.
+    public func copy(to destination: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: destination, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        do {
+            try self.environment.copy(to: destination, compact: true)
+        } catch let error as LMDBError {
+            throw BureauError(storage: error)
+        }
+        for name in try fm.contentsOfDirectory(atPath: destination) {
+            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: (destination as NSString).appendingPathComponent(name))
+        }
     }
 }
 
 extension Backup {
+    /// Checks, before anything is restored, that `kek` is the key-encryption key the backup in `source` needs.
+    ///
+    /// - Throws: ``BureauError`` (invalid argument) when `source` holds no wrapped secret; (failed
+    ///   precondition) naming the KEK the backup needs and the one given.
+    public static func checkKey(_ kek: any KeyEncryptionKey, for source: String) throws {
+        let path = (source as NSString).appendingPathComponent(DataProtection.secretFileName)
+        guard let data = FileManager.default.contents(atPath: path), let wrapped = try? WrappedKey(bytes: Array(data)) else {
+            throw BureauError.invalid("source", "\(source) holds no wrapped keyed-hash secret (\(DataProtection.secretFileName)): not a backup of this version")
+        }
+        guard kek.id == wrapped.keyEncryptionKeyID else {
+            throw BureauError(
+                .failedPrecondition,
+                "\(source) needs the key-encryption key \(wrapped.keyEncryptionKeyID); the one given (\(kek.location)) is \(kek.id). Nothing was restored."
+            )
+        }
+    }
+
     /// Puts the backup in `source` in place as the data folder `destination`, which must not hold a database.
-    public static func restore(from source: String, to destination: String) throws {
+    ///
+    /// A backup holds no key store. The destination's own key store (`<destination>/keystore`) stays in
+    /// place; when there is none, the key store at `keyStore` (the installation's current one, or its
+    /// backup) is copied in. The current key store opens the old data except what was deleted since the
+    /// backup: those keys are destroyed, so that content stays unreadable (crypto-shredding).
+    public static func restore(from source: String, to destination: String, keyStore: LMDBKeyStore? = nil) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: source + "/lmdb/data.mdb") else {
             throw BureauError.invalid("source", "\(source) is not a backup (no lmdb/data.mdb)")
@@ -112,9 +201,29 @@ extension Backup {
         guard !fm.fileExists(atPath: destination + "/lmdb/data.mdb") else {
             throw BureauError.invalid("destination", "\(destination) already holds a database; restore into a new folder")
         }
+        let ownKeyStore = (destination as NSString).appendingPathComponent(LMDBKeyStore.defaultFolderName)
+        let keepsOwnKeyStore = fm.fileExists(atPath: ownKeyStore + "/data.mdb")
+        if !keepsOwnKeyStore {
+            guard keyStore != nil else {
+                throw BureauError.invalid(
+                    "key_store", "a backup holds no keys: give the installation's current key store (or its backup) to restore with"
+                )
+            }
+        }
         let partial = destination + ".restoring-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: partial)
         try fm.copyItem(atPath: source, toPath: partial)
+        let partialKeyStore = (partial as NSString).appendingPathComponent(LMDBKeyStore.defaultFolderName)
+        do {
+            if keepsOwnKeyStore {
+                try fm.moveItem(atPath: ownKeyStore, toPath: partialKeyStore)
+            } else if let keyStore {
+                try keyStore.copy(to: partialKeyStore)
+            }
+        } catch {
+            try? fm.removeItem(atPath: partial)
+            throw error
+        }
         if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
         try fm.moveItem(atPath: partial, toPath: destination)
     }

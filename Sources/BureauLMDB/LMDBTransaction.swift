@@ -11,14 +11,26 @@ import Crypto
 final class LMDBTransaction: ReadWriteStoreTransaction {
     let txn: Transaction
     let databases: Databases
+    let protection: DataProtection
+    /// The keys this transaction made and shredded; nil when read-only.
+    let changes: KeyChanges?
+    /// Seals and opens the values that hold personal data.
+    let values: StoredValues
 
-    init(_ txn: Transaction, _ databases: Databases) {
+    init(_ txn: Transaction, _ databases: Databases, _ protection: DataProtection, _ changes: KeyChanges?) {
         self.txn = txn
         self.databases = databases
+        self.protection = protection
+        self.changes = changes
+        self.values = protection.values(changes)
     }
 
+    /// A nested LMDB transaction with its own ``KeyChanges``, handed to this one's only when it succeeds.
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
-        try self.txn.nested { child in try body(LMDBTransaction(child, self.databases)) }
+        let child = self.changes?.child()
+        let result = try self.txn.nested { nested in try body(LMDBTransaction(nested, self.databases, self.protection, child)) }
+        if let child { self.changes?.adopt(child) }
+        return result
     }
 
     // MARK: Files
@@ -30,7 +42,7 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
 
     /// Every source's identity facts on the file `key`, or nil when there is no file.
     func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? {
-        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try RecordCodec.decodeIdentity($0) }
+        try self.txn.withValue(forKey: key.bytes, in: self.databases.subjects) { try self.values.openIdentity($0, of: key) }
     }
 
     /// The whole file under `key` (identity, records, statements, dispute marks), or nil.
@@ -39,18 +51,23 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         var file = CreditFile(subject: first.identity)
         try self.txn.scan(self.databases.records, from: key.bytes) { k, v in
             guard k.starts(with: key.bytes) else { return false }
-            let reference = try Keys.reference(fromRecordKey: k)
-            file.upsert(try RecordCodec.decodeRecord(reference, v))
+            do {
+                file.upsert(try self.openRecord(k, v).record)
+            } catch let error as SealedValueError where error.removed {
+                // Deleted after this copy of the data was made (its key is destroyed): not on the file.
+            }
             return true
         }
         try self.txn.scan(self.databases.attachments, from: key.bytes) { k, v in
             guard k.starts(with: key.bytes), k.count > 33 else { return false }
             let id = String(decoding: UnsafeRawBufferPointer(rebasing: k[33...]), as: UTF8.self)
-            switch k[32] {
-            case Keys.statement: file.statements.append(try RecordCodec.decodeStatement(id: id, v))
-            case Keys.dispute: file.disputes.append(try RecordCodec.decodeDispute(id: id, v))
-            default: break
-            }
+            do {
+                switch k[32] {
+                case Keys.statement: file.statements.append(try self.values.openStatement(v, id: id, of: key, attachmentKey: Array(k)))
+                case Keys.dispute: file.disputes.append(try self.values.openDisputeMark(v, id: id, of: key, attachmentKey: Array(k)))
+                default: break
+                }
+            } catch let error as SealedValueError where error.removed {}
             return true
         }
         file.identitySources = sources
@@ -60,13 +77,13 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
 
     /// Stores every source's identity facts of the file `key` (creating the file), replacing what was there.
     func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
-        try self.txn.put(try RecordCodec.encode(sources), forKey: key.bytes, in: self.databases.subjects)
+        try self.txn.put(try self.values.sealIdentity(sources, of: key), forKey: key.bytes, in: self.databases.subjects)
     }
 
     /// Whether `furnisher` holds at least one record (of any kind) on the file `key`.
     func holdsRecord(_ furnisher: UnifiedSocialCreditCode, on key: SubjectKey) throws -> Bool {
         for kind in RecordKind.allCases {
-            let prefix = key.bytes + [Keys.kindByte(kind)] + Array(furnisher.value.utf8)
+            let prefix = key.bytes + [Keys.kindByte(kind)] + Array(furnisher.value.utf8)  // the record key up to its token
             var found = false
             try self.txn.scan(self.databases.records, from: prefix) { k, _ in
                 found = k.starts(with: prefix)
@@ -82,17 +99,43 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
 
     // MARK: Records
 
+    /// Opens a stored record: kind and furnisher from its key `k`, the rest (the record id included) from
+    /// its sealed value.
+    func openRecord(_ k: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer) throws -> (subject: SubjectKey, record: CreditRecord) {
+        guard k.count == Keys.recordKeyCount else { throw BinaryReader.Malformed(what: "record key of \(k.count) bytes") }
+        let subject = SubjectKey(bytes: Array(k[0..<32]))
+        let furnisher = try UnifiedSocialCreditCode(parsing: String(decoding: UnsafeRawBufferPointer(rebasing: k[33..<51]), as: UTF8.self))
+        return (subject, try self.values.openRecord(v, of: subject, recordKey: Array(k), kind: try Keys.kind(k[32]), furnisher: furnisher))
+    }
+
+    /// The record stored under the record key `recordKey`, or nil when there is none or it was removed
+    /// (its data key destroyed).
+    func storedRecord(_ recordKey: [UInt8]) throws -> (subject: SubjectKey, record: CreditRecord)? {
+        do {
+            return try self.txn.withValue(forKey: recordKey, in: self.databases.records) { v in
+                try recordKey.withUnsafeBytes { try self.openRecord($0, v) }
+            }
+        } catch let error as SealedValueError where error.removed {
+            return nil
+        }
+    }
+
     /// The file a record belongs to, found through the furnisher index.
     func owner(of reference: RecordReference) throws -> SubjectKey? {
-        try self.txn.withValue(forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex) {
+        try self.txn.withValue(forKey: self.protection.recordIndexKey(reference), in: self.databases.furnisherIndex) {
             SubjectKey(bytes: Array($0))
         }
     }
 
     /// One record of the file `key`, or nil.
     func record(_ reference: RecordReference, of key: SubjectKey) throws -> CreditRecord? {
-        try self.txn.withValue(forKey: Keys.record(key, reference), in: self.databases.records) {
-            try RecordCodec.decodeRecord(reference, $0)
+        let recordKey = self.protection.recordKey(key, reference)
+        do {
+            return try self.txn.withValue(forKey: recordKey, in: self.databases.records) {
+                try self.values.openRecord($0, of: key, recordKey: recordKey, kind: reference.kind, furnisher: reference.furnisher)
+            }
+        } catch let error as SealedValueError where error.removed {
+            return nil  // deleted after this copy of the data was made: its key is destroyed
         }
     }
 
@@ -110,7 +153,7 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         if let previous = try self.record(reference, of: key) {
             try self.removeIndexes(previous, of: key, catalogue: catalogue)
         }
-        let recordKey = Keys.record(key, reference)
+        let recordKey = self.protection.recordKey(key, reference)
         let encoded = RecordCodec.encode(record)
         if let tombstone = try self.txn.get(recordKey, in: self.databases.tombstones) {
             // A deleted record comes back only changed, or on a new legal basis.
@@ -122,8 +165,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
             }
             try self.txn.delete(recordKey, in: self.databases.tombstones)
         }
-        try self.txn.put(encoded, forKey: recordKey, in: self.databases.records)
-        try self.txn.put(key.bytes, forKey: Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
+        try self.txn.put(try self.values.sealRecord(record, of: key, recordKey: recordKey), forKey: recordKey, in: self.databases.records)
+        try self.txn.put(key.bytes, forKey: self.protection.recordIndexKey(reference), in: self.databases.furnisherIndex)
         // The retention index holds where retention counts from, not an end day: the purge applies the
         // catalogue in force, so a catalogue change needs no rebuild (see Retention.swift).
         if let anchor = Retention.anchor(of: record) {
@@ -141,19 +184,20 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     @discardableResult
     func deleteRecord(_ reference: RecordReference, of key: SubjectKey, catalogue: Catalogue, tombstone: Bool) throws -> CreditRecord? {
         guard let previous = try self.record(reference, of: key) else { return nil }
+        let recordKey = self.protection.recordKey(key, reference)
         if tombstone {
-            try self.txn.put(
-                Array(SHA256.hash(data: RecordCodec.encode(previous))), forKey: Keys.record(key, reference), in: self.databases.tombstones
-            )
+            try self.txn.put(Array(SHA256.hash(data: RecordCodec.encode(previous))), forKey: recordKey, in: self.databases.tombstones)
         }
         try self.removeIndexes(previous, of: key, catalogue: catalogue)
-        try self.txn.delete(Keys.record(key, reference), in: self.databases.records)
-        try self.txn.delete(Keys.furnisherIndex(reference), in: self.databases.furnisherIndex)
+        try self.txn.delete(recordKey, in: self.databases.records)
+        try self.txn.delete(self.protection.recordIndexKey(reference), in: self.databases.furnisherIndex)
+        // Crypto-shredding: the record's data key goes when this commits, so no backup opens it either.
+        try self.values.shred(.record(recordKey))
         return previous
     }
 
     private func removeIndexes(_ record: CreditRecord, of key: SubjectKey, catalogue: Catalogue) throws {
-        let recordKey = Keys.record(key, record.reference)
+        let recordKey = self.protection.recordKey(key, record.reference)
         if let anchor = Retention.anchor(of: record) {
             try self.txn.delete(Keys.retention(anchor, recordKey), in: self.databases.retentionIndex)
         }
@@ -169,7 +213,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         try self.txn.scan(self.databases.listIndex, from: prefix) { k, _ in
             guard k.starts(with: prefix) else { return false }
             let recordKey = UnsafeRawBufferPointer(rebasing: k[prefix.count...])
-            out.append((SubjectKey(bytes: Array(recordKey[0..<32])), try Keys.reference(fromRecordKey: recordKey)))
+            guard let (subject, record) = try self.storedRecord(Array(recordKey)) else { return true }
+            out.append((subject, record.reference))
             return out.count < limit
         }
         return out
@@ -179,24 +224,28 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
 
     /// Attaches a statement to the file `key`.
     func putStatement(_ statement: Statement, for key: SubjectKey) throws {
-        try self.txn.put(RecordCodec.encode(statement), forKey: Keys.attachment(key, Keys.statement, statement.id), in: self.databases.attachments)
+        let attachmentKey = Keys.attachment(key, Keys.statement, statement.id)
+        try self.txn.put(try self.values.sealStatement(statement, of: key, attachmentKey: attachmentKey), forKey: attachmentKey, in: self.databases.attachments)
     }
 
     /// Marks a record of the file `key` as disputed.
     func putDispute(_ dispute: DisputeMark, for key: SubjectKey) throws {
-        try self.txn.put(RecordCodec.encode(dispute), forKey: Keys.attachment(key, Keys.dispute, dispute.id), in: self.databases.attachments)
+        let attachmentKey = Keys.attachment(key, Keys.dispute, dispute.id)
+        try self.txn.put(try self.values.sealDisputeMark(dispute, of: key, attachmentKey: attachmentKey), forKey: attachmentKey, in: self.databases.attachments)
     }
 
     // MARK: Idempotent batches
 
     /// The answer stored for a furnisher's batch id, if the batch was applied before.
     func batchResult(furnisher: UnifiedSocialCreditCode, batchID: String) throws -> [UInt8]? {
-        try self.txn.get(Keys.batch(furnisher, batchID), in: self.databases.batches)
+        try self.txn.withValue(forKey: Keys.batch(furnisher, batchID), in: self.databases.batches) {
+            try self.values.openBatchResult($0, furnisher: furnisher, batchID: batchID)
+        }
     }
 
     /// Remembers the answer to a furnisher's batch id.
     func putBatchResult(_ result: [UInt8], furnisher: UnifiedSocialCreditCode, batchID: String) throws {
-        try self.txn.put(result, forKey: Keys.batch(furnisher, batchID), in: self.databases.batches)
+        try self.txn.put(try self.values.sealBatchResult(result, furnisher: furnisher, batchID: batchID), forKey: Keys.batch(furnisher, batchID), in: self.databases.batches)
     }
 
     // MARK: Catalogue
@@ -354,23 +403,9 @@ enum Keys {
         }
     }
 
-    /// subject key (32) + kind (1) + furnisher code (18) + record id
-    static func record(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] { RecordKeyBytes.of(subject, reference) }
-
-    static func reference(fromRecordKey key: UnsafeRawBufferPointer) throws -> RecordReference {
-        guard key.count > 51 else { throw BinaryReader.Malformed(what: "record key of \(key.count) bytes") }
-        let furnisher = String(decoding: UnsafeRawBufferPointer(rebasing: key[33..<51]), as: UTF8.self)
-        return RecordReference(
-            kind: try kind(key[32]),
-            furnisher: try UnifiedSocialCreditCode(parsing: furnisher),
-            recordID: String(decoding: UnsafeRawBufferPointer(rebasing: key[51...]), as: UTF8.self)
-        )
-    }
-
-    /// furnisher code (18) + kind (1) + record id
-    static func furnisherIndex(_ reference: RecordReference) -> [UInt8] {
-        Array(reference.furnisher.value.utf8) + [kindByte(reference.kind)] + Array(reference.recordID.utf8)
-    }
+    /// The length of a record key: subject key (32) + kind (1) + furnisher code (18) + record token (16)
+    /// (``DataProtection/recordKey(_:_:)``).
+    static let recordKeyCount = 32 + 1 + 18 + 16
 
     static func day(_ date: CalendarDate) -> [UInt8] {
         withUnsafeBytes(of: UInt32(clamping: max(0, date.daysSinceEpoch)).bigEndian) { Array($0) }

@@ -35,9 +35,7 @@ extension LMDBTransaction {
                 let dayBytes = Array(k[prefix.count..<(prefix.count + 4)])
                 guard dayBytes.lexicographicallyPrecedes(end) || dayBytes == end else { return false }
                 let recordKey = UnsafeRawBufferPointer(rebasing: k[(prefix.count + 4)...])
-                let key = SubjectKey(bytes: Array(recordKey[0..<32]))
-                let reference = try Keys.reference(fromRecordKey: recordKey)
-                guard let record = try self.record(reference, of: key) else {
+                guard let (key, record) = try self.storedRecord(Array(recordKey)) else {
                     stale.append(Array(k))
                     return true
                 }
@@ -59,37 +57,50 @@ extension LMDBTransaction {
             try self.txn.scan(self.databases.attachments, from: key.bytes) { k, v in
                 guard k.starts(with: key.bytes), k.count > 33 else { return false }
                 let id = String(decoding: UnsafeRawBufferPointer(rebasing: k[33...]), as: UTF8.self)
-                switch k[32] {
-                case Keys.statement:
-                    if let about = try RecordCodec.decodeStatement(id: id, v).about, records.contains(about) { attachments.append(Array(k)) }
-                case Keys.dispute:
-                    if records.contains(try RecordCodec.decodeDispute(id: id, v).record) { attachments.append(Array(k)) }
-                default: break
+                do {
+                    switch k[32] {
+                    case Keys.statement:
+                        if let about = try self.values.openStatement(v, id: id, of: key, attachmentKey: Array(k)).about, records.contains(about) {
+                            attachments.append(Array(k))
+                        }
+                    case Keys.dispute:
+                        if records.contains(try self.values.openDisputeMark(v, id: id, of: key, attachmentKey: Array(k)).record) { attachments.append(Array(k)) }
+                    default: break
+                    }
+                } catch let error as SealedValueError where error.removed {
+                    attachments.append(Array(k))  // already shredded: only its ciphertext is left
                 }
                 return true
             }
         }
-        for k in attachments { try self.txn.delete(k, in: self.databases.attachments) }
+        for k in attachments {
+            try self.txn.delete(k, in: self.databases.attachments)
+            try self.values.shred(.attachment(k))
+        }
         // Disputes, open or answered, name the record too. They are few; one pass over them per batch.
         var disputes: [Dispute] = []
         let bySubject = Dictionary(uniqueKeysWithValues: references.map { ($0.key, $0.value) })
-        try self.txn.scan(self.databases.disputes) { _, v in
-            let dispute = try Codec.decode(Dispute.self, v)
+        try self.txn.scan(self.databases.disputes) { k, v in
+            guard let dispute = try self.openDispute(k, v) else { return true }
             if bySubject[dispute.subject]?.contains(dispute.record) == true { disputes.append(dispute) }
             return true
         }
         for dispute in disputes {
             try self.txn.delete(Array(dispute.id.utf8), in: self.databases.disputes)
             try self.txn.delete(Array(dispute.record.furnisher.value.utf8) + Array(dispute.id.utf8), in: self.databases.disputeIndex)
+            try self.values.shred(.dispute(dispute.id))
         }
         // So do repair requests.
         var repairs: [String] = []
-        try self.txn.scan(self.databases.repairs) { _, v in
-            let repair = try Codec.decode(Repair.self, v)
+        try self.txn.scan(self.databases.repairs) { k, v in
+            guard let repair = try self.openRepair(k, v) else { return true }
             if bySubject[repair.subject]?.contains(repair.record) == true { repairs.append(repair.id) }
             return true
         }
-        for id in repairs { try self.txn.delete(Array(id.utf8), in: self.databases.repairs) }
+        for id in repairs {
+            try self.txn.delete(Array(id.utf8), in: self.databases.repairs)
+            try self.values.shred(.repair(id))
+        }
     }
 
     /// Rebuilds the retention index from the records when it still holds keys of the layout before anchors
@@ -105,8 +116,7 @@ extension LMDBTransaction {
         for k in legacy { try self.txn.delete(k, in: self.databases.retentionIndex) }
         var anchors: [[UInt8]] = []
         try self.txn.scan(self.databases.records) { k, v in
-            let reference = try Keys.reference(fromRecordKey: k)
-            if let anchor = Retention.anchor(of: try RecordCodec.decodeRecord(reference, v)) { anchors.append(Keys.retention(anchor, Array(k))) }
+            if let anchor = Retention.anchor(of: try self.openRecord(k, v).record) { anchors.append(Keys.retention(anchor, Array(k))) }
             return true
         }
         for k in anchors { try self.txn.put([], forKey: k, in: self.databases.retentionIndex) }

@@ -30,6 +30,8 @@ public struct ConfigurationFile: Sendable {
         "limits.handshake_timeout_seconds", "limits.idle_timeout_seconds", "limits.keepalive_interval_seconds",
         "limits.keepalive_timeout_seconds", "limits.max_connections", "limits.max_concurrent_streams",
         "limits.max_request_bytes", "limits.max_followers", "limits.stall_timeout_seconds",
+        "keys.kek", "keys.file", "keys.store", "keys.pkcs11_module", "keys.pkcs11_token", "keys.pkcs11_key",
+        "keys.pkcs11_pin_file", "keys.pkcs11_pin_env",
     ]
 
     /// Parses the text of the file at `path`.
@@ -108,6 +110,49 @@ public struct ConfigurationFile: Sendable {
         return number
     }
 
+    /// The key-encryption key under `[keys]`: `kek = "file"` with `file`, or `kek = "pkcs11"` with
+    /// `pkcs11_module`, `pkcs11_token`, `pkcs11_key` and the PIN from `pkcs11_pin_file` or the environment
+    /// variable `pkcs11_pin_env`. Nil when the file has no `[keys]`: bureaud then takes `BUREAU_KEY_FILE`.
+    public func keys() throws -> KeyConfiguration? {
+        guard let kek = try self.string("keys.kek") else {
+            if self.values.keys.contains(where: { $0.hasPrefix("keys.") && $0 != "keys.store" }) {
+                throw Problem(message: "\(self.path): keys.kek: say \"file\" or \"pkcs11\"")
+            }
+            return nil
+        }
+        switch kek {
+        case "file":
+            guard let file = try self.string("keys.file") else { throw Problem(message: "\(self.path): keys.file: the KEK file's path is required with kek = \"file\"") }
+            return .file(file)
+        case "pkcs11":
+            guard let token = try self.string("keys.pkcs11_token"), let key = try self.string("keys.pkcs11_key") else {
+                throw Problem(message: "\(self.path): keys.pkcs11_token and keys.pkcs11_key are required with kek = \"pkcs11\"")
+            }
+            let pin: String
+            if let pinFile = try self.string("keys.pkcs11_pin_file") {
+                guard let text = try? String(contentsOfFile: pinFile, encoding: .utf8) else {
+                    throw Problem(message: "\(self.place("keys.pkcs11_pin_file")): cannot read \(pinFile)")
+                }
+                pin = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else if let variable = try self.string("keys.pkcs11_pin_env") {
+                guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+                    throw Problem(message: "\(self.place("keys.pkcs11_pin_env")): the environment variable \(variable) is not set")
+                }
+                pin = value
+            } else {
+                throw Problem(message: "\(self.path): keys.pkcs11_pin_file or keys.pkcs11_pin_env is required with kek = \"pkcs11\"")
+            }
+            return .pkcs11(
+                PKCS11Configuration(
+                    modulePath: try self.string("keys.pkcs11_module") ?? PKCS11Configuration.softHSM2ModulePath, tokenLabel: token, pin: pin,
+                    keyLabel: key
+                )
+            )
+        default:
+            throw Problem(message: "\(self.place("keys.kek")): must be \"file\" or \"pkcs11\"")
+        }
+    }
+
     /// The limits under `[limits]`, each over its default; times are seconds, decimals allowed.
     public func limits() throws -> ServerLimits {
         var limits = ServerLimits.defaults
@@ -129,3 +174,5 @@ public struct ConfigurationFile: Sendable {
 
 import Foundation
 public import BureauServer
+public import BureauStore
+public import BureauKeys

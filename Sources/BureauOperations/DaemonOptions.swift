@@ -88,7 +88,8 @@ public struct DaemonOptions: Sendable {
         guard (0...10_000_000).contains(audit.entriesPerSecond) else { throw ConfigurationFile.Problem(message: "--log-audit-rate: 0 to 10000000") }
         if let minutes = try file?.integer("log_audit.pause_minutes", in: 0...10_080) { audit.pause = .seconds(minutes * 60) }
         return DaemonConfiguration(
-            host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20),
+            host: host, port: port, dataFolder: data,
+            store: .init(mapSize: mapSize << 20, keys: try file?.keys() ?? .environment, keyStore: try file?.string("keys.store")),
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),

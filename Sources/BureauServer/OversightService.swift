@@ -129,7 +129,7 @@ public struct OversightService: Bureau_OversightService.SimpleServiceProtocol {
             return try txn.appendLog(
                 AccessLogEntry(
                     approve ? .repairApprove : .repairReject, by: caller.actor, time: time, requestID: request.requestID,
-                    subjects: [repair.subject], outcome: .applied, reason: "\(id): \(repair.record)",
+                    subjects: [repair.subject], outcome: .applied, reason: "\(id): \(repair.record.logged)",
                     changeDigest: digest
                 )
             )

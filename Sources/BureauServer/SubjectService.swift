@@ -131,7 +131,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         )
         let entry = AccessLogEntry(
             .repairRequest, by: caller.actor, time: time, requestID: repair.id, subjects: [key], outcome: .applied,
-            reason: "\(reference)", changeDigest: try FurnishService.digest(request)
+            reason: reference.logged, changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: today, under: catalogue) else {
@@ -160,7 +160,7 @@ public struct SubjectService: Bureau_SubjectService.SimpleServiceProtocol {
         )
         let entry = AccessLogEntry(
             .disputeFile, by: caller.actor, time: time, requestID: dispute.id, subjects: [key], outcome: .applied,
-            reason: "\(reference)", changeDigest: try FurnishService.digest(request)
+            reason: reference.logged, changeDigest: try FurnishService.digest(request)
         )
         let receipt = try await self.context.commit(for: caller) { txn -> LogReceipt in
             guard let record = try txn.record(reference, of: key), Retention.isRetained(record, on: dispute.filed, under: catalogue) else {

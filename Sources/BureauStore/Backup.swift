@@ -5,8 +5,10 @@ import Foundation
 /// while writers go on) together with the keys the data cannot be used without. Restoring is the
 /// backend's (`Backup.restore(from:to:)` in `BureauLMDB`).
 public enum Backup {
-    /// Files copied beside the database: the subject-key secret and the checkpoint signing key.
-    public static let keyFiles = [InstallationSecret.fileName, "checkpoint.key"]
+    /// Files copied beside the database: the subject-key secret (wrapped by the KEK) and the checkpoint
+    /// signing key. The key store is not copied: it is backed up apart, so that a key destroyed since a
+    /// backup was taken cannot open that backup's copy of what it sealed (crypto-shredding).
+    public static let keyFiles = [DataProtection.secretFileName, "checkpoint.key"]
 
     /// Copies the store into the new folder `destination` (made under a temporary name and renamed when
     /// complete, so an interrupted backup leaves no half copy under the final name).

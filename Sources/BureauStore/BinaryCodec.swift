@@ -66,7 +66,7 @@ struct BinaryWriter {
 /// Reads what ``BinaryWriter`` wrote; every read checks bounds and throws on malformed input.
 package struct BinaryReader {
     private let bytes: UnsafeRawBufferPointer
-    private var offset = 0
+    private(set) var offset = 0
 
     /// A stored value is malformed or of an unknown format.
     package struct Malformed: Error, CustomStringConvertible {

@@ -32,6 +32,10 @@ public protocol StorageBackend: Sendable {
 
     /// How much room the engine has and uses.
     func statistics() throws -> StorageStatistics
+
+    /// The keys every value holding personal data is sealed with (through ``StoredValues``), and the key
+    /// store the backend puts new keys in before it commits and destroys shredded ones from after.
+    var protection: DataProtection { get }
 }
 
 /// How much room a backend has and uses, for `bureau stats` and the metrics.

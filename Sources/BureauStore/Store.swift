@@ -1,5 +1,6 @@
 public import BureauCore
 public import Crypto
+import BureauKeys
 
 /// The bureau's persistent state: the credit-file store and the log store of one backend
 /// (``StorageBackend``), with the installation's secret that keys subjects.
@@ -14,10 +15,16 @@ public final class Store: Sendable {
         public var mapSize: Int
         /// Skip fsync at commit (bulk loads that can be redone; never for serving).
         public var noSync: Bool
+        /// Where the key-encryption key lives (see README, "Keys").
+        public var keys: KeyConfiguration
+        /// The key store's folder; nil for `<data>/keystore`. A backup of the data never includes it.
+        public var keyStore: String?
 
-        public init(mapSize: Int = 4 << 30, noSync: Bool = false) {
+        public init(mapSize: Int = 4 << 30, noSync: Bool = false, keys: KeyConfiguration = .environment, keyStore: String? = nil) {
             self.mapSize = mapSize
             self.noSync = noSync
+            self.keys = keys
+            self.keyStore = keyStore
         }
 
         public static var defaults: Configuration { Configuration() }
@@ -25,15 +32,15 @@ public final class Store: Sendable {
 
     /// The storage engine.
     public let backend: any StorageBackend
-    /// The secret keying subject hashes.
+    /// The secret keying subject hashes (unwrapped from the data folder's `secret.wrapped`).
     public let secret: SymmetricKey
-    /// The data folder (the secret, the signing keys and the last signed checkpoint live here).
+    /// The data folder (the wrapped secret, the signing keys and the last signed checkpoint live here).
     public let folder: String
 
-    /// A store over `backend`, with the secret of the data folder `folder` (made when absent).
+    /// A store over `backend`, which seals with its ``StorageBackend/protection``.
     public init(folder: String, backend: any StorageBackend) throws {
         self.folder = folder
-        self.secret = try InstallationSecret.loadOrCreate(in: folder)
+        self.secret = backend.protection.secret.key
         self.backend = backend
     }
 

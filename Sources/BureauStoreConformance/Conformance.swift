@@ -6,12 +6,14 @@ import Synchronization
 
 /// The behaviours every storage backend must have, as named checks that any backend runs unchanged
 /// (trillian's shared storage tests, here as a library): give ``StorageConformance/run(_:on:)`` a
-/// ``BackendFactory`` and a check, and it fails with a ``ConformanceFailure`` naming what differs.
+/// ``BackendFactory`` and a check, and it fails with a ``ConformanceFailure`` naming what differs. The
+/// folder comes with the test key file installed (``TestKeyFile``), so a factory opens its backend with the
+/// default key configuration.
 ///
 /// ```swift
 /// @Test(arguments: StorageConformance.checks)
 /// func lmdb(_ check: StorageConformance.Check) async throws {
-///     try await StorageConformance.run(check, on: .init(name: "lmdb") { folder in try LMDBStorage(path: folder + "/lmdb") })
+///     try await StorageConformance.run(check, on: .init(name: "lmdb") { folder in try LMDBStorage.open(folder: folder) })
 /// }
 /// ```
 public enum StorageConformance {
@@ -58,7 +60,7 @@ public enum StorageConformance {
     /// Runs `check` on a new backend from `factory`, in a temporary folder removed afterwards.
     /// - Throws: ``ConformanceFailure`` naming what the backend did differently; its own errors.
     public static func run(_ check: Check, on factory: BackendFactory) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-conformance-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-conformance")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let store = try Store(folder: folder, backend: try factory.make(folder))

@@ -1,13 +1,14 @@
 import ArgumentParser
 import BureauCore
 import BureauStore
+import BureauKeys
 import BureauLMDB
 import Foundation
 
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Take a consistent hot copy of an installation (compacted) while bureaud serves, with its keys."
+        abstract: "Take a consistent hot copy of an installation's data (compacted) while bureaud serves; its key store is backed up apart (bureau keys backup)."
     )
     @OptionGroup var data: DataOptions
     @Argument(help: "A new folder for the backup.") var destination: String
@@ -16,14 +17,14 @@ struct BackupCommand: ParsableCommand {
         let store = try Store(folder: data.data)
         FileHandle.standardError.write(Data("copying \(data.data) to \(destination)...\n".utf8))
         try Backup.take(of: store, to: destination)
-        let copy = try Store(folder: destination)
+        let copy = try Store(copyIn: destination, keysOf: store)
         var bar: ProgressBar?
         let (size, root) = try Backup.verifyLog(of: copy) { done, total in
             if bar == nil { bar = ProgressBar(total: Int(total), label: "verifying") }
             bar?.update(Int(done))
         }
         bar?.finish()
-        print("backup in \(destination): \(size) log entries, root \(root.hexString) verified; keep it with secret.key private")
+        print("backup in \(destination): \(size) log entries, root \(root.hexString) verified; it holds ciphertext only and needs the KEK and the key store to be read")
     }
 }
 
@@ -34,9 +35,17 @@ struct RestoreCommand: ParsableCommand {
     )
     @Argument(help: "The backup folder.") var source: String
     @OptionGroup var data: DataOptions
+    @Option(help: "The installation's current key store (or its backup), copied in when the data folder has none.")
+    var keyStore: String?
 
     func run() throws {
-        try Backup.restore(from: source, to: data.data)
+        // Which KEK the backup needs, before anything is put in place.
+        try Backup.checkKey(try KeyConfiguration.environment.open(dataFolder: data.data), for: source)
+        let current = try keyStore.map { path in
+            guard FileManager.default.fileExists(atPath: path + "/data.mdb") else { throw BureauError.invalid("key_store", "\(path) holds no key store") }
+            return try LMDBKeyStore(path: path)
+        }
+        try Backup.restore(from: source, to: data.data, keyStore: current)
         let (size, root) = try Backup.verifyLog(of: try Store(folder: data.data))
         print("restored \(source) into \(data.data): \(size) log entries, root \(root.hexString) verified")
     }

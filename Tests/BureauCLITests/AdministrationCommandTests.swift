@@ -4,6 +4,7 @@ import BureauOperations
 import BureauServer
 import BureauStore
 import BureauLMDB
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import Testing
@@ -68,7 +69,7 @@ struct AdministrationCommandTests {
 
     @Test("institution add --bootstrap writes the first operator locally, and nothing but an operator")
     func bootstrap() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-boot-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-boot")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let code = try UnifiedSocialCreditCode.make(organisation: "73100002")

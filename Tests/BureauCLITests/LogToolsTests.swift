@@ -3,6 +3,7 @@ import BureauCore
 import BureauOperations
 import BureauServer
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import GRPCNIOTransportHTTP2
 import Logging
@@ -28,7 +29,7 @@ struct CLIBureau {
     }
 
     static func run(prepare: (Store) throws -> Void, _ body: (CLIBureau) async throws -> Void) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-cli-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-cli")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")

@@ -1,5 +1,6 @@
 import BureauOperations
 import BureauServer
+import BureauStoreConformance
 import Foundation
 import Prometheus
 import Testing
@@ -10,7 +11,7 @@ struct DaemonOptionsTests {
     final class TLSFiles {
         let folder: String
         init() throws {
-            self.folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-options-\(UUID().uuidString)").path
+            self.folder = TestKeyFile.temporaryFolder("bureau-options")
             try FileManager.default.createDirectory(atPath: self.folder, withIntermediateDirectories: true)
             for name in ["server.pem", "server.key", "ca.pem"] {
                 FileManager.default.createFile(atPath: "\(self.folder)/\(name)", contents: Data())

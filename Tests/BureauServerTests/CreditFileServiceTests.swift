@@ -4,6 +4,7 @@ import BureauOperations
 import BureauServer
 import BureauStore
 import BureauLMDB
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
@@ -223,7 +224,7 @@ extension Bureau_CalendarDate {
 @Suite("Bulk import")
 struct ImportTests {
     static func withStore(_ body: (Store, String) throws -> Void) throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-import-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-import")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let store = try Store(folder: folder + "/data", configuration: .init(mapSize: 256 << 20))
         _ = try DemoData.seed(into: store, certificates: nil)

@@ -4,6 +4,7 @@ import BureauOperations
 import BureauServer
 import BureauStore
 import BureauLMDB
+import BureauStoreConformance
 import Foundation
 import Prometheus
 #if canImport(Glibc)
@@ -100,7 +101,7 @@ struct BackupTests {
     @Test("a hot backup taken under load restores, and its log verifies against the tree")
     func backupUnderLoad() async throws {
         try await TestBureau.run { bureau in
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-backup-\(UUID().uuidString)").path
+            let folder = TestKeyFile.temporaryFolder("bureau-backup")
             defer {
                 try? FileManager.default.removeItem(atPath: folder)
                 try? FileManager.default.removeItem(atPath: folder + "-restored")
@@ -121,7 +122,8 @@ struct BackupTests {
                 try Backup.take(of: bureau.store, to: folder)
                 try await group.waitForAll()
             }
-            try Backup.restore(from: folder, to: folder + "-restored")
+            // A backup holds no keys: it is restored with the installation's current key store.
+            try Backup.restore(from: folder, to: folder + "-restored", keyStore: try #require(bureau.store.backend.protection.keyStore as? LMDBKeyStore))
             let restored = try Store(folder: folder + "-restored")
             let (size, _) = try Backup.verifyLog(of: restored)
             #expect(size > 0)

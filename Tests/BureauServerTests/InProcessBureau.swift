@@ -3,6 +3,7 @@ import BureauCore
 import BureauOperations
 @testable import BureauServer
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
@@ -56,7 +57,7 @@ struct InProcessBureau: BureauHarness {
         logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
         _ body: (InProcessBureau) async throws -> Void
     ) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-inprocess-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-inprocess")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (ca, daemon, clients, clock) = try TestBureau.prepareDaemon(
             folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: nil, logAudit: logAudit, logger: logger,

@@ -1,6 +1,7 @@
 import BureauAPI
 import BureauCore
 import BureauServer
+import BureauStoreConformance
 import Foundation
 import BureauLMDB
 import BureauStore
@@ -44,7 +45,7 @@ struct LogIntegrityTests {
 
     @Test("bureaud refuses to start on a log whose newest entries were rewritten", arguments: Tampering.allCases)
     func refusesTamperedLog(_ how: Tampering) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-integrity-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-integrity")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await self.runOnce(in: folder)
         let size = try Store(folder: folder).read { try $0.logSize() }
@@ -58,7 +59,7 @@ struct LogIntegrityTests {
 
     @Test("bureaud refuses to start when an entry was rewritten with its leaf and every tree node above it: the signed checkpoint tells")
     func refusesConsistentRewrite() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-integrity-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-integrity")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await self.runOnce(in: folder)
         // Entry 0 rewritten, and the tree recomputed above it, as a careful forger would: only the signature tells.
@@ -80,7 +81,7 @@ struct LogIntegrityTests {
 
     @Test("bureaud keeps its data folder owner-only: the folder 0700, its keys and signed checkpoint 0600")
     func daemonFileModes() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-integrity-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-integrity")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await self.runOnce(in: folder)
         func mode(_ name: String) throws -> Int {
@@ -89,14 +90,15 @@ struct LogIntegrityTests {
         }
         #expect(try mode("") == 0o700)
         #expect(try mode("lmdb") == 0o700)
-        for file in ["secret.key", "checkpoint.key", "checkpoint.note", "lmdb/data.mdb"] {
+        #expect(try mode("keystore") == 0o700)
+        for file in [DataProtection.secretFileName, "checkpoint.key", "checkpoint.note", "lmdb/data.mdb", "keystore/data.mdb"] {
             #expect(try mode(file) == 0o600, "\(file)")
         }
     }
 
     @Test("an untouched log starts again")
     func startsOnIntactLog() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-integrity-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-integrity")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await self.runOnce(in: folder)
         try await TestBureau.run(folder: folder, seed: false) { bureau in

@@ -3,6 +3,7 @@ import BureauCore
 import BureauOperations
 import BureauServer
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import Testing
@@ -49,7 +50,7 @@ struct StorageFaultTests {
 
     @Test("a full map refuses the write with RESOURCE_EXHAUSTED, keeps nothing of it, and a larger map takes it")
     func mapFull() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-mapfull-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-mapfull")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var receipts: [Bureau_LogReceipt] = []
         var refused: Bureau_SubmitRecordsRequest?

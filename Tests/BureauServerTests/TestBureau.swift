@@ -5,6 +5,7 @@ import BureauOperations
 import BureauServer
 import BureauStore
 import BureauWire
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -39,7 +40,7 @@ struct TestBureau: BureauHarness {
         limits: ServerLimits = .defaults,
         _ body: (TestBureau) async throws -> Void
     ) async throws {
-        let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
+        let folder = given ?? TestKeyFile.temporaryFolder("bureau-server")
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let (ca, daemon, clients, clock) = try Self.prepareDaemon(
             folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: metrics, logAudit: logAudit, logger: logger,

@@ -21,7 +21,9 @@ struct FileModeTests {
             #expect(try mode(folder + "/lmdb") == 0o700)
             #expect(try mode(folder + "/lmdb/data.mdb") == 0o600)
             #expect(try mode(folder + "/lmdb/lock.mdb") == 0o600)
-            #expect(try mode(folder + "/secret.key") == 0o600)
+            #expect(try mode(folder + "/" + DataProtection.secretFileName) == 0o600)
+            #expect(try mode(folder + "/keystore") == 0o700)
+            #expect(try mode(folder + "/keystore/data.mdb") == 0o600)
         }
     }
 
@@ -37,7 +39,9 @@ struct FileModeTests {
             #expect(try mode(folder + "/backup/lmdb") == 0o700)
             let files = try FileManager.default.subpathsOfDirectory(atPath: folder + "/backup")
             #expect(files.contains("lmdb/data.mdb"))
-            #expect(files.contains("secret.key"))
+            #expect(files.contains(DataProtection.secretFileName))
+            // The key store is backed up apart: a backup of the data holds no data key.
+            #expect(!files.contains { $0.hasPrefix("keystore") })
             for file in files {
                 var isFolder: ObjCBool = false
                 _ = FileManager.default.fileExists(atPath: folder + "/backup/" + file, isDirectory: &isFolder)

@@ -1,12 +1,14 @@
 import BureauCore
+import BureauKeys
 import BureauStore
 import BureauLMDB
+import BureauStoreConformance
 import Foundation
 import Logging
 import Testing
 
 func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-store-\(UUID().uuidString)").path
+    let path = TestKeyFile.temporaryFolder("bureau-store")
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try await body(path)
 }
@@ -27,8 +29,10 @@ struct StoreTests {
             let first = try Store(folder: folder).key(for: id)
             let second = try Store(folder: folder).key(for: id)
             #expect(first == second)
-            let attributes = try FileManager.default.attributesOfItem(atPath: folder + "/secret.key")
+            // Only its wrapped form is on disk (the KEK wraps it); never a cleartext secret.key.
+            let attributes = try FileManager.default.attributesOfItem(atPath: folder + "/" + DataProtection.secretFileName)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: folder + "/secret.key"))
         }
     }
 
@@ -229,9 +233,15 @@ struct IdentityStoreTests {
                 limit: Money(minorUnits: 100, currency: "CNY"), balance: Money(minorUnits: 0, currency: "CNY"), status: .current,
                 paymentHistory: "0", closed: nil
             )
-            // A file as it was stored before this change: the identity value in format 1, and the bank's account.
+            // A file as it was stored before this change: the identity value in format 1 (sealed, as every
+            // stored identity is), and the bank's account.
             let lmdb = try #require(store.backend as? LMDBStorage)
-            try lmdb.rawWrite(in: "subjects", putting: [(key.bytes, RecordCodecTests.formatOnePersonBytes)])
+            let changes = KeyChanges()
+            let sealed = try store.backend.protection.values(changes).seal(
+                RecordCodecTests.formatOnePersonBytes, scope: .identity(key), binding: FieldBinding(subject: key.bytes, field: "identity")
+            )
+            try store.backend.protection.persist(changes)
+            try lmdb.rawWrite(in: "subjects", putting: [(key.bytes, sealed)])
             try store.write { txn in try txn.putRecord(.account(account), for: key, catalogue: .default) }
             let before = try #require(try store.read { try $0.file(key) })
             guard case .person(let old) = before.subject else { throw BureauError(.internal, "not a person") }

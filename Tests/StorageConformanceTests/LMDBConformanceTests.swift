@@ -8,7 +8,7 @@ import Testing
 /// Every backend, as a factory of new, empty instances. The PostgreSQL backend adds its factory here and
 /// runs the same checks unchanged.
 let backends: [StorageConformance.BackendFactory] = [
-    .init(name: "LMDB") { folder in try LMDBStorage(path: folder + "/lmdb", configuration: .init(mapSize: 64 << 20)) }
+    .init(name: "LMDB") { folder in try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)) }
 ]
 
 @Suite("Storage backend conformance", .serialized)
@@ -43,12 +43,13 @@ final class CommitsFailedWrites: StorageBackend {
     func storageFailure(_ error: any Error) -> BureauError? { self.inner.storageFailure(error) }
     func hotCopy(into destination: String) throws { try self.inner.hotCopy(into: destination) }
     func statistics() throws -> StorageStatistics { try self.inner.statistics() }
+    var protection: DataProtection { self.inner.protection }
 }
 
 @Suite("The conformance suite finds a faulty backend", .serialized)
 struct ConformanceFindsFaultsTests {
     static let faulty = StorageConformance.BackendFactory(name: "LMDB committing failed writes") { folder in
-        CommitsFailedWrites(try LMDBStorage(path: folder + "/lmdb", configuration: .init(mapSize: 64 << 20)))
+        CommitsFailedWrites(try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)))
     }
 
     @Test("a backend that commits a failed write fails the atomicity, crash-point and batch checks", arguments: ["atomic batches", "crash points", "idempotent furnishing batches"])
@@ -70,6 +71,7 @@ final class NoSavepoints: StorageBackend {
     func storageFailure(_ error: any Error) -> BureauError? { self.inner.storageFailure(error) }
     func hotCopy(into destination: String) throws { try self.inner.hotCopy(into: destination) }
     func statistics() throws -> StorageStatistics { try self.inner.statistics() }
+    var protection: DataProtection { self.inner.protection }
 
     /// Forwards everything to the real transaction, except that nesting runs `body` on it directly.
     struct Flat: ReadWriteStoreTransaction {
@@ -154,7 +156,7 @@ final class NoSavepoints: StorageBackend {
 
 extension ConformanceFindsFaultsTests {
     static let flat = StorageConformance.BackendFactory(name: "LMDB without savepoints") { folder in
-        NoSavepoints(try LMDBStorage(path: folder + "/lmdb", configuration: .init(mapSize: 64 << 20)))
+        NoSavepoints(try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)))
     }
 
     @Test("a backend whose nested transactions are no savepoints fails the nested-transaction and crash-point checks", arguments: ["nested transactions", "crash points"])

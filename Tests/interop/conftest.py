@@ -49,6 +49,8 @@ def stubs(tmp_path_factory):
 def certs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("certs")
     subprocess.run([str(ROOT / "scripts" / "make-dev-certs"), str(folder)], check=True, capture_output=True)
+    # The development KEK beside the certificates: every bureau and bureaud started from here uses it.
+    os.environ["BUREAU_KEY_FILE"] = str(folder / "kek.key")
     return folder
 
 
