@@ -140,6 +140,13 @@ public final class Transaction {
         }
     }
 
+    /// The pages `database` takes (branch, leaf and overflow pages).
+    public func pages(_ database: Database) throws -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(self.handle, database.dbi, &stat), "stat \(database.name)")
+        return stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages
+    }
+
     /// The number of entries in `database`.
     public func count(_ database: Database) throws -> Int {
         var stat = MDB_stat()
