@@ -16,6 +16,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case anomalyDetected
         case retentionPurge
         case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke
+        case logDefinition
         /// A refused call, named by the RPC's full method name; also any name this build does not know.
         case call(String)
     }
@@ -85,6 +86,10 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
     /// `certificate.revoke`: a client certificate revoked.
     public static let certificateRevoke = LogAction(.certificateRevoke)
 
+    /// `log.definition`: a part shared by many entries (an actor, a legal basis, a disclosure profile), logged
+    /// once so that later entries refer to it by index (docs/LOG-ENTRY.md).
+    public static let logDefinition = LogAction(.logDefinition)
+
     /// A refused call, named by its RPC's full method name (`bureau.v1.SubjectService/PlaceFreeze`).
     public static func refusedCall(_ method: String) -> LogAction { LogAction(name: method) }
 
@@ -95,7 +100,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         .subjectHistory, .subjectStatement, .subjectFreeze, .subjectUnfreeze, .subjectFraudAlert, .subjectFraudAlertRemoved,
         .repairRequest, .repairApprove, .repairReject, .disputeFile, .disputeAnswer, .licenceSuspend, .licenceReinstate,
         .anomalyDetected, .retentionPurge, .institutionRegister, .institutionUpdate, .catalogueReplace, .certificateBind,
-        .certificateRevoke,
+        .certificateRevoke, .logDefinition,
     ]
     private static let byName = Dictionary(uniqueKeysWithValues: named.map { ($0.name, $0) })
 
@@ -136,11 +141,27 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case .certificateBind: "certificate.bind"
         case .catalogueReplace: "catalogue.replace"
         case .certificateRevoke: "certificate.revoke"
+        case .logDefinition: "log.definition"
         case .call(let method): method
         }
     }
 
     public var description: String { self.name }
+
+    /// The action's pinned one-byte code in a compact entry (docs/LOG-ENTRY.md): its place in ``named``
+    /// counted from 1, or nil for an action written by name (code 0). Actions are only ever appended to
+    /// ``named``, so a code never changes.
+    public var entryCode: UInt8? {
+        Self.codes[self.name]
+    }
+
+    /// The action whose ``entryCode`` is `code`, or nil.
+    public init?(entryCode code: UInt8) {
+        guard code >= 1, Int(code) <= Self.named.count else { return nil }
+        self = Self.named[Int(code) - 1]
+    }
+
+    private static let codes = Dictionary(uniqueKeysWithValues: named.enumerated().map { ($0.element.name, UInt8($0.offset + 1)) })
 
     /// A request for a report or a score about its subjects (granted or refused): indexed under each
     /// subject for the file's query records and the subject's access history, and counted by the anomaly

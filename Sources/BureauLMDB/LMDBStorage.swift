@@ -157,6 +157,8 @@ final class Databases: Sendable {
     let logEntries: Database
     let logLeaves: Database
     let logTree: Database
+    let logNodes: Database
+    let logDefinitions: Database
     let meta: Database
 
     /// Every database, for statistics.
@@ -164,7 +166,7 @@ final class Databases: Sendable {
         [
             subjects, records, attachments, furnisherIndex, retentionIndex, listIndex, queryIndex, batches, consents, protections, quotas,
             revoked, anomalies, selfQueries, disputes, disputeIndex, tombstones, repairs, institutions, certificates, logEntries, logLeaves,
-            logTree, meta,
+            logTree, logNodes, logDefinitions, meta,
         ]
     }
 
@@ -192,6 +194,8 @@ final class Databases: Sendable {
         self.logEntries = try env.openDatabase(named: "log.entries")
         self.logLeaves = try env.openDatabase(named: "log.leaves")
         self.logTree = try env.openDatabase(named: "log.tree")
+        self.logNodes = try env.openDatabase(named: "log.nodes")
+        self.logDefinitions = try env.openDatabase(named: "log.definitions")
         self.meta = try env.openDatabase(named: "meta")
     }
 }
