@@ -47,13 +47,14 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
 
     /// Reads every entry of the log of `checkpoint`, hashes each here, and checks that they make up its signed root,
     /// that each is a log entry (compact or JSON, docs/LOG-ENTRY.md) and that each reference in it (actor, legal
-    /// basis, disclosure profile) resolves to an earlier `log.definition` entry of the same log.
+    /// basis, disclosure profile) resolves to an earlier compact entry of the same log holding that part.
     ///
     /// - Parameter progress: called with the number of entries read so far, after each page.
     /// - Throws: ``Merkle/ProofError`` when the server leaves entries out, sends them out of order, they do not
     ///   hash to the signed root, one cannot be decoded or a reference does not resolve.
     public func verifyEntries(of checkpoint: Checkpoint, progress: (Int) -> Void = { _ in }) async throws {
-        var definitions: [UInt64: AccessLogEntry] = [:]
+        // The parts of the compact entries that hold any inline: what later entries may refer to.
+        var holders: [UInt64: AccessLogEntry] = [:]
         var leaves: [[UInt8]] = []
         leaves.reserveCapacity(Int(checkpoint.size))
         while UInt64(leaves.count) < checkpoint.size {
@@ -73,11 +74,11 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
                     throw Merkle.ProofError("entry \(entry.index) is not a log entry: \(error)")
                 }
                 do {
-                    try decoded.resolveReferences(at: entry.index) { definitions[$0] }
+                    try decoded.resolveReferences(at: entry.index) { holders[$0] }
                 } catch let error as LogReferenceError {
                     throw Merkle.ProofError(error.message)
                 }
-                if decoded.action == .logDefinition { definitions[entry.index] = decoded }
+                if bytes.first == LogEntryCodec.version, let parts = decoded.heldParts() { holders[entry.index] = parts }
             }
             progress(leaves.count)
         }

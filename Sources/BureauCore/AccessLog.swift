@@ -69,10 +69,10 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     public var disclosureVersion: UInt32
     /// For changes: hex SHA-256 of what changed.
     public var changeDigest: String
-    /// Which shared parts (actor, legal basis, disclosure profile) the stored bytes name by the index of a
-    /// `log.definition` entry instead of holding them (docs/LOG-ENTRY.md). Empty for an entry written inline
-    /// and for JSON entries. The store sets them when it appends; ``resolveReferences(at:definition:)``
-    /// fills the referenced parts in from their definitions.
+    /// Which shared parts (actor, legal basis, disclosure profile) the stored bytes name by the index of an
+    /// earlier entry that holds the same value, instead of holding them (docs/LOG-ENTRY.md). Empty for an entry
+    /// written inline and for JSON entries. The store sets them when it appends; ``resolveReferences(at:holder:)``
+    /// fills the referenced parts in.
     public var references = LogReferences()
 
     /// The one way to make an entry: `action` done by `actor` (institution, certificate and operator id
@@ -136,7 +136,7 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     }
 
     /// Decodes stored bytes of either version: a compact entry (first byte 0x01), whose referenced parts
-    /// stay empty until ``resolveReferences(at:definition:)``, or a JSON entry (first byte `{`).
+    /// stay empty until ``resolveReferences(at:holder:)``, or a JSON entry (first byte `{`).
     ///
     /// - Throws: ``LogEntryCodec/Malformed`` (or a `DecodingError` for JSON) when the bytes are not an entry.
     public init(canonicalBytes bytes: [UInt8]) throws {

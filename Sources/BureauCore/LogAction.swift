@@ -16,7 +16,6 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case anomalyDetected
         case retentionPurge
         case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke
-        case logDefinition
         /// A refused call, named by the RPC's full method name; also any name this build does not know.
         case call(String)
     }
@@ -86,10 +85,6 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
     /// `certificate.revoke`: a client certificate revoked.
     public static let certificateRevoke = LogAction(.certificateRevoke)
 
-    /// `log.definition`: a part shared by many entries (an actor, a legal basis, a disclosure profile), logged
-    /// once so that later entries refer to it by index (docs/LOG-ENTRY.md).
-    public static let logDefinition = LogAction(.logDefinition)
-
     /// A refused call, named by its RPC's full method name (`bureau.v1.SubjectService/PlaceFreeze`).
     public static func refusedCall(_ method: String) -> LogAction { LogAction(name: method) }
 
@@ -100,7 +95,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         .subjectHistory, .subjectStatement, .subjectFreeze, .subjectUnfreeze, .subjectFraudAlert, .subjectFraudAlertRemoved,
         .repairRequest, .repairApprove, .repairReject, .disputeFile, .disputeAnswer, .licenceSuspend, .licenceReinstate,
         .anomalyDetected, .retentionPurge, .institutionRegister, .institutionUpdate, .catalogueReplace, .certificateBind,
-        .certificateRevoke, .logDefinition,
+        .certificateRevoke,
     ]
     private static let byName = Dictionary(uniqueKeysWithValues: named.map { ($0.name, $0) })
 
@@ -141,7 +136,6 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case .certificateBind: "certificate.bind"
         case .catalogueReplace: "catalogue.replace"
         case .certificateRevoke: "certificate.revoke"
-        case .logDefinition: "log.definition"
         case .call(let method): method
         }
     }

@@ -1,13 +1,13 @@
 public import struct Foundation.Date
 
-/// Which shared parts of an entry its stored bytes name by the index of an earlier `log.definition`
-/// entry instead of holding them (docs/LOG-ENTRY.md). Nil: the part is inline.
+/// Which shared parts of an entry its stored bytes name by the index of an earlier compact entry holding
+/// the same value inline, instead of holding them (docs/LOG-ENTRY.md). Nil: the part is inline.
 public struct LogReferences: Hashable, Sendable {
-    /// The definition holding the actor: institution, certificate fingerprint, operator id.
+    /// The entry holding the actor: institution, certificate fingerprint, operator id.
     public var actor: UInt64?
-    /// The definition holding the legal basis.
+    /// The entry holding the legal basis.
     public var legalBasis: UInt64?
-    /// The definition holding the disclosure profile: the disclosure table's version and the disclosed fields.
+    /// The entry holding the disclosure profile: the disclosure table's version and the disclosed fields.
     public var disclosure: UInt64?
 
     public init(actor: UInt64? = nil, legalBasis: UInt64? = nil, disclosure: UInt64? = nil) {
@@ -20,7 +20,8 @@ public struct LogReferences: Hashable, Sendable {
     public var isEmpty: Bool { self.actor == nil && self.legalBasis == nil && self.disclosure == nil }
 }
 
-/// A part of an entry that many entries share and the log holds once, in a `log.definition` entry.
+/// A part of an entry that many entries share: the first compact entry with a value holds it inline, later
+/// ones refer to that entry by index.
 public enum LogSharedPart: UInt8, Hashable, Sendable, CaseIterable {
     /// Institution, certificate fingerprint and operator id.
     case actor = 1
@@ -39,7 +40,7 @@ public enum LogSharedPart: UInt8, Hashable, Sendable, CaseIterable {
     }
 }
 
-/// A reference in an entry that does not lead to a definition of its part: the entry cannot be read in
+/// A reference in an entry that does not lead to an earlier entry holding that part: the entry cannot be read in
 /// full, and a log holding it does not verify.
 public struct LogReferenceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
@@ -52,24 +53,7 @@ public struct LogReferenceError: Error, Hashable, Sendable, CustomStringConverti
 }
 
 extension AccessLogEntry {
-    /// The `log.definition` entry that holds `part` of `entry` inline and nothing else, at `entry`'s time.
-    public static func definition(of part: LogSharedPart, from entry: AccessLogEntry) -> AccessLogEntry {
-        var definition = AccessLogEntry(.logDefinition, by: .bureau(), time: entry.time, requestID: "", outcome: .applied)
-        switch part {
-        case .actor:
-            definition.institution = entry.institution
-            definition.certificateFingerprint = entry.certificateFingerprint
-            definition.operatorID = entry.operatorID
-        case .legalBasis:
-            definition.legalBasis = entry.legalBasis
-        case .disclosure:
-            definition.disclosedFields = entry.disclosedFields
-            definition.disclosureVersion = entry.disclosureVersion
-        }
-        return definition
-    }
-
-    /// Whether `part` has a value worth sharing (a definition of an empty part is never made).
+    /// Whether `part` has a value worth sharing (an empty part is never referred to).
     public func hasShareable(_ part: LogSharedPart) -> Bool {
         switch part {
         case .actor: !(self.institution.isEmpty && self.certificateFingerprint.isEmpty && self.operatorID.isEmpty)
@@ -78,8 +62,30 @@ extension AccessLogEntry {
         }
     }
 
-    /// The canonical bytes of `part` as an entry holds it inline (after its tag byte 0), the key under which
-    /// a store finds an earlier definition of the same value.
+    /// Only the shared parts this entry holds inline and not empty (everything else blank), or nil when it
+    /// holds none: what a reader keeps of an entry that later entries may refer to.
+    public func heldParts() -> AccessLogEntry? {
+        var parts = AccessLogEntry(LogAction(name: ""), by: .bureau(), time: self.time, requestID: "", outcome: self.outcome)
+        var any = false
+        for part in LogSharedPart.allCases where self.reference(part) == nil && self.hasShareable(part) {
+            any = true
+            switch part {
+            case .actor:
+                parts.institution = self.institution
+                parts.certificateFingerprint = self.certificateFingerprint
+                parts.operatorID = self.operatorID
+            case .legalBasis:
+                parts.legalBasis = self.legalBasis
+            case .disclosure:
+                parts.disclosedFields = self.disclosedFields
+                parts.disclosureVersion = self.disclosureVersion
+            }
+        }
+        return any ? parts : nil
+    }
+
+    /// The part's number and its canonical bytes as an entry holds it inline (after its tag byte 0): the key
+    /// under which a store finds the entry that first held the same value.
     public func inlineBytes(of part: LogSharedPart) -> [UInt8] {
         var w = LogEntryCodec.Writer()
         w.byte(part.rawValue)
@@ -87,7 +93,7 @@ extension AccessLogEntry {
         return w.bytes
     }
 
-    /// The index of the definition `part` refers to, or nil when inline.
+    /// The index of the entry `part` refers to, or nil when inline.
     public func reference(_ part: LogSharedPart) -> UInt64? {
         switch part {
         case .actor: self.references.actor
@@ -96,7 +102,7 @@ extension AccessLogEntry {
         }
     }
 
-    /// Sets `part` to refer to the definition at `index`.
+    /// Sets `part` to refer to the entry at `index` (nil: inline).
     public mutating func setReference(_ part: LogSharedPart, to index: UInt64?) {
         switch part {
         case .actor: self.references.actor = index
@@ -105,23 +111,24 @@ extension AccessLogEntry {
         }
     }
 
-    /// Fills in each referenced part from its definition, the entry at the referenced index as `definition`
-    /// returns it (nil when there is none, or when it is known not to be a definition). The references stay set, so the canonical bytes do not change.
+    /// Fills in each referenced part from the entry it refers to, as `holder` returns it: the compact entry at
+    /// that index, or nil when there is none (or it is a JSON entry). The references stay set, so the
+    /// canonical bytes do not change.
     ///
-    /// A reference resolves when it names an entry before `index` (this entry's own index) that is a
-    /// `log.definition` holding that part inline and not empty.
+    /// A reference resolves when it names a compact entry before `index` (this entry's own index) that holds
+    /// that part inline and not empty.
     ///
     /// - Throws: ``LogReferenceError`` naming the entry, the part and the index when a reference does not resolve.
-    public mutating func resolveReferences(at index: UInt64, definition: (UInt64) throws -> AccessLogEntry?) throws {
+    public mutating func resolveReferences(at index: UInt64, holder: (UInt64) throws -> AccessLogEntry?) throws {
         for part in LogSharedPart.allCases {
             guard let target = self.reference(part) else { continue }
             func unresolved(_ why: String) -> LogReferenceError {
                 LogReferenceError("entry \(index) refers to entry \(target) for its \(part.label), which does not resolve: \(why)")
             }
             guard target < index else { throw unresolved("a reference points back to an earlier entry") }
-            guard let found = try definition(target) else { throw unresolved("there is no log.definition entry there") }
-            guard found.action == .logDefinition else { throw unresolved("it is a \(found.action.name) entry, not a log.definition") }
-            guard found.reference(part) == nil, found.hasShareable(part) else { throw unresolved("it defines no \(part.label)") }
+            guard let found = try holder(target), found.reference(part) == nil, found.hasShareable(part) else {
+                throw unresolved("no compact entry there holds a \(part.label) of its own")
+            }
             switch part {
             case .actor:
                 self.institution = found.institution
@@ -140,7 +147,8 @@ extension AccessLogEntry {
 /// The compact canonical encoding of log entries, version 1, specified byte by byte in docs/LOG-ENTRY.md.
 ///
 /// Integers are unsigned LEB128 varints in their shortest form; strings are a varint byte count and UTF-8;
-/// a shared part is tag 0 and the part inline, or tag 1 and the varint index of its definition. Every entry
+/// a shared part is tag 0 and the part inline, or tag 1 and the varint index of the
+/// earlier entry that holds it. Every entry
 /// has exactly one encoding: the decoder refuses longer varints, unknown tags or codes, and trailing bytes.
 public enum LogEntryCodec {
     /// The version byte of the compact encoding (a JSON entry starts with `{`, 0x7B).
@@ -246,7 +254,7 @@ public enum LogEntryCodec {
             self.bytes += s.utf8
         }
 
-        /// Tag 1 and the definition's index, or tag 0 and the part inline.
+        /// Tag 1 and the holding entry's index, or tag 0 and the part inline.
         mutating func part(_ part: LogSharedPart, of entry: AccessLogEntry) {
             if let index = entry.reference(part) {
                 self.byte(1)

@@ -158,7 +158,7 @@ final class Databases: Sendable {
     let logLeaves: Database
     let logTree: Database
     let logNodes: Database
-    let logDefinitions: Database
+    let logParts: Database
     let meta: Database
 
     /// Every database, for statistics.
@@ -166,7 +166,7 @@ final class Databases: Sendable {
         [
             subjects, records, attachments, furnisherIndex, retentionIndex, listIndex, queryIndex, batches, consents, protections, quotas,
             revoked, anomalies, selfQueries, disputes, disputeIndex, tombstones, repairs, institutions, certificates, logEntries, logLeaves,
-            logTree, logNodes, logDefinitions, meta,
+            logTree, logNodes, logParts, meta,
         ]
     }
 
@@ -195,7 +195,7 @@ final class Databases: Sendable {
         self.logLeaves = try env.openDatabase(named: "log.leaves")
         self.logTree = try env.openDatabase(named: "log.tree")
         self.logNodes = try env.openDatabase(named: "log.nodes")
-        self.logDefinitions = try env.openDatabase(named: "log.definitions")
+        self.logParts = try env.openDatabase(named: "log.parts")
         self.meta = try env.openDatabase(named: "meta")
     }
 }

@@ -305,15 +305,15 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         }
     }
 
-    var indexesLogDefinitions: Bool { true }
+    var indexesSharedParts: Bool { true }
 
-    /// SHA-256 of the shared part's inline bytes -> index (8, BE) of its `log.definition` entry.
-    func logDefinition(_ key: [UInt8]) throws -> UInt64? {
-        try self.txn.withValue(forKey: Array(SHA256.hash(data: key)), in: self.databases.logDefinitions) { UInt64(bigEndianBytes: $0) }
+    /// SHA-256 of a shared part's key -> index (8, BE) of the entry that first held it.
+    func logEntryHolding(_ key: [UInt8]) throws -> UInt64? {
+        try self.txn.withValue(forKey: Array(SHA256.hash(data: key)), in: self.databases.logParts) { UInt64(bigEndianBytes: $0) }
     }
 
-    func putLogDefinition(_ key: [UInt8], at index: UInt64) throws {
-        try self.txn.put(index.bigEndianBytes, forKey: Array(SHA256.hash(data: key)), in: self.databases.logDefinitions)
+    func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws {
+        try self.txn.put(index.bigEndianBytes, forKey: Array(SHA256.hash(data: key)), in: self.databases.logParts)
     }
 
     func setLogSize(_ size: UInt64) throws {

@@ -16,10 +16,10 @@ public protocol LogReader {
     func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])]
     /// Every report or score request about the file `key` since `since`, newest first, at most `limit`.
     func fileQueries(of key: SubjectKey, since: Date, limit: Int) throws -> [FileQuery]
-    /// The index of the `log.definition` entry stored under `key` (a shared part's inline bytes,
-    /// ``AccessLogEntry/inlineBytes(of:)``), or nil. A backend that does not keep definitions (the default)
-    /// answers nil and ``LogWriter/indexesLogDefinitions`` false: its entries hold every part inline.
-    func logDefinition(_ key: [UInt8]) throws -> UInt64?
+    /// The index of the entry that first held, inline, the shared part whose key is `key`
+    /// (``AccessLogEntry/inlineBytes(of:)``), or nil. A backend that does not keep these (the default) answers
+    /// nil and ``LogWriter/indexesSharedParts`` false: its entries hold every part inline.
+    func logEntryHolding(_ key: [UInt8]) throws -> UInt64?
 }
 
 /// The writing side of the log store. Services append with ``appendLog(_:)``; the primitives below it
@@ -33,21 +33,21 @@ public protocol LogWriter: LogReader {
     func setLogSize(_ size: UInt64) throws
     /// Indexes a report or score request (the entry at `query.index`) under the file `key`.
     func putFileQuery(_ query: FileQuery, for key: SubjectKey) throws
-    /// Whether this backend keeps ``putLogDefinition(_:at:)`` (so that entries refer to shared parts).
-    var indexesLogDefinitions: Bool { get }
-    /// Remembers that the `log.definition` entry at `index` defines the shared part whose inline bytes are `key`.
-    func putLogDefinition(_ key: [UInt8], at index: UInt64) throws
+    /// Whether this backend keeps ``putLogEntryHolding(_:at:)`` (so that entries refer to shared parts).
+    var indexesSharedParts: Bool { get }
+    /// Remembers that the entry at `index` holds inline the shared part whose key is `key`.
+    func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws
 }
 
 extension LogReader {
-    /// No definitions kept: see ``LogReader/logDefinition(_:)``.
-    public func logDefinition(_ key: [UInt8]) throws -> UInt64? { nil }
+    /// Nothing kept: see ``LogReader/logEntryHolding(_:)``.
+    public func logEntryHolding(_ key: [UInt8]) throws -> UInt64? { nil }
 }
 
 extension LogWriter {
-    /// No definitions kept: entries hold every part inline.
-    public var indexesLogDefinitions: Bool { false }
-    public func putLogDefinition(_ key: [UInt8], at index: UInt64) throws {}
+    /// Nothing kept: entries hold every part inline.
+    public var indexesSharedParts: Bool { false }
+    public func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws {}
 }
 
 /// A stored log entry with its index, canonical bytes and leaf hash.
@@ -83,25 +83,24 @@ extension LogWriter {
     /// - Throws: ``BureauError`` (invalid argument) when the entry would exceed
     ///   ``AccessLogEntry/maxCanonicalBytes``; storage errors.
     ///
-    /// Its shared parts (actor, legal basis, disclosure profile) are written by reference to a
-    /// `log.definition` entry, appended just before it the first time that value is logged
-    /// (docs/LOG-ENTRY.md), when the backend keeps definitions.
+    /// Its shared parts (actor, legal basis, disclosure profile) are written by reference to the first entry
+    /// that held the same value, when the backend keeps those (docs/LOG-ENTRY.md); the first holds it inline.
     public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
         var entry = entry
         entry.references = LogReferences()
-        if self.indexesLogDefinitions && entry.action != .logDefinition {
+        var held: [[UInt8]] = []
+        if self.indexesSharedParts {
             for part in LogSharedPart.allCases where entry.hasShareable(part) {
                 let key = entry.inlineBytes(of: part)
-                if let index = try self.logDefinition(key) {
+                if let index = try self.logEntryHolding(key) {
                     entry.setReference(part, to: index)
                 } else {
-                    let defined = try self.appendEntryBytes(AccessLogEntry.definition(of: part, from: entry).canonicalBytes())
-                    try self.putLogDefinition(key, at: defined.index)
-                    entry.setReference(part, to: defined.index)
+                    held.append(key)
                 }
             }
         }
         let receipt = try self.appendEntryBytes(entry.canonicalBytes())
+        for key in held { try self.putLogEntryHolding(key, at: receipt.index) }
         if entry.action.isQuery, let purpose = entry.purpose {
             // What a query record and the subject's access history show, so that neither decodes old entries.
             let query = FileQuery(index: receipt.index, time: entry.time, purpose: purpose, outcome: entry.outcome, institution: entry.institution)
@@ -162,19 +161,19 @@ extension LogReader {
     /// `maxBytes` of canonical bytes in all, though always the first.
     public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false, maxBytes: Int = .max) throws -> [LoggedEntry] {
         guard limit > 0 else { return [] }
-        var definitions: [UInt64: AccessLogEntry] = [:]
+        var holders: [UInt64: AccessLogEntry?] = [:]
         return try self.logEntryBytes(from: start, limit: limit, reverse: reverse, maxBytes: maxBytes).map { index, bytes in
             let leaf = try self.storedTreeNode(level: 0, index: index) ?? Merkle.leafHash(bytes)
             var entry = try AccessLogEntry(canonicalBytes: bytes)
-            if entry.action == .logDefinition { definitions[index] = entry }
             try entry.resolveReferences(at: index) { target in
-                if let known = definitions[target] { return known }
-                guard let (found, stored) = try self.logEntryBytes(from: target, limit: 1, reverse: false, maxBytes: .max).first,
-                    found == target
-                else { return nil }
-                let definition = try AccessLogEntry(canonicalBytes: stored)
-                definitions[target] = definition
-                return definition
+                if let known = holders[target] { return known }
+                let stored = try self.logEntryBytes(from: target, limit: 1, reverse: false, maxBytes: .max).first
+                // Only a compact entry holds parts others refer to.
+                let holder = try stored.flatMap { found, bytes in
+                    found == target && bytes.first == LogEntryCodec.version ? try AccessLogEntry(canonicalBytes: bytes) : nil
+                }
+                holders[target] = holder
+                return holder
             }
             return LoggedEntry(index: index, entry: entry, bytes: bytes, leafHash: leaf)
         }

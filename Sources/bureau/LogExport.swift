@@ -39,7 +39,7 @@ extension Log {
             let exported = try await reportCall(client) { grpc -> Int in
                 let oversight = Bureau_OversightService.Client(wrapping: grpc)
                 let reader = LogEntryReader(oversight: oversight, options: client.callOptions)
-                var definitions: [UInt64: AccessLogEntry] = [:]
+                var holders: [UInt64: AccessLogEntry?] = [:]
                 let size = try await oversight.getCheckpoint(request: ClientRequest(message: .init()), options: client.callOptions).treeSize
                 var bar = ProgressBar(total: Int(size), label: "exporting")
                 var count = 0
@@ -55,7 +55,7 @@ extension Log {
                         return (entries, token)
                     }
                     var text = ""
-                    for (logged, entry) in zip(entries, try await reader.resolve(entries, definitions: &definitions)) {
+                    for (logged, entry) in zip(entries, try await reader.resolve(entries, holders: &holders)) {
                         text += csv ? Self.csvLine(logged, entry) : Self.jsonLine(logged, entry)
                     }
                     handle.write(Data(text.utf8))

@@ -91,9 +91,10 @@ struct LogServer: Bureau_OversightService.SimpleServiceProtocol {
 @Suite("LogVerifier: the client checks the log without trusting the server")
 struct LogVerifierTests {
     static let signer = NoteSigner(name: "test/log", key: Curve25519.Signing.PrivateKey())
-    /// A log as bureaud writes it across the change of encoding: a JSON entry from before, the three definitions
-    /// (actor 1, legal basis 2, disclosure profile 3) a first compact report logs, that report (4), another JSON
-    /// entry and a second compact report referring to the same definitions.
+    /// A log as bureaud writes it across the change of encoding: a JSON entry from before (0), the first compact
+    /// report holding its actor, legal basis and disclosure profile inline (1), reports referring to entry 1 for
+    /// them (2, 4, 6), another JSON entry (3) and a refused request referring to entry 1 for its actor and
+    /// legal basis (5).
     static let entries: [[UInt8]] = {
         let report = AccessLogEntry(
             .report(.individual), by: LogActor(institution: "91110000100000016D", certificateFingerprint: String(repeating: "ab", count: 32), operatorID: ""),
@@ -101,20 +102,22 @@ struct LogVerifierTests {
             purpose: .postLoanManagement, legalBasis: Purpose.postLoanManagement.legalBasis, outcome: .hit,
             disclosedFields: ["identity.name:masked", "accounts.balance:shown"], disclosureVersion: 3
         )
-        var referring = report
-        referring.references = LogReferences(actor: 1, legalBasis: 2, disclosure: 3)
-        var second = referring
-        second.requestID = "r-2"
+        func referring(_ id: String) -> AccessLogEntry {
+            var entry = report
+            entry.requestID = id
+            entry.references = LogReferences(actor: 1, legalBasis: 1, disclosure: 1)
+            return entry
+        }
+        var refused = referring("r-5")
+        refused.outcome = .denied
+        refused.disclosedFields = []
+        refused.disclosureVersion = 0
+        refused.references.disclosure = nil
         var old = report
         old.requestID = "r-0"
         return [
-            old.jsonBytes(),
-            AccessLogEntry.definition(of: .actor, from: report).canonicalBytes(),
-            AccessLogEntry.definition(of: .legalBasis, from: report).canonicalBytes(),
-            AccessLogEntry.definition(of: .disclosure, from: report).canonicalBytes(),
-            referring.canonicalBytes(),
-            report.jsonBytes(),
-            second.canonicalBytes(),
+            old.jsonBytes(), report.canonicalBytes(), referring("r-2").canonicalBytes(), report.jsonBytes(),
+            referring("r-4").canonicalBytes(), refused.canonicalBytes(), referring("r-6").canonicalBytes(),
         ]
     }()
 
@@ -159,12 +162,12 @@ struct LogVerifierTests {
         }
     }
 
-    @Test("a disclosure profile changed after the fact breaks verification, though the report entry is untouched")
+    @Test("a disclosure profile changed after the fact where it is held breaks verification, though the entries referring to it are untouched")
     func tamperedProfile() async throws {
         var server = LogServer(entries: Self.entries, signer: Self.signer)
-        var profile = try AccessLogEntry(canonicalBytes: Self.entries[3])
+        var profile = try AccessLogEntry(canonicalBytes: Self.entries[1])
         profile.disclosedFields = ["identity.name:shown"]
-        server.served[3] = profile.canonicalBytes()
+        server.served[1] = profile.canonicalBytes()
         try await self.withVerifier(server) { log in
             let (checkpoint, _) = try await log.checkpoint()
             let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
@@ -172,9 +175,9 @@ struct LogVerifierTests {
         }
     }
 
-    @Test("a reference that does not lead to a definition is reported, even in a log the bureau signed", arguments: [
-        (UInt64(0), "there is no log.definition entry there"),
-        (UInt64(1), "it defines no disclosure profile"),
+    @Test("a reference that does not lead to an entry holding the part is reported, even in a log the bureau signed", arguments: [
+        (UInt64(0), "no compact entry there holds a disclosure profile of its own"),
+        (UInt64(2), "no compact entry there holds a disclosure profile of its own"),
         (UInt64(4), "a reference points back to an earlier entry"),
     ])
     func unresolvedProfile(_ target: UInt64, _ why: String) async throws {
@@ -189,7 +192,7 @@ struct LogVerifierTests {
         }
     }
 
-    @Test("LogEntryReader fills in referenced parts, fetching definitions it has not seen")
+    @Test("LogEntryReader fills in referenced parts, fetching the entries holding them that it has not seen")
     func readerResolves() async throws {
         let transport = InProcessTransport()
         try await withGRPCServer(transport: transport.server, services: [LogServer(entries: Self.entries, signer: Self.signer)]) { _ in
@@ -198,14 +201,15 @@ struct LogVerifierTests {
                 var wire = Bureau_LogEntry()
                 wire.index = 6
                 wire.canonical = Data(Self.entries[6])
-                var definitions: [UInt64: AccessLogEntry] = [:]
-                let entry = try #require(try await reader.resolve([wire], definitions: &definitions).first)
-                let old = try AccessLogEntry(canonicalBytes: Self.entries[5])
+                var holders: [UInt64: AccessLogEntry?] = [:]
+                let entry = try #require(try await reader.resolve([wire], holders: &holders).first)
+                let old = try AccessLogEntry(canonicalBytes: Self.entries[3])
                 #expect(entry.institution == old.institution && entry.certificateFingerprint == old.certificateFingerprint)
                 #expect(entry.legalBasis == old.legalBasis)
                 #expect(entry.disclosedFields == old.disclosedFields && entry.disclosureVersion == 3)
                 #expect(entry.canonicalBytes() == Self.entries[6])
-                #expect(Set(definitions.keys) == [1, 2, 3])
+                #expect(entry.requestID == "r-6")
+                #expect(Set(holders.keys) == [1, 6])
             }
         }
     }

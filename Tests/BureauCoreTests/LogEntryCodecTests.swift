@@ -12,16 +12,30 @@ struct LogEntryCodecTests {
         disclosedFields: ["identity.name:masked", "accounts.balance:shown"], disclosureVersion: 3
     )
 
-    /// Golden vector 1 of docs/LOG-ENTRY.md: the report referring to definitions 1 (actor), 2 (legal basis) and
-    /// 3 (disclosure profile).
+    /// Golden vector 1 of docs/LOG-ENTRY.md: the report as the first entry with its actor, legal basis and
+    /// disclosure profile, every part inline (the legal basis is 127 bytes, its length one varint byte).
+    static let goldenInlineHex =
+        "01000001a3185c50000103722d31001239313131303030303130303030303031364440616261626162616261626162616261" +
+        "6261626162616261626162616261626162616261626162616261626162616261626162616261626162616261626162616200" +
+        "0107070707070707070707070707070707070707070707070707070707070707070300007f526567756c6174696f6e206f6e" +
+        "207468652041646d696e697374726174696f6e206f6620437265646974205265706f7274696e6720496e6475737472792c20" +
+        "6172742e2031383a20706f73742d6c6f616e206d616e6167656d656e74206f6620616e206578697374696e67206372656469" +
+        "742072656c6174696f6e736869700000000302146964656e746974792e6e616d653a6d61736b6564166163636f756e74732e" +
+        "62616c616e63653a73686f776e00"
+    /// Golden vector 2: a later report referring to entry 1 for its actor, 2 for its legal basis and 3 for its
+    /// disclosure profile.
     static let goldenReportHex =
         "01000001a3185c50000103722d310101010707070707070707070707070707070707070707070707070707070707070707030001020000010300"
-    /// Golden vector 2: the disclosure profile's definition.
-    static let goldenProfileHex =
-        "01000001a3185c50002000000000000000000000040000030214" + "6964656e746974792e6e616d653a6d61736b6564"
-        + "16" + "6163636f756e74732e62616c616e63653a73686f776e" + "00"
 
-    @Test("a report referring to its definitions encodes to the documented bytes and back")
+    @Test("a report holding its parts inline encodes to the documented bytes and back")
+    func goldenInline() throws {
+        let bytes = Self.report.canonicalBytes()
+        #expect(bytes.hexString == Self.goldenInlineHex)
+        #expect(bytes.count == 314)
+        #expect(try AccessLogEntry(canonicalBytes: bytes) == Self.report)
+    }
+
+    @Test("a report referring to earlier entries for its parts encodes to the documented bytes and back")
     func goldenReport() throws {
         var entry = Self.report
         entry.references = LogReferences(actor: 1, legalBasis: 2, disclosure: 3)
@@ -32,14 +46,6 @@ struct LogEntryCodecTests {
         #expect(decoded.references == entry.references)
         #expect(decoded.institution.isEmpty && decoded.legalBasis.isEmpty && decoded.disclosedFields.isEmpty, "referenced parts are not in the bytes")
         #expect(decoded.canonicalBytes() == bytes)
-        #expect(Merkle.leafHash(bytes).hexString == Merkle.leafHash([UInt8](hex: Self.goldenReportHex)!).hexString)
-    }
-
-    @Test("a disclosure profile's definition encodes to the documented bytes and back")
-    func goldenProfile() throws {
-        let definition = AccessLogEntry.definition(of: .disclosure, from: Self.report)
-        #expect(definition.canonicalBytes().hexString == Self.goldenProfileHex)
-        #expect(try AccessLogEntry(canonicalBytes: definition.canonicalBytes()) == definition)
     }
 
     @Test("every field round-trips, inline or by reference, and resolving restores the inline entry's fields")
@@ -55,11 +61,11 @@ struct LogEntryCodecTests {
         let refused = AccessLogEntry(.refusedCall("bureau.v1.SubjectService/PlaceFreeze"), by: .bureau(), time: full.time, requestID: "", outcome: .denied)
         #expect(try AccessLogEntry(canonicalBytes: refused.canonicalBytes()).action.name == "bureau.v1.SubjectService/PlaceFreeze")
 
-        let definitions = Dictionary(uniqueKeysWithValues: LogSharedPart.allCases.map { (UInt64($0.rawValue), AccessLogEntry.definition(of: $0, from: full)) })
+        let holder = full.heldParts()
         var referring = full
         referring.references = LogReferences(actor: 1, legalBasis: 2, disclosure: 3)
         var read = try AccessLogEntry(canonicalBytes: referring.canonicalBytes())
-        try read.resolveReferences(at: 10) { definitions[$0] }
+        try read.resolveReferences(at: 10) { $0 < 4 ? holder : nil }
         #expect(read == referring)
         #expect(read.canonicalBytes() == referring.canonicalBytes())
         #expect(read.canonicalBytes().count < inline.count - full.legalBasis.utf8.count - full.institution.utf8.count)
@@ -95,27 +101,27 @@ struct LogEntryCodecTests {
         #expect(decoded.references.isEmpty)
     }
 
-    @Test("a reference that does not lead to a definition of its part is named", arguments: [
-        (UInt64(3), "entry 4 refers to entry 3 for its actor, which does not resolve: it defines no actor"),
+    @Test("a reference that does not lead to an earlier entry holding its part is named", arguments: [
+        (UInt64(3), "entry 4 refers to entry 3 for its actor, which does not resolve: no compact entry there holds a actor of its own"),
         (UInt64(5), "entry 4 refers to entry 5 for its actor, which does not resolve: a reference points back to an earlier entry"),
-        (UInt64(0), "entry 4 refers to entry 0 for its actor, which does not resolve: it is a report.individual entry, not a log.definition"),
-        (UInt64(2), "entry 4 refers to entry 2 for its actor, which does not resolve: there is no log.definition entry there"),
+        (UInt64(2), "entry 4 refers to entry 2 for its actor, which does not resolve: no compact entry there holds a actor of its own"),
     ])
     func unresolved(_ target: UInt64, _ message: String) {
-        let log: [UInt64: AccessLogEntry] = [0: Self.report, 3: AccessLogEntry.definition(of: .disclosure, from: Self.report)]
+        var referring = Self.report
+        referring.references.actor = 0
+        let log: [UInt64: AccessLogEntry] = [0: Self.report, 3: referring]
         var entry = Self.report
         entry.references.actor = target
         let error = #expect(throws: LogReferenceError.self) { try entry.resolveReferences(at: 4) { log[$0] } }
         #expect(error?.message == message)
     }
 
-    @Test("action codes are pinned: each named action's code is its place in the list, log.definition is 32")
+    @Test("action codes are pinned: each named action's code is its place in the list")
     func actionCodes() {
         #expect(LogAction.report(.individual).entryCode == 1)
         #expect(LogAction.certificateRevoke.entryCode == 31)
-        #expect(LogAction.logDefinition.entryCode == 32)
-        #expect(LogAction(entryCode: 32) == .logDefinition)
-        #expect(LogAction(entryCode: 33) == nil && LogAction(entryCode: 0) == nil)
+        #expect(LogAction(entryCode: 31) == .certificateRevoke)
+        #expect(LogAction(entryCode: 32) == nil && LogAction(entryCode: 0) == nil)
         #expect(LogAction.refusedCall("bureau.v1.X/Y").entryCode == nil)
     }
 }

@@ -1,6 +1,6 @@
 """Access-log entries as stored and hashed (docs/LOG-ENTRY.md): the compact binary entry (version byte 0x01)
-and the JSON entry written before it (first byte `{`), and the references compact entries make to
-`log.definition` entries.
+and the JSON entry written before it (first byte `{`), and the references by which a compact entry names an
+earlier compact entry holding the same actor, legal basis or disclosure profile.
 
     entry = decode_entry(logged.canonical)            # referenced parts are None, their index in entry["references"]
     entry = resolve(entry, index, lambda i: decode_entry(fetch(i)))
@@ -15,7 +15,7 @@ ACTIONS = [
     "subject.unfreeze", "subject.fraud-alert", "subject.fraud-alert-removed", "repair.request",
     "repair.approve", "repair.reject", "dispute.file", "dispute.answer", "licence.suspend",
     "licence.reinstate", "anomaly.detected", "retention.purge", "institution.register",
-    "institution.update", "catalogue.replace", "certificate.bind", "certificate.revoke", "log.definition",
+    "institution.update", "catalogue.replace", "certificate.bind", "certificate.revoke",
 ]
 PURPOSES = [
     "loan-origination", "credit-card-origination", "post-loan-management", "guarantee-review",
@@ -37,7 +37,7 @@ class MalformedEntry(ValueError):
 
 
 class UnresolvedReference(ValueError):
-    """A reference that does not lead to a log.definition entry of its part."""
+    """A reference that does not lead to an earlier compact entry holding that part."""
 
 
 class _Reader:
@@ -102,11 +102,12 @@ def decode_entry(data):
     if data[:1] == b"{":
         entry = json.loads(data)
         entry["references"] = {}
+        entry["version"] = 0
         return entry
     r = _Reader(data)
     if r.byte("version") != 1:
         raise MalformedEntry("version byte is not 0x01")
-    entry = {"references": {}}
+    entry = {"references": {}, "version": 1}
     entry["time"] = int.from_bytes(r.take(8, "time"), "big", signed=True)
     code = r.byte("action")
     if code == 0:
@@ -139,9 +140,10 @@ def decode_entry(data):
     return entry
 
 
-def resolve(entry, index, definition):
-    """`entry` (at log index `index`) with each referenced part filled in from its definition; `definition(i)`
-    returns the decoded entry at index i, or None. Raises UnresolvedReference."""
+def resolve(entry, index, holder):
+    """`entry` (at log index `index`) with each referenced part filled in from the entry holding it; `holder(i)`
+    returns the decoded entry at index i, or None. A reference resolves when it names a compact entry before this
+    one that holds that part inline and not empty. Raises UnresolvedReference."""
     out = dict(entry)
     for name, target in entry["references"].items():
         def unresolved(why):
@@ -149,15 +151,12 @@ def resolve(entry, index, definition):
                                        % (index, target, LABELS[name], why))
         if target >= index:
             raise unresolved("a reference points back to an earlier entry")
-        found = definition(target)
-        if found is None:
-            raise unresolved("there is no log.definition entry there")
-        if found["action"] != "log.definition":
-            raise unresolved("it is a %s entry, not a log.definition" % found["action"])
-        empty = {"actor": not (found["institution"] or found["certificate_sha256"] or found["operator_id"]),
-                 "legal_basis": not found["legal_basis"], "disclosure": not found["disclosed_fields"]}
-        if name in found["references"] or empty[name]:
-            raise unresolved("it defines no " + LABELS[name])
+        found = holder(target)
+        if found is None or found["version"] != 1 or name in found["references"] or not {
+            "actor": found["institution"] or found["certificate_sha256"] or found["operator_id"],
+            "legal_basis": found["legal_basis"], "disclosure": found["disclosed_fields"],
+        }[name]:
+            raise unresolved("no compact entry there holds a %s of its own" % LABELS[name])
         for field in PARTS[name]:
             out[field] = found[field]
     return out
