@@ -45,12 +45,16 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
         return checkpoint
     }
 
-    /// Reads every entry of the log of `checkpoint`, hashes each here, and checks that they make up its signed root.
+    /// Reads every entry of the log of `checkpoint`, hashes each here, and checks that they make up its signed root,
+    /// that each is a log entry (compact or JSON, docs/LOG-ENTRY.md) and that each reference in it (actor, legal
+    /// basis, disclosure profile) resolves to an earlier compact entry of the same log holding that part.
     ///
     /// - Parameter progress: called with the number of entries read so far, after each page.
-    /// - Throws: ``Merkle/ProofError`` when the server leaves entries out, sends them out of order, or they do not
-    ///   hash to the signed root.
+    /// - Throws: ``Merkle/ProofError`` when the server leaves entries out, sends them out of order, they do not
+    ///   hash to the signed root, one cannot be decoded or a reference does not resolve.
     public func verifyEntries(of checkpoint: Checkpoint, progress: (Int) -> Void = { _ in }) async throws {
+        // The parts of the compact entries that hold any inline: what later entries may refer to.
+        var holders: [UInt64: AccessLogEntry] = [:]
         var leaves: [[UInt8]] = []
         leaves.reserveCapacity(Int(checkpoint.size))
         while UInt64(leaves.count) < checkpoint.size {
@@ -61,7 +65,20 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
             guard !page.entries.isEmpty else { throw Merkle.ProofError("the server returned no entries at \(leaves.count)") }
             for entry in page.entries {
                 guard entry.index == UInt64(leaves.count) else { throw Merkle.ProofError("entry \(entry.index) out of order") }
-                leaves.append(Merkle.leafHash(Array(entry.canonical)))
+                let bytes = Array(entry.canonical)
+                leaves.append(Merkle.leafHash(bytes))
+                var decoded: AccessLogEntry
+                do {
+                    decoded = try AccessLogEntry(canonicalBytes: bytes)
+                } catch {
+                    throw Merkle.ProofError("entry \(entry.index) is not a log entry: \(error)")
+                }
+                do {
+                    try decoded.resolveReferences(at: entry.index) { holders[$0] }
+                } catch let error as LogReferenceError {
+                    throw Merkle.ProofError(error.message)
+                }
+                if bytes.first == LogEntryCodec.version, let parts = decoded.heldParts() { holders[entry.index] = parts }
             }
             progress(leaves.count)
         }

@@ -69,6 +69,11 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     public var disclosureVersion: UInt32
     /// For changes: hex SHA-256 of what changed.
     public var changeDigest: String
+    /// Which shared parts (actor, legal basis, disclosure profile) the stored bytes name by the index of an
+    /// earlier entry that holds the same value, instead of holding them (docs/LOG-ENTRY.md). Empty for an entry
+    /// written inline and for JSON entries. The store sets them when it appends; ``resolveReferences(at:holder:)``
+    /// fills the referenced parts in.
+    public var references = LogReferences()
 
     /// The one way to make an entry: `action` done by `actor` (institution, certificate and operator id
     /// together, see ``LogActor``), at `time`.
@@ -112,9 +117,17 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
     /// that any entry fits a message with room to spare.
     public static let maxCanonicalBytes = 256 << 10
 
-    /// The canonical encoding: compact JSON, keys sorted, time in integer milliseconds since 1970.
+    /// The canonical encoding, the bytes whose RFC 6962 leaf hash goes into the tree: the compact binary
+    /// entry of docs/LOG-ENTRY.md (version byte 0x01), with the parts named in ``references`` by reference.
     /// Anyone holding an entry's bytes can recompute its leaf hash.
     public func canonicalBytes() -> [UInt8] {
+        LogEntryCodec.encode(self)
+    }
+
+    /// The JSON encoding entries were stored in before the compact one (version 0: compact JSON, keys
+    /// sorted, time in integer milliseconds since 1970), with every part inline. Still read and verified;
+    /// also the export's JSON Lines form.
+    public func jsonBytes() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .millisecondsSince1970
@@ -122,8 +135,18 @@ public struct AccessLogEntry: Hashable, Codable, Sendable {
         return Array(try! encoder.encode(self))
     }
 
-    /// Decodes canonical bytes.
+    /// Decodes stored bytes of either version: a compact entry (first byte 0x01), whose referenced parts
+    /// stay empty until ``resolveReferences(at:holder:)``, or a JSON entry (first byte `{`).
+    ///
+    /// - Throws: ``LogEntryCodec/Malformed`` (or a `DecodingError` for JSON) when the bytes are not an entry.
     public init(canonicalBytes bytes: [UInt8]) throws {
+        if bytes.first == LogEntryCodec.version {
+            self = try LogEntryCodec.decode(bytes)
+            return
+        }
+        guard bytes.first == UInt8(ascii: "{") else {
+            throw LogEntryCodec.Malformed("an entry starts with version byte 0x01 or with { (JSON), not \(bytes.first.map { String($0) } ?? "nothing")")
+        }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .millisecondsSince1970
         self = try decoder.decode(AccessLogEntry.self, from: Data(bytes))

@@ -142,6 +142,21 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { self.name }
 
+    /// The action's pinned one-byte code in a compact entry (docs/LOG-ENTRY.md): its place in ``named``
+    /// counted from 1, or nil for an action written by name (code 0). Actions are only ever appended to
+    /// ``named``, so a code never changes.
+    public var entryCode: UInt8? {
+        Self.codes[self.name]
+    }
+
+    /// The action whose ``entryCode`` is `code`, or nil.
+    public init?(entryCode code: UInt8) {
+        guard code >= 1, Int(code) <= Self.named.count else { return nil }
+        self = Self.named[Int(code) - 1]
+    }
+
+    private static let codes = Dictionary(uniqueKeysWithValues: named.enumerated().map { ($0.element.name, UInt8($0.offset + 1)) })
+
     /// A request for a report or a score about its subjects (granted or refused): indexed under each
     /// subject for the file's query records and the subject's access history, and counted by the anomaly
     /// monitor.

@@ -117,6 +117,16 @@ extension LMDBStorage {
         }
     }
 
+    /// The pages each named database takes, by name, and the page size: where the store's bytes go.
+    public func pagesByDatabase() throws -> (pageSize: Int, pages: [String: Int]) {
+        let pageSize = try self.environment.info().pageSize
+        return try self.environment.read { txn in
+            var pages: [String: Int] = [:]
+            for database in self.databases.all { pages[database.name] = try txn.pages(database) }
+            return (pageSize, pages)
+        }
+    }
+
     /// Deletes `deleting`, then puts `putting`, in the database `name`, in one transaction.
     public func rawWrite(in name: String, deleting: [[UInt8]] = [], putting: [(key: [UInt8], value: [UInt8])] = []) throws {
         let database = try self.environment.openDatabase(named: name)
@@ -256,7 +266,18 @@ final class Databases: Sendable {
     let logEntries: Database
     let logLeaves: Database
     let logTree: Database
+    let logNodes: Database
+    let logParts: Database
     let meta: Database
+
+    /// Every database, for statistics.
+    var all: [Database] {
+        [
+            subjects, records, attachments, furnisherIndex, retentionIndex, listIndex, queryIndex, batches, consents, protections, quotas,
+            revoked, anomalies, selfQueries, disputes, disputeIndex, tombstones, repairs, institutions, certificates, logEntries, logLeaves,
+            logTree, logNodes, logParts, meta,
+        ]
+    }
 
     init(_ env: Environment) throws {
         self.subjects = try env.openDatabase(named: "subjects")
@@ -282,6 +303,8 @@ final class Databases: Sendable {
         self.logEntries = try env.openDatabase(named: "log.entries")
         self.logLeaves = try env.openDatabase(named: "log.leaves")
         self.logTree = try env.openDatabase(named: "log.tree")
+        self.logNodes = try env.openDatabase(named: "log.nodes")
+        self.logParts = try env.openDatabase(named: "log.parts")
         self.meta = try env.openDatabase(named: "meta")
     }
 }

@@ -320,9 +320,10 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     }
 
     func storedTreeNode(level: Int, index: UInt64) throws -> [UInt8]? {
-        level == 0
-            ? try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves)
-            : try self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
+        if level == 0 { return try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves) }
+        // A log begun before `log.nodes` keeps its older nodes in `log.tree`.
+        return try self.txn.get(Keys.treeNode(level: level, index: index), in: self.databases.logNodes)
+            ?? self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
     }
 
     func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])] {
@@ -338,16 +339,30 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         return out
     }
 
+    // Entries, leaves and nodes are keyed in the order they are made, so each is an append at the end of
+    // its database: pages fill up instead of splitting in half (DESIGN.md).
+
     func putLogEntryBytes(_ bytes: [UInt8], at index: UInt64) throws {
-        try self.txn.put(bytes, forKey: index.bigEndianBytes, in: self.databases.logEntries)
+        try self.txn.append(bytes, forKey: index.bigEndianBytes, in: self.databases.logEntries)
     }
 
     func putTreeNode(_ hash: [UInt8], level: Int, index: UInt64) throws {
         if level == 0 {
-            try self.txn.put(hash, forKey: index.bigEndianBytes, in: self.databases.logLeaves)
+            try self.txn.append(hash, forKey: index.bigEndianBytes, in: self.databases.logLeaves)
         } else {
-            try self.txn.put(hash, forKey: [UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
+            try self.txn.append(hash, forKey: Keys.treeNode(level: level, index: index), in: self.databases.logNodes)
         }
+    }
+
+    var indexesSharedParts: Bool { true }
+
+    /// SHA-256 of a shared part's key -> index (8, BE) of the entry that first held it.
+    func logEntryHolding(_ key: [UInt8]) throws -> UInt64? {
+        try self.txn.withValue(forKey: Array(SHA256.hash(data: key)), in: self.databases.logParts) { UInt64(bigEndianBytes: $0) }
+    }
+
+    func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws {
+        try self.txn.put(index.bigEndianBytes, forKey: Array(SHA256.hash(data: key)), in: self.databases.logParts)
     }
 
     func setLogSize(_ size: UInt64) throws {
@@ -393,6 +408,12 @@ enum Keys {
     static let catalogue = Array("catalogue".utf8)
 
     static func kindByte(_ kind: RecordKind) -> UInt8 { RecordKeyBytes.kindByte(kind) }
+
+    /// The `log.nodes` key of the complete subtree `level`/`index`: the index of its last leaf (8, BE), then
+    /// the level (1). Increasing in the order the appends complete them, so every node is an append.
+    static func treeNode(level: Int, index: UInt64) -> [UInt8] {
+        (((index + 1) << UInt64(level)) &- 1).bigEndianBytes + [UInt8(level)]
+    }
 
     static func kind(_ byte: UInt8) throws -> RecordKind {
         switch byte {

@@ -16,6 +16,10 @@ public protocol LogReader {
     func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])]
     /// Every report or score request about the file `key` since `since`, newest first, at most `limit`.
     func fileQueries(of key: SubjectKey, since: Date, limit: Int) throws -> [FileQuery]
+    /// The index of the entry that first held, inline, the shared part whose key is `key`
+    /// (``AccessLogEntry/inlineBytes(of:)``), or nil. A backend that does not keep these (the default) answers
+    /// nil and ``LogWriter/indexesSharedParts`` false: its entries hold every part inline.
+    func logEntryHolding(_ key: [UInt8]) throws -> UInt64?
 }
 
 /// The writing side of the log store. Services append with ``appendLog(_:)``; the primitives below it
@@ -29,6 +33,21 @@ public protocol LogWriter: LogReader {
     func setLogSize(_ size: UInt64) throws
     /// Indexes a report or score request (the entry at `query.index`) under the file `key`.
     func putFileQuery(_ query: FileQuery, for key: SubjectKey) throws
+    /// Whether this backend keeps ``putLogEntryHolding(_:at:)`` (so that entries refer to shared parts).
+    var indexesSharedParts: Bool { get }
+    /// Remembers that the entry at `index` holds inline the shared part whose key is `key`.
+    func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws
+}
+
+extension LogReader {
+    /// Nothing kept: see ``LogReader/logEntryHolding(_:)``.
+    public func logEntryHolding(_ key: [UInt8]) throws -> UInt64? { nil }
+}
+
+extension LogWriter {
+    /// Nothing kept: entries hold every part inline.
+    public var indexesSharedParts: Bool { false }
+    public func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws {}
 }
 
 /// A stored log entry with its index, canonical bytes and leaf hash.
@@ -63,9 +82,38 @@ extension LogWriter {
     ///
     /// - Throws: ``BureauError`` (invalid argument) when the entry would exceed
     ///   ``AccessLogEntry/maxCanonicalBytes``; storage errors.
+    ///
+    /// Its shared parts (actor, legal basis, disclosure profile) are written by reference to the first entry
+    /// that held the same value, when the backend keeps those (docs/LOG-ENTRY.md); the first holds it inline.
     public func appendLog(_ entry: AccessLogEntry) throws -> LogReceipt {
+        var entry = entry
+        entry.references = LogReferences()
+        var held: [[UInt8]] = []
+        if self.indexesSharedParts {
+            for part in LogSharedPart.allCases where entry.hasShareable(part) {
+                let key = entry.inlineBytes(of: part)
+                if let index = try self.logEntryHolding(key) {
+                    entry.setReference(part, to: index)
+                } else {
+                    held.append(key)
+                }
+            }
+        }
+        let receipt = try self.appendEntryBytes(entry.canonicalBytes())
+        for key in held { try self.putLogEntryHolding(key, at: receipt.index) }
+        if entry.action.isQuery, let purpose = entry.purpose {
+            // What a query record and the subject's access history show, so that neither decodes old entries.
+            let query = FileQuery(index: receipt.index, time: entry.time, purpose: purpose, outcome: entry.outcome, institution: entry.institution)
+            for subject in entry.subjects {
+                try self.putFileQuery(query, for: subject)
+            }
+        }
+        return receipt
+    }
+
+    /// Appends one entry's bytes, its leaf and the subtrees it completes.
+    private func appendEntryBytes(_ bytes: [UInt8]) throws -> LogReceipt {
         let index = try self.logSize()
-        let bytes = entry.canonicalBytes()
         guard bytes.count <= AccessLogEntry.maxCanonicalBytes else {
             throw BureauError.invalid(
                 "request", "would make a log entry of \(bytes.count) bytes; an entry holds at most \(AccessLogEntry.maxCanonicalBytes) bytes"
@@ -84,13 +132,6 @@ extension LogWriter {
             level += 1
             position >>= 1
             try self.putTreeNode(hash, level: level, index: position)
-        }
-        if entry.action.isQuery, let purpose = entry.purpose {
-            // What a query record and the subject's access history show, so that neither decodes old entries.
-            let query = FileQuery(index: index, time: entry.time, purpose: purpose, outcome: entry.outcome, institution: entry.institution)
-            for subject in entry.subjects {
-                try self.putFileQuery(query, for: subject)
-            }
         }
         return LogReceipt(index: index, leafHash: leaf)
     }
@@ -120,9 +161,21 @@ extension LogReader {
     /// `maxBytes` of canonical bytes in all, though always the first.
     public func logEntries(from start: UInt64, limit: Int, reverse: Bool = false, maxBytes: Int = .max) throws -> [LoggedEntry] {
         guard limit > 0 else { return [] }
+        var holders: [UInt64: AccessLogEntry?] = [:]
         return try self.logEntryBytes(from: start, limit: limit, reverse: reverse, maxBytes: maxBytes).map { index, bytes in
             let leaf = try self.storedTreeNode(level: 0, index: index) ?? Merkle.leafHash(bytes)
-            return LoggedEntry(index: index, entry: try AccessLogEntry(canonicalBytes: bytes), bytes: bytes, leafHash: leaf)
+            var entry = try AccessLogEntry(canonicalBytes: bytes)
+            try entry.resolveReferences(at: index) { target in
+                if let known = holders[target] { return known }
+                let stored = try self.logEntryBytes(from: target, limit: 1, reverse: false, maxBytes: .max).first
+                // Only a compact entry holds parts others refer to.
+                let holder = try stored.flatMap { found, bytes in
+                    found == target && bytes.first == LogEntryCodec.version ? try AccessLogEntry(canonicalBytes: bytes) : nil
+                }
+                holders[target] = holder
+                return holder
+            }
+            return LoggedEntry(index: index, entry: entry, bytes: bytes, leafHash: leaf)
         }
     }
 

@@ -80,6 +80,23 @@ public final class Transaction {
         try check(rc, "put into \(database.name)")
     }
 
+    /// Stores `value` under `key` at the end of `database` (LMDB's `MDB_APPEND`: no search, and a full
+    /// page stays full instead of splitting in half); when `key` is not past the last key, an ordinary
+    /// ``put(_:forKey:in:)``.
+    ///
+    /// - Throws: ``LMDBError`` (``LMDBError/isMapFull`` when the map has no room).
+    public func append(_ value: [UInt8], forKey key: [UInt8], in database: Database) throws {
+        let rc = key.withUnsafeBytes { keyBytes in
+            value.withUnsafeBytes { valueBytes in
+                var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
+                var v = MDB_val(mv_size: valueBytes.count, mv_data: UnsafeMutableRawPointer(mutating: valueBytes.baseAddress))
+                return mdb_put(self.handle, database.dbi, &k, &v, UInt32(MDB_APPEND))
+            }
+        }
+        if rc == MDB_KEYEXIST { return try self.put(value, forKey: key, in: database) }
+        try check(rc, "append to \(database.name)")
+    }
+
     /// Removes `key`; returns whether it was there.
     @discardableResult
     public func delete(_ key: [UInt8], in database: Database) throws -> Bool {
@@ -138,6 +155,13 @@ public final class Transaction {
         if rc != MDB_NOTFOUND {
             try check(rc, "cursor_get \(database.name)")
         }
+    }
+
+    /// The pages `database` takes (branch, leaf and overflow pages).
+    public func pages(_ database: Database) throws -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(self.handle, database.dbi, &stat), "stat \(database.name)")
+        return stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages
     }
 
     /// The number of entries in `database`.

@@ -9,7 +9,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [ImportBench.self, ReportBench.self, ScaleBench.self]
+        subcommands: [ImportBench.self, ReportBench.self, ScaleBench.self, LogStoreBench.self]
     )
 
     struct ImportBench: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BureauAPI
+import BureauClient
 import BureauCore
 import Foundation
 import GRPCCore
@@ -37,6 +38,8 @@ extension Log {
             let csv = format == "csv"
             let exported = try await reportCall(client) { grpc -> Int in
                 let oversight = Bureau_OversightService.Client(wrapping: grpc)
+                let reader = LogEntryReader(oversight: oversight, options: client.callOptions)
+                var holders: [UInt64: AccessLogEntry?] = [:]
                 let size = try await oversight.getCheckpoint(request: ClientRequest(message: .init()), options: client.callOptions).treeSize
                 var bar = ProgressBar(total: Int(size), label: "exporting")
                 var count = 0
@@ -52,8 +55,8 @@ extension Log {
                         return (entries, token)
                     }
                     var text = ""
-                    for entry in entries {
-                        text += csv ? try Self.csvLine(entry) : String(decoding: entry.canonical, as: UTF8.self) + "\n"
+                    for (logged, entry) in zip(entries, try await reader.resolve(entries, holders: &holders)) {
+                        text += csv ? Self.csvLine(logged, entry) : Self.jsonLine(logged, entry)
                     }
                     handle.write(Data(text.utf8))
                     count += entries.count
@@ -72,8 +75,13 @@ extension Log {
             "outcome", "reason", "disclosed_fields", "disclosure_version", "change_sha256", "leaf_hash",
         ]
 
-        static func csvLine(_ logged: Bureau_LogEntry) throws -> String {
-            let e = try AccessLogEntry(canonicalBytes: Array(logged.canonical))
+        /// The entry's JSON (the version-0 form, every part filled in) with its index and leaf hash first.
+        static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
+            let json = String(decoding: e.jsonBytes(), as: UTF8.self)
+            return "{\"index\":\(logged.index),\"leaf_hash\":\"\(Array(logged.leafHash).hexString)\"," + json.dropFirst() + "\n"
+        }
+
+        static func csvLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
             let time = ISO8601DateFormatter().string(from: e.time)
             let fields = [
                 String(logged.index), time, e.action.name, e.institution, e.operatorID, e.subjects.map(\.hex).joined(separator: " "),

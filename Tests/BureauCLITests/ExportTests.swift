@@ -19,6 +19,11 @@ struct ExportTests {
         return wire
     }
 
+    /// The CSV line of `wire`, its entry decoded as the export decodes it (no references to resolve here).
+    static func csv(_ wire: Bureau_LogEntry) throws -> String {
+        Log.Export.csvLine(wire, try AccessLogEntry(canonicalBytes: Array(wire.canonical)))
+    }
+
     /// The CSV cells of one line (quoted cells unquoted), split the way a spreadsheet reads them.
     static func cells(_ line: String) -> [String] {
         var cells: [String] = []
@@ -50,7 +55,7 @@ struct ExportTests {
         arguments: ["=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
     )
     func formulaCellsAreEscaped(_ text: String) throws {
-        let line = try Log.Export.csvLine(Self.logged(reason: text, operatorID: text))
+        let line = try Self.csv(Self.logged(reason: text, operatorID: text))
         let cells = Self.cells(line)
         #expect(cells.count == Log.Export.columns.count)
         let reason = cells[Log.Export.columns.firstIndex(of: "reason")!]
@@ -63,13 +68,13 @@ struct ExportTests {
 
     @Test("a carriage return inside a cell is quoted")
     func carriageReturnIsQuoted() throws {
-        let line = try Log.Export.csvLine(Self.logged(reason: "one\rtwo"))
+        let line = try Self.csv(Self.logged(reason: "one\rtwo"))
         #expect(line.contains("\"one\rtwo\""))
     }
 
     @Test("plain cells are unchanged")
     func plainCells() throws {
-        let line = try Log.Export.csvLine(Self.logged(reason: "no consent on file"))
+        let line = try Self.csv(Self.logged(reason: "no consent on file"))
         let cells = Self.cells(line)
         #expect(cells[Log.Export.columns.firstIndex(of: "reason")!] == "no consent on file")
         #expect(cells[Log.Export.columns.firstIndex(of: "outcome")!] == "denied")

@@ -91,7 +91,35 @@ struct LogServer: Bureau_OversightService.SimpleServiceProtocol {
 @Suite("LogVerifier: the client checks the log without trusting the server")
 struct LogVerifierTests {
     static let signer = NoteSigner(name: "test/log", key: Curve25519.Signing.PrivateKey())
-    static let entries = (0..<7).map { Array("entry \($0)".utf8) }
+    /// A log as bureaud writes it across the change of encoding: a JSON entry from before (0), the first compact
+    /// report holding its actor, legal basis and disclosure profile inline (1), reports referring to entry 1 for
+    /// them (2, 4, 6), another JSON entry (3) and a refused request referring to entry 1 for its actor and
+    /// legal basis (5).
+    static let entries: [[UInt8]] = {
+        let report = AccessLogEntry(
+            .report(.individual), by: LogActor(institution: "91110000100000016D", certificateFingerprint: String(repeating: "ab", count: 32), operatorID: ""),
+            time: Date(timeIntervalSince1970: 1_800_000_000), requestID: "r-1", subjects: [SubjectKey(bytes: Array(repeating: 7, count: 32))],
+            purpose: .postLoanManagement, legalBasis: Purpose.postLoanManagement.legalBasis, outcome: .hit,
+            disclosedFields: ["identity.name:masked", "accounts.balance:shown"], disclosureVersion: 3
+        )
+        func referring(_ id: String) -> AccessLogEntry {
+            var entry = report
+            entry.requestID = id
+            entry.references = LogReferences(actor: 1, legalBasis: 1, disclosure: 1)
+            return entry
+        }
+        var refused = referring("r-5")
+        refused.outcome = .denied
+        refused.disclosedFields = []
+        refused.disclosureVersion = 0
+        refused.references.disclosure = nil
+        var old = report
+        old.requestID = "r-0"
+        return [
+            old.jsonBytes(), report.canonicalBytes(), referring("r-2").canonicalBytes(), report.jsonBytes(),
+            referring("r-4").canonicalBytes(), refused.canonicalBytes(), referring("r-6").canonicalBytes(),
+        ]
+    }()
 
     /// Serves `server` in process and verifies against `signer`'s key.
     func withVerifier(
@@ -126,11 +154,63 @@ struct LogVerifierTests {
     @Test("an entry altered in transit does not hash to the signed root")
     func alteredEntry() async throws {
         var server = LogServer(entries: Self.entries, signer: Self.signer)
-        server.served[5] = Array("entry 5, rewritten".utf8)
+        server.served[5] = Self.entries[0]
         try await self.withVerifier(server) { log in
             let (checkpoint, _) = try await log.checkpoint()
             let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
             #expect(error.reason == "the entries do not hash to the signed root")
+        }
+    }
+
+    @Test("a disclosure profile changed after the fact where it is held breaks verification, though the entries referring to it are untouched")
+    func tamperedProfile() async throws {
+        var server = LogServer(entries: Self.entries, signer: Self.signer)
+        var profile = try AccessLogEntry(canonicalBytes: Self.entries[1])
+        profile.disclosedFields = ["identity.name:shown"]
+        server.served[1] = profile.canonicalBytes()
+        try await self.withVerifier(server) { log in
+            let (checkpoint, _) = try await log.checkpoint()
+            let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
+            #expect(error.reason == "the entries do not hash to the signed root")
+        }
+    }
+
+    @Test("a reference that does not lead to an entry holding the part is reported, even in a log the bureau signed", arguments: [
+        (UInt64(0), "no compact entry there holds a disclosure profile of its own"),
+        (UInt64(2), "no compact entry there holds a disclosure profile of its own"),
+        (UInt64(4), "a reference points back to an earlier entry"),
+    ])
+    func unresolvedProfile(_ target: UInt64, _ why: String) async throws {
+        var entries = Self.entries
+        var report = try AccessLogEntry(canonicalBytes: entries[4])
+        report.references.disclosure = target
+        entries[4] = report.canonicalBytes()
+        try await self.withVerifier(LogServer(entries: entries, signer: Self.signer)) { log in
+            let (checkpoint, _) = try await log.checkpoint()
+            let error = try await #require(throws: Merkle.ProofError.self) { try await log.verifyEntries(of: checkpoint) }
+            #expect(error.reason == "entry 4 refers to entry \(target) for its disclosure profile, which does not resolve: \(why)")
+        }
+    }
+
+    @Test("LogEntryReader fills in referenced parts, fetching the entries holding them that it has not seen")
+    func readerResolves() async throws {
+        let transport = InProcessTransport()
+        try await withGRPCServer(transport: transport.server, services: [LogServer(entries: Self.entries, signer: Self.signer)]) { _ in
+            try await withGRPCClient(transport: transport.client) { grpc in
+                let reader = LogEntryReader(oversight: Bureau_OversightService.Client(wrapping: grpc))
+                var wire = Bureau_LogEntry()
+                wire.index = 6
+                wire.canonical = Data(Self.entries[6])
+                var holders: [UInt64: AccessLogEntry?] = [:]
+                let entry = try #require(try await reader.resolve([wire], holders: &holders).first)
+                let old = try AccessLogEntry(canonicalBytes: Self.entries[3])
+                #expect(entry.institution == old.institution && entry.certificateFingerprint == old.certificateFingerprint)
+                #expect(entry.legalBasis == old.legalBasis)
+                #expect(entry.disclosedFields == old.disclosedFields && entry.disclosureVersion == 3)
+                #expect(entry.canonicalBytes() == Self.entries[6])
+                #expect(entry.requestID == "r-6")
+                #expect(Set(holders.keys) == [1, 6])
+            }
         }
     }
 
@@ -150,7 +230,7 @@ struct LogVerifierTests {
         let server = LogServer(entries: Self.entries, signer: Self.signer)
         try await self.withVerifier(server) { log in
             await #expect(throws: Merkle.ProofError.self) {
-                _ = try await log.proveInclusion(index: 3, leafHash: Merkle.leafHash(Array("entry 4".utf8)))
+                _ = try await log.proveInclusion(index: 3, leafHash: Merkle.leafHash(Self.entries[4]))
             }
         }
         let other = NoteSigner(name: "test/log", key: Curve25519.Signing.PrivateKey())
@@ -162,7 +242,7 @@ struct LogVerifierTests {
     @Test("a log that rewrote its history is not consistent with the checkpoint saved before")
     func forkedHistory() async throws {
         var rewritten = Self.entries
-        rewritten[1] = Array("entry 1, rewritten".utf8)
+        rewritten[1] = Self.entries[0]
         let before = try LogServer(entries: Self.entries, signer: Self.signer).note(size: 4)
         try await self.withVerifier(LogServer(entries: rewritten, signer: Self.signer)) { log in
             let (checkpoint, _) = try await log.checkpoint()

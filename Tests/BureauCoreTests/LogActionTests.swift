@@ -64,7 +64,7 @@ struct LogActionTests {
         #expect(bureau.institution.isEmpty && bureau.certificateFingerprint.isEmpty && bureau.operatorID.isEmpty)
     }
 
-    @Test("an entry logged before the typed action decodes and encodes to the same bytes")
+    @Test("an entry logged before the typed action (JSON) decodes and encodes to the same JSON bytes")
     func storedEntryStillVerifies() throws {
         let subject = String(repeating: "0f", count: 32)
         let stored = #"{"action":"report.individual","certificate_sha256":"ab","change_sha256":"","consent_reference":"C-1","disclosed_fields":["identity.name:masked"],"disclosure_version":1,"institution":"91110000100000016D","legal_basis":"consent","operator_id":"","outcome":"hit","purpose":"loan-origination","reason":"","request_id":"r-1","subjects":[""#
@@ -73,9 +73,9 @@ struct LogActionTests {
         let entry = try AccessLogEntry(canonicalBytes: bytes)
         #expect(entry.action == .report(.individual))
         #expect(entry.subjects == [SubjectKey(hex: subject)!])
-        #expect(entry.canonicalBytes() == bytes)
+        #expect(entry.jsonBytes() == bytes)
         let refused = #"{"action":"bureau.v1.CatalogService/ListCategories","certificate_sha256":"ab","change_sha256":"","consent_reference":"","disclosed_fields":[],"disclosure_version":0,"institution":"","legal_basis":"","operator_id":"","outcome":"denied","reason":"no","request_id":"","subjects":[],"time":1700000000456}"#
-        let again = String(decoding: try AccessLogEntry(canonicalBytes: Array(refused.utf8)).canonicalBytes(), as: UTF8.self)
+        let again = String(decoding: try AccessLogEntry(canonicalBytes: Array(refused.utf8)).jsonBytes(), as: UTF8.self)
         #expect(again == refused, "\(again)")
     }
 }
