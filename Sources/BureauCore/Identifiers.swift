@@ -21,6 +21,11 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
     public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field)
+    }
+
+    /// The full parse: `text` normalised (trimmed, capital X, the 15-digit form converted), or the rule it breaks.
+    static func normalised(_ text: String, field: String) throws(BureauError) -> String {
         try FieldLimit.identifier.check(text, field: field)
         var s = text.trimmingWhitespace().uppercased()
         if s.isEmpty { throw .invalid(field, "is required") }
@@ -54,8 +59,34 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
         guard chars[17] == expected else {
             throw .invalid(field, "check character does not match (ISO 7064 MOD 11-2)")
         }
-        self.value = s
+        return s
     }
+
+    /// Whether `text` is already a valid number in its normalised 18-character form (ASCII, capital X): the
+    /// common case (every stored or well-formed identifier), decided on its bytes without building
+    /// characters. Anything else (`false`) goes through the full parse, which normalises it or names the rule
+    /// it breaks; both accept exactly the same normalised numbers.
+    static func isValidNormalised(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { b in
+            guard b.count == 18 else { return false }
+            var sum = 0
+            for i in 0..<17 {
+                let d = Int(b[i]) &- 0x30
+                guard d >= 0, d <= 9 else { return false }
+                sum += d * Self.weights[i]
+            }
+            func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(b[$1] - 0x30) } }
+            guard Self.provinceNumbers.contains(number(0..<2)) else { return false }
+            let year = number(6..<10)
+            guard year >= 1900, CalendarDate(year: year, month: number(10..<12), day: number(12..<14)) != nil else { return false }
+            return b[17] == Self.checkBytes[sum % 11]
+        }
+    }
+
+    /// ``provinceCodes`` as numbers, and ``checkCharacters`` as bytes, for ``isValidNormalised(_:)``.
+    private static let provinceNumbers = Set(provinceCodes.map { Int($0)! })
+    private static let checkBytes = Array("10X98765432".utf8)
 
     /// Makes a valid number from its parts (for synthetic data and tests).
     ///
@@ -89,6 +120,8 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// whole (15 digits, nothing dropped inside, no digit on either side) with a province and a real birth
     /// date: 15 digits inside a nanosecond timestamp, or joined across the dashes of a UUID, are not one.
     public static func occurs(in text: String) -> Bool {
+        // Fast path: ASCII text with fewer than 15 digits holds no number (the shortest is the 15-digit form).
+        if text.utf8.allSatisfy({ $0 < 0x80 }) && text.utf8.lazy.filter({ $0 >= 0x30 && $0 <= 0x39 }).count < 15 { return false }
         if self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: true)).contains(where: self.holdsCheckedNumber) {
             return true
         }
@@ -222,10 +255,10 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
 
     /// The birth date the number encodes.
     public var birthDate: CalendarDate {
-        let c = Array(self.value)
-        return CalendarDate(
-            year: Int(String(c[6..<10]))!, month: Int(String(c[10..<12]))!, day: Int(String(c[12..<14]))!
-        )!
+        // The value is the normalised form: 17 ASCII digits and a check character.
+        let b = Array(self.value.utf8)
+        func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(b[$1] - 0x30) } }
+        return CalendarDate(year: number(6..<10), month: number(10..<12), day: number(12..<14))!
     }
 
     /// The 6-digit administrative region code.
@@ -252,16 +285,18 @@ public struct UnifiedSocialCreditCode: Hashable, Sendable, Codable, CustomString
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
     public init(parsing text: String, field: String = "identifier") throws(BureauError) {
+        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field)
+    }
+
+    /// The full parse: `text` normalised (trimmed, upper case), or the rule it breaks.
+    static func normalised(_ text: String, field: String) throws(BureauError) -> String {
         try FieldLimit.identifier.check(text, field: field)
         let s = text.trimmingWhitespace().uppercased()
         if s.isEmpty { throw .invalid(field, "is required") }
         guard s.count == 18 else {
             throw .invalid(field, "a unified social credit code has 18 characters, got \(s.count)")
         }
-        if UnifiedSocialCreditCode.legacyExceptions.contains(s) {
-            self.value = s
-            return
-        }
+        if UnifiedSocialCreditCode.legacyExceptions.contains(s) { return s }
         let chars = Array(s)
         var values: [Int] = []
         for c in chars {
@@ -282,7 +317,39 @@ public struct UnifiedSocialCreditCode: Hashable, Sendable, Codable, CustomString
         guard values[17] == check else {
             throw .invalid(field, "check character does not match (GB 32100)")
         }
-        self.value = s
+        return s
+    }
+
+    /// Whether `text` is already a valid code in its normalised form (18 ASCII capitals and digits, both
+    /// checks passing): the common case (every stored code, every code a well-behaved caller sends), decided
+    /// on its bytes without building characters. Anything else (`false`) goes through the full parse, which
+    /// normalises it, accepts a legacy exception or names the rule it breaks; both accept exactly the same
+    /// normalised codes.
+    static func isValidNormalised(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { b in
+            guard b.count == 18 else { return false }
+            var sum = 0
+            var organisationSum = 0
+            var last = 0
+            for i in 0..<18 {
+                let byte = b[i]
+                guard byte < 128 else { return false }
+                let v = Int(Self.symbolValues[Int(byte)])
+                guard v >= 0 else { return false }
+                if (2..<8).contains(i), byte > 0x39 { return false }  // the region code is digits
+                if (8..<16).contains(i) { organisationSum += (byte <= 0x39 ? v : Int(byte) - 55) * Self.organisationWeights[i - 8] }
+                if i < 17 { sum += v * Self.weights[i] } else { last = v }
+            }
+            let r = 11 - organisationSum % 11
+            let organisationCheck: UInt8 = r == 10 ? 0x58 : r == 11 ? 0x30 : UInt8(0x30 + r)
+            return b[16] == organisationCheck && last == (31 - sum % 31) % 31
+        }
+    }
+
+    /// The value of each ASCII byte in ``alphabet`` (-1 for a byte not in it), for ``isValidNormalised(_:)``.
+    private static let symbolValues: [Int8] = (0..<128).map { byte in
+        alphabet.firstIndex(of: Character(UnicodeScalar(UInt8(byte)))).map { Int8($0) } ?? -1
     }
 
     /// Makes a valid code from its parts (for synthetic data and tests): both check characters are computed.

@@ -326,10 +326,25 @@ extension BureauError {
 /// Remembers decoded values by the exact bytes they were decoded from, so that a value read on every
 /// request is decoded once, while any change to the stored bytes is seen at once.
 final class DecodeCache<Value: Sendable>: Sendable {
-    private let values = Mutex<[[UInt8]: Value]>([:])
+    /// Stored bytes as a key, hashed in one call over the whole buffer (an array of bytes hashes them one
+    /// by one, which for an institution's few hundred bytes cost more than the lookup).
+    private struct Key: Hashable {
+        let bytes: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            self.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.bytes.count == b.bytes.count
+                && (a.bytes.isEmpty || a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } })
+        }
+    }
+
+    private let values = Mutex<[Key: Value]>([:])
 
     func value(for bytes: UnsafeRawBufferPointer, decode: (UnsafeRawBufferPointer) throws -> Value) rethrows -> Value {
-        let key = Array(bytes)
+        let key = Key(bytes: Array(bytes))
         if let hit = self.values.withLock({ $0[key] }) { return hit }
         let value = try decode(bytes)
         self.values.withLock { values in

@@ -21,7 +21,7 @@ public struct ConfigurationFile: Sendable {
     }
 
     static let known: Set<String> = [
-        "host", "port", "data", "map_size_mib", "log_origin", "metrics_port",
+        "host", "port", "data", "map_size_mib", "log_origin", "metrics_port", "request_lines",
         "tls.certificate", "tls.key", "tls.ca",
         "retention.purge_interval_minutes",
         "log_audit.entries_per_second", "log_audit.pause_minutes",
@@ -86,6 +86,18 @@ public struct ConfigurationFile: Sendable {
         guard let value = self.values[key] else { return nil }
         guard case .string(let s) = value, !s.isEmpty else { throw Problem(message: "\(self.place(key)): must be a non-empty string") }
         return s
+    }
+
+    /// How many disclosed reports get a line in bureaud's log, under `key` if given: `"off"`, `"every"` or a
+    /// whole number N (one in N).
+    public func requestLines(_ key: String) throws -> RequestLines? {
+        guard let value = self.values[key] else { return nil }
+        switch value {
+        case .string(let text): if let lines = RequestLines(text) { return lines }
+        case .integer(let n): if let lines = RequestLines(String(n)) { return lines }
+        default: break
+        }
+        throw Problem(message: "\(self.place(key)): must be \"off\", \"every\" or a whole number N from 0 to 1000000000 (one in N)")
     }
 
     /// The integer under `key`, if given, checked to lie in `range`.

@@ -27,12 +27,16 @@ public struct DaemonOptions: Sendable {
     public var metricsPort: Int?
     /// `--log-audit-rate`, else `log_audit.entries_per_second`, else the auditor's default.
     public var logAuditRate: Int?
+    /// `--request-lines`, else `request_lines`, else one disclosed report in 1,000 (``RequestLines/defaults``).
+    public var requestLines: String?
 
     /// The options of the flags given; `nil` for each flag absent.
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, cert: String? = nil, key: String? = nil, ca: String? = nil,
-        mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil
+        mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil,
+        requestLines: String? = nil
     ) {
+        self.requestLines = requestLines
         self.host = host
         self.port = port
         self.data = data
@@ -87,6 +91,15 @@ public struct DaemonOptions: Sendable {
         audit.entriesPerSecond = try flags.logAuditRate ?? file?.integer("log_audit.entries_per_second", in: 0...10_000_000) ?? audit.entriesPerSecond
         guard (0...10_000_000).contains(audit.entriesPerSecond) else { throw ConfigurationFile.Problem(message: "--log-audit-rate: 0 to 10000000") }
         if let minutes = try file?.integer("log_audit.pause_minutes", in: 0...10_080) { audit.pause = .seconds(minutes * 60) }
+        let requestLines: RequestLines
+        if let flag = flags.requestLines {
+            guard let lines = RequestLines(flag) else {
+                throw ConfigurationFile.Problem(message: "--request-lines: off, every or a whole number N from 0 to 1000000000 (one in N)")
+            }
+            requestLines = lines
+        } else {
+            requestLines = try file?.requestLines("request_lines") ?? .defaults
+        }
         return DaemonConfiguration(
             host: host, port: port, dataFolder: data,
             store: .init(mapSize: mapSize << 20, keys: try file?.keys() ?? .environment, keyStore: try file?.string("keys.store")),
@@ -94,7 +107,8 @@ public struct DaemonOptions: Sendable {
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
             metrics: (registry, host, metricsPort),
-            limits: try file?.limits() ?? .defaults
+            limits: try file?.limits() ?? .defaults,
+            requestLines: requestLines
         )
     }
 }

@@ -75,22 +75,32 @@ public struct Importer: Sendable {
             var bytesRead = 0
             var batch: [(number: Int, line: [UInt8])] = []
             batch.reserveCapacity(Self.batchSize)
-            func apply() throws {
-                for (i, result) in self.parse(batch, furnishers: furnishers).enumerated() {
+            // While this thread writes one batch, the next is parsed and validated on the other cores.
+            var parsing: ParsedBatch?
+            defer { parsing?.wait() }
+            func write(_ parsed: ParsedBatch) throws {
+                for (i, result) in parsed.wait().enumerated() {
                     let (key, subject) = try result.get()
                     do {
                         try txn.furnish(subject, as: key, catalogue: catalogue)
                     } catch let error as BureauError {
-                        throw LineError(line: batch[i].number, message: error.message)
+                        throw LineError(line: parsed.lines[i].number, message: error.message)
                     }
-                    hasher.update(data: batch[i].line)
+                    hasher.update(data: parsed.lines[i].line)
                     pendingKeys.append(key)
                     summary.subjects += 1
                     summary.records += subject.records.count
                     if pendingKeys.count == Self.subjectsPerLogEntry { try flush() }
                 }
-                batch.removeAll(keepingCapacity: true)
-                progress(bytesRead)
+                progress(parsed.bytesRead)
+            }
+            func apply() throws {
+                let next = ParsedBatch(lines: batch, bytesRead: bytesRead)
+                batch = []
+                batch.reserveCapacity(Self.batchSize)
+                DispatchQueue.global().async { [self] in next.finish(self.parse(next.lines, furnishers: furnishers)) }
+                if let previous = parsing { try write(previous) }
+                parsing = next
             }
             try LineReader(handle: handle).forEach { number, line in
                 summary.lines = number
@@ -100,9 +110,38 @@ public struct Importer: Sendable {
                 if batch.count == Self.batchSize { try apply() }
             }
             try apply()
+            if let last = parsing { try write(last) }
             try flush()
         }
         return summary
+    }
+
+    /// A batch of lines handed to another thread to parse and validate, and its results once done.
+    private final class ParsedBatch: @unchecked Sendable {
+        // `results` is written once, by the parsing job, before `done` is signalled, and read only after
+        // waiting on `done` (``wait()``): the semaphore orders the two threads' accesses.
+        let lines: [(number: Int, line: [UInt8])]
+        let bytesRead: Int
+        private var results: [Result<(SubjectKey, FurnishedSubject), LineError>] = []
+        private let done = DispatchSemaphore(value: 0)
+
+        init(lines: [(number: Int, line: [UInt8])], bytesRead: Int) {
+            self.lines = lines
+            self.bytesRead = bytesRead
+        }
+
+        func finish(_ results: [Result<(SubjectKey, FurnishedSubject), LineError>]) {
+            self.results = results
+            self.done.signal()
+        }
+
+        /// The results, in line order, once the parsing job has finished.
+        @discardableResult
+        func wait() -> [Result<(SubjectKey, FurnishedSubject), LineError>] {
+            self.done.wait()
+            self.done.signal()  // later waits return at once
+            return self.results
+        }
     }
 
     /// Decodes and validates `batch` on every core; the results are in line order.

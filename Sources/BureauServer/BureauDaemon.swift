@@ -25,6 +25,10 @@ struct BureauContext: Sendable {
     let shutdown: ShutdownSignal
     /// Admits FollowAccessLog streams up to the limit and says how long one may stall.
     var followers = FollowerGate(limits: .defaults)
+    /// Which disclosed reports get a line in bureaud's log.
+    var requestLines = RequestLineSampler(.defaults)
+    /// The daemon's metric handles, made once per label set.
+    var metrics = MetricHandles()
 }
 
 /// Set when the daemon begins its graceful shutdown, so that endless streams (followers) end.
@@ -109,6 +113,8 @@ public struct DaemonConfiguration: Sendable {
     public var now: @Sendable () -> Date
     /// Connections, streams, request sizes, followers and timeouts (`[limits]` in the configuration file).
     public var limits: ServerLimits
+    /// How many disclosed reports get a line in bureaud's log (every request is in the access log anyway).
+    public var requestLines: RequestLines
 
     public init(
         host: String = "127.0.0.1",
@@ -123,9 +129,11 @@ public struct DaemonConfiguration: Sendable {
         anomalyInterval: Duration = .seconds(300),
         metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)? = nil,
         now: @escaping @Sendable () -> Date = { Date() },
-        limits: ServerLimits = .defaults
+        limits: ServerLimits = .defaults,
+        requestLines: RequestLines = .defaults
     ) {
         self.limits = limits
+        self.requestLines = requestLines
         self.metrics = metrics
         self.anomalyRules = anomalyRules
         self.anomalyInterval = anomalyInterval
@@ -190,6 +198,7 @@ public final class BureauDaemon: Service, Sendable {
         var limits = configuration.limits
         limits.fitDescriptorLimit(logger: logger)
         context.followers = FollowerGate(limits: limits)
+        context.requestLines = RequestLineSampler(configuration.requestLines)
         self.context = context
         self.auditor = LogAuditor(
             store: self.store, signer: self.checkpoints.signer, configuration: configuration.logAudit, logger: logger,
@@ -231,7 +240,7 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
+            interceptors: [MetricsInterceptor(handles: context.metrics), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
         )
         self.server = GRPCServer(transport: transport, services: self.served.services, interceptors: self.served.interceptors)
     }

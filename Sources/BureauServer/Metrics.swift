@@ -4,12 +4,21 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 public import Prometheus
 
 /// Per-RPC metrics through swift-metrics (the executable bootstraps the Prometheus backend): requests by
 /// method and status, and their latency.
 public struct MetricsInterceptor: ServerInterceptor {
-    public init() {}
+    let handles: MetricHandles
+
+    public init() {
+        self.handles = MetricHandles()
+    }
+
+    init(handles: MetricHandles) {
+        self.handles = handles
+    }
 
     public func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>,
@@ -19,8 +28,8 @@ public struct MetricsInterceptor: ServerInterceptor {
         let method = context.descriptor.fullyQualifiedMethod
         let start = ContinuousClock.now
         func record(_ status: String) {
-            Counter(label: "bureau_requests_total", dimensions: [("method", method), ("status", status)]).increment()
-            Metrics.Timer(label: "bureau_request_duration_seconds", dimensions: [("method", method)])
+            self.handles.counter("bureau_requests_total", [("method", method), ("status", status)]).increment()
+            self.handles.timer("bureau_request_duration_seconds", [("method", method)])
                 .recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         }
         do {
@@ -33,6 +42,52 @@ public struct MetricsInterceptor: ServerInterceptor {
             throw error
         }
     }
+}
+
+/// swift-metrics handles made once for each label set and then reused. Making a handle asks the backend
+/// each time (Prometheus: sanitising the name and labels, then a lookup in its registry under a lock), which
+/// per request cost more than the increment itself.
+///
+/// A cache belongs to a daemon (made after the executable bootstraps the metrics backend, so it never keeps
+/// handles of the no-op backend). Its label sets are bounded by bureaud's methods, statuses and purposes;
+/// past ``limit`` of them a handle is made per call and not kept, so nothing a caller sends can grow it.
+final class MetricHandles: Sendable {
+    private struct Key: Hashable {
+        var label: String
+        var dimensions: [String]
+
+        init(_ label: String, _ dimensions: [(String, String)]) {
+            self.label = label
+            self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
+        }
+    }
+
+    /// The most label sets kept, of each kind.
+    static let limit = 4096
+
+    private let counters = Mutex<[Key: Metrics.Counter]>([:])
+    private let timers = Mutex<[Key: Metrics.Timer]>([:])
+
+    /// The counter `label` with `dimensions`.
+    func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = Key(label, dimensions)
+        if let kept = self.counters.withLock({ $0[key] }) { return kept }
+        let made = Metrics.Counter(label: label, dimensions: dimensions)
+        self.counters.withLock { if $0.count < Self.limit { $0[key] = made } }
+        return made
+    }
+
+    /// The timer `label` with `dimensions`.
+    func timer(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Timer {
+        let key = Key(label, dimensions)
+        if let kept = self.timers.withLock({ $0[key] }) { return kept }
+        let made = Metrics.Timer(label: label, dimensions: dimensions)
+        self.timers.withLock { if $0.count < Self.limit { $0[key] = made } }
+        return made
+    }
+
+    /// Label sets kept, counters and timers together (for tests).
+    var count: Int { self.counters.withLock { $0.count } + self.timers.withLock { $0.count } }
 }
 
 /// The Prometheus `/metrics` endpoint on its own port: the registry's metrics, plus the log's size, the

@@ -190,14 +190,17 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
         }
         let (receipt, verdict) = committed
         if let refusal = verdict.refusal { throw LoggedRefusal(error: refusal, receipt: receipt) }
-        Counter(label: "bureau_reports_total", dimensions: [("purpose", request.purpose.rawValue), ("outcome", "hit")]).increment()
-        self.context.logger.info(
-            "report disclosed",
-            metadata: [
-                "institution": "\(institution.code)", "purpose": "\(request.purpose.rawValue)",
-                "subject": "\(key.hex.prefix(16))", "entry": "\(receipt.index)",
-            ]
-        )
+        self.context.metrics.counter("bureau_reports_total", [("purpose", request.purpose.rawValue), ("outcome", "hit")]).increment()
+        if self.context.requestLines.sample() {
+            self.context.logger.info(
+                "report disclosed",
+                metadata: [
+                    "institution": "\(institution.code)", "purpose": "\(request.purpose.rawValue)",
+                    "subject": "\(key.hex.prefix(16))", "entry": "\(receipt.index)",
+                    "sampled": "\(self.context.requestLines.lines)",
+                ]
+            )
+        }
         var header = Bureau_ReportHeader(report, receipt: receipt, time: time, requestedBy: institution.name)
         header.tier = UInt32(report.tier.rawValue)
         if let alert = report.fraudAlert {

@@ -114,4 +114,23 @@ struct DaemonOptionsTests {
         }
         #expect(error.message == "--config: cannot read /nonexistent/bureau.toml")
     }
+
+    @Test("request lines: --request-lines over request_lines over one in 1,000; a bad value is refused naming it")
+    func requestLines() throws {
+        let tls = try TLSFiles()
+        let registry = PrometheusCollectorRegistry()
+        #expect(try tls.options().configuration(file: nil, registry: registry).requestLines == .defaults)
+        let every = try ConfigurationFile(path: "bureau.toml", text: "request_lines = \"every\"")
+        #expect(try tls.options().configuration(file: every, registry: registry).requestLines == .every)
+        let some = try ConfigurationFile(path: "bureau.toml", text: "request_lines = 50")
+        #expect(try tls.options().configuration(file: some, registry: registry).requestLines == RequestLines(oneIn: 50))
+        #expect(try tls.options { $0.requestLines = "off" }.configuration(file: every, registry: registry).requestLines == .off)
+        let flag = try #require(throws: ConfigurationFile.Problem.self) {
+            _ = try tls.options { $0.requestLines = "often" }.configuration(file: nil, registry: registry)
+        }
+        #expect(flag.message.hasPrefix("--request-lines:"))
+        let file = try ConfigurationFile(path: "bureau.toml", text: "port = 1\nrequest_lines = -3")
+        let bad = try #require(throws: ConfigurationFile.Problem.self) { _ = try tls.options().configuration(file: file, registry: registry) }
+        #expect(bad.message.hasPrefix("bureau.toml:2: request_lines: must be"))
+    }
 }

@@ -292,4 +292,33 @@ struct ImportTests {
             #expect(after == (files, log))
         }
     }
+
+    @Test("an import of several batches (parsed while the one before is written) lands whole; a bad line in a later batch writes nothing")
+    func severalBatches() throws {
+        try Self.withStore { store, folder in
+            // Three batches of 4,096 lines and part of a fourth.
+            var lines = try Self.lines(3 * 4096 + 500)
+            let path = folder + "/people.jsonl"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let before = try store.read { try $0.fileCount() }
+            let summary = try Importer(store: store).importFile(at: path)
+            #expect(summary.subjects == lines.count)
+            #expect(summary.logEntries == 13)
+            #expect(try store.read { try $0.fileCount() } == before + lines.count)
+
+            // Into a fresh store: line 12,300 (in the fourth batch) is bad.
+            try Self.withStore { fresh, folder in
+                var line = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[12_299].utf8))
+                line.accounts?[0].status = "sometimes"
+                lines[12_299] = String(decoding: try JSONEncoder().encode(line), as: UTF8.self)
+                let bad = folder + "/bad.jsonl"
+                try lines.joined(separator: "\n").write(toFile: bad, atomically: true, encoding: .utf8)
+                let (files, log) = try fresh.read { (try $0.fileCount(), try $0.logSize()) }
+                let error = try #require(throws: Importer.LineError.self) { _ = try Importer(store: fresh).importFile(at: bad) }
+                #expect(error.line == 12_300)
+                #expect(error.message.contains("subject.accounts[0].status"), "\(error.message)")
+                #expect(try fresh.read { (try $0.fileCount(), try $0.logSize()) } == (files, log))
+            }
+        }
+    }
 }

@@ -55,13 +55,13 @@ struct InProcessBureau: BureauHarness {
     static func run(
         seed: Bool = true, mapSize: Int = 64 << 20, prepare: (Store) throws -> Void = { _ in },
         logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
-        _ body: (InProcessBureau) async throws -> Void
+        requestLines: RequestLines? = nil, _ body: (InProcessBureau) async throws -> Void
     ) async throws {
         let folder = TestKeyFile.temporaryFolder("bureau-inprocess")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (ca, daemon, clients, clock) = try TestBureau.prepareDaemon(
             folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: nil, logAudit: logAudit, logger: logger,
-            limits: .defaults
+            limits: .defaults, requestLines: requestLines
         )
         do {
             try await withThrowingDiscardingTaskGroup { group in

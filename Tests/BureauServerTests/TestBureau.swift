@@ -59,7 +59,7 @@ struct TestBureau: BureauHarness {
     /// certificate bound to each demo institution; nothing serves yet.
     static func prepareDaemon(
         folder: String, seed: Bool, mapSize: Int, prepare: (Store) throws -> Void, metrics: PrometheusCollectorRegistry?,
-        logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits
+        logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits, requestLines: RequestLines? = nil
     ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
         let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
@@ -75,7 +75,8 @@ struct TestBureau: BureauHarness {
                 logAudit: logAudit,
                 metrics: metrics.map { ($0, "127.0.0.1", 0) },
                 now: { clock.now },
-                limits: limits
+                limits: limits,
+                requestLines: requestLines ?? .defaults
             ),
             logger: logger
         )
