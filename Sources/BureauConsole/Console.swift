@@ -170,7 +170,9 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
         var request = Bureau_QueryAccessLogRequest()
         request.pageSize = 50
         var problem: String?
-        if let institution = q["institution"] { request.institution = institution }
+        if let institution = q["institution"] {
+            do { request.institution = try UnifiedSocialCreditCode(parsing: institution, field: "institution").value } catch { problem = error.message }
+        }
         if let subject = q["subject"] {
             request.subjectIdentifier = subject
             request.subjectKind = q["kind"] == "business" ? .business : .individual
@@ -178,7 +180,9 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
         if let purpose = q["purpose"] {
             if let p = Purpose(rawValue: purpose) { request.purpose = p.wire } else { problem = "purpose: unknown purpose \(purpose)" }
         }
-        if let outcome = q["outcome"] { request.outcome = outcome }
+        if let outcome = q["outcome"] {
+            if Outcome(rawValue: outcome) != nil { request.outcome = outcome } else { problem = "outcome: one of \(Outcome.allCases.map(\.rawValue).joined(separator: ", "))" }
+        }
         if let from = q["from"] {
             if let date = Dates.parse(from) { request.from = Google_Protobuf_Timestamp(date: date) } else { problem = "from: expected 2026-12-02T11:00 (UTC)" }
         }
@@ -234,7 +238,7 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
 
         let (wire, problem) = Self.queryRequest(q)
         if let problem {
-            body += "<p class=\"error\" role=\"alert\">\(esc(problem))</p>"
+            body += "<p class=\"error\" role=\"alert\" id=\"search-error\">\(esc(problem))</p>"
             return self.page(c, title: .accessLog, body, status: .badRequest)
         }
         do {

@@ -146,7 +146,10 @@ struct Layout {
 func table(_ headers: [String], _ rows: [[String]], id: String? = nil, caption: String? = nil) -> String {
     var html = "<table\(id.map { " id=\"\($0)\"" } ?? "")>"
     if let caption { html += "<caption>\(esc(caption))</caption>" }
-    html += "<thead><tr>" + headers.map { "<th scope=\"col\">\(esc($0))</th>" }.joined() + "</tr></thead><tbody>"
+    if headers.contains(where: { !$0.isEmpty }) {
+        html += "<thead><tr>" + headers.map { "<th scope=\"col\">\(esc($0))</th>" }.joined() + "</tr></thead>"
+    }
+    html += "<tbody>"
     for row in rows { html += "<tr>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>" }
     return html + "</tbody></table>"
 }

@@ -56,6 +56,9 @@ public struct LogStatistics: Hashable, Sendable {
         public var ratio: Double { self.queries == 0 ? 0 : Double(self.refused) / Double(self.queries) }
     }
 
+    /// The label of entries that state no purpose (changes: furnishing, consents, licences).
+    public static let noPurpose = "(no purpose)"
+
     public private(set) var days: [CalendarDate: Day] = [:]
     public private(set) var refusals: [String: Refusals] = [:]
     public private(set) var entries = 0
@@ -73,7 +76,7 @@ public struct LogStatistics: Hashable, Sendable {
             return
         }
         let day = CalendarDate(utcDayOf: entry.time)
-        let purpose = entry.purpose?.rawValue ?? "-"
+        let purpose = entry.purpose?.rawValue ?? Self.noPurpose
         let institution = entry.institution.isEmpty ? "-" : entry.institution
         self.days[day, default: Day()].byPurpose[purpose, default: 0] += 1
         self.days[day, default: Day()].byOutcome[entry.outcome.rawValue, default: 0] += 1
