@@ -46,7 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         // The regulator's web console (`bureau console`).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Hummingbird's header types; no default traits, as Hummingbird asks for it.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0", traits: []),
     ],
     targets: [
         // MARK: Storage engine
@@ -331,7 +332,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BureauConsoleTests",
-            dependencies: ["BureauConsole", "BureauCore", "BureauClient", "BureauAPI"],
+            dependencies: ["BureauConsole", "BureauCore", "BureauClient", "BureauAPI", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -589,7 +589,9 @@ struct SessionGuard<Context: RequestContext>: RouterMiddleware {
             guard self.token.matches(presented) else { return Self.refuse() }
             var rest = query.values
             rest["token"] = nil
-            let location = request.uri.path + (rest.isEmpty ? "" : "?" + Web.encode(rest))
+            // A path of its own only ("//host" would leave the console).
+            let path = request.uri.path.hasPrefix("/") && !request.uri.path.hasPrefix("//") ? request.uri.path : "/"
+            let location = path + (rest.isEmpty ? "" : "?" + Web.encode(rest))
             var headers = HTTPFields()
             headers[.location] = location
             headers[.setCookie] = "\(Self.cookie)=\(self.token.value); Path=/; HttpOnly; SameSite=Strict"

@@ -242,6 +242,27 @@ def test_suspending_the_bank_refuses_it(setup, browser):
     assert bank_report(server.address, certs).returncode == 0
 
 
+def test_a_verifier_key_of_another_log_stops_the_console(setup, tmp_path):
+    """A well-formed key that is not the bureau's: the first checkpoint does not verify, and the console says so."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    name = "bureau.local/access-log"
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_hash = hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4].hex()
+    encoded = base64.b64encode(b"\x01" + public).decode()
+    key = f"{name}+{key_hash}+{encoded}"
+    certs = setup["certs"]
+    result = bureau("console", "--server", setup["server"].address, "--cert", str(certs / "regulator.pem"), "--ca",
+                    str(certs / "ca.pem"), "--verifier-key", key, "--listen", "127.0.0.1:0", "--memory",
+                    str(tmp_path / "memory.json"), check=False)
+    assert result.returncode != 0
+    assert "--verifier-key: the bureau's checkpoint does not verify" in result.stderr, result.stderr
+
+
 def test_bureaud_gone_shows_a_banner(setup, browser):
     setup["server"].stop()
     browser.get(setup["base"] + "/")
