@@ -172,7 +172,7 @@ enum StaticFiles {
         th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
         td code, pre { word-break: break-all; white-space: pre-wrap; }
         caption { text-align: left; font-weight: 600; padding: .3rem 0; }
-        .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 1rem; }
+        .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 1rem; margin-bottom: 1rem; }
         .card { background: #fff; border: 1px solid var(--line); padding: .75rem 1rem; }
         .card .big { font-size: 1.6rem; font-weight: 700; }
         .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(540px, 1fr)); gap: 1rem; }
