@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -138,6 +140,10 @@ def test_each_page_loads(setup, browser):
     for chart in ("chart-purpose", "chart-outcome", "chart-institution"):
         assert browser.find_element(By.ID, chart).find_elements(By.TAG_NAME, "rect"), chart
     assert BANK in browser.find_element(By.ID, "refusals").text
+    # Times are shown in the viewer's zone by the page's script, with UTC kept on hover.
+    shown = browser.find_element(By.TAG_NAME, "time")
+    assert shown.get_attribute("title").endswith(" UTC") and re.match(r"\d{4}-\d\d-\d\dT", shown.get_attribute("datetime"))
+    assert shown.text != shown.get_attribute("title"), "converted by console.js"
     assert not browser.find_elements(By.CSS_SELECTOR, ".banner")
     screenshot(browser, "dashboard.png")
     for path, title in (("/log", "Access log"), ("/checkpoints", "Checkpoints"), ("/actions", "Actions")):
@@ -146,6 +152,18 @@ def test_each_page_loads(setup, browser):
         assert not browser.find_elements(By.CSS_SELECTOR, ".banner"), path
         if path == "/checkpoints":
             assert browser.find_elements(By.CSS_SELECTOR, "#seen tbody tr"), "the checkpoint seen is remembered"
+
+
+def test_keyboard_alone_gets_around(setup, browser):
+    browser.get(setup["base"] + "/")
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("href").endswith("#main"), "a skip link comes first"
+    ActionChains(browser).send_keys(Keys.TAB, Keys.TAB).perform()
+    assert browser.switch_to.active_element.text == "Access log"
+    page = browser.find_element(By.TAG_NAME, "html")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Access log"
 
 
 def test_switches_to_chinese_and_back(setup, browser):
