@@ -116,9 +116,10 @@ struct Layout {
         var html = ""
         if !self.view.forks.isEmpty {
             html += "<section class=\"banner fork\" role=\"alert\" id=\"fork-warning\"><h2>⚠ \(esc(Text.forkTitle(t)))</h2><p>\(esc(Text.forkExplain(t)))</p>"
-            for fork in self.view.forks {
+            // The newest first and open; the others one click away, so that the page stays usable.
+            for (n, fork) in self.view.forks.reversed().enumerated() {
                 html += """
-                    <details open><summary>\(esc(Text.forkDetected(t))) \(Dates.element(fork.detected)): \(esc(fork.reason))</summary>
+                    <details\(n == 0 ? " open" : "")><summary>\(esc(Text.forkDetected(t))) \(Dates.element(fork.detected)): \(esc(fork.reason))</summary>
                     <div class="evidence"><div><h3>\(esc(Text.earlierCheckpoint(t)))</h3><pre>\(esc(fork.earlier))</pre></div>
                     <div><h3>\(esc(Text.laterCheckpoint(t)))</h3><pre>\(esc(fork.later))</pre></div></div></details>
                     """

@@ -75,6 +75,8 @@ public actor LogMirror<Transport: ClientTransport> {
     /// entries against its root. Concurrent callers share one refresh.
     public func refresh() async -> LogView {
         if let running = self.refreshing { return await running.value }
+        // Not detached work: every caller awaits it; the task only lets callers arriving meanwhile share it
+        // (the actor is reentrant across the refresh's RPCs).
         let task = Task { await self.performRefresh() }
         self.refreshing = task
         let view = await task.value

@@ -308,6 +308,7 @@ def test_a_forked_log_is_reported_on_every_page(setup, browser):
     assert "FORK" in warning.text
     assert warning.value_of_css_property("color") == "rgba(176, 0, 32, 1)", "in red"
     assert "bureau.local/access-log" in warning.text, "with the evidence: both signed notes"
+    screenshot(browser, "fork.png")
     for path in ("/log", "/checkpoints", "/actions"):
         browser.get(setup["base"] + path)
         assert browser.find_elements(By.ID, "fork-warning"), path
