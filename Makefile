@@ -24,11 +24,11 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-## Python's grpcio and pytest, for the interop tests.
+## Python's grpcio and pytest, for the interop tests; selenium, for the console's browser tests.
 python-deps:
-	@$(PYTHON) -c "import grpc, grpc_tools, pytest, cryptography" 2>/dev/null || \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest cryptography || \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages grpcio grpcio-tools pytest cryptography
+	@$(PYTHON) -c "import grpc, grpc_tools, pytest, cryptography, selenium" 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest cryptography selenium || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages grpcio grpcio-tools pytest cryptography selenium
 
 build: deps
 	$(SWIFT) build
@@ -45,11 +45,16 @@ run: seed
 	exec $(BIN)/bureaud --data $(DATA) --host $(HOST) --port $(PORT) \
 	  --cert certs/server.pem --key certs/server.key --ca certs/ca.pem
 
-## SoftHSM2, the PKCS#11 token the key tests initialise and use.
+## SoftHSM2, the PKCS#11 token the key tests initialise and use; chromium and its driver, for the console's
+## browser tests (headless).
 test-deps:
-	@if ! dpkg -s softhsm2 >/dev/null 2>&1; then \
-	  echo "installing softhsm2"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2; \
+	@missing=""; \
+	dpkg -s softhsm2 >/dev/null 2>&1 || missing="$$missing softhsm2"; \
+	dpkg -s chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg -s chromium-driver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 test: deps test-deps python-deps

@@ -44,6 +44,10 @@ let package = Package(
         // Already in the graph through grpc-swift-nio-transport; named for the server's TLS and stream guards.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // The regulator's web console (`bureau console`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Hummingbird's header types; no default traits, as Hummingbird asks for it.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0", traits: []),
     ],
     targets: [
         // MARK: Storage engine
@@ -182,6 +186,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The regulator's web console: routes, HTML, SVG charts, checkpoint memory (verifies all it shows)
+        .target(
+            name: "BureauConsole",
+            dependencies: [
+                "BureauCore",
+                "BureauAPI",
+                "BureauClient",
+                "BureauWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Operations: the CA, demo and synthetic data, the importer, bureaud's configuration
         .target(
             name: "BureauOperations",
@@ -223,6 +246,7 @@ let package = Package(
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
+                "BureauConsole",
                 "BureauAPI",
                 "BureauWire",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -309,6 +333,11 @@ let package = Package(
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BureauConsoleTests",
+            dependencies: ["BureauConsole", "BureauCore", "BureauClient", "BureauAPI", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

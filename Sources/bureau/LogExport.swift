@@ -70,10 +70,7 @@ extension Log {
             FileHandle.standardError.write(Data("exported \(exported) entries\n".utf8))
         }
 
-        static let columns = [
-            "index", "time", "action", "institution", "operator_id", "subjects", "purpose", "consent_reference",
-            "outcome", "reason", "disclosed_fields", "disclosure_version", "change_sha256", "leaf_hash",
-        ]
+        static let columns = AccessLogExport.columns
 
         /// The entry's JSON (the version-0 form, every part filled in) with its index and leaf hash first.
         static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
@@ -81,25 +78,6 @@ extension Log {
             return "{\"index\":\(logged.index),\"leaf_hash\":\"\(Array(logged.leafHash).hexString)\"," + json.dropFirst() + "\n"
         }
 
-        static func csvLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
-            let time = ISO8601DateFormatter().string(from: e.time)
-            let fields = [
-                String(logged.index), time, e.action.name, e.institution, e.operatorID, e.subjects.map(\.hex).joined(separator: " "),
-                e.purpose?.rawValue ?? "", e.consentReference, e.outcome.rawValue, e.reason, e.disclosedFields.joined(separator: " "),
-                String(e.disclosureVersion), e.changeDigest, Array(logged.leafHash).hexString,
-            ]
-            return fields.map(csvCell).joined(separator: ",") + "\n"
-        }
-
-        /// One CSV cell. A cell a spreadsheet would read as a formula (starting with =, +, -, @, tab or CR)
-        /// gets a leading single quote and quotes (OWASP CSV injection); a comma, quote, LF or CR is quoted.
-        static func csvCell(_ field: String) -> String {
-            let formula = field.unicodeScalars.first.map { "=+-@\t\r".unicodeScalars.contains($0) } ?? false
-            let cell = formula ? "'" + field : field
-            guard formula || cell.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
-                return cell
-            }
-            return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
+        static func csvLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String { AccessLogExport.csvLine(logged, e) }
     }
 }

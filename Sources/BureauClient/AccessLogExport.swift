@@ -1,0 +1,42 @@
+public import BureauAPI
+public import BureauCore
+import Foundation
+
+extension Bureau_LogEntry {
+    /// The entry its canonical bytes encode: the one place a client decodes what the log holds.
+    public func decoded() throws -> AccessLogEntry {
+        try AccessLogEntry(canonicalBytes: Array(self.canonical))
+    }
+
+    /// The leaf hash of the entry's bytes, computed here (never the server's word for it).
+    public var computedLeafHash: [UInt8] { Merkle.leafHash(Array(self.canonical)) }
+}
+
+/// Access-log entries as exported by `bureau log export` and the regulator's console: CSV (escaped against
+/// formula injection) or JSON Lines.
+public enum AccessLogExport {
+    /// The CSV header's columns.
+    public static let columns = [
+        "index", "time", "action", "institution", "operator_id", "subjects", "purpose", "consent_reference",
+        "outcome", "reason", "disclosed_fields", "disclosure_version", "change_sha256", "leaf_hash",
+    ]
+
+    /// The CSV header line.
+    public static var csvHeader: String { CSV.line(columns) }
+
+    /// One entry as a CSV line (with its LF), from the entry with its references resolved
+    /// (``LogEntryReader``).
+    public static func csvLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
+        let time = ISO8601DateFormatter().string(from: e.time)
+        return CSV.line([
+            String(logged.index), time, e.action.name, e.institution, e.operatorID, e.subjects.map(\.hex).joined(separator: " "),
+            e.purpose?.rawValue ?? "", e.consentReference, e.outcome.rawValue, e.reason, e.disclosedFields.joined(separator: " "),
+            String(e.disclosureVersion), e.changeDigest, Array(logged.leafHash).hexString,
+        ])
+    }
+
+    /// One entry as a JSON Lines line: its canonical bytes and an LF.
+    public static func jsonLine(_ logged: Bureau_LogEntry) -> String {
+        String(decoding: logged.canonical, as: UTF8.self) + "\n"
+    }
+}
