@@ -257,7 +257,8 @@ public nonisolated struct Bureau_LogEntry: Sendable {
 
   public var index: UInt64 = 0
 
-  /// The canonical entry bytes (sorted-key JSON); the leaf hash is SHA-256(0x00 || bytes).
+  /// The canonical entry bytes (docs/LOG-ENTRY.md: compact, first byte 0x01, or sorted-key JSON before it);
+  /// the leaf hash is SHA-256(0x00 || bytes).
   public var canonical: Data = Data()
 
   public var leafHash: Data = Data()

@@ -320,10 +320,14 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     }
 
     func storedTreeNode(level: Int, index: UInt64) throws -> [UInt8]? {
-        if level == 0 { return try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves) }
-        // A log begun before `log.nodes` keeps its older nodes in `log.tree`.
-        return try self.txn.get(Keys.treeNode(level: level, index: index), in: self.databases.logNodes)
-            ?? self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
+        let last = ((index + 1) << UInt64(level)) &- 1
+        if let hashes = try self.txn.get(last.bigEndianBytes, in: self.databases.logNodes) {
+            return hashes.count >= 32 * (level + 1) ? Array(hashes[(32 * level)..<(32 * level + 32)]) : nil
+        }
+        // A log begun before `log.nodes` keeps its older leaves and nodes in `log.leaves` and `log.tree`.
+        return level == 0
+            ? try self.txn.get(index.bigEndianBytes, in: self.databases.logLeaves)
+            : try self.txn.get([UInt8(level)] + index.bigEndianBytes, in: self.databases.logTree)
     }
 
     func logEntryBytes(from start: UInt64, limit: Int, reverse: Bool, maxBytes: Int) throws -> [(index: UInt64, bytes: [UInt8])] {
@@ -339,19 +343,36 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         return out
     }
 
-    // Entries, leaves and nodes are keyed in the order they are made, so each is an append at the end of
-    // its database: pages fill up instead of splitting in half (DESIGN.md).
+    // Entries and tree hashes are keyed by entry index, in the order they are made, so each is an append at
+    // the end of its database: pages fill up instead of splitting in half (DESIGN.md).
 
     func putLogEntryBytes(_ bytes: [UInt8], at index: UInt64) throws {
         try self.txn.append(bytes, forKey: index.bigEndianBytes, in: self.databases.logEntries)
     }
 
+    /// One record for entry `index`: its leaf hash, then the subtree hashes its leaf completes, level 1 up.
+    func putTreeNodes(_ hashes: [[UInt8]], completedBy index: UInt64) throws {
+        try self.txn.append(Array(hashes.joined()), forKey: index.bigEndianBytes, in: self.databases.logNodes)
+    }
+
+    /// One hash into the record of the entry whose leaf completes the subtree (a forger's rewrite, or a
+    /// backend wrapper that stores node by node).
     func putTreeNode(_ hash: [UInt8], level: Int, index: UInt64) throws {
-        if level == 0 {
-            try self.txn.append(hash, forKey: index.bigEndianBytes, in: self.databases.logLeaves)
-        } else {
-            try self.txn.append(hash, forKey: Keys.treeNode(level: level, index: index), in: self.databases.logNodes)
+        let key = (((index + 1) << UInt64(level)) &- 1).bigEndianBytes
+        var hashes = try self.txn.get(key, in: self.databases.logNodes) ?? []
+        if hashes.count < 32 * level {
+            // Below it, keep what the older layout holds, so that the record reads as before.
+            for below in (hashes.count / 32)..<level {
+                hashes += try self.storedTreeNode(level: below, index: (index << UInt64(level - below)) + (1 << UInt64(level - below)) - 1)
+                    ?? Array(repeating: 0, count: 32)
+            }
         }
+        if hashes.count >= 32 * (level + 1) {
+            hashes.replaceSubrange((32 * level)..<(32 * level + 32), with: hash)
+        } else {
+            hashes += hash
+        }
+        try self.txn.append(hashes, forKey: key, in: self.databases.logNodes)
     }
 
     var indexesSharedParts: Bool { true }
@@ -408,12 +429,6 @@ enum Keys {
     static let catalogue = Array("catalogue".utf8)
 
     static func kindByte(_ kind: RecordKind) -> UInt8 { RecordKeyBytes.kindByte(kind) }
-
-    /// The `log.nodes` key of the complete subtree `level`/`index`: the index of its last leaf (8, BE), then
-    /// the level (1). Increasing in the order the appends complete them, so every node is an append.
-    static func treeNode(level: Int, index: UInt64) -> [UInt8] {
-        (((index + 1) << UInt64(level)) &- 1).bigEndianBytes + [UInt8(level)]
-    }
 
     static func kind(_ byte: UInt8) throws -> RecordKind {
         switch byte {

@@ -29,6 +29,10 @@ public protocol LogWriter: LogReader {
     func putLogEntryBytes(_ bytes: [UInt8], at index: UInt64) throws
     /// Stores the hash of a complete subtree (level 0: a leaf hash), see ``LogReader/storedTreeNode(level:index:)``.
     func putTreeNode(_ hash: [UInt8], level: Int, index: UInt64) throws
+    /// Stores, for the entry at `index`, its leaf hash (`hashes[0]`) and the hashes of the subtrees its leaf
+    /// completes, level 1 up (`hashes[level]` is node `level`/`index >> level`): what one append adds to the
+    /// tree. The default stores each with ``putTreeNode(_:level:index:)``; a backend may keep them together.
+    func putTreeNodes(_ hashes: [[UInt8]], completedBy index: UInt64) throws
     /// Sets the number of entries in the log.
     func setLogSize(_ size: UInt64) throws
     /// Indexes a report or score request (the entry at `query.index`) under the file `key`.
@@ -45,6 +49,10 @@ extension LogReader {
 }
 
 extension LogWriter {
+    public func putTreeNodes(_ hashes: [[UInt8]], completedBy index: UInt64) throws {
+        for (level, hash) in hashes.enumerated() { try self.putTreeNode(hash, level: level, index: index >> UInt64(level)) }
+    }
+
     /// Nothing kept: entries hold every part inline.
     public var indexesSharedParts: Bool { false }
     public func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws {}
@@ -121,18 +129,17 @@ extension LogWriter {
         }
         let leaf = Merkle.leafHash(bytes)
         try self.putLogEntryBytes(bytes, at: index)
-        try self.putTreeNode(leaf, level: 0, index: index)
-        try self.setLogSize(index + 1)
         // Keep the hash of every complete subtree, so that roots and proofs cost O(log n) reads.
+        var hashes = [leaf]
         var level = 0
         var position = index
-        var hash = leaf
         while position & 1 == 1 {
-            hash = Merkle.nodeHash(try self.treeNode(level: level, index: position - 1), hash)
+            hashes.append(Merkle.nodeHash(try self.treeNode(level: level, index: position - 1), hashes[level]))
             level += 1
             position >>= 1
-            try self.putTreeNode(hash, level: level, index: position)
         }
+        try self.putTreeNodes(hashes, completedBy: index)
+        try self.setLogSize(index + 1)
         return LogReceipt(index: index, leafHash: leaf)
     }
 }

@@ -49,6 +49,7 @@ public enum StorageConformance {
         Check(name: "log ordering: indexes are dense and in append order, pages forward, backward and by bytes", body: logOrdering),
         Check(name: "subtree hashes and roots: the stored tree gives the RFC 6962 root and proofs at every size", body: subtreeHashesAndRoots),
         Check(name: "checkpoints: the stored tree matches a signed size and root, a rewrite is found", body: checkpoints),
+        Check(name: "shared parts: entries refer to the first entry holding their actor, legal basis and profile, never to one undone", body: sharedParts),
         Check(name: "query index: disclosed reports are indexed under their subjects, newest first", body: queryIndex),
         Check(name: "query records: a flood of refused queries does not push disclosed ones out", body: queryRecordsUnderFlood),
         Check(name: "credit files: records, indexes, tombstones and statements round-trip", body: creditFiles),
@@ -370,6 +371,49 @@ private func logOrdering(_ store: Store) async throws {
     big.reason = String(repeating: "x", count: AccessLogEntry.maxCanonicalBytes)
     try requireThrows("an entry over the limit is refused") { try store.write { try $0.appendLog(big) } }
     try require(try store.read { try $0.logSize() } == 40, "a refused entry takes no index")
+}
+
+private func sharedParts(_ store: Store) async throws {
+    func report(_ n: Int) -> AccessLogEntry {
+        AccessLogEntry(
+            .report(.individual), by: LogActor(institution: bank.value, certificateFingerprint: String(repeating: "ab", count: 32), operatorID: ""),
+            time: Date(timeIntervalSince1970: 1_780_000_000 + Double(n)), requestID: "r-\(n)", subjects: [subject(n)], purpose: .loanOrigination,
+            legalBasis: Purpose.loanOrigination.legalBasis, outcome: .hit, disclosedFields: ["identity.name:masked", "accounts.balance:shown"],
+            disclosureVersion: 3
+        )
+    }
+    _ = try store.write { try $0.appendLog(entry(0)) }
+    // The first report's write fails: nothing may later refer to the entry it would have been.
+    struct Crash: Error {}
+    try requireThrows("the failed write reaches the caller") {
+        try store.write { txn in
+            _ = try txn.appendLog(report(1))
+            throw Crash()
+        }
+    }
+    let first = try store.write { try $0.appendLog(report(2)) }
+    let later = try store.write { txn in try (0..<3).map { try txn.appendLog(report(3 + $0)) } }
+    try store.read { txn in
+        let logged = try txn.logEntries(from: 0, limit: 10)
+        try require(logged.count == 5, "the failed write left no entry")
+        for entry in logged.dropFirst() {
+            try require(entry.entry.institution == bank.value, "entry \(entry.index) reads with its institution")
+            try require(entry.entry.legalBasis == Purpose.loanOrigination.legalBasis, "entry \(entry.index) reads with its legal basis")
+            try require(entry.entry.disclosedFields.count == 2 && entry.entry.disclosureVersion == 3, "entry \(entry.index) reads with its profile")
+            try require(Merkle.leafHash(entry.bytes) == entry.leafHash, "entry \(entry.index) hashes to its leaf")
+        }
+        try require(try AccessLogEntry(canonicalBytes: logged[1].bytes).references.isEmpty, "the first report holds its parts itself")
+        for receipt in later {
+            guard let found = logged.first(where: { $0.index == receipt.index }) else {
+                throw ConformanceFailure(description: "Conformance.swift: entry \(receipt.index) is not read back")
+            }
+            let stored = try AccessLogEntry(canonicalBytes: found.bytes)
+            for part in LogSharedPart.allCases {
+                let target = stored.reference(part)
+                try require(target == nil || target == first.index, "entry \(receipt.index) refers to the first report for its \(part.label)")
+            }
+        }
+    }
 }
 
 private func subtreeHashesAndRoots(_ store: Store) async throws {

@@ -14,7 +14,7 @@ struct Log: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the most recent access-log entries, oldest first.")
         @OptionGroup var data: DataOptions
         @Option(name: [.customShort("n"), .long], help: "How many entries.") var count = 20
-        @Flag(help: "Print each entry's canonical JSON.") var json = false
+        @Flag(help: "Print each entry as JSON (docs/LOG-ENTRY.md, version 0 form, referenced parts filled in).") var json = false
 
         func run() throws {
             let store = try Store(folder: data.data)
@@ -27,7 +27,7 @@ struct Log: AsyncParsableCommand {
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             for logged in entries {
                 if json {
-                    print(String(decoding: logged.bytes, as: UTF8.self))
+                    print(String(decoding: logged.entry.jsonBytes(), as: UTF8.self))
                     continue
                 }
                 let e = logged.entry

@@ -12,7 +12,7 @@ import Testing
 func appendLargeEntries(_ count: Int, bytes: Int, to store: Store) throws {
     try store.write { txn in
         for n in 0..<count {
-            let subjects = (0..<(bytes / 67)).map { SubjectKey(hex: String(format: "%064x", n * 1_000_000 + $0))! }
+            let subjects = (0..<(bytes / 32)).map { SubjectKey(hex: String(format: "%064x", n * 1_000_000 + $0))! }
             _ = try txn.appendLog(
                 AccessLogEntry(
                     .furnishSubmit, by: LogActor(institution: "91110000100000016D", certificateFingerprint: "ab", operatorID: ""),

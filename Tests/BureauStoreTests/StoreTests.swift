@@ -82,7 +82,7 @@ struct StoreTests {
             }
             let needle = Array(text.utf8)
             let lmdb = try #require(store.backend as? LMDBStorage)
-            for name in ["subjects", "institutions", "certificates", "log.entries", "log.leaves", "meta"] {
+            for name in ["subjects", "institutions", "certificates", "log.entries", "log.nodes", "log.parts", "meta"] {
                 for (k, v) in try lmdb.rawEntries(of: name) {
                     #expect(!k.contains(needle), "key in \(name)")
                     if name.hasPrefix("log.") { #expect(!v.contains(needle), "value in \(name)") }

@@ -52,7 +52,10 @@ struct ConformanceFindsFaultsTests {
         CommitsFailedWrites(try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)))
     }
 
-    @Test("a backend that commits a failed write fails the atomicity, crash-point and batch checks", arguments: ["atomic batches", "crash points", "idempotent furnishing batches"])
+    @Test(
+        "a backend that commits a failed write fails the atomicity, crash-point, batch and shared-part checks",
+        arguments: ["atomic batches", "crash points", "idempotent furnishing batches", "shared parts"]
+    )
     func commitsFailedWrites(_ name: String) async throws {
         let check = try #require(StorageConformance.checks.first { $0.name.hasPrefix(name) })
         await #expect(throws: ConformanceFailure.self) { try await StorageConformance.run(check, on: Self.faulty) }
@@ -171,7 +174,7 @@ extension ConformanceFindsFaultsTests {
             try await StorageConformance.run(check, on: Self.flat)
         }
         for check in StorageConformance.checks
-        where !["atomic batches", "crash points", "idempotent furnishing batches"].contains(where: check.name.hasPrefix) {
+        where !["atomic batches", "crash points", "idempotent furnishing batches", "shared parts"].contains(where: check.name.hasPrefix) {
             try await StorageConformance.run(check, on: Self.faulty)
         }
     }

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("BUREAU_BIN", ROOT / ".build" / "debug"))
+# The Python client (its log-entry decoder is the independent reader of docs/LOG-ENTRY.md).
+sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 
 @pytest.fixture(scope="session")

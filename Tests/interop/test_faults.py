@@ -7,6 +7,7 @@ import struct
 
 import grpc
 
+from bureau_client import decode_entry
 from conftest import seeded_bureaud
 from test_crash import leaf_hash, root
 from test_interop import PERSON, channel
@@ -23,7 +24,7 @@ def read_log(stubs, address, certs):
             for entry in page.entries:
                 assert leaf_hash(entry.canonical) == entry.leaf_hash
                 leaves.append(entry.leaf_hash)
-                request_ids.append(json.loads(entry.canonical)["request_id"])
+                request_ids.append(decode_entry(entry.canonical)["request_id"])
     assert root(leaves) == checkpoint.root_hash, "the entries do not make up the checkpoint's root"
     return leaves, request_ids
 

@@ -33,3 +33,5 @@ def test_tutorial_runs_as_written(certs, bureaud):
         env=env, capture_output=True, text=True, check=True,
     ).stdout
     assert "signature verified" in regulator
+    assert "report.individual by 91110000100000016D for loan-origination -> hit" in regulator
+    assert "fields disclosed under table v" in regulator and " 0 fields" not in regulator

@@ -8,7 +8,7 @@ let verifier = try! NoteVerifier(verifierKey: signer.verifierKey)
 let furnisher = try! UnifiedSocialCreditCode(parsing: "91110000100000016D")
 
 /// Decoding what the bureau reads back: the first byte picks the decoder, the rest is its input.
-/// Access log entries (canonical JSON), stored identities (both formats), records, statements and dispute marks (the
+/// Access log entries (compact, docs/LOG-ENTRY.md, and JSON), stored identities (both formats), records, statements and dispute marks (the
 /// binary codec), and checkpoints and signed notes. Each input is refused with an error or decoded;
 /// a decoded log entry re-encodes to bytes that decode to the same entry.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -22,6 +22,9 @@ public func fuzzEntries(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         let again = try! AccessLogEntry(canonicalBytes: entry.canonicalBytes())
         precondition(again == entry, "a log entry's canonical bytes decode to the same entry")
         precondition(again.canonicalBytes() == entry.canonicalBytes(), "canonical bytes are stable")
+        if rest.first == LogEntryCodec.version {
+            precondition(entry.canonicalBytes() == Array(rest), "a compact entry has one encoding: the one it was read from")
+        }
     case 1:
         if let sources = try? RecordCodec.decodeIdentity(rest) {
             let again = try! RecordCodec.encode(sources).withUnsafeBytes { try RecordCodec.decodeIdentity($0) }

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import grpc
 
-__all__ = ["Bureau", "verify_inclusion", "verify_note", "leaf_hash"]
+from .log_entry import MalformedEntry, UnresolvedReference, decode_entry, resolve
+
+__all__ = ["Bureau", "verify_inclusion", "verify_note", "leaf_hash", "decode_entry", "resolve", "MalformedEntry",
+           "UnresolvedReference"]
 
 _stubs = None
 
@@ -115,6 +118,28 @@ class Bureau:
         )
         verify_inclusion(entry_index, size, leaf, list(proof.proof), root)
         return size, root
+
+    def _entry_bytes(self, index):
+        page = self.oversight.GetEntries(stubs().oversight.GetEntriesRequest(start=index, count=1), timeout=self.timeout)
+        if not page.entries or page.entries[0].index != index:
+            return None
+        return page.entries[0]
+
+    def log_entry(self, index):
+        """Entry `index` of the log, decoded (docs/LOG-ENTRY.md), with the parts it refers to (actor, legal basis,
+        disclosure profile) filled in from the entries holding them, and its leaf hash. Reads only: prove the
+        leaf with prove_receipt (and the holders' leaves likewise) to have it proven."""
+        logged = self._entry_bytes(index)
+        if logged is None:
+            raise ValueError("the log has no entry %d" % index)
+        if leaf_hash(logged.canonical) != logged.leaf_hash:
+            raise ValueError("entry %d does not hash to the leaf the server sent" % index)
+
+        def holder(i):
+            found = self._entry_bytes(i)
+            return decode_entry(found.canonical) if found is not None else None
+
+        return resolve(decode_entry(logged.canonical), index, holder), logged.leaf_hash
 
 
 def leaf_hash(entry):

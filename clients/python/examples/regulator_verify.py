@@ -14,4 +14,8 @@ regulator = Bureau(
 )
 size, root = regulator.prove_receipt(verifier_key, int(index), bytes.fromhex(leaf))
 print(f"receipt {index} is in the log of {size} entries (root {root.hex()}), signature verified")
+entry, entry_leaf = regulator.log_entry(int(index))
+assert entry_leaf == bytes.fromhex(leaf), "the entry the server sent is not the one of the receipt"
+print(f"entry {index}: {entry['action']} by {entry['institution']} for {entry['purpose']} -> {entry['outcome']}, "
+      f"{len(entry['disclosed_fields'])} fields disclosed under table v{entry['disclosure_version']}")
 regulator.close()
