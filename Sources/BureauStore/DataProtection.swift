@@ -87,6 +87,8 @@ public final class DataProtection: Sendable {
     public let secret: KeyedHashSecret
     /// Where the wrapped data keys live.
     public let keyStore: any KeyStore
+    /// HMAC-SHA256 keyed with the secret, copied for each token (the key schedule is done once).
+    private let mac: HMAC<SHA256>
     private let cache = Mutex<Cache>(Cache())
     /// The most unwrapped data keys kept in memory; beyond, the cache starts over.
     static let cacheLimit = 200_000
@@ -130,6 +132,7 @@ public final class DataProtection: Sendable {
             try PrivateFile.write(Data(try kek.wrap(secret).bytes), to: path)
             self.secret = secret
         }
+        self.mac = HMAC<SHA256>(key: self.secret.key)
     }
 
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
@@ -148,6 +151,14 @@ public final class DataProtection: Sendable {
         Array(reference.furnisher.value.utf8) + [RecordKeyBytes.kindByte(reference.kind)] + self.recordToken(reference)
     }
 
+    /// Both keys of a record, with one token computation: its ``recordKey(_:_:)`` and ``recordIndexKey(_:)``.
+    public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
+        let token = self.recordToken(reference)
+        let furnisher = Array(reference.furnisher.value.utf8)
+        let kind = RecordKeyBytes.kindByte(reference.kind)
+        return (subject.bytes + [kind] + furnisher + token, furnisher + [kind] + token)
+    }
+
     /// The 16-byte token of a record id.
     public func recordToken(_ reference: RecordReference) -> [UInt8] {
         self.mac("bureau.record.v1", [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + [0] + Array(reference.recordID.utf8))
@@ -157,7 +168,7 @@ public final class DataProtection: Sendable {
     public func scopeID(_ scope: KeyScope) -> KeyScopeID { KeyScopeID(bytes: self.mac("bureau.scope.v1", scope.bytes))! }
 
     private func mac(_ label: String, _ bytes: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: self.secret.key)
+        var hmac = self.mac
         hmac.update(data: Array(label.utf8))
         hmac.update(data: [0])
         hmac.update(data: bytes)
@@ -168,10 +179,13 @@ public final class DataProtection: Sendable {
 
     /// The data key to seal `scope` with in the transaction of `changes`: one made or found earlier, or a
     /// new one (put in the key store before the transaction commits).
-    func sealingKey(_ scope: KeyScope, _ changes: KeyChanges) throws -> DataKey {
+    ///
+    /// - Parameter fresh: the value is new (nothing was stored under it before), so its scope has no key to
+    ///   look up; a key left from an interrupted write would simply stay unused.
+    func sealingKey(_ scope: KeyScope, _ changes: KeyChanges, fresh: Bool = false) throws -> DataKey {
         let id = self.scopeID(scope)
         if let key = changes.pendingKey(id) { return key }
-        if !changes.isShredded(id) {
+        if !fresh, !changes.isShredded(id) {
             if let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
                 let key = try self.unwrap(wrapped)
@@ -272,11 +286,21 @@ public final class KeyChanges: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The transaction this one is nested in: what it made and shredded is seen here too.
+    private let parent: KeyChanges?
 
-    public init() {}
+    public init() { self.parent = nil }
+    private init(parent: KeyChanges) { self.parent = parent }
 
-    func pendingKey(_ scope: KeyScopeID) -> DataKey? { self.state.withLock { $0.made[scope]?.key } }
-    func isShredded(_ scope: KeyScopeID) -> Bool { self.state.withLock { $0.shredded[scope] != nil } }
+    func pendingKey(_ scope: KeyScopeID) -> DataKey? {
+        let own = self.state.withLock { state -> (key: DataKey?, shredded: Bool) in (state.made[scope]?.key, state.shredded[scope] != nil) }
+        if let key = own.key { return key }
+        return own.shredded ? nil : self.parent?.pendingKey(scope)
+    }
+
+    func isShredded(_ scope: KeyScopeID) -> Bool {
+        self.state.withLock { $0.shredded[scope] != nil } || self.parent?.isShredded(scope) == true
+    }
 
     func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID) {
         self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope) }
@@ -290,22 +314,39 @@ public final class KeyChanges: Sendable {
         }
     }
 
-    var made: [Made] { self.state.withLock { Array($0.made.values) } }
-    var shredded: [KeyScopeID: Set<KeyID>] { self.state.withLock { $0.shredded } }
+    /// The keys made, this transaction's and (for a nested one) its parents', the newest per scope.
+    var made: [Made] {
+        var out = self.parent.map { Dictionary(uniqueKeysWithValues: $0.made.map { ($0.scope, $0) }) } ?? [:]
+        self.state.withLock { state in
+            for scope in state.shredded.keys { out[scope] = nil }
+            for (scope, made) in state.made { out[scope] = made }
+        }
+        return Array(out.values)
+    }
+
+    var shredded: [KeyScopeID: Set<KeyID>] {
+        var out = self.parent?.shredded ?? [:]
+        self.state.withLock { state in
+            for (scope, ids) in state.shredded { out[scope, default: []].formUnion(ids) }
+        }
+        return out
+    }
 
     /// A transaction nested in this one.
-    public func child() -> KeyChanges {
-        let child = KeyChanges()
-        child.state.withLock { $0 = self.state.withLock { $0 } }
-        return child
-    }
+    public func child() -> KeyChanges { KeyChanges(parent: self) }
 
     /// Takes over what a nested transaction (made by ``child()``) did, when it succeeded.
     public func adopt(_ child: KeyChanges) {
-        let state = child.state.withLock { $0 }
-        self.state.withLock { $0 = state }
+        let delta = child.state.withLock { $0 }
+        self.state.withLock { state in
+            for (scope, ids) in delta.shredded {
+                state.made[scope] = nil
+                state.shredded[scope, default: []].formUnion(ids)
+            }
+            for (scope, made) in delta.made { state.made[scope] = made }
+        }
     }
 
     /// Whether the transaction made or shredded any key.
-    public var isEmpty: Bool { self.state.withLock { $0.made.isEmpty && $0.shredded.isEmpty } }
+    public var isEmpty: Bool { self.made.isEmpty && self.shredded.isEmpty }
 }
