@@ -23,6 +23,12 @@ public protocol KeyStore: Sendable {
     func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)]
     /// The scope the key `id` belongs to, or nil when no such key is stored (it was destroyed).
     func scope(ofKey id: KeyID) throws -> KeyScopeID?
+    /// In one transaction, replaces each of up to `limit` keys after the stored position `cursor` (nil: from
+    /// the first) by what `transform` makes of it (nil: leave it); returns how many were replaced and the
+    /// position to go on from, nil at the end.
+    func rewrap(
+        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+    ) throws -> (rewrapped: Int, next: [UInt8]?)
 }
 
 /// The id of a key scope (a file's identity, one record, one attachment, one dispute, ...): the first 16
@@ -81,8 +87,14 @@ public struct SealedValueError: Error, Sendable, CustomStringConvertible {
 /// Every backend seals and opens its stored values through ``StoredValues`` (one per transaction), made by
 /// ``values(_:)``, and tells the protection about its commit through ``KeyChanges``.
 public final class DataProtection: Sendable {
-    /// The KEK that wraps every key.
-    public let keyEncryptionKey: any KeyEncryptionKey
+    /// The KEK that wraps new keys, and while a rotation runs the one being retired (which still unwraps
+    /// the keys not re-wrapped yet).
+    private let keks: Mutex<(current: any KeyEncryptionKey, retiring: (any KeyEncryptionKey)?)>
+    /// The data folder (its `secret.wrapped` is re-wrapped by a rotation).
+    private let folder: String
+
+    /// The KEK that wraps every new key.
+    public var keyEncryptionKey: any KeyEncryptionKey { self.keks.withLock { $0.current } }
     /// The keyed-hash secret (unwrapped), which keys subject hashes, record tokens and scope ids.
     public let secret: KeyedHashSecret
     /// Where the wrapped data keys live.
@@ -108,7 +120,8 @@ public final class DataProtection: Sendable {
     ///   id) when another is given, a damaged or missing secret file beside existing data, a cleartext
     ///   `secret.key` of an installation made before encryption.
     public init(folder: String, kek: any KeyEncryptionKey, keyStore: any KeyStore, hasData: Bool) throws {
-        self.keyEncryptionKey = kek
+        self.keks = Mutex((kek, nil))
+        self.folder = folder
         self.keyStore = keyStore
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -224,8 +237,10 @@ public final class DataProtection: Sendable {
     }
 
     private func unwrap(_ wrapped: WrappedKey) throws -> DataKey {
+        let (current, retiring) = self.keks.withLock { ($0.current, $0.retiring) }
+        let kek = retiring.flatMap { $0.id == wrapped.keyEncryptionKeyID ? $0 : nil } ?? current
         do {
-            return try self.keyEncryptionKey.unwrapDataKey(wrapped)
+            return try kek.unwrapDataKey(wrapped)
         } catch {
             throw BureauError(.unavailable, "cannot unwrap data key \(wrapped.keyID): \(error)")
         }
@@ -236,6 +251,63 @@ public final class DataProtection: Sendable {
             if cache.byID.count >= Self.cacheLimit { cache = Cache() }
             cache.byID[key.id] = (key, scope)
             cache.byScope[scope] = key
+        }
+    }
+
+    // MARK: Rotation
+
+    /// What a rotation did.
+    public struct Rotation: Sendable {
+        /// The KEK retired and the one now in force.
+        public var from: KeyID
+        public var to: KeyID
+        /// Data keys re-wrapped (keys made during the rotation were wrapped under the new KEK already).
+        public var rewrapped: Int
+        /// Data keys in the key store at the end, every one under the new KEK.
+        public var keys: Int
+    }
+
+    /// Starts a rotation to `new`: from now on new keys are wrapped under `new`, and keys under the current
+    /// KEK still unwrap. Called inside a write transaction of the data (see ``Store/rotateKeys(to:batch:)``),
+    /// so that every key made under the old KEK was put in the key store before.
+    func beginRotation(to new: any KeyEncryptionKey) throws {
+        try self.keks.withLock { keks in
+            if let retiring = keks.retiring, retiring.id != new.id {
+                throw BureauError(.failedPrecondition, "a rotation from KEK \(retiring.id) to \(keks.current.id) is running")
+            }
+            if keks.current.id != new.id { keks = (new, keks.current) }
+        }
+    }
+
+    /// Re-wraps the keyed-hash secret and every data key under the KEK ``beginRotation(to:)`` named, in
+    /// batches of `batch` keys (each batch one key store transaction, so a key destroyed meanwhile is never
+    /// put back), then retires the old KEK. Running it again after an interruption goes on where it stopped:
+    /// keys already under the new KEK are left alone.
+    func finishRotation(batch: Int) throws -> Rotation {
+        let (new, old) = self.keks.withLock { ($0.current, $0.retiring) }
+        guard let old else {
+            return Rotation(from: new.id, to: new.id, rewrapped: 0, keys: try self.keyStore.allKeys().count)
+        }
+        do {
+            let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
+            try PrivateFile.write(Data(try new.wrap(self.secret).bytes), to: path)
+            var rewrapped = 0
+            var cursor: [UInt8]? = nil
+            repeat {
+                let step = try self.keyStore.rewrap(after: cursor, limit: batch) { wrapped in
+                    wrapped.keyEncryptionKeyID == new.id ? nil : try KeyRotation.rewrap(wrapped, from: old, to: new)
+                }
+                rewrapped += step.rewrapped
+                cursor = step.next
+            } while cursor != nil
+            let remaining = try self.keyStore.allKeys()
+            guard remaining.allSatisfy({ $0.key.keyEncryptionKeyID == new.id }) else {
+                throw BureauError(.internal, "after the rotation some data keys are still wrapped under KEK \(old.id)")
+            }
+            self.keks.withLock { $0.retiring = nil }
+            return Rotation(from: old.id, to: new.id, rewrapped: rewrapped, keys: remaining.count)
+        } catch let error as KeyError {
+            throw BureauError(.unavailable, "the rotation from KEK \(old.id) to \(new.id) stopped: \(error); run it again with both keys")
         }
     }
 

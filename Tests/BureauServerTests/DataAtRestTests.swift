@@ -261,4 +261,60 @@ struct DataAtRestTests {
             #expect(try old.read { try $0.record(deleted, of: key) } != nil)
         }
     }
+
+    @Test("the KEK is rotated while statements are filed and reports read: every key ends under the new KEK, and a copy opens with it alone")
+    func rotationUnderLoad() async throws {
+        try await InProcessBureau.run { bureau in
+            let work = TestKeyFile.temporaryFolder("bureau-rotate")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let old = bureau.store.backend.protection.keyEncryptionKey
+            let new = try FileKeyEncryptionKey.create(at: work + "/kek/new.key")
+            let keyStore = try #require(bureau.store.backend.protection.keyStore as? LMDBKeyStore)
+            let people = [DemoData.personIdentifier, "440305199207045670", "310104198503121235"]  // on file, with standing consents
+            let rotation = try await withThrowingTaskGroup(of: DataProtection.Rotation?.self) { group in
+                for (n, person) in people.enumerated() {
+                    group.addTask {
+                        for i in 0..<12 {
+                            var statement = Bureau_StatementRequest()
+                            statement.subject = Self.subject(person, request: "load-\(n)-\(i)")
+                            statement.text = "statement \(i) of person \(n)"
+                            _ = try await channel(bureau) { [statement] in try await $0.addStatement(request: ClientRequest(message: statement), options: fastCall) }
+                            _ = try await bureau.withClient("bank") { client in
+                                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest(person)), options: fastCall)
+                            }
+                        }
+                        return nil
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(50))
+                    return try bureau.store.rotateKeys(to: new, batch: 7)
+                }
+                var rotation: DataProtection.Rotation?
+                for try await result in group { rotation = rotation ?? result }
+                return try #require(rotation)
+            }
+            #expect(rotation.from == old.id && rotation.to == new.id && rotation.rewrapped > 0)
+            // Every key in the store is under the new KEK and unwraps with it alone, the old one no longer does.
+            let keys = try keyStore.allKeys()
+            #expect(keys.count >= rotation.keys)
+            for (_, wrapped) in keys {
+                #expect(wrapped.keyEncryptionKeyID == new.id)
+                _ = try new.unwrapDataKey(wrapped)
+            }
+            #expect(throws: KeyError.self) { _ = try old.unwrapDataKey(keys[0].key) }
+            // A copy, opened as a new process would, with the new KEK only: every file opens.
+            try Backup.take(of: bureau.store, to: work + "/backup")
+            try Backup.restore(from: work + "/backup", to: work + "/restored", keyStore: keyStore)
+            // The retired KEK no longer opens the copy (checked first: an environment is opened once at a time).
+            #expect(throws: BureauError.self) { _ = try Store(folder: work + "/restored", configuration: .init(keys: .file(TestKeyFile.install()))) }
+            let restored = try Store(folder: work + "/restored", configuration: .init(mapSize: 64 << 20, keys: .file(new.path)))
+            let subjects = try #require(restored.backend as? LMDBStorage).rawEntries(of: "subjects").map { SubjectKey(bytes: $0.key) }
+            #expect(subjects.count == (try bureau.store.read { try $0.fileCount() }))
+            let statements = try restored.read { txn in try subjects.map { try #require(try txn.file($0)).statements.count }.reduce(0, +) }
+            let live = try bureau.store.read { txn in try subjects.map { try txn.file($0)?.statements.count ?? 0 }.reduce(0, +) }
+            #expect(statements == live && statements >= people.count * 12)
+        }
+    }
 }
