@@ -144,6 +144,7 @@ let package = Package(
         .target(
             name: "BureauServer",
             dependencies: [
+                "BureauKeys",
                 "BureauCore",
                 "BureauStore",
                 "BureauLMDB",

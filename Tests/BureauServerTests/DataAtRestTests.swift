@@ -317,4 +317,49 @@ struct DataAtRestTests {
             #expect(statements == live && statements >= people.count * 12)
         }
     }
+
+    @Test("RotateKeys: operators only; a bad key file is refused naming it and changes nothing; a good one rotates and is logged")
+    func rotateOverTheAPI() async throws {
+        try await InProcessBureau.run { bureau in
+            let work = TestKeyFile.temporaryFolder("bureau-rotate-api")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let old = bureau.store.backend.protection.keyEncryptionKey.id
+            let new = try FileKeyEncryptionKey.create(at: work + "/kek/new.key")
+            func rotate(_ file: String, as identity: String = "operator") async -> (Bureau_RotateKeysResponse?, RPCError?) {
+                var request = Bureau_RotateKeysRequest()
+                request.requestID = "rotate-\(UUID().uuidString)"
+                request.keyFile = file
+                do {
+                    let response = try await bureau.administer(as: bureau.clients[identity]) { admin, metadata in
+                        try await admin.rotateKeys(request: ClientRequest(message: request, metadata: metadata), options: fastCall)
+                    }
+                    return (response, nil)
+                } catch let error as RPCError {
+                    return (nil, error)
+                } catch {
+                    return (nil, RPCError(code: .unknown, message: "\(error)"))
+                }
+            }
+            let (_, denied) = await rotate(new.path, as: "bank")
+            #expect(denied?.code == .permissionDenied)
+            let (_, missing) = await rotate(work + "/kek/none.key")
+            #expect(missing?.code == .failedPrecondition && missing?.message.contains("none.key") == true)
+            let (_, relative) = await rotate("kek/new.key")
+            #expect(relative?.code == .invalidArgument && relative?.message.contains("key_file") == true)
+            #expect(bureau.store.backend.protection.keyEncryptionKey.id == old)
+
+            let before = try bureau.store.read { try $0.logSize() }
+            let (response, error) = await rotate(new.path)
+            #expect(error == nil)
+            let rotated = try #require(response)
+            #expect(rotated.previousKeyID == old.hex && rotated.keyID == new.id.hex && rotated.keys > 0 && rotated.rewrapped == rotated.keys)
+            #expect(bureau.store.backend.protection.keyEncryptionKey.id == new.id)
+            let entry = try #require(try bureau.logEntries().first { $0.index >= before && $0.entry.action == .keysRotate })
+            #expect(entry.entry.operatorID == "staff-0042" && entry.entry.reason.contains(new.id.hex))
+            // The same key again is refused: it is in force already.
+            let (_, again) = await rotate(new.path)
+            #expect(again?.code == .failedPrecondition)
+        }
+    }
 }
