@@ -15,9 +15,16 @@ import Testing
 /// runs, grouped with spaces and hyphens as people write them), each in UTF-8, UTF-16LE and UTF-16BE.
 struct LeakScanner {
     private var needles: [(bytes: [UInt8], label: String)] = []
-    /// Needle indexes by their first two bytes, and whether a bucket has any (a cheap first test per byte).
-    private var buckets = [[Int]](repeating: [], count: 1 << 16)
+    /// Needle indexes by their first six bytes, and whether any needle starts with a given two bytes (a cheap
+    /// first test per position).
+    private var buckets: [UInt64: [Int]] = [:]
     private var used = [Bool](repeating: false, count: 1 << 16)
+
+    private static func prefix(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for j in 0..<6 { v = v << 8 | UInt64(b[i + j]) }
+        return v
+    }
 
     init(_ values: [(label: String, value: String)]) {
         var seen = Set<[UInt8]>()
@@ -30,7 +37,7 @@ struct LeakScanner {
                     utf16.flatMap { [UInt8(truncatingIfNeeded: $0 >> 8), UInt8(truncatingIfNeeded: $0)] },
                 ]
                 for bytes in encodings where bytes.count >= Self.shortest && seen.insert(bytes).inserted {
-                    self.buckets[Int(bytes[0]) << 8 | Int(bytes[1])].append(self.needles.count)
+                    self.buckets[bytes.withUnsafeBufferPointer { Self.prefix($0, 0) }, default: []].append(self.needles.count)
                     self.used[Int(bytes[0]) << 8 | Int(bytes[1])] = true
                     self.needles.append((bytes, label))
                 }
@@ -66,13 +73,14 @@ struct LeakScanner {
         var found = Set<String>()
         bytes.withUnsafeBufferPointer { b in
             self.used.withUnsafeBufferPointer { used in
-            guard b.count >= 2 else { return }
-            for i in 0..<(b.count - 1) where used[Int(b[i]) << 8 | Int(b[i + 1])] {
-                for n in self.buckets[Int(b[i]) << 8 | Int(b[i + 1])] {
+            guard b.count >= Self.shortest else { return }
+            for i in 0...(b.count - Self.shortest) where used[Int(b[i]) << 8 | Int(b[i + 1])] {
+                guard let bucket = self.buckets[Self.prefix(b, i)] else { continue }
+                for n in bucket {
                     let needle = self.needles[n].bytes
                     guard i + needle.count <= b.count else { continue }
                     var match = true
-                    for j in 2..<needle.count where b[i + j] != needle[j] {
+                    for j in Self.shortest..<needle.count where b[i + j] != needle[j] {
                         match = false
                         break
                     }
