@@ -263,7 +263,7 @@ let package = Package(
         .testTarget(
             name: "BureauKeysTests",
             dependencies: [
-                "BureauKeys",
+                "BureauKeys", "BureauStore", "BureauLMDB", "BureauCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
