@@ -106,7 +106,8 @@ public final class DataProtection: Sendable {
     static let cacheLimit = 200_000
 
     private struct Cache {
-        var byID: [KeyID: (key: DataKey, scope: KeyScopeID)] = [:]
+        /// By key id: the key and the scope it belongs to (as given, so that a hit needs no HMAC).
+        var byID: [KeyID: (key: DataKey, scope: KeyScope)] = [:]
         var byScope: [KeyScopeID: DataKey] = [:]
     }
 
@@ -202,31 +203,31 @@ public final class DataProtection: Sendable {
             if let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
                 let key = try self.unwrap(wrapped)
-                self.remember(key, scope: id)
+                self.remember(key, scope: scope, id: id)
                 return key
             }
         }
         let key = DataKey.generate()
         let wrapped: WrappedKey
         do { wrapped = try self.keyEncryptionKey.wrap(key) } catch { throw BureauError(.unavailable, "cannot wrap a new data key: \(error)") }
-        changes.add(key, wrapped, scope: id)
+        changes.add(key, wrapped, scope: id, raw: scope)
         return key
     }
 
     /// The data key with `id` of `scope`, for opening.
-    func openingKey(_ id: KeyID, _ scope: KeyScope, _ changes: KeyChanges?, what: String) throws -> DataKey {
-        let scopeID = self.scopeID(scope)
-        if let key = changes?.pendingKey(scopeID), key.id == id { return key }
+    func openingKey(_ id: KeyID, _ scope: KeyScope, _ changes: KeyChanges?, what: @autoclosure () -> String) throws -> DataKey {
+        if let changes, let key = changes.pendingKey(self.scopeID(scope)), key.id == id { return key }
         if let hit = self.cache.withLock({ $0.byID[id] }) {
-            guard hit.scope == scopeID else { throw Self.moved(what, id) }
+            guard hit.scope == scope else { throw Self.moved(what(), id) }
             return hit.key
         }
+        let scopeID = self.scopeID(scope)
         guard let wrapped = try self.keyStore.wrappedKeys(of: scopeID).first(where: { $0.keyID == id }) else {
-            if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what, id) }
-            throw SealedValueError(removed: true, message: "\(what) was removed: its data key \(id) is no longer in the key store")
+            if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what(), id) }
+            throw SealedValueError(removed: true, message: "\(what()) was removed: its data key \(id) is no longer in the key store")
         }
         let key = try self.unwrap(wrapped)
-        self.remember(key, scope: scopeID)
+        self.remember(key, scope: scope, id: scopeID)
         return key
     }
 
@@ -246,11 +247,11 @@ public final class DataProtection: Sendable {
         }
     }
 
-    private func remember(_ key: DataKey, scope: KeyScopeID) {
+    private func remember(_ key: DataKey, scope: KeyScope, id: KeyScopeID) {
         self.cache.withLock { cache in
             if cache.byID.count >= Self.cacheLimit { cache = Cache() }
             cache.byID[key.id] = (key, scope)
-            cache.byScope[scope] = key
+            cache.byScope[id] = key
         }
     }
 
@@ -329,7 +330,7 @@ public final class DataProtection: Sendable {
                 for id in ids { cache.byID[id] = nil }
             }
         }
-        for entry in made { self.remember(entry.key, scope: entry.scope) }
+        for entry in made { self.remember(entry.key, scope: entry.raw, id: entry.scope) }
         guard !shredded.isEmpty else { return }
         try self.keyStore.destroy(shredded.flatMap { scope, ids in ids.map { (scope, $0) } })
     }
@@ -350,6 +351,7 @@ public final class KeyChanges: Sendable {
         var key: DataKey
         var wrapped: WrappedKey
         var scope: KeyScopeID
+        var raw: KeyScope
     }
 
     private struct State {
@@ -374,8 +376,8 @@ public final class KeyChanges: Sendable {
         self.state.withLock { $0.shredded[scope] != nil } || self.parent?.isShredded(scope) == true
     }
 
-    func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID) {
-        self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope) }
+    func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID, raw: KeyScope) {
+        self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope, raw: raw) }
     }
 
     func shred(_ scope: KeyScopeID, stored: [KeyID]) {

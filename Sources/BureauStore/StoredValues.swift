@@ -40,7 +40,7 @@ public struct StoredValues {
     public func open(_ sealed: UnsafeRawBufferPointer, scope: KeyScope, binding: FieldBinding) throws -> [UInt8] {
         let bytes = Array(sealed)
         do {
-            let key = try self.protection.openingKey(try SealedField.keyID(of: bytes), scope, self.changes, what: "the \(binding.field) of subject \(Self.hex(binding.subject))")
+            let key = try self.protection.openingKey(try SealedField.keyID(of: bytes), scope, self.changes, what: "\(binding)")
             return try key.open(bytes, for: binding)
         } catch let error as KeyError {
             throw SealedValueError(removed: false, message: "stored \(binding) cannot be opened: \(error)")
@@ -181,5 +181,4 @@ public struct StoredValues {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
