@@ -148,6 +148,7 @@ let package = Package(
         .target(
             name: "BureauServer",
             dependencies: [
+                "BureauKeys",
                 "BureauCore",
                 "BureauStore",
                 "BureauLMDB",
@@ -286,7 +287,7 @@ let package = Package(
         .testTarget(
             name: "BureauKeysTests",
             dependencies: [
-                "BureauKeys",
+                "BureauKeys", "BureauStore", "BureauLMDB", "BureauCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

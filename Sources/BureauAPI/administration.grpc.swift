@@ -124,6 +124,19 @@ public enum Bureau_AdministrationService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RotateKeys" metadata.
+        public enum RotateKeys: Sendable {
+            /// Request type for "RotateKeys".
+            public typealias Input = Bureau_RotateKeysRequest
+            /// Response type for "RotateKeys".
+            public typealias Output = Bureau_RotateKeysResponse
+            /// Descriptor for "RotateKeys".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bureau.v1.AdministrationService"),
+                method: "RotateKeys",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bureau.v1.AdministrationService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             RegisterInstitution.descriptor,
@@ -133,7 +146,8 @@ public enum Bureau_AdministrationService: Sendable {
             RevokeCertificate.descriptor,
             ReplaceCatalogue.descriptor,
             SuspendLicence.descriptor,
-            ReinstateLicence.descriptor
+            ReinstateLicence.descriptor,
+            RotateKeys.descriptor
         ]
     }
 }
@@ -316,6 +330,25 @@ extension Bureau_AdministrationService {
             request: GRPCCore.StreamingServerRequest<Bureau_LicenceActionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse>
+
+        /// Handle the "RotateKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+        /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bureau_RotateKeysRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bureau_RotateKeysResponse` messages.
+        func rotateKeys(
+            request: GRPCCore.StreamingServerRequest<Bureau_RotateKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bureau_RotateKeysResponse>
     }
 
     /// Service protocol for the "bureau.v1.AdministrationService" service.
@@ -482,6 +515,25 @@ extension Bureau_AdministrationService {
             request: GRPCCore.ServerRequest<Bureau_LicenceActionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse>
+
+        /// Handle the "RotateKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+        /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RotateKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bureau_RotateKeysResponse` message.
+        func rotateKeys(
+            request: GRPCCore.ServerRequest<Bureau_RotateKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bureau_RotateKeysResponse>
     }
 
     /// Simple service protocol for the "bureau.v1.AdministrationService" service.
@@ -646,6 +698,25 @@ extension Bureau_AdministrationService {
             request: Bureau_LicenceActionRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bureau_LicenceActionResponse
+
+        /// Handle the "RotateKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+        /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bureau_RotateKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bureau_RotateKeysResponse` to respond with.
+        func rotateKeys(
+            request: Bureau_RotateKeysRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bureau_RotateKeysResponse
     }
 }
 
@@ -741,6 +812,17 @@ extension Bureau_AdministrationService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bureau_AdministrationService.Method.RotateKeys.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_RotateKeysRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_RotateKeysResponse>(),
+            handler: { request, context in
+                try await self.rotateKeys(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -829,6 +911,17 @@ extension Bureau_AdministrationService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bureau_LicenceActionResponse> {
         let response = try await self.reinstateLicence(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func rotateKeys(
+        request: GRPCCore.StreamingServerRequest<Bureau_RotateKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bureau_RotateKeysResponse> {
+        let response = try await self.rotateKeys(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -936,6 +1029,19 @@ extension Bureau_AdministrationService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bureau_LicenceActionResponse> {
         return GRPCCore.ServerResponse<Bureau_LicenceActionResponse>(
             message: try await self.reinstateLicence(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func rotateKeys(
+        request: GRPCCore.ServerRequest<Bureau_RotateKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bureau_RotateKeysResponse> {
+        return GRPCCore.ServerResponse<Bureau_RotateKeysResponse>(
+            message: try await self.rotateKeys(
                 request: request.message,
                 context: context
             ),
@@ -1148,6 +1254,30 @@ extension Bureau_AdministrationService {
             deserializer: some GRPCCore.MessageDeserializer<Bureau_LicenceActionResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_LicenceActionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RotateKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+        /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RotateKeysRequest` message.
+        ///   - serializer: A serializer for `Bureau_RotateKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_RotateKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func rotateKeys<Result>(
+            request: GRPCCore.ClientRequest<Bureau_RotateKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_RotateKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_RotateKeysResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RotateKeysResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1451,6 +1581,41 @@ extension Bureau_AdministrationService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RotateKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+        /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bureau_RotateKeysRequest` message.
+        ///   - serializer: A serializer for `Bureau_RotateKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Bureau_RotateKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func rotateKeys<Result>(
+            request: GRPCCore.ClientRequest<Bureau_RotateKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bureau_RotateKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bureau_RotateKeysResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RotateKeysResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bureau_AdministrationService.Method.RotateKeys.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1688,6 +1853,36 @@ extension Bureau_AdministrationService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bureau_LicenceActionRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_LicenceActionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RotateKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+    /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bureau_RotateKeysRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rotateKeys<Result>(
+        request: GRPCCore.ClientRequest<Bureau_RotateKeysRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RotateKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.rotateKeys(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bureau_RotateKeysRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bureau_RotateKeysResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1959,6 +2154,40 @@ extension Bureau_AdministrationService.ClientProtocol {
             metadata: metadata
         )
         return try await self.reinstateLicence(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RotateKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Re-wraps the installation secret and every data key under a new key-encryption key while bureaud
+    /// > serves, then retires the old one; logged. The configuration must name the new key from the next start.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rotateKeys<Result>(
+        _ message: Bureau_RotateKeysRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bureau_RotateKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bureau_RotateKeysRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.rotateKeys(
             request: request,
             options: options,
             onResponse: handleResponse

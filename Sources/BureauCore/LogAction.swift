@@ -15,7 +15,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case licenceSuspend, licenceReinstate
         case anomalyDetected
         case retentionPurge
-        case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke
+        case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke, keysRotate
         /// A refused call, named by the RPC's full method name; also any name this build does not know.
         case call(String)
     }
@@ -84,6 +84,8 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
     public static let catalogueReplace = LogAction(.catalogueReplace)
     /// `certificate.revoke`: a client certificate revoked.
     public static let certificateRevoke = LogAction(.certificateRevoke)
+    /// `keys.rotate`: the key-encryption key rotated (every data key re-wrapped).
+    public static let keysRotate = LogAction(.keysRotate)
 
     /// A refused call, named by its RPC's full method name (`bureau.v1.SubjectService/PlaceFreeze`).
     public static func refusedCall(_ method: String) -> LogAction { LogAction(name: method) }
@@ -95,7 +97,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         .subjectHistory, .subjectStatement, .subjectFreeze, .subjectUnfreeze, .subjectFraudAlert, .subjectFraudAlertRemoved,
         .repairRequest, .repairApprove, .repairReject, .disputeFile, .disputeAnswer, .licenceSuspend, .licenceReinstate,
         .anomalyDetected, .retentionPurge, .institutionRegister, .institutionUpdate, .catalogueReplace, .certificateBind,
-        .certificateRevoke,
+        .certificateRevoke, .keysRotate,
     ]
     private static let byName = Dictionary(uniqueKeysWithValues: named.map { ($0.name, $0) })
 
@@ -136,6 +138,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case .certificateBind: "certificate.bind"
         case .catalogueReplace: "catalogue.replace"
         case .certificateRevoke: "certificate.revoke"
+        case .keysRotate: "keys.rotate"
         case .call(let method): method
         }
     }

@@ -20,8 +20,12 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
 
     /// A fresh random id.
     public static func random() -> KeyID {
+        // Two 64-bit draws, not sixteen 8-bit ones: each draw is a call into the system's generator.
         var generator = SystemRandomNumberGenerator()
-        return KeyID(unchecked: (0..<Self.byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.byteCount)
+        for _ in 0..<2 { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
+        return KeyID(unchecked: bytes)
     }
 
     /// The first 16 bytes of SHA-256 over `label` and `parts`: a fingerprint that reveals nothing about them.

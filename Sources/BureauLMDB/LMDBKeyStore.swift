@@ -83,6 +83,27 @@ public final class LMDBKeyStore: KeyStore {
         try self.guarded { try self.environment.read { try $0.get(id.bytes, in: self.ids).flatMap { KeyScopeID(bytes: $0) } } }
     }
 
+    public func rewrap(
+        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+    ) throws -> (rewrapped: Int, next: [UInt8]?) {
+        try self.guarded {
+            try self.environment.write { txn in
+                var seen = 0
+                var last: [UInt8]?
+                var replaced: [(key: [UInt8], value: WrappedKey)] = []
+                try txn.scan(self.keys, from: cursor) { k, v in
+                    if let cursor, k.elementsEqual(cursor) { return true }
+                    last = Array(k)
+                    seen += 1
+                    if let new = try transform(try WrappedKey(bytes: Array(v))) { replaced.append((Array(k), new)) }
+                    return seen < limit
+                }
+                for (key, value) in replaced { try txn.put(value.bytes, forKey: key, in: self.keys) }
+                return (replaced.count, seen < limit ? nil : last)
+            }
+        }
+    }
+
     /// The number of keys held.
     public func count() throws -> Int { try self.guarded { try self.environment.read { try $0.count(self.keys) } } }
 

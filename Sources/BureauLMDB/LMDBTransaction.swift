@@ -77,7 +77,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
 
     /// Stores every source's identity facts of the file `key` (creating the file), replacing what was there.
     func putIdentitySources(_ sources: [IdentitySource], for key: SubjectKey) throws {
-        try self.txn.put(try self.values.sealIdentity(sources, of: key), forKey: key.bytes, in: self.databases.subjects)
+        let fresh = try !self.hasFile(key)
+        try self.txn.put(try self.values.sealIdentity(sources, of: key, fresh: fresh), forKey: key.bytes, in: self.databases.subjects)
     }
 
     /// Whether `furnisher` holds at least one record (of any kind) on the file `key`.
@@ -147,13 +148,14 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
     func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
-        if let owner = try self.owner(of: reference), owner != key {
+        let (recordKey, indexKey) = self.protection.recordKeys(key, reference)
+        if let owner = try self.txn.withValue(forKey: indexKey, in: self.databases.furnisherIndex, { SubjectKey(bytes: Array($0)) }), owner != key {
             throw BureauError(.alreadyExists, "\(reference.kind.rawValue) \(reference.recordID) is already on another file of this furnisher")
         }
-        if let previous = try self.record(reference, of: key) {
+        let previous = try self.storedRecord(recordKey)?.record
+        if let previous {
             try self.removeIndexes(previous, of: key, catalogue: catalogue)
         }
-        let recordKey = self.protection.recordKey(key, reference)
         let encoded = RecordCodec.encode(record)
         if let tombstone = try self.txn.get(recordKey, in: self.databases.tombstones) {
             // A deleted record comes back only changed, or on a new legal basis.
@@ -165,8 +167,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
             }
             try self.txn.delete(recordKey, in: self.databases.tombstones)
         }
-        try self.txn.put(try self.values.sealRecord(record, of: key, recordKey: recordKey), forKey: recordKey, in: self.databases.records)
-        try self.txn.put(key.bytes, forKey: self.protection.recordIndexKey(reference), in: self.databases.furnisherIndex)
+        try self.txn.put(try self.values.sealRecord(record, of: key, recordKey: recordKey, fresh: previous == nil), forKey: recordKey, in: self.databases.records)
+        try self.txn.put(key.bytes, forKey: indexKey, in: self.databases.furnisherIndex)
         // The retention index holds where retention counts from, not an end day: the purge applies the
         // catalogue in force, so a catalogue change needs no rebuild (see Retention.swift).
         if let anchor = Retention.anchor(of: record) {

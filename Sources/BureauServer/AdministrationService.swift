@@ -2,6 +2,7 @@ public import BureauAPI
 import BureauWire
 import BureauCore
 import BureauStore
+import BureauKeys
 import Foundation
 public import GRPCCore
 import SwiftASN1
@@ -139,6 +140,43 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
             return (try txn.appendLog(named), owner)
         }
         return Self.response(receipt, institution: owner, fingerprint: hex)
+    }
+
+    /// Rotates the key-encryption key to the key file `key_file` on bureaud's machine while serving (see
+    /// ``Store/rotateKeys(to:batch:)``), then logs it; the re-wrap runs on a thread of its own.
+    public func rotateKeys(request: Bureau_RotateKeysRequest, context: ServerContext) async throws -> Bureau_RotateKeysResponse {
+        let caller = try self.operator(context)
+        try Furnishing.validateBatchID(request.requestID, field: "request_id")
+        guard request.keyFile.hasPrefix("/"), request.keyFile.utf8.count <= 1024, !request.keyFile.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            throw BureauError.invalid("key_file", "is an absolute path of at most 1024 bytes")
+        }
+        let store = self.context.store
+        let new: FileKeyEncryptionKey
+        do {
+            new = try FileKeyEncryptionKey.load(from: request.keyFile, outside: store.folder)
+        } catch {
+            throw BureauError(.failedPrecondition, "key_file: \(error)")
+        }
+        guard new.id != store.backend.protection.keyEncryptionKey.id else {
+            throw BureauError(.failedPrecondition, "key_file: KEK \(new.id) is the one in force already")
+        }
+        let rotation = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DataProtection.Rotation, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try store.rotateKeys(to: new) }) }
+            thread.name = "bureau-key-rotation"
+            thread.start()
+        }
+        let entry = try self.entry(
+            caller, .keysRotate, request.requestID,
+            target: "KEK \(rotation.from) -> \(rotation.to): \(rotation.rewrapped) data key(s) re-wrapped, \(rotation.keys) in the key store", request
+        )
+        let receipt = try await self.context.commit(for: caller) { txn in try txn.appendLog(entry) }
+        var response = Bureau_RotateKeysResponse()
+        response.receipt = Bureau_LogReceipt(receipt)
+        response.previousKeyID = rotation.from.hex
+        response.keyID = rotation.to.hex
+        response.rewrapped = UInt64(rotation.rewrapped)
+        response.keys = UInt64(rotation.keys)
+        return response
     }
 
     public func replaceCatalogue(

@@ -23,6 +23,12 @@ public protocol KeyStore: Sendable {
     func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)]
     /// The scope the key `id` belongs to, or nil when no such key is stored (it was destroyed).
     func scope(ofKey id: KeyID) throws -> KeyScopeID?
+    /// In one transaction, replaces each of up to `limit` keys after the stored position `cursor` (nil: from
+    /// the first) by what `transform` makes of it (nil: leave it); returns how many were replaced and the
+    /// position to go on from, nil at the end.
+    func rewrap(
+        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+    ) throws -> (rewrapped: Int, next: [UInt8]?)
 }
 
 /// The id of a key scope (a file's identity, one record, one attachment, one dispute, ...): the first 16
@@ -81,18 +87,27 @@ public struct SealedValueError: Error, Sendable, CustomStringConvertible {
 /// Every backend seals and opens its stored values through ``StoredValues`` (one per transaction), made by
 /// ``values(_:)``, and tells the protection about its commit through ``KeyChanges``.
 public final class DataProtection: Sendable {
-    /// The KEK that wraps every key.
-    public let keyEncryptionKey: any KeyEncryptionKey
+    /// The KEK that wraps new keys, and while a rotation runs the one being retired (which still unwraps
+    /// the keys not re-wrapped yet).
+    private let keks: Mutex<(current: any KeyEncryptionKey, retiring: (any KeyEncryptionKey)?)>
+    /// The data folder (its `secret.wrapped` is re-wrapped by a rotation).
+    private let folder: String
+
+    /// The KEK that wraps every new key.
+    public var keyEncryptionKey: any KeyEncryptionKey { self.keks.withLock { $0.current } }
     /// The keyed-hash secret (unwrapped), which keys subject hashes, record tokens and scope ids.
     public let secret: KeyedHashSecret
     /// Where the wrapped data keys live.
     public let keyStore: any KeyStore
+    /// HMAC-SHA256 keyed with the secret, copied for each token (the key schedule is done once).
+    private let mac: HMAC<SHA256>
     private let cache = Mutex<Cache>(Cache())
     /// The most unwrapped data keys kept in memory; beyond, the cache starts over.
     static let cacheLimit = 200_000
 
     private struct Cache {
-        var byID: [KeyID: (key: DataKey, scope: KeyScopeID)] = [:]
+        /// By key id: the key and the scope it belongs to (as given, so that a hit needs no HMAC).
+        var byID: [KeyID: (key: DataKey, scope: KeyScope)] = [:]
         var byScope: [KeyScopeID: DataKey] = [:]
     }
 
@@ -106,7 +121,8 @@ public final class DataProtection: Sendable {
     ///   id) when another is given, a damaged or missing secret file beside existing data, a cleartext
     ///   `secret.key` of an installation made before encryption.
     public init(folder: String, kek: any KeyEncryptionKey, keyStore: any KeyStore, hasData: Bool) throws {
-        self.keyEncryptionKey = kek
+        self.keks = Mutex((kek, nil))
+        self.folder = folder
         self.keyStore = keyStore
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -130,6 +146,7 @@ public final class DataProtection: Sendable {
             try PrivateFile.write(Data(try kek.wrap(secret).bytes), to: path)
             self.secret = secret
         }
+        self.mac = HMAC<SHA256>(key: self.secret.key)
     }
 
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
@@ -148,6 +165,14 @@ public final class DataProtection: Sendable {
         Array(reference.furnisher.value.utf8) + [RecordKeyBytes.kindByte(reference.kind)] + self.recordToken(reference)
     }
 
+    /// Both keys of a record, with one token computation: its ``recordKey(_:_:)`` and ``recordIndexKey(_:)``.
+    public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
+        let token = self.recordToken(reference)
+        let furnisher = Array(reference.furnisher.value.utf8)
+        let kind = RecordKeyBytes.kindByte(reference.kind)
+        return (subject.bytes + [kind] + furnisher + token, furnisher + [kind] + token)
+    }
+
     /// The 16-byte token of a record id.
     public func recordToken(_ reference: RecordReference) -> [UInt8] {
         self.mac("bureau.record.v1", [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + [0] + Array(reference.recordID.utf8))
@@ -157,7 +182,7 @@ public final class DataProtection: Sendable {
     public func scopeID(_ scope: KeyScope) -> KeyScopeID { KeyScopeID(bytes: self.mac("bureau.scope.v1", scope.bytes))! }
 
     private func mac(_ label: String, _ bytes: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: self.secret.key)
+        var hmac = self.mac
         hmac.update(data: Array(label.utf8))
         hmac.update(data: [0])
         hmac.update(data: bytes)
@@ -168,38 +193,41 @@ public final class DataProtection: Sendable {
 
     /// The data key to seal `scope` with in the transaction of `changes`: one made or found earlier, or a
     /// new one (put in the key store before the transaction commits).
-    func sealingKey(_ scope: KeyScope, _ changes: KeyChanges) throws -> DataKey {
+    ///
+    /// - Parameter fresh: the value is new (nothing was stored under it before), so its scope has no key to
+    ///   look up; a key left from an interrupted write would simply stay unused.
+    func sealingKey(_ scope: KeyScope, _ changes: KeyChanges, fresh: Bool = false) throws -> DataKey {
         let id = self.scopeID(scope)
         if let key = changes.pendingKey(id) { return key }
-        if !changes.isShredded(id) {
+        if !fresh, !changes.isShredded(id) {
             if let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
                 let key = try self.unwrap(wrapped)
-                self.remember(key, scope: id)
+                self.remember(key, scope: scope, id: id)
                 return key
             }
         }
         let key = DataKey.generate()
         let wrapped: WrappedKey
         do { wrapped = try self.keyEncryptionKey.wrap(key) } catch { throw BureauError(.unavailable, "cannot wrap a new data key: \(error)") }
-        changes.add(key, wrapped, scope: id)
+        changes.add(key, wrapped, scope: id, raw: scope)
         return key
     }
 
     /// The data key with `id` of `scope`, for opening.
-    func openingKey(_ id: KeyID, _ scope: KeyScope, _ changes: KeyChanges?, what: String) throws -> DataKey {
-        let scopeID = self.scopeID(scope)
-        if let key = changes?.pendingKey(scopeID), key.id == id { return key }
+    func openingKey(_ id: KeyID, _ scope: KeyScope, _ changes: KeyChanges?, what: @autoclosure () -> String) throws -> DataKey {
+        if let changes, let key = changes.pendingKey(self.scopeID(scope)), key.id == id { return key }
         if let hit = self.cache.withLock({ $0.byID[id] }) {
-            guard hit.scope == scopeID else { throw Self.moved(what, id) }
+            guard hit.scope == scope else { throw Self.moved(what(), id) }
             return hit.key
         }
+        let scopeID = self.scopeID(scope)
         guard let wrapped = try self.keyStore.wrappedKeys(of: scopeID).first(where: { $0.keyID == id }) else {
-            if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what, id) }
-            throw SealedValueError(removed: true, message: "\(what) was removed: its data key \(id) is no longer in the key store")
+            if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what(), id) }
+            throw SealedValueError(removed: true, message: "\(what()) was removed: its data key \(id) is no longer in the key store")
         }
         let key = try self.unwrap(wrapped)
-        self.remember(key, scope: scopeID)
+        self.remember(key, scope: scope, id: scopeID)
         return key
     }
 
@@ -210,18 +238,77 @@ public final class DataProtection: Sendable {
     }
 
     private func unwrap(_ wrapped: WrappedKey) throws -> DataKey {
+        let (current, retiring) = self.keks.withLock { ($0.current, $0.retiring) }
+        let kek = retiring.flatMap { $0.id == wrapped.keyEncryptionKeyID ? $0 : nil } ?? current
         do {
-            return try self.keyEncryptionKey.unwrapDataKey(wrapped)
+            return try kek.unwrapDataKey(wrapped)
         } catch {
             throw BureauError(.unavailable, "cannot unwrap data key \(wrapped.keyID): \(error)")
         }
     }
 
-    private func remember(_ key: DataKey, scope: KeyScopeID) {
+    private func remember(_ key: DataKey, scope: KeyScope, id: KeyScopeID) {
         self.cache.withLock { cache in
             if cache.byID.count >= Self.cacheLimit { cache = Cache() }
             cache.byID[key.id] = (key, scope)
-            cache.byScope[scope] = key
+            cache.byScope[id] = key
+        }
+    }
+
+    // MARK: Rotation
+
+    /// What a rotation did.
+    public struct Rotation: Sendable {
+        /// The KEK retired and the one now in force.
+        public var from: KeyID
+        public var to: KeyID
+        /// Data keys re-wrapped (keys made during the rotation were wrapped under the new KEK already).
+        public var rewrapped: Int
+        /// Data keys in the key store at the end, every one under the new KEK.
+        public var keys: Int
+    }
+
+    /// Starts a rotation to `new`: from now on new keys are wrapped under `new`, and keys under the current
+    /// KEK still unwrap. Called inside a write transaction of the data (see ``Store/rotateKeys(to:batch:)``),
+    /// so that every key made under the old KEK was put in the key store before.
+    func beginRotation(to new: any KeyEncryptionKey) throws {
+        try self.keks.withLock { keks in
+            if let retiring = keks.retiring, retiring.id != new.id {
+                throw BureauError(.failedPrecondition, "a rotation from KEK \(retiring.id) to \(keks.current.id) is running")
+            }
+            if keks.current.id != new.id { keks = (new, keks.current) }
+        }
+    }
+
+    /// Re-wraps the keyed-hash secret and every data key under the KEK ``beginRotation(to:)`` named, in
+    /// batches of `batch` keys (each batch one key store transaction, so a key destroyed meanwhile is never
+    /// put back), then retires the old KEK. Running it again after an interruption goes on where it stopped:
+    /// keys already under the new KEK are left alone.
+    func finishRotation(batch: Int) throws -> Rotation {
+        let (new, old) = self.keks.withLock { ($0.current, $0.retiring) }
+        guard let old else {
+            return Rotation(from: new.id, to: new.id, rewrapped: 0, keys: try self.keyStore.allKeys().count)
+        }
+        do {
+            let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
+            try PrivateFile.write(Data(try new.wrap(self.secret).bytes), to: path)
+            var rewrapped = 0
+            var cursor: [UInt8]? = nil
+            repeat {
+                let step = try self.keyStore.rewrap(after: cursor, limit: batch) { wrapped in
+                    wrapped.keyEncryptionKeyID == new.id ? nil : try KeyRotation.rewrap(wrapped, from: old, to: new)
+                }
+                rewrapped += step.rewrapped
+                cursor = step.next
+            } while cursor != nil
+            let remaining = try self.keyStore.allKeys()
+            guard remaining.allSatisfy({ $0.key.keyEncryptionKeyID == new.id }) else {
+                throw BureauError(.internal, "after the rotation some data keys are still wrapped under KEK \(old.id)")
+            }
+            self.keks.withLock { $0.retiring = nil }
+            return Rotation(from: old.id, to: new.id, rewrapped: rewrapped, keys: remaining.count)
+        } catch let error as KeyError {
+            throw BureauError(.unavailable, "the rotation from KEK \(old.id) to \(new.id) stopped: \(error); run it again with both keys")
         }
     }
 
@@ -243,7 +330,7 @@ public final class DataProtection: Sendable {
                 for id in ids { cache.byID[id] = nil }
             }
         }
-        for entry in made { self.remember(entry.key, scope: entry.scope) }
+        for entry in made { self.remember(entry.key, scope: entry.raw, id: entry.scope) }
         guard !shredded.isEmpty else { return }
         try self.keyStore.destroy(shredded.flatMap { scope, ids in ids.map { (scope, $0) } })
     }
@@ -264,6 +351,7 @@ public final class KeyChanges: Sendable {
         var key: DataKey
         var wrapped: WrappedKey
         var scope: KeyScopeID
+        var raw: KeyScope
     }
 
     private struct State {
@@ -272,14 +360,24 @@ public final class KeyChanges: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The transaction this one is nested in: what it made and shredded is seen here too.
+    private let parent: KeyChanges?
 
-    public init() {}
+    public init() { self.parent = nil }
+    private init(parent: KeyChanges) { self.parent = parent }
 
-    func pendingKey(_ scope: KeyScopeID) -> DataKey? { self.state.withLock { $0.made[scope]?.key } }
-    func isShredded(_ scope: KeyScopeID) -> Bool { self.state.withLock { $0.shredded[scope] != nil } }
+    func pendingKey(_ scope: KeyScopeID) -> DataKey? {
+        let own = self.state.withLock { state -> (key: DataKey?, shredded: Bool) in (state.made[scope]?.key, state.shredded[scope] != nil) }
+        if let key = own.key { return key }
+        return own.shredded ? nil : self.parent?.pendingKey(scope)
+    }
 
-    func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID) {
-        self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope) }
+    func isShredded(_ scope: KeyScopeID) -> Bool {
+        self.state.withLock { $0.shredded[scope] != nil } || self.parent?.isShredded(scope) == true
+    }
+
+    func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID, raw: KeyScope) {
+        self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope, raw: raw) }
     }
 
     func shred(_ scope: KeyScopeID, stored: [KeyID]) {
@@ -290,22 +388,39 @@ public final class KeyChanges: Sendable {
         }
     }
 
-    var made: [Made] { self.state.withLock { Array($0.made.values) } }
-    var shredded: [KeyScopeID: Set<KeyID>] { self.state.withLock { $0.shredded } }
+    /// The keys made, this transaction's and (for a nested one) its parents', the newest per scope.
+    var made: [Made] {
+        var out = self.parent.map { Dictionary(uniqueKeysWithValues: $0.made.map { ($0.scope, $0) }) } ?? [:]
+        self.state.withLock { state in
+            for scope in state.shredded.keys { out[scope] = nil }
+            for (scope, made) in state.made { out[scope] = made }
+        }
+        return Array(out.values)
+    }
+
+    var shredded: [KeyScopeID: Set<KeyID>] {
+        var out = self.parent?.shredded ?? [:]
+        self.state.withLock { state in
+            for (scope, ids) in state.shredded { out[scope, default: []].formUnion(ids) }
+        }
+        return out
+    }
 
     /// A transaction nested in this one.
-    public func child() -> KeyChanges {
-        let child = KeyChanges()
-        child.state.withLock { $0 = self.state.withLock { $0 } }
-        return child
-    }
+    public func child() -> KeyChanges { KeyChanges(parent: self) }
 
     /// Takes over what a nested transaction (made by ``child()``) did, when it succeeded.
     public func adopt(_ child: KeyChanges) {
-        let state = child.state.withLock { $0 }
-        self.state.withLock { $0 = state }
+        let delta = child.state.withLock { $0 }
+        self.state.withLock { state in
+            for (scope, ids) in delta.shredded {
+                state.made[scope] = nil
+                state.shredded[scope, default: []].formUnion(ids)
+            }
+            for (scope, made) in delta.made { state.made[scope] = made }
+        }
     }
 
     /// Whether the transaction made or shredded any key.
-    public var isEmpty: Bool { self.state.withLock { $0.made.isEmpty && $0.shredded.isEmpty } }
+    public var isEmpty: Bool { self.made.isEmpty && self.shredded.isEmpty }
 }

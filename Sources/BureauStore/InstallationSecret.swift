@@ -1,9 +1,10 @@
 public import Crypto
 import Foundation
 
-/// The per-installation secret that keys subject hashes (``SubjectKey``). Kept in the data folder as
-/// `secret.key` (32 random bytes, mode 0600); made on first start. Losing it makes every file
-/// unreachable: back it up with the database.
+/// The cleartext `secret.key` of installations made before encryption at rest (issue 15): the secret that
+/// keys subject hashes, 32 bytes beside the data. A store no longer opens a folder holding one (see
+/// ``DataProtection``, which keeps the secret wrapped by the KEK in `secret.wrapped`); kept for the tools
+/// that convert such a folder.
 public enum InstallationSecret {
     /// The file name inside the data folder.
     public static let fileName = "secret.key"

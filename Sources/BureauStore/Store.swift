@@ -1,6 +1,6 @@
 public import BureauCore
 public import Crypto
-import BureauKeys
+public import BureauKeys
 
 /// The bureau's persistent state: the credit-file store and the log store of one backend
 /// (``StorageBackend``), with the installation's secret that keys subjects.
@@ -47,6 +47,16 @@ public final class Store: Sendable {
     /// The keyed hash of `identifier` under this installation's secret.
     public func key(for identifier: SubjectIdentifier) -> SubjectKey {
         SubjectKey(identifier, secret: self.secret)
+    }
+
+    /// Re-wraps every data key and the keyed-hash secret under `new` while the store serves, then retires
+    /// the current KEK (the configuration must name `new` from the next start). The switch happens inside a
+    /// write transaction, so every key made under the old KEK is in the key store before the re-wrap walks it.
+    ///
+    /// - Throws: ``BureauError`` when a key cannot be re-wrapped; running it again goes on where it stopped.
+    public func rotateKeys(to new: any KeyEncryptionKey, batch: Int = 1000) throws -> DataProtection.Rotation {
+        try self.write { _ in try self.backend.protection.beginRotation(to: new) }
+        return try self.backend.protection.finishRotation(batch: batch)
     }
 
     /// The catalogue in force: the one an operator loaded, or the built-in one.

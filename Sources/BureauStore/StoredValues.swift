@@ -24,9 +24,12 @@ public struct StoredValues {
     // MARK: The hook
 
     /// Seals `plaintext` under `scope`'s data key for `binding`.
-    public func seal(_ plaintext: [UInt8], scope: KeyScope, binding: FieldBinding) throws -> [UInt8] {
+    ///
+    /// - Parameter fresh: nothing was stored in this scope before (the backend just found no previous
+    ///   value), so no key is looked up in the key store: a new one is made.
+    public func seal(_ plaintext: [UInt8], scope: KeyScope, binding: FieldBinding, fresh: Bool = false) throws -> [UInt8] {
         guard let changes else { throw BureauError(.internal, "a value was written in a read-only transaction") }
-        return try self.protection.sealingKey(scope, changes).seal(plaintext, for: binding)
+        return try self.protection.sealingKey(scope, changes, fresh: fresh).seal(plaintext, for: binding)
     }
 
     /// Opens what ``seal(_:scope:binding:)`` made.
@@ -37,7 +40,7 @@ public struct StoredValues {
     public func open(_ sealed: UnsafeRawBufferPointer, scope: KeyScope, binding: FieldBinding) throws -> [UInt8] {
         let bytes = Array(sealed)
         do {
-            let key = try self.protection.openingKey(try SealedField.keyID(of: bytes), scope, self.changes, what: "the \(binding.field) of subject \(Self.hex(binding.subject))")
+            let key = try self.protection.openingKey(try SealedField.keyID(of: bytes), scope, self.changes, what: "\(binding)")
             return try key.open(bytes, for: binding)
         } catch let error as KeyError {
             throw SealedValueError(removed: false, message: "stored \(binding) cannot be opened: \(error)")
@@ -54,8 +57,8 @@ public struct StoredValues {
     // MARK: Files
 
     /// A file's identity sources (the `subjects` value).
-    public func sealIdentity(_ sources: [IdentitySource], of subject: SubjectKey) throws -> [UInt8] {
-        try self.seal(try RecordCodec.encode(sources), scope: .identity(subject), binding: FieldBinding(subject: subject.bytes, field: "identity"))
+    public func sealIdentity(_ sources: [IdentitySource], of subject: SubjectKey, fresh: Bool = false) throws -> [UInt8] {
+        try self.seal(try RecordCodec.encode(sources), scope: .identity(subject), binding: FieldBinding(subject: subject.bytes, field: "identity"), fresh: fresh)
     }
 
     public func openIdentity(_ bytes: UnsafeRawBufferPointer, of subject: SubjectKey) throws -> [IdentitySource] {
@@ -65,11 +68,11 @@ public struct StoredValues {
 
     /// A record (the `records` value) under its stored key (``DataProtection/recordKey(_:_:)``); the record id,
     /// which the key holds only as a token, is sealed with it.
-    public func sealRecord(_ record: CreditRecord, of subject: SubjectKey, recordKey: [UInt8]) throws -> [UInt8] {
+    public func sealRecord(_ record: CreditRecord, of subject: SubjectKey, recordKey: [UInt8], fresh: Bool = false) throws -> [UInt8] {
         var w = BinaryWriter(format: RecordCodec.format)
         w.string(record.reference.recordID)
         let plain = w.bytes + RecordCodec.encode(record)
-        return try self.seal(plain, scope: .record(recordKey), binding: FieldBinding(subject: subject.bytes, record: recordKey, field: "record"))
+        return try self.seal(plain, scope: .record(recordKey), binding: FieldBinding(subject: subject.bytes, record: recordKey, field: "record"), fresh: fresh)
     }
 
     /// Opens a record; `kind` and `furnisher` come from its key.
@@ -178,5 +181,4 @@ public struct StoredValues {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }

@@ -1,15 +1,17 @@
 import ArgumentParser
+import BureauAPI
 import BureauCore
 import BureauKeys
 import BureauLMDB
 import BureauStore
 import Foundation
+import GRPCCore
 
 /// `bureau keys`: the key-encryption key file and the key store.
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Key-encryption key and key store (README, \"Keys\").",
-        subcommands: [CreateFile.self, BackupKeys.self]
+        subcommands: [CreateFile.self, BackupKeys.self, Rotate.self]
     )
 
     struct CreateFile: ParsableCommand {
@@ -42,6 +44,26 @@ struct Keys: ParsableCommand {
             let store = try LMDBKeyStore(path: path)
             try store.copy(to: destination)
             print("key store copied to \(destination): \(try store.count()) data keys, each wrapped by the KEK")
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-wrap every data key under a new key-encryption key while bureaud serves (a logged change); then point the configuration at it."
+        )
+        @Option(help: "The new KEK's key file, on bureaud's machine (absolute path; bureau keys create-file makes one).") var keyFile: String
+        @OptionGroup var operatorOptions: OperatorOptions
+
+        func run() async throws {
+            var request = Bureau_RotateKeysRequest()
+            request.requestID = operatorOptions.requestID
+            request.keyFile = keyFile
+            let response = try await operatorOptions.withAdministration { admin in
+                try await admin.rotateKeys(request: ClientRequest(message: request, metadata: operatorOptions.metadata))
+            }
+            print(
+                "KEK \(response.previousKeyID) retired; \(response.rewrapped) data keys re-wrapped under \(response.keyID), \(response.keys) in the key store (log entry \(response.receipt.entryIndex)). Set [keys] file (or BUREAU_KEY_FILE) to \(keyFile) before the next start."
+            )
         }
     }
 }

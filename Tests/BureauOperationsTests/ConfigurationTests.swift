@@ -1,5 +1,6 @@
 import BureauOperations
 import BureauServer
+import BureauStore
 import Foundation
 import Testing
 
@@ -45,5 +46,31 @@ struct ConfigurationTests {
         #expect(try small.limits().maxConnections == 2)
         let bad = try ConfigurationFile(path: "bureau.toml", text: "[limits]\nmax_connections = 0")
         #expect(throws: ConfigurationFile.Problem.self) { try bad.limits() }
+    }
+
+    @Test("[keys] names the KEK: a key file, or a PKCS#11 token key with its PIN from a file; an incomplete section is refused by key")
+    func keys() throws {
+        let example = try ConfigurationFile(path: Self.example, text: try String(contentsOfFile: Self.example, encoding: .utf8))
+        #expect(try example.keys()?.description == "key file /etc/bureau/kek/kek.key")
+        #expect(try ConfigurationFile(path: "bureau.toml", text: "port = 1").keys() == nil)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-pin-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = FileManager.default.createFile(atPath: folder + "/pin", contents: Data("1234\n".utf8), attributes: [.posixPermissions: 0o600])
+        let token = try ConfigurationFile(
+            path: "bureau.toml", text: "[keys]\nkek = \"pkcs11\"\npkcs11_token = \"bureau\"\npkcs11_key = \"kek\"\npkcs11_pin_file = \"\(folder)/pin\""
+        )
+        let description = try #require(try token.keys()).description
+        #expect(description.contains("bureau") && description.contains("kek") && !description.contains("1234"))
+        for (text, message) in [
+            ("[keys]\nfile = \"/k\"", "keys.kek"),
+            ("[keys]\nkek = \"file\"", "keys.file"),
+            ("[keys]\nkek = \"hsm\"", "keys.kek"),
+            ("[keys]\nkek = \"pkcs11\"\npkcs11_token = \"t\"\npkcs11_key = \"k\"", "pkcs11_pin_file"),
+        ] {
+            let file = try ConfigurationFile(path: "bureau.toml", text: text)
+            let error = try #require(throws: ConfigurationFile.Problem.self) { _ = try file.keys() }
+            #expect("\(error)".contains(message), "\(text)")
+        }
     }
 }

@@ -15,9 +15,16 @@ import Testing
 /// runs, grouped with spaces and hyphens as people write them), each in UTF-8, UTF-16LE and UTF-16BE.
 struct LeakScanner {
     private var needles: [(bytes: [UInt8], label: String)] = []
-    /// Needle indexes by their first two bytes, and whether a bucket has any (a cheap first test per byte).
-    private var buckets = [[Int]](repeating: [], count: 1 << 16)
+    /// Needle indexes by their first six bytes, and whether any needle starts with a given two bytes (a cheap
+    /// first test per position).
+    private var buckets: [UInt64: [Int]] = [:]
     private var used = [Bool](repeating: false, count: 1 << 16)
+
+    private static func prefix(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for j in 0..<6 { v = v << 8 | UInt64(b[i + j]) }
+        return v
+    }
 
     init(_ values: [(label: String, value: String)]) {
         var seen = Set<[UInt8]>()
@@ -30,7 +37,7 @@ struct LeakScanner {
                     utf16.flatMap { [UInt8(truncatingIfNeeded: $0 >> 8), UInt8(truncatingIfNeeded: $0)] },
                 ]
                 for bytes in encodings where bytes.count >= Self.shortest && seen.insert(bytes).inserted {
-                    self.buckets[Int(bytes[0]) << 8 | Int(bytes[1])].append(self.needles.count)
+                    self.buckets[bytes.withUnsafeBufferPointer { Self.prefix($0, 0) }, default: []].append(self.needles.count)
                     self.used[Int(bytes[0]) << 8 | Int(bytes[1])] = true
                     self.needles.append((bytes, label))
                 }
@@ -66,13 +73,14 @@ struct LeakScanner {
         var found = Set<String>()
         bytes.withUnsafeBufferPointer { b in
             self.used.withUnsafeBufferPointer { used in
-            guard b.count >= 2 else { return }
-            for i in 0..<(b.count - 1) where used[Int(b[i]) << 8 | Int(b[i + 1])] {
-                for n in self.buckets[Int(b[i]) << 8 | Int(b[i + 1])] {
+            guard b.count >= Self.shortest else { return }
+            for i in 0...(b.count - Self.shortest) where used[Int(b[i]) << 8 | Int(b[i + 1])] {
+                guard let bucket = self.buckets[Self.prefix(b, i)] else { continue }
+                for n in bucket {
                     let needle = self.needles[n].bytes
                     guard i + needle.count <= b.count else { continue }
                     var match = true
-                    for j in 2..<needle.count where b[i + j] != needle[j] {
+                    for j in Self.shortest..<needle.count where b[i + j] != needle[j] {
                         match = false
                         break
                     }
@@ -259,6 +267,107 @@ struct DataAtRestTests {
             try Backup.restore(from: work + "/backup", to: work + "/restored-old-keys", keyStore: try LMDBKeyStore(path: work + "/keystore-before"))
             let old = try Store(folder: work + "/restored-old-keys")
             #expect(try old.read { try $0.record(deleted, of: key) } != nil)
+        }
+    }
+
+    @Test("the KEK is rotated while statements are filed and reports read: every key ends under the new KEK, and a copy opens with it alone")
+    func rotationUnderLoad() async throws {
+        try await InProcessBureau.run { bureau in
+            let work = TestKeyFile.temporaryFolder("bureau-rotate")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let old = bureau.store.backend.protection.keyEncryptionKey
+            let new = try FileKeyEncryptionKey.create(at: work + "/kek/new.key")
+            let keyStore = try #require(bureau.store.backend.protection.keyStore as? LMDBKeyStore)
+            let people = [DemoData.personIdentifier, "440305199207045670", "310104198503121235"]  // on file, with standing consents
+            let rotation = try await withThrowingTaskGroup(of: DataProtection.Rotation?.self) { group in
+                for (n, person) in people.enumerated() {
+                    group.addTask {
+                        for i in 0..<12 {
+                            var statement = Bureau_StatementRequest()
+                            statement.subject = Self.subject(person, request: "load-\(n)-\(i)")
+                            statement.text = "statement \(i) of person \(n)"
+                            _ = try await channel(bureau) { [statement] in try await $0.addStatement(request: ClientRequest(message: statement), options: fastCall) }
+                            _ = try await bureau.withClient("bank") { client in
+                                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest(person)), options: fastCall)
+                            }
+                        }
+                        return nil
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(50))
+                    return try bureau.store.rotateKeys(to: new, batch: 7)
+                }
+                var rotation: DataProtection.Rotation?
+                for try await result in group { rotation = rotation ?? result }
+                return try #require(rotation)
+            }
+            #expect(rotation.from == old.id && rotation.to == new.id && rotation.rewrapped > 0)
+            // Every key in the store is under the new KEK and unwraps with it alone, the old one no longer does.
+            let keys = try keyStore.allKeys()
+            #expect(keys.count >= rotation.keys)
+            for (_, wrapped) in keys {
+                #expect(wrapped.keyEncryptionKeyID == new.id)
+                _ = try new.unwrapDataKey(wrapped)
+            }
+            #expect(throws: KeyError.self) { _ = try old.unwrapDataKey(keys[0].key) }
+            // A copy, opened as a new process would, with the new KEK only: every file opens.
+            try Backup.take(of: bureau.store, to: work + "/backup")
+            try Backup.restore(from: work + "/backup", to: work + "/restored", keyStore: keyStore)
+            // The retired KEK no longer opens the copy (checked first: an environment is opened once at a time).
+            #expect(throws: BureauError.self) { _ = try Store(folder: work + "/restored", configuration: .init(keys: .file(TestKeyFile.install()))) }
+            let restored = try Store(folder: work + "/restored", configuration: .init(mapSize: 64 << 20, keys: .file(new.path)))
+            let subjects = try #require(restored.backend as? LMDBStorage).rawEntries(of: "subjects").map { SubjectKey(bytes: $0.key) }
+            #expect(subjects.count == (try bureau.store.read { try $0.fileCount() }))
+            let statements = try restored.read { txn in try subjects.map { try #require(try txn.file($0)).statements.count }.reduce(0, +) }
+            let live = try bureau.store.read { txn in try subjects.map { try txn.file($0)?.statements.count ?? 0 }.reduce(0, +) }
+            #expect(statements == live && statements >= people.count * 12)
+        }
+    }
+
+    @Test("RotateKeys: operators only; a bad key file is refused naming it and changes nothing; a good one rotates and is logged")
+    func rotateOverTheAPI() async throws {
+        try await InProcessBureau.run { bureau in
+            let work = TestKeyFile.temporaryFolder("bureau-rotate-api")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let old = bureau.store.backend.protection.keyEncryptionKey.id
+            let new = try FileKeyEncryptionKey.create(at: work + "/kek/new.key")
+            func rotate(_ file: String, as identity: String = "operator") async -> (Bureau_RotateKeysResponse?, RPCError?) {
+                var request = Bureau_RotateKeysRequest()
+                request.requestID = "rotate-\(UUID().uuidString)"
+                request.keyFile = file
+                do {
+                    let response = try await bureau.administer(as: bureau.clients[identity]) { admin, metadata in
+                        try await admin.rotateKeys(request: ClientRequest(message: request, metadata: metadata), options: fastCall)
+                    }
+                    return (response, nil)
+                } catch let error as RPCError {
+                    return (nil, error)
+                } catch {
+                    return (nil, RPCError(code: .unknown, message: "\(error)"))
+                }
+            }
+            let (_, denied) = await rotate(new.path, as: "bank")
+            #expect(denied?.code == .permissionDenied)
+            let (_, missing) = await rotate(work + "/kek/none.key")
+            #expect(missing?.code == .failedPrecondition && missing?.message.contains("none.key") == true)
+            let (_, relative) = await rotate("kek/new.key")
+            #expect(relative?.code == .invalidArgument && relative?.message.contains("key_file") == true)
+            #expect(bureau.store.backend.protection.keyEncryptionKey.id == old)
+
+            let before = try bureau.store.read { try $0.logSize() }
+            let (response, error) = await rotate(new.path)
+            #expect(error == nil)
+            let rotated = try #require(response)
+            #expect(rotated.previousKeyID == old.hex && rotated.keyID == new.id.hex && rotated.keys > 0 && rotated.rewrapped == rotated.keys)
+            #expect(bureau.store.backend.protection.keyEncryptionKey.id == new.id)
+            let entry = try #require(try bureau.logEntries().first { $0.index >= before && $0.entry.action == .keysRotate })
+            #expect(entry.entry.operatorID == "staff-0042" && entry.entry.reason.contains(new.id.hex))
+            // The same key again is refused: it is in force already.
+            let (_, again) = await rotate(new.path)
+            #expect(again?.code == .failedPrecondition)
         }
     }
 }
