@@ -329,7 +329,11 @@ public final class DataProtection: Sendable {
 
     /// Destroys the keys of what a committed transaction deleted, and forgets the keys it made or found:
     /// called just after the data commits.
-    public func committed(_ changes: KeyChanges) throws {
+    ///
+    /// It never throws: the data is committed, so the write succeeded. Keys the key store fails to destroy
+    /// are kept and destroyed at the next commit (``pendingDestruction``); until then the shred covers this
+    /// store but not older backups.
+    public func committed(_ changes: KeyChanges) {
         let made = changes.made
         let shredded = changes.shredded
         self.cache.withLock { cache in
@@ -343,9 +347,19 @@ public final class DataProtection: Sendable {
                 cache.byScope[entry.scope] = entry.key
             }
         }
-        guard !shredded.isEmpty else { return }
-        try self.keyStore.destroy(shredded.flatMap { scope, ids in ids.map { (scope, $0) } })
+        let due = self.undestroyed.withLock { $0 } + shredded.flatMap { scope, ids in ids.map { (scope, $0) } }
+        guard !due.isEmpty else { return }
+        do {
+            try self.keyStore.destroy(due)
+            self.undestroyed.withLock { $0.removeAll() }
+        } catch {
+            self.undestroyed.withLock { $0 = due }
+        }
     }
+
+    /// Data keys of committed deletions that the key store failed to destroy, retried at each commit.
+    public var pendingDestruction: Int { self.undestroyed.withLock { $0.count } }
+    private let undestroyed = Mutex<[(scope: KeyScopeID, id: KeyID)]>([])
 
     /// Marks `scope`'s keys for destruction when the transaction of `changes` commits.
     func shred(_ scope: KeyScope, _ changes: KeyChanges) throws {
