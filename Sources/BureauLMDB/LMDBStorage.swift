@@ -66,7 +66,7 @@ public final class LMDBStorage: StorageBackend {
         } catch let error as LMDBError {
             throw BureauError(storage: error)
         }
-        try self.protection.committed(changes)
+        self.protection.committed(changes)
         return result
     }
 

@@ -99,8 +99,10 @@ public final class DataProtection: Sendable {
     public let secret: KeyedHashSecret
     /// Where the wrapped data keys live.
     public let keyStore: any KeyStore
-    /// HMAC-SHA256 keyed with the secret, copied for each token (the key schedule is done once).
-    private let mac: HMAC<SHA256>
+    /// HMAC-SHA256 keyed with the secret and fed each label, copied for each token (the key schedule and the
+    /// label are done once).
+    private let recordMAC: HMAC<SHA256>
+    private let scopeMAC: HMAC<SHA256>
     private let cache = Mutex<Cache>(Cache())
     /// The most unwrapped data keys kept in memory; beyond, the cache starts over.
     static let cacheLimit = 200_000
@@ -146,7 +148,8 @@ public final class DataProtection: Sendable {
             try PrivateFile.write(Data(try kek.wrap(secret).bytes), to: path)
             self.secret = secret
         }
-        self.mac = HMAC<SHA256>(key: self.secret.key)
+        self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
+        self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
     }
 
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
@@ -175,16 +178,21 @@ public final class DataProtection: Sendable {
 
     /// The 16-byte token of a record id.
     public func recordToken(_ reference: RecordReference) -> [UInt8] {
-        self.mac("bureau.record.v1", [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + [0] + Array(reference.recordID.utf8))
+        Self.mac(self.recordMAC, [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + [0] + Array(reference.recordID.utf8))
     }
 
     /// The id of `scope` in the key store.
-    public func scopeID(_ scope: KeyScope) -> KeyScopeID { KeyScopeID(bytes: self.mac("bureau.scope.v1", scope.bytes))! }
+    public func scopeID(_ scope: KeyScope) -> KeyScopeID { KeyScopeID(bytes: Self.mac(self.scopeMAC, scope.bytes))! }
 
-    private func mac(_ label: String, _ bytes: [UInt8]) -> [UInt8] {
-        var hmac = self.mac
-        hmac.update(data: Array(label.utf8))
-        hmac.update(data: [0])
+    private static func labelled(_ label: String, _ secret: KeyedHashSecret) -> HMAC<SHA256> {
+        var mac = HMAC<SHA256>(key: secret.key)
+        mac.update(data: Array(label.utf8) + [0])
+        return mac
+    }
+
+    /// The first 16 bytes of HMAC-SHA256(secret, label || 0x00 || bytes), `labelled` holding the key and label.
+    private static func mac(_ labelled: HMAC<SHA256>, _ bytes: [UInt8]) -> [UInt8] {
+        var hmac = labelled
         hmac.update(data: bytes)
         return Array(hmac.finalize().prefix(16))
     }
@@ -321,7 +329,11 @@ public final class DataProtection: Sendable {
 
     /// Destroys the keys of what a committed transaction deleted, and forgets the keys it made or found:
     /// called just after the data commits.
-    public func committed(_ changes: KeyChanges) throws {
+    ///
+    /// It never throws: the data is committed, so the write succeeded. Keys the key store fails to destroy
+    /// are kept and destroyed at the next commit (``pendingDestruction``); until then the shred covers this
+    /// store but not older backups.
+    public func committed(_ changes: KeyChanges) {
         let made = changes.made
         let shredded = changes.shredded
         self.cache.withLock { cache in
@@ -329,11 +341,25 @@ public final class DataProtection: Sendable {
                 cache.byScope[scope] = nil
                 for id in ids { cache.byID[id] = nil }
             }
+            if cache.byID.count + made.count > Self.cacheLimit { cache = Cache() }
+            for entry in made.prefix(Self.cacheLimit) {
+                cache.byID[entry.key.id] = (entry.key, entry.raw)
+                cache.byScope[entry.scope] = entry.key
+            }
         }
-        for entry in made { self.remember(entry.key, scope: entry.raw, id: entry.scope) }
-        guard !shredded.isEmpty else { return }
-        try self.keyStore.destroy(shredded.flatMap { scope, ids in ids.map { (scope, $0) } })
+        let due = self.undestroyed.withLock { $0 } + shredded.flatMap { scope, ids in ids.map { (scope, $0) } }
+        guard !due.isEmpty else { return }
+        do {
+            try self.keyStore.destroy(due)
+            self.undestroyed.withLock { $0.removeAll() }
+        } catch {
+            self.undestroyed.withLock { $0 = due }
+        }
     }
+
+    /// Data keys of committed deletions that the key store failed to destroy, retried at each commit.
+    public var pendingDestruction: Int { self.undestroyed.withLock { $0.count } }
+    private let undestroyed = Mutex<[(scope: KeyScopeID, id: KeyID)]>([])
 
     /// Marks `scope`'s keys for destruction when the transaction of `changes` commits.
     func shred(_ scope: KeyScope, _ changes: KeyChanges) throws {
@@ -390,6 +416,7 @@ public final class KeyChanges: Sendable {
 
     /// The keys made, this transaction's and (for a nested one) its parents', the newest per scope.
     var made: [Made] {
+        if self.parent == nil { return self.state.withLock { Array($0.made.values) } }
         var out = self.parent.map { Dictionary(uniqueKeysWithValues: $0.made.map { ($0.scope, $0) }) } ?? [:]
         self.state.withLock { state in
             for scope in state.shredded.keys { out[scope] = nil }
