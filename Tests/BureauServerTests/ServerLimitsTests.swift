@@ -106,8 +106,8 @@ struct ServerLimitsTests {
         // 1.5 s: long enough that a second client's TLS handshake on a loaded machine comes in while the first
         // follower still holds its place (at 0.5 s it failed now and then under load).
         let limits = ServerLimits(maxFollowers: 1, stallTimeout: .milliseconds(1500))
-        // About 18 MB of entries: more than the client's 8 MiB window and every buffer between.
-        try await TestBureau.run(prepare: { try Self.fillLog($0, count: 4000) }, limits: limits) { bureau in
+        // About 24 MB of entries (4 KB each, compact): more than the client's 8 MiB window and every buffer between.
+        try await TestBureau.run(prepare: { try Self.fillLog($0, count: 6000) }, limits: limits) { bureau in
             let firstRead = Flag()
             try await bureau.withClient("regulator") { regulator in
                 try await withThrowingTaskGroup(of: RPCError?.self) { group in
