@@ -113,8 +113,12 @@ struct ServerLimitsTests {
                 try await withThrowingTaskGroup(of: RPCError?.self) { group in
                     // A follower that takes one entry, reads nothing for six seconds, then reads to the end.
                     group.addTask {
-                        await rpcError {
-                            try await Bureau_OversightService.Client(wrapping: regulator).followAccessLog(request: ClientRequest(message: .init())) { response in
+                        // A deadline, so that a follower the server fails to cut off ends the test with a failure
+                        // instead of following forever.
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(30)
+                        return await rpcError {
+                            try await Bureau_OversightService.Client(wrapping: regulator).followAccessLog(request: ClientRequest(message: .init()), options: options) { response in
                                 for try await _ in response.messages {
                                     if firstRead.isSet { continue }
                                     firstRead.set()
@@ -123,7 +127,9 @@ struct ServerLimitsTests {
                             }
                         }
                     }
-                    while !firstRead.isSet { try await Task.sleep(for: .milliseconds(20)) }
+                    let waiting = ContinuousClock.now
+                    while !firstRead.isSet && ContinuousClock.now - waiting < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+                    try #require(firstRead.isSet, "the first follower never received an entry")
 
                     // While it holds the only place, a second follower is refused naming the limit.
                     let second = try await bureau.withClient("regulator") { other in
@@ -185,7 +191,9 @@ struct ServerLimitsTests {
                             }
                         }
                     }
-                    while !firstRead.isSet { try await Task.sleep(for: .milliseconds(20)) }
+                    let waiting = ContinuousClock.now
+                    while !firstRead.isSet && ContinuousClock.now - waiting < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+                    try #require(firstRead.isSet, "the follower never received an entry")
                     // Its place frees when the server cuts it off (after 2 to 2.5 s of stall); it then reads
                     // again, well before the stream would be reset (4 s after the status).
                     let start = ContinuousClock.now
