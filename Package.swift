@@ -44,6 +44,8 @@ let package = Package(
         // Already in the graph through grpc-swift-nio-transport; named for the server's TLS and stream guards.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // The PostgreSQL backend's driver (only BureauPostgres imports it).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Storage engine
@@ -101,6 +103,21 @@ let package = Package(
                 "BureauStore",
                 "LMDB",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["DESIGN.md"],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL backend: the only module that imports PostgresNIO.
+        .target(
+            name: "BureauPostgres",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["DESIGN.md"],
             swiftSettings: swiftSettings
@@ -285,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageConformanceTests",
-            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauCore"],
+            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauPostgres", "BureauCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
