@@ -254,6 +254,18 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Throwaway PostgreSQL clusters (initdb in scratch folders, streaming standbys, promotion, SIGKILL) for
+        // the PostgreSQL suites; test targets only.
+        .target(
+            name: "PostgresHarness",
+            path: "Tests/PostgresHarness",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresHarnessTests",
+            dependencies: ["PostgresHarness"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LMDBTests",
             dependencies: ["LMDB"],
