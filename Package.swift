@@ -355,6 +355,8 @@ let package = Package(
                 "BureauClient",
                 "BureauStore",
                 "BureauLMDB",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",
