@@ -312,6 +312,8 @@ let package = Package(
             name: "BureauCLITests",
             dependencies: [
                 "bureau",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",

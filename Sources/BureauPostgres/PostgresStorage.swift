@@ -227,7 +227,7 @@ public final class PostgresStorage: StorageBackend {
     }
 
     /// The path of one of PostgreSQL's client tools: on the PATH, else the newest in Debian's versioned folders.
-    static func tool(_ name: String) -> String? {
+    package static func tool(_ name: String) -> String? {
         let fm = FileManager.default
         for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let path = "\(folder)/\(name)"
