@@ -45,11 +45,16 @@ run: seed
 	exec $(BIN)/bureaud --data $(DATA) --host $(HOST) --port $(PORT) \
 	  --cert certs/server.pem --key certs/server.key --ca certs/ca.pem
 
-## SoftHSM2, the PKCS#11 token the key tests initialise and use.
+## SoftHSM2, the PKCS#11 token the key tests initialise and use; PostgreSQL's server binaries, for the
+## PostgreSQL suites (they make clusters of their own with initdb in scratch folders, never the system's).
 test-deps:
-	@if ! dpkg -s softhsm2 >/dev/null 2>&1; then \
-	  echo "installing softhsm2"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2; \
+	@missing=""; \
+	dpkg -s softhsm2 >/dev/null 2>&1 || missing="$$missing softhsm2"; \
+	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 test: deps test-deps python-deps

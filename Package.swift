@@ -44,6 +44,8 @@ let package = Package(
         // Already in the graph through grpc-swift-nio-transport; named for the server's TLS and stream guards.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // The PostgreSQL backend's driver (only BureauPostgres imports it).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Storage engine
@@ -102,6 +104,22 @@ let package = Package(
                 "BureauStore",
                 "LMDB",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["DESIGN.md"],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL backend: the only module that imports PostgresNIO.
+        .target(
+            name: "BureauPostgres",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
+                "BureauKeys",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["DESIGN.md"],
             swiftSettings: swiftSettings
@@ -189,6 +207,8 @@ let package = Package(
                 "BureauCore",
                 "BureauStore",
                 "BureauKeys",
+                // The PostgreSQL store `--store postgresql://...` opens.
+                "BureauPostgres",
                 // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
                 // configuration file fills, and the certificate fingerprint the callers are bound by.
                 "BureauServer",
@@ -220,6 +240,7 @@ let package = Package(
                 "BureauStore",
                 "BureauKeys",
                 "BureauLMDB",
+                "BureauPostgres",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -238,6 +259,18 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Throwaway PostgreSQL clusters (initdb in scratch folders, streaming standbys, promotion, SIGKILL) for
+        // the PostgreSQL suites; test targets only.
+        .target(
+            name: "PostgresHarness",
+            path: "Tests/PostgresHarness",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresHarnessTests",
+            dependencies: ["PostgresHarness"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LMDBTests",
             dependencies: ["LMDB"],
@@ -277,7 +310,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageConformanceTests",
-            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauCore"],
+            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauPostgres", "BureauCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -285,6 +318,8 @@ let package = Package(
             dependencies: [
                 "bureau",
                 "BureauStoreConformance",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -331,6 +366,8 @@ let package = Package(
                 "BureauClient",
                 "BureauStore",
                 "BureauLMDB",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",

@@ -132,6 +132,13 @@ public final class DataProtection: Sendable {
         }
     }
 
+    /// A protection over a keyed-hash secret its caller found (a key store that holds it, as PostgreSQL's does).
+    public init(keyEncryptionKey: any KeyEncryptionKey, secret: KeyedHashSecret, keyStore: any KeyStore) {
+        self.keyEncryptionKey = keyEncryptionKey
+        self.secret = secret
+        self.keyStore = keyStore
+    }
+
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
     public func values(_ changes: KeyChanges?) -> StoredValues { StoredValues(protection: self, changes: changes) }
 
