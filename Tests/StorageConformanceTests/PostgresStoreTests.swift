@@ -166,6 +166,36 @@ struct PostgresStoreTests {
         #expect(size == 2)
     }
 
+    @Test("nodes share the key store: what one node seals the other opens under the same subject keys; a key store in another database keeps every key out of the data's; data without its key store is refused")
+    func sharedKeyStore() throws {
+        let data = try PostgresLocation(url: try cluster.newDatabase())
+        let keys = try PostgresLocation(url: try cluster.newDatabase(prefix: "keys"))
+        try PostgresStorage.migrate(data)
+        let folder = PostgresTestCluster.dataFolder
+        let a = try Store(folder: folder, backend: try PostgresStorage(location: data, keyStore: keys, dataFolder: folder))
+        let b = try Store(folder: folder, backend: try PostgresStorage(location: data, keyStore: keys, dataFolder: folder))
+        let identifier = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: "11010519491231002X"))
+        #expect(a.key(for: identifier) == b.key(for: identifier), "one keyed-hash secret for every node")
+        let subject = CreditFile.Subject.person(
+            PersonIdentity(
+                name: "共享节点", identifier: "", birthDate: CalendarDate(year: 1949, month: 12, day: 31)!, phone: "",
+                address: Address(province: "北京市", city: "北京市", detail: "")
+            )
+        )
+        try a.write { try $0.putSubject(subject, for: a.key(for: identifier)) }
+        #expect(try b.read { try $0.subject(b.key(for: identifier)) } == subject, "node B opens what node A sealed")
+
+        #expect(try cluster.psql(data.database, "SELECT to_regnamespace('\(PostgresKeyStore.schema)') IS NULL") == "t", "no key in the data's database")
+        #expect(try cluster.psql(keys.database, "SELECT count(*) FROM \(PostgresKeyStore.schema).data_keys") == "1")
+        #expect(try cluster.psql(keys.database, "SELECT count(*) FROM \(PostgresKeyStore.schema).secret") == "1")
+
+        let empty = try PostgresLocation(url: try cluster.newDatabase(prefix: "nokeys"))
+        let error = try #require(throws: BureauError.self) { try PostgresStorage(location: data, keyStore: empty, dataFolder: folder) }
+        #expect(error.code == .failedPrecondition)
+        #expect(error.message.contains("holds no keyed-hash secret: the data cannot be opened without its key store"), "\(error.message)")
+        #expect(try cluster.psql(empty.database, "SELECT count(*) FROM \(PostgresKeyStore.schema).secret") == "0", "no secret was made beside existing data")
+    }
+
     @Test("two nodes appending at once hand out every index once: the log head's row lock orders them")
     func twoNodes() throws {
         let url = try cluster.newDatabase()
