@@ -79,6 +79,9 @@ public struct DaemonOptions: Sendable {
         let keys = try file?.keys() ?? .environment
         let keyStore = try file?.string("keys.store")
         let backend = try Self.backend(flags.store ?? file?.string("store"), keys: keys, keyStore: keyStore)
+        if backend == nil, let keyStore, PostgresLocation.isURL(keyStore) {
+            throw ConfigurationFile.Problem(message: "\(file?.place("keys.store") ?? "keys.store"): a PostgreSQL key store goes with a PostgreSQL store (store = \"postgresql://...\"); the LMDB store's is a folder")
+        }
         for (name, path) in [("tls.certificate", cert), ("tls.key", key), ("tls.ca", ca)] where !FileManager.default.fileExists(atPath: path) {
             throw ConfigurationFile.Problem(message: "\(name): \(path) does not exist (make dev certificates with scripts/make-dev-certs)")
         }
