@@ -96,6 +96,9 @@ public final class PostgresKeyStore: KeyStore {
         }
     }
 
+    /// Shared by every node: a node asks it which key a scope has before sealing (another node may have shredded it).
+    public var isShared: Bool { true }
+
     public func wrappedKeys(of scope: KeyScopeID) throws -> [WrappedKey] {
         var binds = PostgresBindings()
         binds.append(ByteBuffer(bytes: scope.bytes))

@@ -23,6 +23,15 @@ public protocol KeyStore: Sendable {
     func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)]
     /// The scope the key `id` belongs to, or nil when no such key is stored (it was destroyed).
     func scope(ofKey id: KeyID) throws -> KeyScopeID?
+    /// Whether other processes change this key store too (bureaud nodes sharing a PostgreSQL key store): a key
+    /// this process remembers for a scope may have been destroyed by another, so sealing asks the store which
+    /// key a scope has (opening still uses the unwrapped keys it remembers, by key id).
+    var isShared: Bool { get }
+}
+
+extension KeyStore {
+    /// One process's key store (LMDB's): what it remembers is what the store holds.
+    public var isShared: Bool { false }
 }
 
 /// The id of a key scope (a file's identity, one record, one attachment, one dispute, ...): the first 16
@@ -179,8 +188,9 @@ public final class DataProtection: Sendable {
         let id = self.scopeID(scope)
         if let key = changes.pendingKey(id) { return key }
         if !changes.isShredded(id) {
-            if let key = self.cache.withLock({ $0.byScope[id] }) { return key }
+            if !self.keyStore.isShared, let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
+                if let hit = self.cache.withLock({ $0.byID[wrapped.keyID] }), hit.scope == id { return hit.key }
                 let key = try self.unwrap(wrapped)
                 self.remember(key, scope: id)
                 return key

@@ -196,6 +196,34 @@ struct PostgresStoreTests {
         #expect(try cluster.psql(empty.database, "SELECT count(*) FROM \(PostgresKeyStore.schema).secret") == "0", "no secret was made beside existing data")
     }
 
+    @Test("a record shredded through one node and furnished again through another, which had its old key cached, is sealed under a key in the key store: a new node opens it")
+    func shreddedThenRefurnishedAcrossNodes() throws {
+        let data = try PostgresLocation(url: try cluster.newDatabase())
+        try PostgresStorage.migrate(data)
+        let folder = PostgresTestCluster.dataFolder
+        let a = try Store(folder: folder, backend: try PostgresStorage(location: data, dataFolder: folder))
+        let b = try Store(folder: folder, backend: try PostgresStorage(location: data, dataFolder: folder))
+        let key = a.key(for: .individual(try ResidentIdentityNumber(parsing: "11010519491231002X")))
+        func account(balance: Int64) -> CreditRecord {
+            .account(
+                Account(
+                    furnisher: try! UnifiedSocialCreditCode(parsing: "91110000100000016D"), accountNumber: "6222020200998877", type: .creditCard,
+                    opened: CalendarDate(year: 2020, month: 1, day: 1)!, limit: Money(minorUnits: 100_000, currency: "CNY"),
+                    balance: Money(minorUnits: balance, currency: "CNY"), status: .current, paymentHistory: "0", closed: nil
+                )
+            )
+        }
+        let first = account(balance: 1)
+        try a.write { try $0.putRecord(first, for: key, catalogue: .default) }
+        #expect(try b.read { try $0.record(first.reference, of: key) } == first, "node B has read it, and holds its key")
+        try a.write { _ = try $0.deleteRecord(first.reference, of: key, catalogue: .default, tombstone: false) }
+        let again = account(balance: 2)
+        try b.write { try $0.putRecord(again, for: key, catalogue: .default) }
+        let c = try Store(folder: folder, backend: try PostgresStorage(location: data, dataFolder: folder))
+        #expect(try c.read { try $0.record(again.reference, of: key) } == again, "a node started later opens what node B sealed")
+        #expect(try a.read { try $0.record(again.reference, of: key) } == again)
+    }
+
     @Test("two nodes appending at once hand out every index once: the log head's row lock orders them")
     func twoNodes() throws {
         let url = try cluster.newDatabase()
