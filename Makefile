@@ -45,13 +45,16 @@ run: seed
 	exec $(BIN)/bureaud --data $(DATA) --host $(HOST) --port $(PORT) \
 	  --cert certs/server.pem --key certs/server.key --ca certs/ca.pem
 
-## SoftHSM2, the PKCS#11 token the key tests initialise and use; chromium and its driver, for the console's
-## browser tests (headless).
+## SoftHSM2, the PKCS#11 token the key tests initialise and use; PostgreSQL's server binaries, for the
+## PostgreSQL suites (they make clusters of their own with initdb in scratch folders, never the system's);
+## chromium and its driver, for the console's browser tests (headless).
 test-deps:
 	@missing=""; \
 	dpkg -s softhsm2 >/dev/null 2>&1 || missing="$$missing softhsm2"; \
 	dpkg -s chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	dpkg -s chromium-driver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -48,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Hummingbird's header types; no default traits, as Hummingbird asks for it.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0", traits: []),
+        // The PostgreSQL backend's driver (only BureauPostgres imports it).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Storage engine
@@ -106,6 +108,22 @@ let package = Package(
                 "BureauStore",
                 "LMDB",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["DESIGN.md"],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL backend: the only module that imports PostgresNIO.
+        .target(
+            name: "BureauPostgres",
+            dependencies: [
+                "BureauCore",
+                "BureauStore",
+                "BureauKeys",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["DESIGN.md"],
             swiftSettings: swiftSettings
@@ -213,6 +231,8 @@ let package = Package(
                 "BureauCore",
                 "BureauStore",
                 "BureauKeys",
+                // The PostgreSQL store `--store postgresql://...` opens.
+                "BureauPostgres",
                 // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
                 // configuration file fills, and the certificate fingerprint the callers are bound by.
                 "BureauServer",
@@ -244,6 +264,7 @@ let package = Package(
                 "BureauStore",
                 "BureauKeys",
                 "BureauLMDB",
+                "BureauPostgres",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -263,6 +284,18 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Throwaway PostgreSQL clusters (initdb in scratch folders, streaming standbys, promotion, SIGKILL) for
+        // the PostgreSQL suites; test targets only.
+        .target(
+            name: "PostgresHarness",
+            path: "Tests/PostgresHarness",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresHarnessTests",
+            dependencies: ["PostgresHarness"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LMDBTests",
             dependencies: ["LMDB"],
@@ -302,7 +335,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageConformanceTests",
-            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauCore"],
+            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauPostgres", "BureauCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -310,6 +343,8 @@ let package = Package(
             dependencies: [
                 "bureau",
                 "BureauStoreConformance",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -361,6 +396,8 @@ let package = Package(
                 "BureauClient",
                 "BureauStore",
                 "BureauLMDB",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",

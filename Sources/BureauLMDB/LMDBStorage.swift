@@ -140,9 +140,15 @@ extension LMDBStorage {
 extension Store {
     /// Opens the store in `folder` on the embedded LMDB backend (`<folder>/lmdb`, keys in
     /// `<folder>/keystore` unless configured), creating the folder, the wrapped secret and the databases when
-    /// absent.
+    /// absent; on the backend `configuration.openBackend` opens when it is set.
     public convenience init(folder: String, configuration: Configuration = .defaults) throws {
-        try self.init(folder: folder, backend: try LMDBStorage.open(folder: folder, configuration: configuration))
+        guard let open = configuration.openBackend else {
+            try self.init(folder: folder, backend: try LMDBStorage.open(folder: folder, configuration: configuration))
+            return
+        }
+        // The folder holds the checkpoint's key and note whatever the backend.
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try self.init(folder: folder, backend: try open(folder))
     }
 }
 

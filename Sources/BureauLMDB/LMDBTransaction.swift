@@ -471,15 +471,5 @@ extension UInt64 {
     }
 }
 
-/// The JSON codec for small stored values (institutions, the catalogue).
-enum Codec {
-    static func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(value))
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ bytes: UnsafeRawBufferPointer) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
-    }
-}
+/// The JSON codec for small stored values (institutions, the catalogue): BureauStore's, shared by every backend.
+typealias Codec = StoredJSON

@@ -79,7 +79,7 @@ public struct ConfigurationFile: Sendable {
         throw Problem(message: "\(place): \(text) is not a string, number or boolean")
     }
 
-    private func place(_ key: String) -> String { "\(self.path):\(self.lines[key] ?? 0): \(key)" }
+    func place(_ key: String) -> String { "\(self.path):\(self.lines[key] ?? 0): \(key)" }
 
     /// The string under `key`, if given.
     public func string(_ key: String) throws -> String? {

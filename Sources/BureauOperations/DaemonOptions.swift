@@ -1,6 +1,8 @@
 import BureauCore
 public import BureauServer
 import BureauStore
+import BureauPostgres
+import Logging
 import Foundation
 public import Prometheus
 
@@ -29,12 +31,15 @@ public struct DaemonOptions: Sendable {
     public var logAuditRate: Int?
     /// `--request-lines`, else `request_lines`, else one disclosed report in 1,000 (``RequestLines/defaults``).
     public var requestLines: String?
+    /// `--store`, else `store`, else none (the embedded LMDB store in the data folder): a PostgreSQL store's
+    /// `postgresql://` URL.
+    public var store: String?
 
     /// The options of the flags given; `nil` for each flag absent.
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, cert: String? = nil, key: String? = nil, ca: String? = nil,
         mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil,
-        requestLines: String? = nil
+        requestLines: String? = nil, store: String? = nil
     ) {
         self.requestLines = requestLines
         self.host = host
@@ -47,6 +52,7 @@ public struct DaemonOptions: Sendable {
         self.logOrigin = logOrigin
         self.metricsPort = metricsPort
         self.logAuditRate = logAuditRate
+        self.store = store
     }
 
     /// Reads and parses the configuration file at `path` (`--config`).
@@ -74,6 +80,12 @@ public struct DaemonOptions: Sendable {
         let ca = try flags.ca ?? file?.string("tls.ca") ?? "certs/ca.pem"
         let mapSize = try flags.mapSizeMib ?? file?.integer("map_size_mib", in: 16...(1 << 24)) ?? 4096
         guard mapSize >= 16 else { throw ConfigurationFile.Problem(message: "--map-size-mib: at least 16") }
+        let keys = try file?.keys() ?? .environment
+        let keyStore = try file?.string("keys.store")
+        let backend = try Self.backend(flags.store ?? file?.string("store"), keys: keys, keyStore: keyStore)
+        if backend == nil, let keyStore, PostgresLocation.isURL(keyStore) {
+            throw ConfigurationFile.Problem(message: "\(file?.place("keys.store") ?? "keys.store"): a PostgreSQL key store goes with a PostgreSQL store (store = \"postgresql://...\"); the LMDB store's is a folder")
+        }
         for (name, path) in [("tls.certificate", cert), ("tls.key", key), ("tls.ca", ca)] where !FileManager.default.fileExists(atPath: path) {
             throw ConfigurationFile.Problem(message: "\(name): \(path) does not exist (make dev certificates with scripts/make-dev-certs)")
         }
@@ -102,7 +114,7 @@ public struct DaemonOptions: Sendable {
         }
         return DaemonConfiguration(
             host: host, port: port, dataFolder: data,
-            store: .init(mapSize: mapSize << 20, keys: try file?.keys() ?? .environment, keyStore: try file?.string("keys.store")),
+            store: .init(mapSize: mapSize << 20, keys: keys, keyStore: keyStore, openBackend: backend),
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
@@ -110,5 +122,23 @@ public struct DaemonOptions: Sendable {
             limits: try file?.limits() ?? .defaults,
             requestLines: requestLines
         )
+    }
+
+    /// The opener of the PostgreSQL store `url` names (nil for none: LMDB in the data folder), sealing with the KEK
+    /// `keys` names; its key store is the database `keyStore` names (schema `bureau_keys`), by default the store's.
+    /// - Throws: ``ConfigurationFile/Problem`` when `url` or `keyStore` is not a well-formed `postgresql://` URL.
+    static func backend(_ url: String?, keys: KeyConfiguration, keyStore: String?) throws -> (@Sendable (String) throws -> any StorageBackend)? {
+        guard let url else { return nil }
+        let location: PostgresLocation
+        let keyLocation: PostgresLocation?
+        do {
+            location = try PostgresLocation(url: url, field: "--store")
+            keyLocation = try keyStore.map { try PostgresLocation(url: $0, field: "keys.store") }
+        } catch let error as BureauError {
+            throw ConfigurationFile.Problem(message: error.message)
+        }
+        return { folder in
+            try PostgresStorage(location: location, keys: keys, keyStore: keyLocation, dataFolder: folder, logger: Logger(label: "bureaud.postgres"))
+        }
     }
 }

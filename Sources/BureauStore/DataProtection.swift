@@ -29,6 +29,22 @@ public protocol KeyStore: Sendable {
     func rewrap(
         after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
     ) throws -> (rewrapped: Int, next: [UInt8]?)
+    /// Whether other processes change this key store too (bureaud nodes sharing a PostgreSQL key store): a key
+    /// this process remembers for a scope may have been destroyed by another, so sealing asks the store which
+    /// key a scope has (opening still uses the unwrapped keys it remembers, by key id).
+    var isShared: Bool { get }
+    /// Replaces the wrapped keyed-hash secret when the key store keeps it; false when it does not (a rotation
+    /// then writes the data folder's `secret.wrapped`).
+    func replaceWrappedSecret(_ wrapped: WrappedKey) throws -> Bool
+}
+
+extension KeyStore {
+    /// One process's key store (LMDB's): what it remembers is what the store holds.
+    public var isShared: Bool { false }
+
+    /// Replaces the wrapped keyed-hash secret when this key store keeps it (PostgreSQL's, shared by every node)
+    /// and says so; false when the secret lives in the data folder's `secret.wrapped` (LMDB's).
+    public func replaceWrappedSecret(_ wrapped: WrappedKey) throws -> Bool { false }
 }
 
 /// The id of a key scope (a file's identity, one record, one attachment, one dispute, ...): the first 16
@@ -152,6 +168,18 @@ public final class DataProtection: Sendable {
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
     }
 
+    /// A protection over a keyed-hash secret its caller found (a key store that holds it, as PostgreSQL's does).
+    /// `folder` is the data folder (a rotation writes no `secret.wrapped` there when the key store keeps the
+    /// secret: ``KeyStore/replaceWrappedSecret(_:)``).
+    public init(keyEncryptionKey: any KeyEncryptionKey, secret: KeyedHashSecret, keyStore: any KeyStore, folder: String) {
+        self.keks = Mutex((keyEncryptionKey, nil))
+        self.folder = folder
+        self.secret = secret
+        self.keyStore = keyStore
+        self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
+        self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+    }
+
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
     public func values(_ changes: KeyChanges?) -> StoredValues { StoredValues(protection: self, changes: changes) }
 
@@ -208,8 +236,9 @@ public final class DataProtection: Sendable {
         let id = self.scopeID(scope)
         if let key = changes.pendingKey(id) { return key }
         if !fresh, !changes.isShredded(id) {
-            if let key = self.cache.withLock({ $0.byScope[id] }) { return key }
+            if !self.keyStore.isShared, let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
+                if let hit = self.cache.withLock({ $0.byID[wrapped.keyID] }), hit.scope == scope { return hit.key }
                 let key = try self.unwrap(wrapped)
                 self.remember(key, scope: scope, id: id)
                 return key
@@ -298,8 +327,11 @@ public final class DataProtection: Sendable {
             return Rotation(from: new.id, to: new.id, rewrapped: 0, keys: try self.keyStore.allKeys().count)
         }
         do {
-            let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
-            try PrivateFile.write(Data(try new.wrap(self.secret).bytes), to: path)
+            let wrappedSecret = try new.wrap(self.secret)
+            if try !self.keyStore.replaceWrappedSecret(wrappedSecret) {
+                let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
+                try PrivateFile.write(Data(wrappedSecret.bytes), to: path)
+            }
             var rewrapped = 0
             var cursor: [UInt8]? = nil
             repeat {

@@ -9,7 +9,7 @@ public import BureauKeys
 /// opens the embedded LMDB backend in `<folder>/lmdb`. Serving code writes through ``GroupCommitWriter``,
 /// which shares commits between requests.
 public final class Store: Sendable {
-    /// Tunables for opening the embedded (LMDB) backend.
+    /// Tunables for opening the embedded (LMDB) backend, or the opener of another one.
     public struct Configuration: Sendable {
         /// The LMDB map size: the most the database may grow to.
         public var mapSize: Int
@@ -20,11 +20,19 @@ public final class Store: Sendable {
         /// The key store's folder; nil for `<data>/keystore`. A backup of the data never includes it.
         public var keyStore: String?
 
-        public init(mapSize: Int = 4 << 30, noSync: Bool = false, keys: KeyConfiguration = .environment, keyStore: String? = nil) {
+        /// Opens another backend than the embedded one (the PostgreSQL store of `--store postgresql://...`, which
+        /// takes its KEK and key store from the opener), given the data folder; nil for LMDB in `<folder>/lmdb`.
+        public var openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)?
+
+        public init(
+            mapSize: Int = 4 << 30, noSync: Bool = false, keys: KeyConfiguration = .environment, keyStore: String? = nil,
+            openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)? = nil
+        ) {
             self.mapSize = mapSize
             self.noSync = noSync
             self.keys = keys
             self.keyStore = keyStore
+            self.openBackend = openBackend
         }
 
         public static var defaults: Configuration { Configuration() }

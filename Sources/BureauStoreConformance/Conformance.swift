@@ -56,6 +56,7 @@ public enum StorageConformance {
         Check(name: "access state: consents, protections, quotas, institutions, revocation, disputes, repairs", body: accessState),
         Check(name: "retention: the purge deletes what expired, once, with one log entry", body: retention),
         Check(name: "operations: statistics and a hot copy", body: operations),
+        Check(name: "data at rest: no cleartext name, identifier, phone, address or account number in what the backend stored", body: dataAtRest),
     ]
 
     /// Runs `check` on a new backend from `factory`, in a temporary folder removed afterwards.
@@ -683,4 +684,66 @@ private func operations(_ store: Store) async throws {
     try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     try store.backend.hotCopy(into: copy)
     try require(try !FileManager.default.contentsOfDirectory(atPath: copy).isEmpty, "a hot copy writes the data")
+}
+
+/// Furnishes a file with a distinctive name, identifier, phone, address and account number (and a statement,
+/// a fraud alert and a consent that repeat some of them), takes the backend's hot copy (what a backup of it
+/// holds), and scans every byte of it for each of them: raw UTF-8, UTF-16 (both orders), and hex (how
+/// PostgreSQL's dump writes a bytea). An institution's name, which is not personal and is stored unsealed,
+/// must be found: the scan sees what the backend stored, so finding none of the personal values means something.
+private func dataAtRest(_ store: Store) async throws {
+    let key = subject(7)
+    let identifier = try ResidentIdentityNumber(parsing: "11010519491231002X")
+    let name = "鲍思远藏"
+    let phone = "13912345678"
+    let street = "望京街道九号院"
+    let accountNumber = "6222020200112233445"
+    let control = "Conformance Unsealed Institution Name"
+    let today = CalendarDate(year: 2026, month: 3, day: 1)!
+    try store.write { txn in
+        try txn.furnish(
+            FurnishedSubject(
+                identifier: .individual(identifier),
+                subject: .person(
+                    PersonIdentity(
+                        name: name, identifier: identifier.value, birthDate: CalendarDate(year: 1949, month: 12, day: 31)!, phone: phone,
+                        address: Address(province: "北京市", city: "北京市", detail: street)
+                    )
+                ),
+                records: [account(accountNumber)], furnisher: bank, reported: today
+            ),
+            as: key, catalogue: .default
+        )
+        try txn.putStatement(Statement(id: "S-9", text: "\(name) disputes \(accountNumber)", added: today, about: nil), for: key)
+        try txn.putProtection(FileProtection(fraudAlert: FraudAlert(placed: today, note: "call \(phone)")), for: key)
+        try txn.putInstitution(Institution(code: lender, name: control, roles: [.agency], purposes: [.loanOrigination], certificateFingerprints: []))
+    }
+    try store.read { txn in
+        try require(try txn.record(account(accountNumber).reference, of: key) == account(accountNumber), "the sealed record opens")
+    }
+    let copy = store.folder + "/at-rest-copy"
+    try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    try store.backend.hotCopy(into: copy)
+    var stored: [UInt8] = []
+    let files = FileManager.default.enumerator(atPath: copy)
+    while let file = files?.nextObject() as? String {
+        if let data = FileManager.default.contents(atPath: (copy as NSString).appendingPathComponent(file)) { stored += Array(data) }
+    }
+    func encodings(_ text: String) -> [[UInt8]] {
+        let utf8 = Array(text.utf8)
+        let hex = utf8.map { String(format: "%02x", $0) }.joined()
+        return [
+            utf8, Array(text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }), Array(text.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }),
+            Array(hex.utf8), Array(hex.uppercased().utf8),
+        ]
+    }
+    func found(_ text: String) -> Bool {
+        encodings(text).contains { needle in
+            stored.count >= needle.count && (0...(stored.count - needle.count)).contains { stored[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
+    }
+    try require(found(control), "the scan finds the unsealed institution name in the hot copy (\(stored.count) bytes): it sees what was stored")
+    for (what, value) in [("name", name), ("identifier", identifier.value), ("phone", phone), ("address", street), ("account number", accountNumber)] {
+        try require(!found(value), "no cleartext \(what) in what the backend stored")
+    }
 }

@@ -22,12 +22,13 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "Access-log entries re-verified a second in the background, 0 for none (default 2000).") var logAuditRate: Int?
     @Option(help: "Disclosed reports given a line in bureaud's log: off, every, or N for one in N (default 1000; every request is in the access log anyway).")
     var requestLines: String?
+    @Option(help: "A PostgreSQL store instead of LMDB: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem (schema made by `bureau store migrate`).") var store: String?
 
     func run() async throws {
         let options = DaemonOptions(
             host: host, port: port, data: data, cert: cert, key: key, ca: ca,
             mapSizeMib: mapSizeMib, logOrigin: logOrigin, metricsPort: metricsPort, logAuditRate: logAuditRate,
-            requestLines: requestLines
+            requestLines: requestLines, store: store
         )
         do {
             try await DaemonLauncher.run(options, configurationPath: config)

@@ -84,6 +84,10 @@ struct DaemonOptionsTests {
         ("host = \"a\"\nport = \"x\"", "bureau.toml:2: port: must be a whole number from 0 to 65535"),
         ("[retention]\npurge_interval_minutes = 0", "bureau.toml:2: retention.purge_interval_minutes: must be a whole number from 1 to 10080"),
         ("# the origin\n\nlog_origin = \"\"", "bureau.toml:3: log_origin: must be a non-empty string"),
+        (
+            "[keys]\nstore = \"postgresql://bureau@keys.example/keys\"",
+            "bureau.toml:2: keys.store: a PostgreSQL key store goes with a PostgreSQL store (store = \"postgresql://...\"); the LMDB store's is a folder"
+        ),
     ])
     func badValue(text: String, message: String) throws {
         let tls = try TLSFiles()

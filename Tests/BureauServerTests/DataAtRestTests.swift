@@ -147,6 +147,18 @@ struct DataAtRestTests {
         return values
     }
 
+    /// The demo bank's request to delete its account `deleted` of the demo person.
+    static func deleteRequest(_ deleted: RecordReference) -> Bureau_DeleteRecordRequest {
+        var request = Bureau_DeleteRecordRequest()
+        request.requestID = "delete-1"
+        request.ref.subjectKind = .individual
+        request.ref.subjectIdentifier = DemoData.personIdentifier
+        request.ref.kind = .account
+        request.ref.recordID = deleted.recordID
+        request.reason = "opened in error"
+        return request
+    }
+
     @Test("demo data, 1,000 people, reports, disputes and statements, and a backup: no file holds any identifier, name, phone, account number or free text")
     func nothingPersonalAtRest() async throws {
         try await InProcessBureau.run(mapSize: 256 << 20) { bureau in
@@ -229,15 +241,8 @@ struct DataAtRestTests {
             try liveKeys.copy(to: work + "/keystore-before")
 
             // The furnisher deletes its record, over the service.
-            var request = Bureau_DeleteRecordRequest()
-            request.requestID = "delete-1"
-            request.ref.subjectKind = .individual
-            request.ref.subjectIdentifier = DemoData.personIdentifier
-            request.ref.kind = .account
-            request.ref.recordID = deleted.recordID
-            request.reason = "opened in error"
             _ = try await bureau.withClient("bank") { client in
-                try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: request), options: fastCall)
+                try await Bureau_FurnishService.Client(wrapping: client).deleteRecord(request: ClientRequest(message: Self.deleteRequest(deleted)), options: fastCall)
             }
 
             // The old backup, restored with the current key store.

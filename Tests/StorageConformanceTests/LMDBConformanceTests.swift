@@ -1,5 +1,6 @@
 import BureauCore
 import BureauLMDB
+import BureauPostgres
 import BureauStore
 import BureauStoreConformance
 import Foundation
@@ -8,7 +9,8 @@ import Testing
 /// Every backend, as a factory of new, empty instances. The PostgreSQL backend adds its factory here and
 /// runs the same checks unchanged.
 let backends: [StorageConformance.BackendFactory] = [
-    .init(name: "LMDB") { folder in try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)) }
+    .init(name: "LMDB") { folder in try LMDBStorage.open(folder: folder, configuration: .init(mapSize: 64 << 20)) },
+    .init(name: "PostgreSQL") { folder in try PostgresTestCluster.newBackend(folder: folder) },
 ]
 
 @Suite("Storage backend conformance", .serialized)
