@@ -264,6 +264,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PostgresFailoverTests",
+            dependencies: ["BureauPostgres", "BureauStore", "BureauCore", "PostgresHarness"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LMDBTests",
             dependencies: ["LMDB"],
             swiftSettings: swiftSettings

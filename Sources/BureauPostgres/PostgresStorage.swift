@@ -23,6 +23,8 @@ public final class PostgresStorage: StorageBackend {
     private let reads: ConnectionPool
     private let writes: ConnectionPool
     private let group: MultiThreadedEventLoopGroup
+    /// Which node of those sharing the database runs the background work (AdvisoryLease.swift).
+    let lease: AdvisoryLease
 
     /// Connects to the database at `location` and checks it before anything is served: it holds the schema
     /// version this build knows, and it takes writes (a primary, not a read-only standby).
@@ -37,6 +39,7 @@ public final class PostgresStorage: StorageBackend {
             location: location, configuration: configuration, group: self.group, size: location.readConnections, logger: logger
         )
         self.writes = ConnectionPool(location: location, configuration: configuration, group: self.group, size: 2, logger: logger)
+        self.lease = AdvisoryLease(location: location, configuration: configuration, group: self.group, logger: logger)
         do {
             try self.writes.with { connection in
                 try Self.checkSchema(connection, at: location)
@@ -59,6 +62,7 @@ public final class PostgresStorage: StorageBackend {
     }
 
     private func shutdown() {
+        self.lease.release()
         self.reads.closeAll()
         self.writes.closeAll()
         try? self.group.syncShutdownGracefully()
@@ -355,16 +359,25 @@ final class ConnectionPool: Sendable {
         do {
             return try body(current)
         } catch let error as PostgresStoreError {
+            Self.dropIfStale(current, after: error)
             throw error
         } catch let error as PSQLError {
-            throw PostgresStoreError(error, at: self.location)
+            let failure = PostgresStoreError(error, at: self.location)
+            Self.dropIfStale(current, after: failure)
+            throw failure
         }
+    }
+
+    /// Closes a connection whose server went away or now refuses writes (a primary demoted to standby), so that
+    /// the next call connects afresh to whichever server is primary then.
+    private static func dropIfStale(_ connection: PostgresConnection, after error: PostgresStoreError) {
+        if error.kind == .connection || error.kind == .readOnly { try? connection.close().wait() }
     }
 
     private func connect() throws -> PostgresConnection {
         let id = self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         do {
-            return try PostgresConnection.connect(on: self.group.next(), configuration: self.configuration, id: id, logger: self.logger).wait()
+            return try PrimaryConnector.connect(to: self.location, configuration: self.configuration, on: self.group, id: id, logger: self.logger)
         } catch {
             throw PostgresStoreError(error, at: self.location, connecting: true)
         }
