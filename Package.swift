@@ -203,6 +203,8 @@ let package = Package(
             dependencies: [
                 "BureauCore",
                 "BureauStore",
+                // The PostgreSQL store `--store postgresql://...` opens.
+                "BureauPostgres",
                 // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
                 // configuration file fills, and the certificate fingerprint the callers are bound by.
                 "BureauServer",
@@ -233,6 +235,7 @@ let package = Package(
                 "BureauCore",
                 "BureauStore",
                 "BureauLMDB",
+                "BureauPostgres",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -314,6 +317,8 @@ let package = Package(
             name: "BureauCLITests",
             dependencies: [
                 "bureau",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauServer",
                 "BureauOperations",
                 "BureauClient",
@@ -357,6 +362,8 @@ let package = Package(
                 "BureauClient",
                 "BureauStore",
                 "BureauLMDB",
+                "BureauPostgres",
+                "PostgresHarness",
                 "BureauCore",
                 "BureauAPI",
                 "BureauWire",

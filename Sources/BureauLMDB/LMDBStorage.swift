@@ -94,10 +94,11 @@ extension LMDBStorage {
 
 extension Store {
     /// Opens the store in `folder` on the embedded LMDB backend (`<folder>/lmdb`), creating the folder, the
-    /// secret and the databases when absent.
+    /// secret and the databases when absent; on the backend `configuration.openBackend` opens when it is set.
     public convenience init(folder: String, configuration: Configuration = .defaults) throws {
         _ = try InstallationSecret.loadOrCreate(in: folder)  // makes the folder before LMDB opens in it
-        let backend = try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration)
+        let backend: any StorageBackend = try configuration.openBackend?(folder)
+            ?? LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration)
         try self.init(folder: folder, backend: backend)
     }
 }

@@ -1,6 +1,8 @@
 import BureauCore
 public import BureauServer
 import BureauStore
+import BureauPostgres
+import Logging
 import Foundation
 public import Prometheus
 
@@ -27,11 +29,14 @@ public struct DaemonOptions: Sendable {
     public var metricsPort: Int?
     /// `--log-audit-rate`, else `log_audit.entries_per_second`, else the auditor's default.
     public var logAuditRate: Int?
+    /// `--store`, else `store`, else none (the embedded LMDB store in the data folder): a PostgreSQL store's
+    /// `postgresql://` URL.
+    public var store: String?
 
     /// The options of the flags given; `nil` for each flag absent.
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, cert: String? = nil, key: String? = nil, ca: String? = nil,
-        mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil
+        mapSizeMib: Int? = nil, logOrigin: String? = nil, metricsPort: Int? = nil, logAuditRate: Int? = nil, store: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -43,6 +48,7 @@ public struct DaemonOptions: Sendable {
         self.logOrigin = logOrigin
         self.metricsPort = metricsPort
         self.logAuditRate = logAuditRate
+        self.store = store
     }
 
     /// Reads and parses the configuration file at `path` (`--config`).
@@ -70,6 +76,7 @@ public struct DaemonOptions: Sendable {
         let ca = try flags.ca ?? file?.string("tls.ca") ?? "certs/ca.pem"
         let mapSize = try flags.mapSizeMib ?? file?.integer("map_size_mib", in: 16...(1 << 24)) ?? 4096
         guard mapSize >= 16 else { throw ConfigurationFile.Problem(message: "--map-size-mib: at least 16") }
+        let backend = try Self.backend(flags.store ?? file?.string("store"))
         for (name, path) in [("tls.certificate", cert), ("tls.key", key), ("tls.ca", ca)] where !FileManager.default.fileExists(atPath: path) {
             throw ConfigurationFile.Problem(message: "\(name): \(path) does not exist (make dev certificates with scripts/make-dev-certs)")
         }
@@ -88,12 +95,25 @@ public struct DaemonOptions: Sendable {
         guard (0...10_000_000).contains(audit.entriesPerSecond) else { throw ConfigurationFile.Problem(message: "--log-audit-rate: 0 to 10000000") }
         if let minutes = try file?.integer("log_audit.pause_minutes", in: 0...10_080) { audit.pause = .seconds(minutes * 60) }
         return DaemonConfiguration(
-            host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20),
+            host: host, port: port, dataFolder: data, store: .init(mapSize: mapSize << 20, openBackend: backend),
             tls: .files(certificate: cert, key: key, ca: ca), purgeInterval: .seconds(purge * 60),
             logOrigin: try flags.logOrigin ?? file?.string("log_origin") ?? "bureau.local/access-log", logAudit: audit,
             anomalyRules: rules, anomalyInterval: .seconds(anomalies * 60),
             metrics: (registry, host, metricsPort),
             limits: try file?.limits() ?? .defaults
         )
+    }
+
+    /// The opener of the PostgreSQL store `url` names (nil for none: LMDB in the data folder).
+    /// - Throws: ``ConfigurationFile/Problem`` when `url` is not a well-formed `postgresql://` URL.
+    static func backend(_ url: String?) throws -> (@Sendable (String) throws -> any StorageBackend)? {
+        guard let url else { return nil }
+        let location: PostgresLocation
+        do {
+            location = try PostgresLocation(url: url, field: "--store")
+        } catch let error as BureauError {
+            throw ConfigurationFile.Problem(message: error.message)
+        }
+        return { _ in try PostgresStorage(location: location, logger: Logger(label: "bureaud.postgres")) }
     }
 }

@@ -21,7 +21,7 @@ final class AdvisoryLease: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     /// The lease's session and whether it holds the lock; checked one caller at a time.
-    private let session = Mutex<(connection: PostgresConnection, held: Bool)?>(nil)
+    private let state = Mutex<(session: Session, held: Bool)?>(nil)
 
     init(location: PostgresLocation, configuration: PostgresConnection.Configuration, group: any EventLoopGroup, logger: Logger) {
         self.location = location
@@ -32,52 +32,56 @@ final class AdvisoryLease: Sendable {
 
     /// Whether this process holds the lock now, taking it when it is free.
     func holds() -> Bool {
-        self.session.withLock { session in
-            if let current = session, !current.connection.isClosed {
+        self.state.withLock { state in
+            if let current = state, !current.session.connection.isClosed, !current.session.broken {
                 do {
                     if current.held {
-                        try current.connection.run("SELECT 1")
+                        try current.session.run("SELECT 1")
                         return true
                     }
-                    let taken = try current.connection.run("SELECT pg_try_advisory_lock(\(Self.key))").first?.decode(Bool.self) ?? false
-                    if taken { self.logger.info("background-work lease taken", metadata: ["store": "\(self.location)"]) }
-                    session = (current.connection, taken)
+                    let taken = try self.tryLock(current.session)
+                    state = (current.session, taken)
                     return taken
                 } catch {
                     if current.held {
                         self.logger.warning("background-work lease lost", metadata: ["store": "\(self.location)", "error": "\(error)"])
                     }
-                    try? current.connection.close().wait()
-                    session = nil
                 }
             }
+            if let stale = state?.session { try? stale.connection.close().wait() }
+            state = nil
             do {
-                let connection = try PrimaryConnector.connect(to: self.location, configuration: self.configuration, on: self.group, id: 0, logger: self.logger)
+                let session = try PrimaryConnector.connect(to: self.location, configuration: self.configuration, on: self.group, id: 0, logger: self.logger)
+                state = (session, false)
                 // The server notices a vanished client within idle + interval x count seconds and ends the session,
                 // freeing the lock for another node.
-                try connection.run("SET tcp_keepalives_idle = 5")
-                try connection.run("SET tcp_keepalives_interval = 2")
-                try connection.run("SET tcp_keepalives_count = 3")
-                session = (connection, false)
-                let taken = try connection.run("SELECT pg_try_advisory_lock(\(Self.key))").first?.decode(Bool.self) ?? false
-                if taken { self.logger.info("background-work lease taken", metadata: ["store": "\(self.location)"]) }
-                session = (connection, taken)
+                try session.run("SET tcp_keepalives_idle = 5")
+                try session.run("SET tcp_keepalives_interval = 2")
+                try session.run("SET tcp_keepalives_count = 3")
+                let taken = try self.tryLock(session)
+                state = (session, taken)
                 return taken
             } catch {
-                if let connection = session?.connection { try? connection.close().wait() }
-                session = nil
+                if let session = state?.session { try? session.connection.close().wait() }
+                state = nil
                 return false
             }
         }
     }
 
+    private func tryLock(_ session: Session) throws -> Bool {
+        let taken = try session.run("SELECT pg_try_advisory_lock(\(Self.key))").first?.decode(Bool.self) ?? false
+        if taken { self.logger.info("background-work lease taken", metadata: ["store": "\(self.location)"]) }
+        return taken
+    }
+
     /// Gives the lease up (closes its session).
     func release() {
-        let connection = self.session.withLock { session in
-            defer { session = nil }
-            return session?.connection
+        let session = self.state.withLock { state in
+            defer { state = nil }
+            return state?.session
         }
-        try? connection?.close().wait()
+        try? session?.connection.close().wait()
     }
 }
 

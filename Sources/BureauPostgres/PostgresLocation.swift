@@ -11,7 +11,8 @@ import PostgresNIO
 /// checked against `sslrootcert` and its name against the host; `verify-ca`: the certificate but not the name;
 /// `disable`: no TLS, for a loopback or a private link only), `sslrootcert` (the CA file, PEM; else the system's
 /// roots), `sslcert` and `sslkey` (a client certificate and its key, PEM), `connect_timeout` (seconds, default 5),
-/// and Bureau's own `pool` (connections for reads, default 4). Modes that encrypt without checking the server
+/// and Bureau's own `pool` (connections for reads, default 4) and `query_timeout` (seconds a statement may take
+/// before its connection is given up, default 30). Modes that encrypt without checking the server
 /// (`allow`, `prefer`, `require`) are refused: a bureau's data does not go to a server it has not verified.
 public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// How the connection is protected.
@@ -31,6 +32,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var clientCertificate: String?
     public var clientKey: String?
     public var connectTimeoutSeconds: Int
+    public var queryTimeoutSeconds: Int
     public var readConnections: Int
     /// Every server of the URL's host list in order (`host1:5432,host2:5433`), the first being `host`:`port`;
     /// bureaud uses the one that is primary (PrimaryConnector.swift).
@@ -68,6 +70,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         self.database = database
         self.tls = .verifyFull
         self.connectTimeoutSeconds = 5
+        self.queryTimeoutSeconds = 30
         self.readConnections = 4
         self.servers = list?.servers ?? [Server(host: self.host, port: self.port)]
         for item in components.queryItems ?? [] {
@@ -91,6 +94,11 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                     throw BureauError.invalid(field, "has connect_timeout=\(value); it is 1 to 600 seconds")
                 }
                 self.connectTimeoutSeconds = seconds
+            case "query_timeout":
+                guard let seconds = Int(value), (1...3600).contains(seconds) else {
+                    throw BureauError.invalid(field, "has query_timeout=\(value); it is 1 to 3600 seconds")
+                }
+                self.queryTimeoutSeconds = seconds
             case "pool":
                 guard let count = Int(value), (1...64).contains(count) else {
                     throw BureauError.invalid(field, "has pool=\(value); it is 1 to 64 connections")
@@ -156,9 +164,6 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             host: self.host, port: self.port, username: self.user, password: self.password, database: self.database, tls: tls
         )
         configuration.options.connectTimeout = .seconds(Int64(self.connectTimeoutSeconds))
-        // SNI carries names only; a certificate for an address is checked against the peer's address.
-        let isAddress = self.host.contains(":") || self.host.allSatisfy { $0.isNumber || $0 == "." }
-        if self.tls != .disable && !isAddress { configuration.options.tlsServerName = self.host }
         configuration.options.additionalStartupParameters = [("application_name", "bureaud")]
         return configuration
     }

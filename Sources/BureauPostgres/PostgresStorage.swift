@@ -116,7 +116,7 @@ public final class PostgresStorage: StorageBackend {
         )
     }
 
-    private static func checkSchema(_ connection: PostgresConnection, at location: PostgresLocation) throws {
+    private static func checkSchema(_ connection: Session, at location: PostgresLocation) throws {
         let exists = try connection.run("SELECT to_regclass('schema_version') IS NOT NULL").first?.decode(Bool.self) ?? false
         guard exists else {
             throw PostgresStoreError(
@@ -231,7 +231,7 @@ public final class PostgresStorage: StorageBackend {
     }
 
     /// The path of one of PostgreSQL's client tools: on the PATH, else the newest in Debian's versioned folders.
-    static func tool(_ name: String) -> String? {
+    package static func tool(_ name: String) -> String? {
         let fm = FileManager.default
         for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let path = "\(folder)/\(name)"
@@ -333,7 +333,10 @@ final class ConnectionPool: Sendable {
     let configuration: PostgresConnection.Configuration
     let group: any EventLoopGroup
     let logger: Logger
-    private let idle = Mutex<[PostgresConnection]>([])
+    private let idle = Mutex<[Session]>([])
+    /// Connections whose close never completed: kept, because postgres-nio asserts a connection is closed
+    /// before it is released.
+    private let unclosed = Mutex<[PostgresConnection]>([])
     private let slots: DispatchSemaphore
     private let nextID = Atomic<Int>(1)
 
@@ -345,36 +348,34 @@ final class ConnectionPool: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` with a connection of the pool (a new one when none is idle or the idle one was closed); the
-    /// connection goes back when it is still open. Errors of PostgreSQL come out as ``PostgresStoreError``.
-    func with<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    /// Runs `body` with a session of the pool (a new connection when none is idle or the idle one was closed);
+    /// the session goes back unless its connection failed. Errors of PostgreSQL come out as ``PostgresStoreError``.
+    func with<T>(_ body: (Session) throws -> T) throws -> T {
         self.slots.wait()
         defer { self.slots.signal() }
-        var connection = self.idle.withLock { $0.popLast() }
-        if let open = connection, open.isClosed { connection = nil }
-        let current = try connection ?? self.connect()
+        var session = self.idle.withLock { $0.popLast() }
+        if let open = session, open.connection.isClosed || open.broken { session = nil }
+        let current = try session ?? self.connect()
         defer {
-            if !current.isClosed { self.idle.withLock { $0.append(current) } }
+            if current.broken || current.connection.isClosed {
+                self.close(current.connection)
+            } else {
+                self.idle.withLock { $0.append(current) }
+            }
         }
         do {
             return try body(current)
-        } catch let error as PostgresStoreError {
-            Self.dropIfStale(current, after: error)
-            throw error
         } catch let error as PSQLError {
             let failure = PostgresStoreError(error, at: self.location)
-            Self.dropIfStale(current, after: failure)
+            if failure.isStale { current.broken = true }
             throw failure
+        } catch let error as PostgresStoreError {
+            if error.isStale { current.broken = true }
+            throw error
         }
     }
 
-    /// Closes a connection whose server went away or now refuses writes (a primary demoted to standby), so that
-    /// the next call connects afresh to whichever server is primary then.
-    private static func dropIfStale(_ connection: PostgresConnection, after error: PostgresStoreError) {
-        if error.kind == .connection || error.kind == .readOnly { try? connection.close().wait() }
-    }
-
-    private func connect() throws -> PostgresConnection {
+    private func connect() throws -> Session {
         let id = self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         do {
             return try PrimaryConnector.connect(to: self.location, configuration: self.configuration, on: self.group, id: id, logger: self.logger)
@@ -383,28 +384,66 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// Closes `connection`, waiting a little; one whose close does not complete is kept (see ``unclosed``).
+    private func close(_ connection: PostgresConnection) {
+        let closed = connection.eventLoop.makePromise(of: Void.self)
+        connection.close().cascade(to: closed)
+        let timer = connection.eventLoop.scheduleTask(in: .seconds(2)) { closed.fail(ChannelError.ioOnClosedChannel) }
+        defer { timer.cancel() }
+        if (try? closed.futureResult.wait()) == nil || !connection.isClosed {
+            self.unclosed.withLock { $0.append(connection) }
+        }
+    }
+
     func closeAll() {
-        let connections = self.idle.withLock { idle in
+        let sessions = self.idle.withLock { idle in
             defer { idle.removeAll() }
             return idle
         }
-        // A connection must be closed before it is released (postgres-nio asserts it).
-        for connection in connections { try? connection.close().wait() }
+        for session in sessions { self.close(session.connection) }
     }
 }
 
-extension PostgresConnection {
-    /// Runs one statement and waits for all its rows (from a thread that is not an event loop's).
+/// One connection of a pool, used by one call at a time, with the deadline every statement gets.
+final class Session: @unchecked Sendable {
+    let connection: PostgresConnection
+    let timeout: TimeAmount
+    /// Whether the connection failed under a statement (it is closed, not reused).
+    var broken = false
+
+    init(_ connection: PostgresConnection, timeout: TimeAmount) {
+        self.connection = connection
+        self.timeout = timeout
+    }
+
+    /// Runs one statement and waits for all its rows (from a thread that is not an event loop's), at most the
+    /// deadline: a connection that went away without a word must not hold a request (or the writer) forever.
     /// - Throws: `PSQLError` (the pool names the server in it, see ``ConnectionPool/with(_:)``), or
-    ///   ``PostgresStoreError`` when the connection failed under it.
+    ///   ``PostgresStoreError`` when the connection failed under it or the deadline passed.
     @discardableResult
     func run(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
+        guard !self.connection.isClosed, !self.broken else {
+            self.broken = true
+            throw PostgresStoreError("the connection to PostgreSQL was closed", kind: .connection)
+        }
+        let loop = self.connection.eventLoop
+        let answered = loop.makePromise(of: PostgresQueryResult.self)
+        self.connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: self.connection.logger).cascade(to: answered)
+        let timeout = self.timeout
+        let timer = loop.scheduleTask(in: timeout) { answered.fail(DeadlinePassed()) }
+        defer { timer.cancel() }
         do {
-            return try self.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: self.logger).wait().rows
+            return try answered.futureResult.wait().rows
         } catch let error as PSQLError {
             throw error
+        } catch is DeadlinePassed {
+            self.broken = true
+            throw PostgresStoreError("PostgreSQL did not answer within \(timeout.nanoseconds / 1_000_000_000) s (query_timeout)", kind: .connection)
         } catch {
+            self.broken = true
             throw PostgresStoreError("the connection to PostgreSQL failed: \(error)", kind: .connection)
         }
     }
+
+    private struct DeadlinePassed: Error {}
 }

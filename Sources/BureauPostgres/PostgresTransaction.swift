@@ -11,11 +11,11 @@ import PostgresNIO
 /// The credit-file tables hold the LMDB backend's keys and values (bytea compares bytewise, as LMDB does, so
 /// its ranges and prefixes read the same); the log is in its own tables (see DESIGN.md).
 final class PostgresTransaction: ReadWriteStoreTransaction {
-    let connection: PostgresConnection
+    let connection: Session
     /// How deep in savepoints this transaction is (0: the transaction itself).
     let depth: Int
 
-    init(_ connection: PostgresConnection, depth: Int) {
+    init(_ connection: Session, depth: Int) {
         self.connection = connection
         self.depth = depth
     }

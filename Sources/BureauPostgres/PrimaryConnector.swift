@@ -80,13 +80,13 @@ extension PostgresLocation {
 /// No server is remembered: each new connection asks again, so when the primary goes away a node finds the new
 /// one as soon as the cluster manager (Patroni, or the failover test) has promoted it.
 enum PrimaryConnector {
-    /// A connection to the primary.
+    /// A session on the primary.
     /// - Throws: ``PostgresStoreError`` (connection) naming each server and why it was passed over (unreachable,
     ///   a standby), or the login's refusal as the server gave it.
     static func connect(
         to location: PostgresLocation, configuration: PostgresConnection.Configuration, on group: any EventLoopGroup, id: Int,
         logger: Logger
-    ) throws -> PostgresConnection {
+    ) throws -> Session {
         var passedOver: [String] = []
         for server in location.servers {
             let single = location.only(server)
@@ -101,9 +101,10 @@ enum PrimaryConnector {
                 passedOver.append("\(server): \(failure.message)")
                 continue
             }
+            let session = Session(connection, timeout: .seconds(Int64(location.queryTimeoutSeconds)))
             do {
-                let inRecovery = try connection.run("SELECT pg_is_in_recovery()").first?.decode(Bool.self) ?? true
-                if !inRecovery { return connection }
+                let inRecovery = try session.run("SELECT pg_is_in_recovery()").first?.decode(Bool.self) ?? true
+                if !inRecovery { return session }
                 if location.servers.count == 1 {
                     try? connection.close().wait()
                     throw PostgresStoreError(
@@ -123,4 +124,11 @@ enum PrimaryConnector {
             kind: .connection
         )
     }
+}
+
+extension PostgresStoreError {
+    /// Whether the connection that saw this error is no use any more: its server went away, or it now refuses
+    /// writes (a primary demoted to standby). The pool closes it, and the next call connects to whichever
+    /// server is primary then.
+    var isStale: Bool { self.kind == .connection || self.kind == .readOnly }
 }

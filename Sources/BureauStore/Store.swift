@@ -8,16 +8,21 @@ public import Crypto
 /// opens the embedded LMDB backend in `<folder>/lmdb`. Serving code writes through ``GroupCommitWriter``,
 /// which shares commits between requests.
 public final class Store: Sendable {
-    /// Tunables for opening the embedded (LMDB) backend.
+    /// Tunables for opening the embedded (LMDB) backend, or the opener of another one.
     public struct Configuration: Sendable {
         /// The LMDB map size: the most the database may grow to.
         public var mapSize: Int
         /// Skip fsync at commit (bulk loads that can be redone; never for serving).
         public var noSync: Bool
 
-        public init(mapSize: Int = 4 << 30, noSync: Bool = false) {
+        /// Opens another backend than the embedded one (the PostgreSQL store of `--store postgresql://...`), given
+        /// the data folder; nil for LMDB in `<folder>/lmdb`.
+        public var openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)?
+
+        public init(mapSize: Int = 4 << 30, noSync: Bool = false, openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)? = nil) {
             self.mapSize = mapSize
             self.noSync = noSync
+            self.openBackend = openBackend
         }
 
         public static var defaults: Configuration { Configuration() }

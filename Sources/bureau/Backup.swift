@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauCore
 import BureauStore
 import BureauLMDB
+import BureauPostgres
 import Foundation
 
 struct BackupCommand: ParsableCommand {
@@ -10,10 +11,25 @@ struct BackupCommand: ParsableCommand {
         abstract: "Take a consistent hot copy of an installation (compacted) while bureaud serves, with its keys."
     )
     @OptionGroup var data: DataOptions
+    @OptionGroup var location: StoreLocationOption
     @Argument(help: "A new folder for the backup.") var destination: String
 
     func run() throws {
-        let store = try Store(folder: data.data)
+        let store = try location.open(folder: data.data)
+        if let postgres = store.backend as? PostgresStorage {
+            // PostgreSQL's own tools copy its data: pg_dump here, pg_basebackup for the whole cluster.
+            FileHandle.standardError.write(Data("dumping \(postgres.location) with pg_dump, and the keys of \(data.data), to \(destination)...\n".utf8))
+            try Backup.take(of: store, to: destination)
+            let (size, root) = try Backup.verifyLog(of: store)
+            print(
+                """
+                backup in \(destination): postgresql.dump (pg_dump, custom format, one snapshot) with the keys; restore it with \
+                pg_restore into a new database (RESTORE.txt). The live log holds \(size) entries, root \(root.hexString) verified. \
+                For a physical copy of the whole cluster and point-in-time recovery, use pg_basebackup and WAL archiving.
+                """
+            )
+            return
+        }
         FileHandle.standardError.write(Data("copying \(data.data) to \(destination)...\n".utf8))
         try Backup.take(of: store, to: destination)
         let copy = try Store(folder: destination)
@@ -45,12 +61,18 @@ struct RestoreCommand: ParsableCommand {
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Sizes and counts of an installation.")
     @OptionGroup var data: DataOptions
+    @OptionGroup var location: StoreLocationOption
 
     func run() throws {
-        let stats = try StoreStatistics(try Store(folder: data.data))
+        let store = try location.open(folder: data.data)
+        let stats = try StoreStatistics(store)
         print("files:         \(stats.files)")
         print("institutions:  \(stats.institutions)")
         print("log entries:   \(stats.logSize)")
-        print("map in use:    \(stats.usedBytes / 1_048_576) MiB of \(stats.mapSize / 1_048_576) MiB (\(stats.usedBytes * 100 / max(1, stats.mapSize))%)")
+        if let postgres = store.backend as? PostgresStorage {
+            print("database size: \(stats.usedBytes / 1_048_576) MiB (\(postgres.location); its disk is the server's)")
+        } else {
+            print("map in use:    \(stats.usedBytes / 1_048_576) MiB of \(stats.mapSize / 1_048_576) MiB (\(stats.usedBytes * 100 / max(1, stats.mapSize))%)")
+        }
     }
 }

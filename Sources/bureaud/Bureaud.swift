@@ -20,11 +20,13 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "The log's origin line in checkpoints (default bureau.local/access-log).") var logOrigin: String?
     @Option(help: "Port of the Prometheus /metrics endpoint, on the same host (default 9464, 0 picks a free one).") var metricsPort: Int?
     @Option(help: "Access-log entries re-verified a second in the background, 0 for none (default 2000).") var logAuditRate: Int?
+    @Option(help: "A PostgreSQL store instead of LMDB: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem (schema made by `bureau store migrate`).") var store: String?
 
     func run() async throws {
         let options = DaemonOptions(
             host: host, port: port, data: data, cert: cert, key: key, ca: ca,
-            mapSizeMib: mapSizeMib, logOrigin: logOrigin, metricsPort: metricsPort, logAuditRate: logAuditRate
+            mapSizeMib: mapSizeMib, logOrigin: logOrigin, metricsPort: metricsPort, logAuditRate: logAuditRate,
+            store: store
         )
         do {
             try await DaemonLauncher.run(options, configurationPath: config)

@@ -36,14 +36,14 @@ struct TestBureau: BureauHarness {
         folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20,
         prepare: (Store) throws -> Void = { _ in }, metrics: PrometheusCollectorRegistry? = nil,
         logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
-        limits: ServerLimits = .defaults,
+        limits: ServerLimits = .defaults, backend: (@Sendable (String) throws -> any StorageBackend)? = nil,
         _ body: (TestBureau) async throws -> Void
     ) async throws {
         let folder = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("bureau-server-\(UUID().uuidString)").path
         defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let (ca, daemon, clients, clock) = try Self.prepareDaemon(
             folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: metrics, logAudit: logAudit, logger: logger,
-            limits: limits
+            limits: limits, backend: backend
         )
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await daemon.run() }
@@ -58,14 +58,15 @@ struct TestBureau: BureauHarness {
     /// certificate bound to each demo institution; nothing serves yet.
     static func prepareDaemon(
         folder: String, seed: Bool, mapSize: Int, prepare: (Store) throws -> Void, metrics: PrometheusCollectorRegistry?,
-        logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits
+        logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits,
+        backend: (@Sendable (String) throws -> any StorageBackend)? = nil
     ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
         let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
         let server = try ca.issueServer()
         let daemon = try BureauDaemon(
             configuration: DaemonConfiguration(
-                port: 0, dataFolder: folder, store: .init(mapSize: mapSize),
+                port: 0, dataFolder: folder, store: .init(mapSize: mapSize, openBackend: backend),
                 tls: .init(
                     certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8)),

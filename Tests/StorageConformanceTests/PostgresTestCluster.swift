@@ -17,6 +17,9 @@ final class PostgresTestCluster: Sendable {
     let folder: String
     let port: Int
     let bin: String
+    /// The folder of the TLS files (ca.pem; server.pem for localhost and 127.0.0.1; client.pem/.key for the user
+    /// `postgres`; other-ca.pem, a CA that issued none of them), when openssl made them.
+    let tls: (folder: String, ca: String)?
     private let user: String?
     private let counter = Atomic<Int>(0)
 
@@ -37,8 +40,17 @@ final class PostgresTestCluster: Sendable {
         try FileManager.default.createDirectory(atPath: folder + "/sock", withIntermediateDirectories: true)
         if let user { try Self.execute("/bin/chown", ["-R", user, folder]) }
         try Self.asServer(user, "\(bin)/initdb", ["-D", folder + "/data", "--username=postgres", "--auth=trust", "--encoding=UTF8", "--no-locale"])
-        let settings = """
-            listen_addresses = '127.0.0.1'
+        let tlsFolder = folder + "/tls"
+        self.tls = (try? Self.makeCertificates(in: tlsFolder, owner: user)).map { (tlsFolder, tlsFolder + "/ca.pem") }
+        let ssl = self.tls == nil ? "" : """
+            ssl = on
+            ssl_cert_file = '\(tlsFolder)/server.pem'
+            ssl_key_file = '\(tlsFolder)/server.key'
+            ssl_ca_file = '\(tlsFolder)/ca.pem'
+
+            """
+        let settings = ssl + """
+            listen_addresses = '127.0.0.1, 127.0.0.2'
             unix_socket_directories = '\(folder)/sock'
             fsync = off
             synchronous_commit = off
@@ -51,8 +63,9 @@ final class PostgresTestCluster: Sendable {
         try Self.write(user, 
             """
             local all all trust
-            host all bureau_login 127.0.0.1/32 scram-sha-256
-            host all all 127.0.0.1/32 trust
+            hostssl all postgres 127.0.0.0/8 trust clientcert=verify-full
+            host all bureau_login 127.0.0.0/8 scram-sha-256
+            hostnossl all all 127.0.0.0/8 trust
 
             """, to: folder + "/data/pg_hba.conf"
         )
@@ -80,6 +93,27 @@ final class PostgresTestCluster: Sendable {
         let stop = [bin + "/pg_ctl", "-D", folder + "/data", "-m", "immediate", "-w", "stop"]
         _ = try? execute(user == nil ? stop[0] : "/usr/sbin/runuser", user == nil ? Array(stop.dropFirst()) : ["-u", user!, "--"] + stop)
         try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// A CA, a server certificate for localhost and 127.0.0.1, a client certificate for `postgres`, and another CA.
+    private static func makeCertificates(in folder: String, owner: String?) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let openssl = "/usr/bin/openssl"
+        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        for ca in ["ca", "other-ca"] {
+            try execute(openssl, ["req", "-x509"] + key + ["-keyout", "\(folder)/\(ca).key", "-out", "\(folder)/\(ca).pem", "-days", "2", "-subj", "/CN=bureau test \(ca)"])
+        }
+        try Data("subjectAltName=DNS:localhost,IP:127.0.0.1\n".utf8).write(to: URL(fileURLWithPath: folder + "/server.ext"))
+        for (name, subject, extensions) in [("server", "/CN=localhost", ["-extfile", folder + "/server.ext"]), ("client", "/CN=postgres", [])] {
+            try execute(openssl, ["req"] + key + ["-keyout", "\(folder)/\(name).key", "-out", "\(folder)/\(name).csr", "-subj", subject])
+            try execute(
+                openssl,
+                ["x509", "-req", "-in", "\(folder)/\(name).csr", "-CA", "\(folder)/ca.pem", "-CAkey", "\(folder)/ca.key", "-CAcreateserial",
+                 "-out", "\(folder)/\(name).pem", "-days", "2"] + extensions
+            )
+        }
+        if let owner { try execute("/bin/chown", ["-R", owner, folder]) }
+        try execute("/bin/chmod", ["600", folder + "/server.key"])
     }
 
     /// Stops and removes the clusters of test processes that died without stopping theirs (a crash).
