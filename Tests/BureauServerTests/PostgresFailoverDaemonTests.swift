@@ -196,6 +196,65 @@ struct PostgresFailoverDaemonTests {
         }
     }
 
+    @Test("a revocation and a suspension made through node A hold on node B's next call; FollowAccessLog on A streams an entry written through B")
+    func changesHoldAcrossNodes() async throws {
+        try await PostgresCluster.with(name: "nodes") { cluster in
+            let location = try PostgresLocation(url: cluster.url() + "&query_timeout=5")
+            try PostgresStorage.migrate(location)
+            try await Self.withTwoNodes(location) { a, b, _ in
+                let report = { (node: TestBureau, request: Bureau_IndividualReportRequest) in
+                    try await node.withClient("bank") { client in
+                        try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
+                    }
+                }
+                // A follower on A, from the log's end; a report made through B reaches it.
+                let start = try a.store.read { try $0.logSize() }
+                let request = individualRequest()
+                async let followed: Bureau_LogEntry? = a.withClient("regulator") { client in
+                    var follow = Bureau_FollowAccessLogRequest()
+                    follow.fromIndex = start
+                    return try await Bureau_OversightService.Client(wrapping: client).followAccessLog(
+                        request: ClientRequest(message: follow), options: fastCall
+                    ) { response in
+                        for try await entry in response.messages where String(decoding: entry.canonical, as: UTF8.self).contains(request.requestID) {
+                            return entry
+                        }
+                        return nil
+                    }
+                }
+                let receipt = try await report(b, request).receipt
+                let entry = try await followed
+                #expect(entry?.index == receipt.entryIndex)
+
+                // The bank's certificate revoked through A: B refuses it on the next call.
+                var revoke = Bureau_RevokeCertificateRequest()
+                revoke.requestID = "rev-across"
+                revoke.fingerprint = try CallerResolver.fingerprint(of: try #require(a.clients["bank"]).certificate).hexString
+                _ = try await a.withClient("operator") { client in
+                    try await Bureau_AdministrationService.Client(wrapping: client).revokeCertificate(
+                        request: ClientRequest(message: revoke, metadata: [OperatorMetadata.key: "staff-0042"]), options: fastCall
+                    )
+                }
+                let refused = await rpcError { _ = try await report(b, individualRequest()) }
+                #expect(refused?.code == .unauthenticated)
+
+                // The furnisher's licence suspended through A: B refuses its next batch.
+                let furnisher = try #require(DemoData.institutions.first { $0.certificateName == "furnisher" }).institution.code.value
+                var suspend = Bureau_LicenceActionRequest()
+                suspend.requestID = "susp-across"
+                suspend.institution = furnisher
+                suspend.reason = "review"
+                _ = try await a.withClient("operator") { client in
+                    try await Bureau_AdministrationService.Client(wrapping: client).suspendLicence(
+                        request: ClientRequest(message: suspend, metadata: [OperatorMetadata.key: "staff-0042"]), options: fastCall
+                    )
+                }
+                let suspended = await rpcError { _ = try await StorageFaultTests.submit(b, StorageFaultTests.batch(1, size: 1)) }
+                #expect(suspended?.code == .permissionDenied)
+            }
+        }
+    }
+
     @Test("one node of two stops: the other serves on, every receipt in the log")
     func nodeLost() async throws {
         try await PostgresCluster.withReplicatedPair { primary, standby in
