@@ -11,11 +11,10 @@ struct BackupCommand: ParsableCommand {
         abstract: "Take a consistent hot copy of an installation (compacted) while bureaud serves, with its keys."
     )
     @OptionGroup var data: DataOptions
-    @OptionGroup var location: StoreLocationOption
     @Argument(help: "A new folder for the backup.") var destination: String
 
     func run() throws {
-        let store = try location.open(folder: data.data)
+        let store = try data.open()
         if let postgres = store.backend as? PostgresStorage {
             // PostgreSQL's own tools copy its data: pg_dump here, pg_basebackup for the whole cluster.
             FileHandle.standardError.write(Data("dumping \(postgres.location) with pg_dump, and the keys of \(data.data), to \(destination)...\n".utf8))
@@ -61,10 +60,9 @@ struct RestoreCommand: ParsableCommand {
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Sizes and counts of an installation.")
     @OptionGroup var data: DataOptions
-    @OptionGroup var location: StoreLocationOption
 
     func run() throws {
-        let store = try location.open(folder: data.data)
+        let store = try data.open()
         let stats = try StoreStatistics(store)
         print("files:         \(stats.files)")
         print("institutions:  \(stats.institutions)")

@@ -3,6 +3,7 @@ import BureauAPI
 import BureauClient
 import BureauCore
 import BureauOperations
+import BureauPostgres
 import BureauServer
 import BureauStore
 import Foundation
@@ -28,7 +29,8 @@ struct BenchDaemon {
     let importSeconds: Double
 
     static func run(
-        folder: String, subjects: Int, _ body: (BenchDaemon) async throws -> Void
+        folder: String, subjects: Int, backend: (@Sendable (String) throws -> any StorageBackend)? = nil,
+        _ body: (BenchDaemon) async throws -> Void
     ) async throws {
         let fm = FileManager.default
         try? fm.removeItem(atPath: folder)
@@ -42,7 +44,7 @@ struct BenchDaemon {
         logger.logLevel = .warning
         let daemon = try BureauDaemon(
             configuration: DaemonConfiguration(
-                port: 0, dataFolder: folder + "/data", store: .init(mapSize: 64 << 30),
+                port: 0, dataFolder: folder + "/data", store: .init(mapSize: 64 << 30, openBackend: backend),
                 tls: .init(
                     certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
@@ -281,6 +283,8 @@ extension Bench {
         @Option(help: "Synthetic people on file: made in process, or (with --server) written by `bureau demo generate --subjects N`.")
         var subjects = 10_000
         @Option(help: "Scratch folder (made fresh, removed afterwards).") var folder = "bench-report"
+        @Option(help: "Without --server: a PostgreSQL store for the bureaud in this process, an empty database made by `bureau store migrate` (default: LMDB in the scratch folder).")
+        var store: String?
         @Option(help: "A running bureaud's IPv4 address, host:port: measure it from this process as a client only.")
         var server: String?
         @Option(help: "With --server: the bank's client certificate (PEM).") var cert = "certs/bank.pem"
@@ -349,7 +353,11 @@ extension Bench {
                 }
                 return
             }
-            try await BenchDaemon.run(folder: folder, subjects: subjects) { bench in
+            let backend = try self.store.map { url -> @Sendable (String) throws -> any StorageBackend in
+                let location = try PostgresLocation(url: url, field: "--store")
+                return { _ in try PostgresStorage(location: location) }
+            }
+            try await BenchDaemon.run(folder: folder, subjects: subjects, backend: backend) { bench in
                 try await bench.withClients(connections) { clients in
                     try await self.measure(
                         clients, where: "bureaud in this process", people: self.subjects, process: nil,

@@ -22,7 +22,7 @@ struct Demo: ParsableCommand {
         var certs = "certs"
 
         func run() throws {
-            let store = try Store(folder: data.data)
+            let store = try data.open()
             let summary = try DemoData.seed(into: store, certificates: certs)
             print(
                 "seeded \(summary.institutions) institutions (\(summary.boundCertificates) certificates bound), "

@@ -20,7 +20,7 @@ struct Import: ParsableCommand {
     @Argument(help: "The JSON Lines file.") var file: String
 
     func run() throws {
-        let store = try Store(folder: data.data)
+        let store = try data.open()
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         var bar = ProgressBar(total: size, label: "importing")
         let started = ContinuousClock.now

@@ -17,7 +17,7 @@ struct Log: AsyncParsableCommand {
         @Flag(help: "Print each entry's canonical JSON.") var json = false
 
         func run() throws {
-            let store = try Store(folder: data.data)
+            let store = try data.open()
             let entries = try store.read { txn -> [LoggedEntry] in
                 let size = try txn.logSize()
                 guard size > 0 else { return [] }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauAPI
 import BureauClient
 import BureauServer
+import BureauStore
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -9,6 +10,14 @@ import GRPCNIOTransportHTTP2
 /// The data folder of a local installation.
 struct DataOptions: ParsableArguments {
     @Option(help: "Data folder of the installation.") var data = "data"
+    @Option(help: "A PostgreSQL store instead of the LMDB one in --data: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem")
+    var store: String?
+
+    /// The installation's store: LMDB in the data folder, or the PostgreSQL store of `--store` (the keys stay
+    /// in the data folder).
+    func open() throws -> Store {
+        try StoreLocationOption(store: self.store).open(folder: self.data)
+    }
 }
 
 /// Whose certificate a command presents when none is given on its command line: `certs/NAME.pem`.

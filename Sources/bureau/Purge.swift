@@ -12,7 +12,7 @@ struct Purge: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let store = try Store(folder: data.data)
+        let store = try data.open()
         let now = Date()
         let today = CalendarDate(utcDayOf: now)
         var total = 0

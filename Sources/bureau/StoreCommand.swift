@@ -7,8 +7,14 @@ import Foundation
 
 /// `--store`: a PostgreSQL store instead of the LMDB one in the data folder.
 struct StoreLocationOption: ParsableArguments {
-    @Option(help: "A PostgreSQL store instead of the LMDB one in --data: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem")
+    @Option(help: "The PostgreSQL store: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem")
     var store: String?
+
+    init() {}
+
+    init(store: String?) {
+        self.store = store
+    }
 
     /// The PostgreSQL store's location, or nil for LMDB.
     func location() throws -> PostgresLocation? {

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("BUREAU_BIN", ROOT / ".build" / "debug"))
+# A PostgreSQL server the suite may make databases on (e.g. postgresql://postgres@127.0.0.1:5432, trusted on the
+# loopback): when set, every bureaud and bureau command of the suite runs on a PostgreSQL store of its own
+# instead of LMDB (the same tests, the same answers expected). Unset: LMDB.
+POSTGRES = os.environ.get("BUREAU_TEST_POSTGRES", "").rstrip("/")
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +63,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def store_args(data):
+    """`--store URL` for the data folder `data` when the suite runs on PostgreSQL (a new, migrated database for
+    each data folder), else nothing."""
+    if not POSTGRES:
+        return []
+    marker = data / "store-url"
+    if not marker.exists():
+        name = "bureau_interop_" + uuid.uuid4().hex[:12]
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{POSTGRES}/postgres", "-c", f"CREATE DATABASE {name}"],
+            check=True, capture_output=True,
+        )
+        url = f"{POSTGRES}/{name}?sslmode=disable"
+        subprocess.run([str(BIN / "bureau"), "store", "migrate", "--store", url], check=True, capture_output=True)
+        marker.write_text(url)
+    return ["--store", marker.read_text()]
+
+
 def start_bureaud(certs, data, port, config=None):
     """Starts bureaud on `port` with `data` (and the configuration file `config`, if given); returns the
     process once it listens."""
@@ -68,6 +91,7 @@ def start_bureaud(certs, data, port, config=None):
             "--cert", str(certs / "server.pem"), "--key", str(certs / "server.key"), "--ca", str(certs / "ca.pem"),
             "--metrics-port", "0",
             *(["--config", str(config)] if config else []),
+            *store_args(data),
         ],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
@@ -84,7 +108,8 @@ def start_bureaud(certs, data, port, config=None):
 
 def seed(certs, data):
     subprocess.run(
-        [str(BIN / "bureau"), "demo", "seed", "--data", str(data), "--certs", str(certs)], check=True, capture_output=True
+        [str(BIN / "bureau"), "demo", "seed", "--data", str(data), "--certs", str(certs), *store_args(data)],
+        check=True, capture_output=True,
     )
 
 

@@ -6,7 +6,7 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import BIN
+from conftest import BIN, store_args
 
 PERSON = "11010519491231002X"
 
@@ -144,7 +144,7 @@ def test_connection_without_client_certificate_fails(stubs, certs, bureaud):
 def test_both_queries_show_in_log_tail(stubs, certs, bureaud):
     address, data = bureaud
     out = subprocess.run(
-        [str(BIN / "bureau"), "log", "tail", "--data", str(data), "-n", "50"], check=True, capture_output=True, text=True
+        [str(BIN / "bureau"), "log", "tail", "--data", str(data), "-n", "50", *store_args(data)], check=True, capture_output=True, text=True
     ).stdout
     assert "request py-interop-1" in out
     assert "for loan-origination -> hit" in out
