@@ -22,6 +22,11 @@ final class AdvisoryLease: Sendable {
     private let logger: Logger
     /// The lease's session and whether it holds the lock; checked one caller at a time.
     private let state = Mutex<(session: Session, held: Bool)?>(nil)
+    /// Whether a check is under way, and the last answer: a caller arriving during a check gets that answer
+    /// instead of waiting, so at most one thread waits on the database for the lease (a check can take the
+    /// connect timeout while the primary is gone).
+    private let checking = Atomic<Bool>(false)
+    private let lastAnswer = Atomic<Bool>(false)
 
     init(location: PostgresLocation, configuration: PostgresConnection.Configuration, group: any EventLoopGroup, logger: Logger) {
         self.location = location
@@ -32,6 +37,16 @@ final class AdvisoryLease: Sendable {
 
     /// Whether this process holds the lock now, taking it when it is free.
     func holds() -> Bool {
+        guard self.checking.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return self.lastAnswer.load(ordering: .relaxed)
+        }
+        defer { self.checking.store(false, ordering: .releasing) }
+        let answer = self.check()
+        self.lastAnswer.store(answer, ordering: .relaxed)
+        return answer
+    }
+
+    private func check() -> Bool {
         self.state.withLock { state in
             if let current = state, !current.session.connection.isClosed, !current.session.broken {
                 do {

@@ -24,8 +24,9 @@ struct PostgresFailoverDaemonTests {
         var acknowledgedBatches: [Bureau_SubmitRecordsRequest] = []
         var submittedBatches: [Bureau_SubmitRecordsRequest] = []
         var failures = 0
-        var firstFailure: ContinuousClock.Instant?
-        var firstSuccessAfterFailure: ContinuousClock.Instant?
+        /// When each call failed and when each succeeded, for the recovery time.
+        var failedAt: [ContinuousClock.Instant] = []
+        var succeededAt: [ContinuousClock.Instant] = []
     }
 
     /// The load's shared state: the clients' outcome, the next request's number, when the primary was killed.
@@ -94,7 +95,7 @@ struct PostgresFailoverDaemonTests {
                 load.outcome.withLock {
                     $0.receipts.append((requestID, receipt.entryIndex, Array(receipt.leafHash)))
                     if n % 2 == 1 { $0.acknowledgedBatches.append(batch) }
-                    if $0.firstFailure != nil && $0.firstSuccessAfterFailure == nil { $0.firstSuccessAfterFailure = ContinuousClock.now }
+                    $0.succeededAt.append(ContinuousClock.now)
                 }
                 return
             } catch let error as RPCError {
@@ -102,7 +103,7 @@ struct PostgresFailoverDaemonTests {
                 #expect(error.code == .unavailable || error.code == .deadlineExceeded, "\(error)")
                 load.outcome.withLock {
                     $0.failures += 1
-                    if $0.firstFailure == nil { $0.firstFailure = ContinuousClock.now }
+                    $0.failedAt.append(ContinuousClock.now)
                 }
                 guard ContinuousClock.now < deadline else { throw error }
                 try await Task.sleep(for: .milliseconds(100))
@@ -118,8 +119,8 @@ struct PostgresFailoverDaemonTests {
             try PostgresStorage.migrate(location)
             try await Self.withTwoNodes(location) { a, b, _ in
                 let load = Load()
-                let requests = 240
-                let killAfter = 80
+                let requests = 160
+                let killAfter = 60
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<4 {
                         group.addTask {
@@ -142,12 +143,14 @@ struct PostgresFailoverDaemonTests {
                 }
                 let result = load.outcome.withLock { $0 }
                 #expect(result.receipts.count == requests)
-                #expect(result.failures > 0, "the load should have met the failover")
-                if let failed = result.firstFailure, let recovered = result.firstSuccessAfterFailure, let killedAt = load.killed.withLock({ $0 }) {
-                    print("failover: recovery time (first failed call to first success) \(recovered - failed); "
-                        + "SIGKILL to first success \(recovered - killedAt); \(result.failures) failed calls retried; \(requests) requests")
-                    #expect(recovered - failed < .seconds(30))
-                }
+                // Recovery: from the first call that failed after the SIGKILL to the first success after that (a call
+                // may also fail earlier, its deadline passing on a loaded machine; it is retried like the others).
+                let killedAt = try #require(load.killed.withLock { $0 })
+                let failed = try #require(result.failedAt.filter { $0 >= killedAt }.min(), "the load should have met the failover")
+                let recovered = try #require(result.succeededAt.filter { $0 > failed }.min())
+                print("failover: recovery time (first failed call after the SIGKILL to the first success) \(recovered - failed); "
+                    + "SIGKILL to first success \(recovered - killedAt); \(result.failures) failed calls retried; \(requests) requests")
+                #expect(recovered - failed < .seconds(30))
                 #expect(try standby.isInRecovery() == false)
 
                 // No index twice, and each receipt's entry is in the new primary's log with the hash the client got.
@@ -264,8 +267,15 @@ struct PostgresFailoverDaemonTests {
             try await Self.withTwoNodes(location) { a, b, stopB in
                 let load = Load()
                 for n in 0..<20 { try await Self.call(n, nodes: [a, b], load: load) }
-                // The two nodes share one lease: exactly one runs the background work.
-                #expect(a.store.holdsBackgroundLease() != b.store.holdsBackgroundLease())
+                // The two nodes share one lease: exactly one runs the background work (asked again for a moment
+                // while a node's background loop may be checking it).
+                var holders = 0
+                for _ in 0..<50 {
+                    holders = [a, b].filter { $0.store.holdsBackgroundLease() }.count
+                    if holders == 1 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(holders == 1)
 
                 stopB()
                 for n in 20..<60 { try await Self.call(n, nodes: [a], load: load) }
