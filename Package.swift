@@ -297,6 +297,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PostgresFailoverTests",
+            dependencies: ["BureauPostgres", "BureauStore", "BureauStoreConformance", "BureauCore", "PostgresHarness"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LMDBTests",
             dependencies: ["LMDB"],
             swiftSettings: swiftSettings

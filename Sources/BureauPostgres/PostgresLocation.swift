@@ -34,6 +34,9 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var connectTimeoutSeconds: Int
     public var queryTimeoutSeconds: Int
     public var readConnections: Int
+    /// Every server of the URL's host list in order (`host1:5432,host2:5433`), the first being `host`:`port`;
+    /// bureaud uses the one that is primary (PrimaryConnector.swift).
+    public var servers: [Server]
 
     /// Whether `text` names a PostgreSQL store (rather than an LMDB data folder).
     public static func isURL(_ text: String) -> Bool {
@@ -46,7 +49,8 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         guard Self.isURL(text) else {
             throw BureauError.invalid(field, "is a postgresql:// URL (postgresql://user@host:port/database?sslmode=verify-full)")
         }
-        guard let components = URLComponents(string: text), let host = components.host, !host.isEmpty else {
+        let list = try Self.separatingServers(text, field: field)
+        guard let components = URLComponents(string: list?.url ?? text), let host = components.host, !host.isEmpty else {
             throw BureauError.invalid(field, "is not a well-formed postgresql:// URL (postgresql://user@host:port/database)")
         }
         if let port = components.port, !(1...65535).contains(port) {
@@ -68,6 +72,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         self.connectTimeoutSeconds = 5
         self.queryTimeoutSeconds = 30
         self.readConnections = 4
+        self.servers = list?.servers ?? [Server(host: self.host, port: self.port)]
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
             switch item.name {
@@ -114,7 +119,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL without its password, for messages and logs.
     public var description: String {
-        "postgresql://\(self.user)@\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)/\(self.database)?sslmode=\(self.tls.rawValue)"
+        "postgresql://\(self.user)@\(self.servers.map(\.description).joined(separator: ","))/\(self.database)?sslmode=\(self.tls.rawValue)"
     }
 
     /// The URL libpq's tools (pg_dump) take, without the password (given to them in PGPASSWORD).
@@ -124,8 +129,10 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         if let cert = self.clientCertificate, let key = self.clientKey { query += ["sslcert=\(cert)", "sslkey=\(key)"] }
         var user = URLComponents()
         user.user = self.user
-        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return "postgresql://\(user.percentEncodedUser ?? self.user)@\(host):\(self.port)/\(self.database)?" + query.joined(separator: "&")
+        // libpq takes the same host list, and with read-write picks the primary as bureaud does.
+        if self.servers.count > 1 { query.append("target_session_attrs=read-write") }
+        return "postgresql://\(user.percentEncodedUser ?? self.user)@\(self.servers.map(\.description).joined(separator: ","))/\(self.database)?"
+            + query.joined(separator: "&")
     }
 
     /// postgres-nio's configuration, with the TLS context built from the certificate files.

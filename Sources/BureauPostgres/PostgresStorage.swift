@@ -30,6 +30,8 @@ public final class PostgresStorage: StorageBackend {
     private let group: MultiThreadedEventLoopGroup
     /// The keys values are sealed with, and the PostgreSQL key store.
     public let protection: DataProtection
+    /// Which node of those sharing the database runs the background work (AdvisoryLease.swift).
+    let lease: AdvisoryLease
 
     /// Connects to the database at `location` and checks it before anything is served: it holds the schema
     /// version this build knows, and it takes writes (a primary, not a read-only standby); then opens the KEK
@@ -51,6 +53,8 @@ public final class PostgresStorage: StorageBackend {
         self.reads = reads
         let writes = ConnectionPool(location: location, configuration: configuration, group: group, size: 2, logger: logger)
         self.writes = writes
+        let lease = AdvisoryLease(location: location, configuration: configuration, group: group, logger: logger)
+        self.lease = lease
         do {
             try writes.with { connection in
                 try Self.checkSchema(connection, at: location)
@@ -70,6 +74,7 @@ public final class PostgresStorage: StorageBackend {
             let secret = try store.keyedHashSecret(kek: kek, dataExists: dataExists)
             self.protection = DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: store, folder: dataFolder)
         } catch {
+            lease.release()
             reads.closeAll()
             writes.closeAll()
             try? group.syncShutdownGracefully()
@@ -82,6 +87,7 @@ public final class PostgresStorage: StorageBackend {
     }
 
     private func shutdown() {
+        self.lease.release()
         self.reads.closeAll()
         self.writes.closeAll()
         try? self.group.syncShutdownGracefully()
@@ -398,10 +404,10 @@ final class ConnectionPool: Sendable {
             return try body(current)
         } catch let error as PSQLError {
             let failure = PostgresStoreError(error, at: self.location)
-            if failure.kind == .connection { current.broken = true }
+            if failure.isStale { current.broken = true }
             throw failure
         } catch let error as PostgresStoreError {
-            if error.kind == .connection { current.broken = true }
+            if error.isStale { current.broken = true }
             throw error
         }
     }
@@ -409,8 +415,7 @@ final class ConnectionPool: Sendable {
     private func connect() throws -> Session {
         let id = self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         do {
-            let connection = try PostgresConnection.connect(on: self.group.next(), configuration: self.configuration, id: id, logger: self.logger).wait()
-            return Session(connection, timeout: .seconds(Int64(self.location.queryTimeoutSeconds)))
+            return try PrimaryConnector.connect(to: self.location, configuration: self.configuration, on: self.group, id: id, logger: self.logger)
         } catch {
             throw PostgresStoreError(error, at: self.location, connecting: true)
         }

@@ -286,7 +286,8 @@ public final class BureauDaemon: Service, Sendable {
     }
 
     /// The daemon's work beside serving, until cancelled: the retention purge, checkpoint publishing and
-    /// anomaly monitoring.
+    /// anomaly monitoring; each step only while this node holds the store's background-work lease (always
+    /// with LMDB; one node at a time of those sharing a PostgreSQL database).
     func runBackground() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.purgePeriodically() }
@@ -298,11 +299,13 @@ public final class BureauDaemon: Service, Sendable {
     /// Purges records whose retention ended, now and every ``DaemonConfiguration/purgeInterval`` until cancelled.
     private func purgePeriodically() async {
         while !Task.isCancelled {
-            do {
-                let removed = try await self.purgeExpired()
-                if removed > 0 { self.logger.info("retention purge", metadata: ["records": "\(removed)"]) }
-            } catch {
-                self.logger.error("retention purge failed", metadata: ["error": "\(error)"])
+            if self.store.holdsBackgroundLease() {
+                do {
+                    let removed = try await self.purgeExpired()
+                    if removed > 0 { self.logger.info("retention purge", metadata: ["records": "\(removed)"]) }
+                } catch {
+                    self.logger.error("retention purge failed", metadata: ["error": "\(error)"])
+                }
             }
             do { try await Task.sleep(for: self.purgeInterval) } catch { return }
         }
@@ -312,6 +315,7 @@ public final class BureauDaemon: Service, Sendable {
     private func monitorPeriodically() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: self.anomalyInterval) } catch { return }
+            guard self.store.holdsBackgroundLease() else { continue }
             do {
                 let found = try await self.monitor.anomalies(on: CalendarDate(utcDayOf: self.context.now()))
                 if !found.isEmpty { self.logger.warning("anomalies in query behaviour", metadata: ["count": "\(found.count)"]) }
@@ -328,10 +332,14 @@ public final class BureauDaemon: Service, Sendable {
         let path = (self.store.folder as NSString).appendingPathComponent("checkpoint.note")
         while !Task.isCancelled {
             do {
-                let (note, checkpoint) = try self.checkpoints.current()
-                if checkpoint.size != published {
-                    try PrivateFile.write(Data(note.utf8), to: path)
-                    published = checkpoint.size
+                if !self.store.holdsBackgroundLease() {
+                    published = .max  // another node publishes; write ours afresh when the lease comes here
+                } else {
+                    let (note, checkpoint) = try self.checkpoints.current()
+                    if checkpoint.size != published {
+                        try PrivateFile.write(Data(note.utf8), to: path)
+                        published = checkpoint.size
+                    }
                 }
             } catch {
                 self.logger.error("checkpoint not published", metadata: ["error": "\(error)"])

@@ -123,7 +123,8 @@ public final class LogAuditor: Service, Sendable {
     private func audit() async {
         let rate = self.configuration.entriesPerSecond
         while !Task.isCancelled && !self.shutdown.isShuttingDown {
-            if rate > 0 && self.progress.failure == nil {
+            // One node at a time of those sharing a database re-reads it (the background-work lease).
+            if rate > 0 && self.progress.failure == nil && self.store.holdsBackgroundLease() {
                 do {
                     try await self.pass(rate: rate)
                 } catch let tampering as LogTampering {
