@@ -762,6 +762,15 @@ public nonisolated struct Bureau_ReportHeader: Sendable {
   /// Clears the value of `fraudAlert`. Subsequent reads from it will return its default value.
   public mutating func clearFraudAlert() {self._fraudAlert = nil}
 
+  /// Records (accounts, public records, list entries) on the file that were removed: deleted after this
+  /// copy of the data was made (a restored backup) and crypto-shredded, their content unrecoverable. Only
+  /// the count is given, never their content. A record that fails to open because it was altered is not
+  /// counted here: the report fails with INTERNAL instead.
+  public var removedRecords: UInt32 = 0
+
+  /// Statements and dispute marks on the file removed the same way.
+  public var removedAttachments: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2250,7 +2259,7 @@ nonisolated extension Bureau_QueryLine: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_number\0\u{3}generated_at\0\u{1}purpose\0\u{3}requested_by\0\u{3}disclosure_version\0\u{1}withheld\0\u{1}tier\0\u{3}fraud_alert\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_number\0\u{3}generated_at\0\u{1}purpose\0\u{3}requested_by\0\u{3}disclosure_version\0\u{1}withheld\0\u{1}tier\0\u{3}fraud_alert\0\u{3}removed_records\0\u{3}removed_attachments\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2266,6 +2275,8 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.withheld) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.tier) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._fraudAlert) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.removedRecords) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.removedAttachments) }()
       default: break
       }
     }
@@ -2300,6 +2311,12 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._fraudAlert {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if self.removedRecords != 0 {
+      try visitor.visitSingularUInt32Field(value: self.removedRecords, fieldNumber: 9)
+    }
+    if self.removedAttachments != 0 {
+      try visitor.visitSingularUInt32Field(value: self.removedAttachments, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2312,6 +2329,8 @@ nonisolated extension Bureau_ReportHeader: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.withheld != rhs.withheld {return false}
     if lhs.tier != rhs.tier {return false}
     if lhs._fraudAlert != rhs._fraudAlert {return false}
+    if lhs.removedRecords != rhs.removedRecords {return false}
+    if lhs.removedAttachments != rhs.removedAttachments {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -340,6 +340,13 @@ public struct CreditFile: Hashable, Codable, Sendable {
     public var listEntries: [ListEntry]
     public var statements: [Statement]
     public var disputes: [DisputeMark]
+    /// Records (accounts, public records, list entries) stored on this copy of the file whose content was
+    /// crypto-shredded: deleted after this copy of the data was made (a restored backup), their data key
+    /// destroyed, so nothing of them can be opened. Counted, never shown; distinct from a record that fails
+    /// to open because it was altered, which is an error.
+    public var removedRecords = 0
+    /// Statements and dispute marks stored on this copy whose content was crypto-shredded, as ``removedRecords``.
+    public var removedAttachments = 0
 
     public init(
         subject: Subject, accounts: [Account] = [], publicRecords: [PublicRecord] = [], listEntries: [ListEntry] = [],

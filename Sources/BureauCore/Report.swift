@@ -97,6 +97,11 @@ public struct Report: Hashable, Sendable {
     public var disputes: [DisputeMark] = []
     public var queries: [QueryRecord] = []
     public var withheld: [WithheldSection] = []
+    /// Records of the file removed by crypto-shredding (``CreditFile/removedRecords``): their content is
+    /// unrecoverable and not shown; the report says only how many there were.
+    public var removedRecords = 0
+    /// Statements and dispute marks removed by crypto-shredding (``CreditFile/removedAttachments``).
+    public var removedAttachments = 0
     /// The disclosed fields with their treatment (`identity.name:masked`), for the log entry.
     public var disclosedFields: [String] = []
     public var disclosureVersion: UInt32 { DisclosureTable.version }
@@ -118,6 +123,8 @@ public enum ReportBuilder {
         var report = Report(purpose: purpose, person: nil, business: nil)
         report.tier = tier
         report.fraudAlert = protection.fraudAlert
+        report.removedRecords = file.removedRecords
+        report.removedAttachments = file.removedAttachments
         func treatment(_ section: ReportSection) -> Treatment {
             let t = DisclosureTable.treatment(of: section, for: purpose)
             if t == .withheld {

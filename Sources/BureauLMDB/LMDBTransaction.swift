@@ -54,7 +54,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
             do {
                 file.upsert(try self.openRecord(k, v).record)
             } catch let error as SealedValueError where error.removed {
-                // Deleted after this copy of the data was made (its key is destroyed): not on the file.
+                // Deleted after this copy of the data was made (its key is destroyed): not on the file, counted.
+                file.removedRecords += 1
             }
             return true
         }
@@ -67,7 +68,9 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
                 case Keys.dispute: file.disputes.append(try self.values.openDisputeMark(v, id: id, of: key, attachmentKey: Array(k)))
                 default: break
                 }
-            } catch let error as SealedValueError where error.removed {}
+            } catch let error as SealedValueError where error.removed {
+                file.removedAttachments += 1
+            }
             return true
         }
         file.identitySources = sources

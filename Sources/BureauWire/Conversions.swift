@@ -407,6 +407,8 @@ extension Bureau_ReportHeader {
             section.reason = w.reason
             return section
         }
+        self.removedRecords = UInt32(clamping: report.removedRecords)
+        self.removedAttachments = UInt32(clamping: report.removedAttachments)
     }
 }
 

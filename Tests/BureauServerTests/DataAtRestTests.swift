@@ -251,7 +251,9 @@ struct DataAtRestTests {
             let file = try #require(try restored.read { try $0.file(key) })
             #expect(!file.accounts.contains { $0.reference == deleted })
             // Everything else of the file is there: removed, not corrupted.
-            #expect(file.accounts.map(\.reference).sorted { "\($0)" < "\($1)" } == before.accounts.map(\.reference).filter { $0 != deleted }.sorted { "\($0)" < "\($1)" })
+            let kept: [String] = file.accounts.map { "\($0.reference)" }.sorted()
+            let expected: [String] = before.accounts.filter { $0.reference != deleted }.map { "\($0.reference)" }.sorted()
+            #expect(kept == expected)
             #expect(file.subject == before.subject)
             #expect(try restored.read { try $0.record(deleted, of: key) } == nil)
             // Its ciphertext is in the backup, and says why it does not open.
@@ -266,6 +268,32 @@ struct DataAtRestTests {
             }
             #expect(error.removed)
             #expect(error.message.contains("was removed"))
+
+            // The reports served from the restored copy say a record was removed, and show nothing of it: the
+            // institution's report and the subject's own.
+            // (A second restore, so that bureaud has its copy to itself.)
+            try Backup.restore(from: work + "/backup", to: work + "/restored-served", keyStore: liveKeys)
+            try await InProcessBureau.run(folder: work + "/restored-served", seed: false) { restoredBureau in
+                let report = try await restoredBureau.withClient("bank") { client in
+                    try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
+                }.report
+                #expect(report.header.removedRecords == 1)
+                #expect(report.header.removedAttachments == 0)
+                #expect(report.accounts.count == before.accounts.count - 1)
+                let own = try await channel(restoredBureau) {
+                    try await $0.getOwnReport(request: ClientRequest(message: Self.subject(DemoData.personIdentifier, request: "own-restored")), options: fastCall)
+                }
+                #expect(own.individual.header.removedRecords == 1)
+                #expect(own.individual.accounts.count == before.accounts.count - 1)
+                #expect(!own.individual.accounts.contains { (line: Bureau_AccountLine) in line.accountNumber == deleted.recordID })
+            }
+            // A record whose ciphertext was altered is not "removed": reading the file fails, naming the value.
+            let other = try #require(try lmdb.rawEntries(of: "records").first { $0.key.starts(with: key.bytes) && $0.key != recordKey })
+            var altered = other.value
+            altered[altered.count - 1] ^= 0x01
+            try lmdb.rawWrite(in: "records", putting: [(other.key, altered)])
+            let alteredError = try #require(throws: SealedValueError.self) { try restored.read { try $0.file(key) } }
+            #expect(!alteredError.removed)
 
             // The control: with a key store from before the deletion the same backup opens the record, so the
             // destroyed key is what keeps it closed (and key store backups are kept for a short time).

@@ -51,14 +51,15 @@ struct InProcessBureau: BureauHarness {
     let clients: [String: CertificateAuthority.Issued]
     let clock: TestClock
 
-    /// Runs a daemon's services and background work for `body`, set up as ``TestBureau/run`` does.
+    /// Runs a daemon's services and background work for `body`, set up as ``TestBureau/run`` does: over a
+    /// new folder, or over `folder` (e.g. a restored backup, kept afterwards) when given.
     static func run(
-        seed: Bool = true, mapSize: Int = 64 << 20, prepare: (Store) throws -> Void = { _ in },
+        folder given: String? = nil, seed: Bool = true, mapSize: Int = 64 << 20, prepare: (Store) throws -> Void = { _ in },
         logAudit: LogAuditor.Configuration = .defaults, logger: Logger = Logger(label: "test-bureaud"),
         requestLines: RequestLines? = nil, _ body: (InProcessBureau) async throws -> Void
     ) async throws {
-        let folder = TestKeyFile.temporaryFolder("bureau-inprocess")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = given ?? TestKeyFile.temporaryFolder("bureau-inprocess")
+        defer { if given == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let (ca, daemon, clients, clock) = try TestBureau.prepareDaemon(
             folder: folder, seed: seed, mapSize: mapSize, prepare: prepare, metrics: nil, logAudit: logAudit, logger: logger,
             limits: .defaults, requestLines: requestLines
