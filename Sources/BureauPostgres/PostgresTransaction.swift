@@ -145,7 +145,8 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
             do {
                 file.upsert(try self.openRecord(k, v).record)
             } catch let error as SealedValueError where error.removed {
-                // Deleted after this copy of the data was made (its key is destroyed): not on the file.
+                // Deleted after this copy of the data was made (its key is destroyed): not on the file, counted.
+                file.removedRecords += 1
             }
             return true
         }
@@ -158,7 +159,9 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
                 case PGKeys.dispute: file.disputes.append(try v.withUnsafeBytes { try self.values.openDisputeMark($0, id: id, of: key, attachmentKey: k) })
                 default: break
                 }
-            } catch let error as SealedValueError where error.removed {}
+            } catch let error as SealedValueError where error.removed {
+                file.removedAttachments += 1
+            }
             return true
         }
         file.identitySources = sources

@@ -68,6 +68,7 @@ struct PostgresDataAtRestTests {
                 )
                 let file = try #require(try restored.read { try $0.file(key) })
                 #expect(!file.accounts.contains { $0.reference == deleted })
+                #expect(file.removedRecords == 1, "the file says one record was removed")
                 // Everything else of the file is there: removed, not corrupted.
                 #expect(Set(file.accounts.map(\.reference)) == Set(before.accounts.map(\.reference).filter { $0 != deleted }))
                 #expect(file.subject == before.subject)
