@@ -121,7 +121,8 @@ struct LogEntryCodecTests {
         #expect(LogAction.report(.individual).entryCode == 1)
         #expect(LogAction.certificateRevoke.entryCode == 31)
         #expect(LogAction(entryCode: 31) == .certificateRevoke)
-        #expect(LogAction(entryCode: 32) == nil && LogAction(entryCode: 0) == nil)
+        #expect(LogAction.keysRotate.entryCode == 32)
+        #expect(LogAction(entryCode: 33) == nil && LogAction(entryCode: 0) == nil)
         #expect(LogAction.refusedCall("bureau.v1.X/Y").entryCode == nil)
     }
 
