@@ -35,8 +35,10 @@ public enum AccessLogExport {
         ])
     }
 
-    /// One entry as a JSON Lines line: its canonical bytes and an LF.
-    public static func jsonLine(_ logged: Bureau_LogEntry) -> String {
-        String(decoding: logged.canonical, as: UTF8.self) + "\n"
+    /// One entry as a JSON Lines line (with its LF), from the entry with its references resolved: its JSON form
+    /// (version 0, every part filled in) with its index and leaf hash first.
+    public static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
+        let json = String(decoding: e.jsonBytes(), as: UTF8.self)
+        return "{\"index\":\(logged.index),\"leaf_hash\":\"\(Array(logged.leafHash).hexString)\"," + json.dropFirst() + "\n"
     }
 }

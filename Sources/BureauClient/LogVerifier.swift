@@ -54,7 +54,7 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
     ///   hash to the signed root, one cannot be decoded or a reference does not resolve.
     public func verifyEntries(of checkpoint: Checkpoint, progress: (Int) -> Void = { _ in }) async throws {
         // The parts of the compact entries that hold any inline: what later entries may refer to.
-        var holders: [UInt64: AccessLogEntry] = [:]
+        var holders = LogPartHolders()
         var leaves: [[UInt8]] = []
         leaves.reserveCapacity(Int(checkpoint.size))
         while UInt64(leaves.count) < checkpoint.size {
@@ -67,18 +67,13 @@ public struct LogVerifier<Client: Bureau_OversightService.ClientProtocol>: Senda
                 guard entry.index == UInt64(leaves.count) else { throw Merkle.ProofError("entry \(entry.index) out of order") }
                 let bytes = Array(entry.canonical)
                 leaves.append(Merkle.leafHash(bytes))
-                var decoded: AccessLogEntry
                 do {
-                    decoded = try AccessLogEntry(canonicalBytes: bytes)
+                    _ = try holders.read(bytes, at: entry.index)
+                } catch let error as LogReferenceError {
+                    throw Merkle.ProofError(error.message)
                 } catch {
                     throw Merkle.ProofError("entry \(entry.index) is not a log entry: \(error)")
                 }
-                do {
-                    try decoded.resolveReferences(at: entry.index) { holders[$0] }
-                } catch let error as LogReferenceError {
-                    throw Merkle.ProofError(error.message)
-                }
-                if bytes.first == LogEntryCodec.version, let parts = decoded.heldParts() { holders[entry.index] = parts }
             }
             progress(leaves.count)
         }

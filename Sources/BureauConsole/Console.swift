@@ -193,8 +193,9 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
         return (request, problem)
     }
 
-    /// One page of a search: the entries the bureau returned, each with whether it verified here.
-    func query(_ request: Bureau_QueryAccessLogRequest) async throws -> (entries: [(Bureau_LogEntry, Bool)], next: String) {
+    /// One page of a search: the entries the bureau returned, each with its content, references resolved, if it
+    /// verified here (nil if not).
+    func query(_ request: Bureau_QueryAccessLogRequest) async throws -> (entries: [(Bureau_LogEntry, AccessLogEntry?)], next: String) {
         let (entries, token) = try await self.oversight.queryAccessLog(request: ClientRequest(message: request), options: self.options) { response in
             var entries: [Bureau_LogEntry] = []
             var token = ""
@@ -206,10 +207,9 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
         }
         // An entry newer than the verified tree: bring the tree up to date once.
         if let newest = entries.map(\.index).max(), await self.mirror.leafHash(newest) == nil { _ = await self.mirror.refresh() }
-        var checked: [(Bureau_LogEntry, Bool)] = []
+        var checked: [(Bureau_LogEntry, AccessLogEntry?)] = []
         for entry in entries {
-            let leaf = await self.mirror.leafHash(entry.index)
-            checked.append((entry, leaf != nil && leaf == entry.computedLeafHash))
+            checked.append((entry, try? await self.mirror.check(entry).get()))
         }
         return (checked, token)
     }
@@ -260,9 +260,9 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
         return self.page(c, title: .accessLog, body)
     }
 
-    static func row(_ entry: Bureau_LogEntry, verified: Bool, _ t: Language) -> [String] {
+    static func row(_ entry: Bureau_LogEntry, verified: AccessLogEntry?, _ t: Language) -> [String] {
         let link = "<a href=\"/entry/\(entry.index)\">#\(entry.index)</a>"
-        guard verified, let e = try? entry.decoded() else {
+        guard let e = verified else {
             return [link, "", "", "", "", "", "", verifiedMark(false, t)]
         }
         return [
@@ -300,11 +300,11 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
             while count < Self.exportLimit {
                 let (entries, next) = try await self.query(wire)
                 for (entry, verified) in entries {
-                    guard verified else {
+                    guard let e = verified else {
                         skipped += 1
                         continue
                     }
-                    text += csv ? AccessLogExport.csvLine(entry, try entry.decoded()) : AccessLogExport.jsonLine(entry)
+                    text += csv ? AccessLogExport.csvLine(entry, e) : AccessLogExport.jsonLine(entry, e)
                     count += 1
                 }
                 if next.isEmpty { break }
@@ -341,17 +341,19 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
             proofRequest.treeSize = checkpoint.size
             let proof = try await self.oversight.getInclusionProof(request: ClientRequest(message: proofRequest), options: self.options)
             let leaf = entry.computedLeafHash
-            var verified = await self.mirror.leafHash(index) == leaf
+            let checked = await self.mirror.check(entry)
+            var verified = (try? checked.get()) != nil
             var why = ""
+            if case .failure(let error) = checked { why = error.message }
             do {
                 try Merkle.verifyInclusion(index: index, size: checkpoint.size, leafHash: leaf, proof: proof.proof.map(Array.init), root: checkpoint.root)
             } catch {
                 verified = false
-                why = error.reason
+                why = [why, error.reason].filter { !$0.isEmpty }.joined(separator: "; ")
             }
             body += "<p id=\"entry-mark\">\(verifiedMark(verified, t))</p>"
             body += "<p>\(esc(verified ? Text.verifiedExplain(t) : Text.notVerifiedExplain(t)))\(why.isEmpty ? "" : " (\(esc(why)))")</p>"
-            if verified, let e = try? entry.decoded() {
+            if verified, let e = try? checked.get() {
                 let rows: [(String, String)] = [
                     (Text.index(t), String(index)), (Text.time(t), Dates.element(e.time)), (Text.action(t), esc(e.action.name)),
                     (Text.institution(t), Self.institutionLink(e.institution)), ("certificate_sha256", "<code>\(esc(e.certificateFingerprint))</code>"),
@@ -368,7 +370,7 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
             body += "<p>\(esc(Text.index(t))) \(index) / \(esc(Text.size(t))) \(checkpoint.size) · \(esc(Text.rootHash(t))) <code>\(checkpoint.root.hexString)</code></p>"
             body += "<ol class=\"proof\">" + proof.proof.map { "<li><code>\(Array($0).hexString)</code></li>" }.joined() + "</ol>"
             body += "<h3>\(esc(Text.signedNote(t)))</h3><pre>\(esc(c.layout.view.signedNote ?? ""))</pre>"
-            body += "<details><summary>\(esc(Text.canonicalBytes(t)))</summary><pre>\(esc(String(decoding: entry.canonical, as: UTF8.self)))</pre></details>"
+            body += "<details><summary>\(esc(Text.canonicalBytes(t)))</summary><pre>\(Array(entry.canonical).hexString)</pre></details>"
         } catch {
             body += "<p class=\"error\" role=\"alert\">\(esc(Self.describe(error)))</p>"
         }

@@ -44,6 +44,8 @@ public actor LogMirror<Transport: ClientTransport> {
     private var memory: CheckpointMemory
     private var leaves: [[UInt8]] = []
     private var frontier = MerkleFrontier()
+    /// The parts held inline by the verified entries, against which references resolve (never the server's word).
+    private var holders = LogPartHolders()
     private var view = LogView()
     private var refreshing: Task<LogView, Never>?
 
@@ -63,6 +65,23 @@ public actor LogMirror<Transport: ClientTransport> {
     /// The verified leaf hash of entry `index`, if the mirror holds it.
     public func leafHash(_ index: UInt64) -> [UInt8]? {
         index < UInt64(self.leaves.count) ? self.leaves[Int(index)] : nil
+    }
+
+    /// Entry `logged` as the bureau sent it, if it is the verified entry at its index: its bytes hash to the leaf the
+    /// mirror verified there, and each part it refers to (actor, legal basis, disclosure profile) resolves to a
+    /// verified earlier entry holding it. Else why not.
+    public func check(_ logged: Bureau_LogEntry) -> Result<AccessLogEntry, ConsoleError> {
+        guard let leaf = self.leafHash(logged.index) else {
+            return .failure(ConsoleError("entry \(logged.index) is not in the verified tree"))
+        }
+        guard leaf == logged.computedLeafHash else {
+            return .failure(ConsoleError("entry \(logged.index) does not hash to the leaf verified at its index"))
+        }
+        do {
+            return .success(try self.holders.resolve(Array(logged.canonical), at: logged.index))
+        } catch {
+            return .failure(ConsoleError("\(error)"))
+        }
     }
 
     /// The checkpoints remembered and the forks found.
@@ -144,6 +163,7 @@ public actor LogMirror<Transport: ClientTransport> {
     private func reset() {
         self.leaves = []
         self.frontier = MerkleFrontier()
+        self.holders = LogPartHolders()
         self.view.statistics = LogStatistics()
         self.view.checkpoint = nil
         self.view.signedNote = nil
@@ -154,6 +174,7 @@ public actor LogMirror<Transport: ClientTransport> {
     private func extend(to checkpoint: Checkpoint) async throws {
         var frontier = self.frontier
         var statistics = self.view.statistics
+        var holders = self.holders
         var added: [[UInt8]] = []
         while frontier.size < checkpoint.size {
             var request = Bureau_GetEntriesRequest()
@@ -166,7 +187,8 @@ public actor LogMirror<Transport: ClientTransport> {
                 let leaf = entry.computedLeafHash
                 frontier.append(leafHash: leaf)
                 added.append(leaf)
-                statistics.count(try? entry.decoded())
+                // An entry that does not decode or whose references do not resolve counts as undecodable.
+                statistics.count(try? holders.read(Array(entry.canonical), at: entry.index))
                 if frontier.size == checkpoint.size { break }
             }
         }
@@ -175,6 +197,7 @@ public actor LogMirror<Transport: ClientTransport> {
         }
         self.frontier = frontier
         self.leaves += added
+        self.holders = holders
         self.view.statistics = statistics
     }
 

@@ -72,11 +72,7 @@ extension Log {
 
         static let columns = AccessLogExport.columns
 
-        /// The entry's JSON (the version-0 form, every part filled in) with its index and leaf hash first.
-        static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
-            let json = String(decoding: e.jsonBytes(), as: UTF8.self)
-            return "{\"index\":\(logged.index),\"leaf_hash\":\"\(Array(logged.leafHash).hexString)\"," + json.dropFirst() + "\n"
-        }
+        static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String { AccessLogExport.jsonLine(logged, e) }
 
         static func csvLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String { AccessLogExport.csvLine(logged, e) }
     }

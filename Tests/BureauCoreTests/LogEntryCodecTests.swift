@@ -125,4 +125,28 @@ struct LogEntryCodecTests {
         #expect(LogAction(entryCode: 33) == nil && LogAction(entryCode: 0) == nil)
         #expect(LogAction.refusedCall("bureau.v1.X/Y").entryCode == nil)
     }
+
+    @Test("LogPartHolders resolves each reference against the entries read before it, keeping only compact entries' inline parts")
+    func holders() throws {
+        var referring = Self.report
+        referring.references = LogReferences(actor: 1, legalBasis: 1, disclosure: 1)
+        var holders = LogPartHolders()
+        // Entry 0 is a JSON entry: read, but it holds nothing later entries may refer to.
+        #expect(try holders.read(Self.report.jsonBytes(), at: 0) == Self.report)
+        #expect(holders.count == 0)
+        // Entry 1 holds the parts inline; nothing refers before it is read.
+        #expect(throws: LogReferenceError.self) { try holders.resolve(referring.canonicalBytes(), at: 2) }
+        _ = try holders.read(Self.report.canonicalBytes(), at: 1)
+        #expect(holders.count == 1)
+        let resolved = try holders.resolve(referring.canonicalBytes(), at: 2)
+        #expect(resolved.institution == "91110000100000016D" && resolved.legalBasis == Self.report.legalBasis)
+        #expect(resolved.disclosedFields == Self.report.disclosedFields && resolved.disclosureVersion == 3)
+        #expect(resolved.canonicalBytes() == referring.canonicalBytes(), "the references stay: the bytes are the entry's")
+        // A referring entry is read but holds nothing of its own; a reference to it does not resolve.
+        _ = try holders.read(referring.canonicalBytes(), at: 2)
+        #expect(holders.count == 1)
+        referring.references = LogReferences(actor: 2)
+        let error = #expect(throws: LogReferenceError.self) { try holders.resolve(referring.canonicalBytes(), at: 3) }
+        #expect(error?.message.hasPrefix("entry 3 refers to entry 2 for its actor") == true)
+    }
 }

@@ -217,6 +217,36 @@ def test_an_entry_opens_verified(setup, browser):
     screenshot(browser, "entry.png")
 
 
+def entry_fields(driver):
+    """The entry page's fields, by name."""
+    cells = (row.find_elements(By.TAG_NAME, "td") for row in driver.find_elements(By.CSS_SELECTOR, "#entry-fields tbody tr"))
+    return {name.text: value.text for name, value in cells}
+
+
+def test_a_report_entry_shows_the_parts_it_refers_to(setup, browser):
+    """A report after the first by the same bank under the same profile holds its actor, legal basis and disclosure
+    profile as references to an earlier entry: the page shows them resolved against the verified entry holding them."""
+    server, certs = setup["server"], setup["certs"]
+    for _ in range(2):
+        assert bank_report(server.address, certs).returncode == 0
+    browser.get(setup["base"] + f"/log?institution={BANK}&purpose=loan-origination&outcome=hit")
+    links = [row.find_element(By.TAG_NAME, "a") for row in rows(browser)]
+    newest = max(links, key=lambda link: int(link.text.lstrip("#")))
+    follow(browser, newest)
+    assert browser.find_element(By.ID, "entry-mark").text == "✔ Verified"
+    fields = entry_fields(browser)
+    assert fields["Institution"] == BANK
+    assert fields["legal_basis"].startswith("Regulation on the Administration of Credit Reporting Industry")
+    disclosed = fields["disclosed_fields"].split(", ")
+    assert len(disclosed) >= 5 and any(field.startswith("identity.") for field in disclosed), disclosed
+    assert int(fields["disclosure_version"]) >= 1
+    # The parts are not in the entry's bytes: they came through its references.
+    stored = bytes.fromhex(browser.find_element(By.CSS_SELECTOR, "details pre").get_attribute("textContent").strip())
+    assert stored[0] == 0x01, "a compact entry"
+    for part in (BANK, fields["legal_basis"], disclosed[0]):
+        assert part.encode() not in stored, part
+
+
 def test_export_csv_and_jsonl(setup, browser):
     cookie = f"bureau_console={browser.get_cookie('bureau_console')['value']}"
     lines = {}
@@ -226,7 +256,12 @@ def test_export_csv_and_jsonl(setup, browser):
             lines[fmt] = answer.read().decode().splitlines()
     assert lines["csv"][0].startswith("index,time,action,institution")
     assert len(lines["csv"]) - 1 == len(lines["jsonl"]) >= 2
-    assert all(json.loads(line)["institution"] == BANK for line in lines["jsonl"])
+    exported = [json.loads(line) for line in lines["jsonl"]]
+    assert all(entry["institution"] == BANK for entry in exported)
+    # Every entry resolved: a report's disclosed fields and legal basis, though later reports only refer to them.
+    reports = [entry for entry in exported if entry["action"] == "report.individual" and entry["outcome"] == "hit"]
+    assert len(reports) >= 2 and all(entry["disclosed_fields"] and entry["legal_basis"] for entry in reports)
+    assert [row.split(",")[0] for row in lines["csv"][1:]] == [str(entry["index"]) for entry in exported]
 
 
 def test_suspending_the_bank_refuses_it(setup, browser):
