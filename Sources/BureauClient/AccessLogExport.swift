@@ -3,11 +3,6 @@ public import BureauCore
 import Foundation
 
 extension Bureau_LogEntry {
-    /// The entry its canonical bytes encode: the one place a client decodes what the log holds.
-    public func decoded() throws -> AccessLogEntry {
-        try AccessLogEntry(canonicalBytes: Array(self.canonical))
-    }
-
     /// The leaf hash of the entry's bytes, computed here (never the server's word for it).
     public var computedLeafHash: [UInt8] { Merkle.leafHash(Array(self.canonical)) }
 }
