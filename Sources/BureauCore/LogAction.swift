@@ -15,7 +15,8 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case licenceSuspend, licenceReinstate
         case anomalyDetected
         case retentionPurge
-        case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke, keysRotate
+        case institutionRegister, institutionUpdate, catalogueReplace, certificateBind, certificateRevoke, keysRotate,
+            keysEncryptExisting
         /// A refused call, named by the RPC's full method name; also any name this build does not know.
         case call(String)
     }
@@ -86,6 +87,9 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
     public static let certificateRevoke = LogAction(.certificateRevoke)
     /// `keys.rotate`: the key-encryption key rotated (every data key re-wrapped).
     public static let keysRotate = LogAction(.keysRotate)
+    /// `keys.encrypt-existing`: an installation made before encryption at rest converted in place (`bureau keys
+    /// encrypt-existing`): every personal value sealed, record keys re-keyed, the keyed-hash secret wrapped.
+    public static let keysEncryptExisting = LogAction(.keysEncryptExisting)
 
     /// A refused call, named by its RPC's full method name (`bureau.v1.SubjectService/PlaceFreeze`).
     public static func refusedCall(_ method: String) -> LogAction { LogAction(name: method) }
@@ -97,7 +101,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         .subjectHistory, .subjectStatement, .subjectFreeze, .subjectUnfreeze, .subjectFraudAlert, .subjectFraudAlertRemoved,
         .repairRequest, .repairApprove, .repairReject, .disputeFile, .disputeAnswer, .licenceSuspend, .licenceReinstate,
         .anomalyDetected, .retentionPurge, .institutionRegister, .institutionUpdate, .catalogueReplace, .certificateBind,
-        .certificateRevoke, .keysRotate,
+        .certificateRevoke, .keysRotate, .keysEncryptExisting,
     ]
     private static let byName = Dictionary(uniqueKeysWithValues: named.map { ($0.name, $0) })
 
@@ -139,6 +143,7 @@ public struct LogAction: Hashable, Sendable, CustomStringConvertible {
         case .catalogueReplace: "catalogue.replace"
         case .certificateRevoke: "certificate.revoke"
         case .keysRotate: "keys.rotate"
+        case .keysEncryptExisting: "keys.encrypt-existing"
         case .call(let method): method
         }
     }

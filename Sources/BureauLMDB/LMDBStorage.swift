@@ -28,6 +28,8 @@ public final class LMDBStorage: StorageBackend {
     public static func open(folder: String, configuration: Store.Configuration = .defaults) throws -> LMDBStorage {
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // First: such a folder has no key store either, and may have no KEK configured yet.
+        try DataProtection.refuseMadeBeforeEncryption(folder)
         let kek = try configuration.keys.open(dataFolder: folder)
         let hasData = fm.fileExists(atPath: (folder as NSString).appendingPathComponent("lmdb/data.mdb"))
         let keyStorePath = configuration.keyStore ?? (folder as NSString).appendingPathComponent(LMDBKeyStore.defaultFolderName)

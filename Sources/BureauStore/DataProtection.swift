@@ -145,12 +145,7 @@ public final class DataProtection: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = (folder as NSString).appendingPathComponent(Self.secretFileName)
-        if fm.fileExists(atPath: (folder as NSString).appendingPathComponent(InstallationSecret.fileName)) {
-            throw BureauError(
-                .failedPrecondition,
-                "\(folder) was made before encryption at rest (it holds a cleartext secret.key); convert it with `bureau keys encrypt-existing`"
-            )
-        }
+        try Self.refuseMadeBeforeEncryption(folder)
         if let data = fm.contents(atPath: path) {
             do {
                 self.secret = try kek.unwrapKeyedHashSecret(try WrappedKey(bytes: Array(data)))
@@ -166,6 +161,19 @@ public final class DataProtection: Sendable {
         }
         self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+    }
+
+    /// Refuses a data folder made before encryption at rest (or one whose conversion has not finished): it
+    /// holds the cleartext `secret.key`, which `bureau keys encrypt-existing` removes last.
+    ///
+    /// - Throws: ``BureauError`` (failed precondition) naming the command that converts it.
+    public static func refuseMadeBeforeEncryption(_ folder: String) throws {
+        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(InstallationSecret.fileName)) {
+            throw BureauError(
+                .failedPrecondition,
+                "\(folder) was made before encryption at rest, or its conversion has not finished (it holds a cleartext secret.key); stop bureaud, take a backup and convert it with `bureau keys encrypt-existing`"
+            )
+        }
     }
 
     /// A protection over a keyed-hash secret its caller found (a key store that holds it, as PostgreSQL's does).

@@ -109,6 +109,11 @@ public final class Transaction {
         return true
     }
 
+    /// Removes every entry of `database` (which stays, empty), freeing its pages.
+    public func empty(_ database: Database) throws {
+        try check(mdb_drop(self.handle, database.dbi, 0), "drop \(database.name)")
+    }
+
     /// Visits entries in key order (or reverse), starting at the first key at or after `start`
     /// (at or before it when reversed; from the end when nil). Return false from `body` to stop.
     ///

@@ -3,6 +3,7 @@ import BureauAPI
 import BureauCore
 import BureauKeys
 import BureauLMDB
+import BureauOperations
 import BureauStore
 import Foundation
 import GRPCCore
@@ -11,7 +12,7 @@ import GRPCCore
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Key-encryption key and key store (README, \"Keys\").",
-        subcommands: [CreateFile.self, BackupKeys.self, Rotate.self]
+        subcommands: [CreateFile.self, BackupKeys.self, Rotate.self, EncryptExistingCommand.self]
     )
 
     struct CreateFile: ParsableCommand {
@@ -63,6 +64,47 @@ struct Keys: ParsableCommand {
             }
             print(
                 "KEK \(response.previousKeyID) retired; \(response.rewrapped) data keys re-wrapped under \(response.keyID), \(response.keys) in the key store (log entry \(response.receipt.entryIndex)). Set [keys] file (or BUREAU_KEY_FILE) to \(keyFile) before the next start."
+            )
+        }
+    }
+
+    struct EncryptExistingCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "encrypt-existing",
+            abstract: "Convert, in place, an installation made before encryption at rest (stop bureaud and take a backup first); resumable, logged.",
+            discussion: """
+                Seals every personal value under data keys wrapped by the KEK (from --config's [keys], else                 BUREAU_KEY_FILE), re-keys records to keyed tokens, keeps the access log byte-identical and appends a                 keys.encrypt-existing entry, ends with a compacting copy of the database and removes secret.key last.                 Interrupted, run it again with the same KEK: it goes on where it stopped.
+                """
+        )
+        @Option(help: "Data folder of the installation. (default: --config's data, else data)") var data: String?
+        @Option(help: "bureaud's configuration file: its [keys] (the KEK and the key store) and data.") var config: String?
+        @Option(help: "The key store's folder. (default: [keys] store, else <data>/keystore)") var keyStore: String?
+        @Option(help: "A PostgreSQL store: refused (it was encrypted from its first day).") var store: String?
+        @Option(help: "Values converted per transaction.") var batchSize = 1000
+        @Option(help: .hidden) var stopAfterBatches: Int?
+
+        func run() throws {
+            let file = try config.map { try DaemonOptions.configurationFile(at: $0) }
+            if let url = try store ?? file?.string("store") {
+                throw ValidationError(
+                    "encrypt-existing converts an LMDB data folder; \(url) is a PostgreSQL store, which was sealed from its first day (the PostgreSQL backend came with encryption at rest): nothing to convert"
+                )
+            }
+            guard batchSize > 0 else { throw ValidationError("--batch-size: at least 1") }
+            let folder = try data ?? file?.string("data") ?? "data"
+            var configuration = Store.Configuration(keys: try file?.keys() ?? .environment, keyStore: try keyStore ?? file?.string("keys.store"))
+            if let mib = try file?.integer("map_size_mib", in: 16...(1 << 24)) { configuration.mapSize = mib << 20 }
+            let conversion = EncryptExisting(folder: folder, configuration: configuration, batchSize: batchSize, stopAfterBatches: stopAfterBatches)
+            let summary = try conversion.run { FileHandle.standardError.write(Data("encrypt-existing: \($0)\n".utf8)) }
+            let counts = summary.converted.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            guard summary.finished else {
+                print("stopped after \(summary.batches) batches (\(counts.isEmpty ? "nothing" : counts) converted); run it again to go on")
+                throw ExitCode(3)
+            }
+            print(
+                "\(folder) is encrypted at rest under KEK \(summary.keyEncryptionKey): \(counts.isEmpty ? "nothing left" : counts) converted in \(summary.batches) batches"
+                    + (summary.logIndex.map { ", logged as entry \($0)" } ?? "")
+                    + "; secret.key removed. Take a new backup (bureau backup, bureau keys backup) and destroy the backups taken before: they hold cleartext."
             )
         }
     }

@@ -18,7 +18,7 @@ struct LogActionTests {
         (.anomalyDetected, "anomaly.detected"), (.retentionPurge, "retention.purge"),
         (.institutionRegister, "institution.register"), (.catalogueReplace, "catalogue.replace"),
         (.certificateRevoke, "certificate.revoke"),
-        (.keysRotate, "keys.rotate"),
+        (.keysRotate, "keys.rotate"), (.keysEncryptExisting, "keys.encrypt-existing"),
     ]
 
     @Test("every action keeps its name, and a name read back is the same action")

@@ -122,7 +122,8 @@ struct LogEntryCodecTests {
         #expect(LogAction.certificateRevoke.entryCode == 31)
         #expect(LogAction(entryCode: 31) == .certificateRevoke)
         #expect(LogAction.keysRotate.entryCode == 32)
-        #expect(LogAction(entryCode: 33) == nil && LogAction(entryCode: 0) == nil)
+        #expect(LogAction.keysEncryptExisting.entryCode == 33 && LogAction(entryCode: 33) == .keysEncryptExisting)
+        #expect(LogAction(entryCode: 34) == nil && LogAction(entryCode: 0) == nil)
         #expect(LogAction.refusedCall("bureau.v1.X/Y").entryCode == nil)
     }
 

@@ -147,6 +147,19 @@ struct DataAtRestTests {
         return values
     }
 
+    /// `count` generated people, written to `work/people.jsonl` and loaded into `store` by the bulk importer.
+    static func importPeople(_ count: Int, into store: Store, work: String) throws -> (people: [SubjectLine], file: String) {
+        let synthetic = SyntheticData(furnishers: [DemoData.bank, DemoData.consumerFinance], today: CalendarDate(utcDayOf: Date()))
+        let lines = work + "/people.jsonl"
+        _ = FileManager.default.createFile(atPath: lines, contents: nil, attributes: [.posixPermissions: 0o600])
+        let handle = try #require(FileHandle(forWritingAtPath: lines))
+        try synthetic.writeLines(count: count, to: handle)
+        try handle.close()
+        let summary = try Importer(store: store).importFile(at: lines)
+        #expect(summary.subjects == count)
+        return ((0..<count).map { synthetic.person($0) }, lines)
+    }
+
     /// The demo bank's request to delete its account `deleted` of the demo person.
     static func deleteRequest(_ deleted: RecordReference) -> Bureau_DeleteRecordRequest {
         var request = Bureau_DeleteRecordRequest()
@@ -168,15 +181,7 @@ struct DataAtRestTests {
             defer { try? FileManager.default.removeItem(atPath: work) }
 
             // 1,000 generated people through the bulk importer.
-            let synthetic = SyntheticData(furnishers: [DemoData.bank, DemoData.consumerFinance], today: CalendarDate(utcDayOf: Date()))
-            let lines = work + "/people.jsonl"
-            _ = FileManager.default.createFile(atPath: lines, contents: nil, attributes: [.posixPermissions: 0o600])
-            let handle = try #require(FileHandle(forWritingAtPath: lines))
-            try synthetic.writeLines(count: Self.people, to: handle)
-            try handle.close()
-            let summary = try Importer(store: bureau.store).importFile(at: lines)
-            #expect(summary.subjects == Self.people)
-            let people = (0..<Self.people).map { synthetic.person($0) }
+            let (people, lines) = try Self.importPeople(Self.people, into: bureau.store, work: work)
             func account(_ p: SubjectLine, _ n: Int) -> String { p.accounts?[n].accountNumber ?? "" }
 
             // Reports, disputes and statements, with free texts that must not be readable either.

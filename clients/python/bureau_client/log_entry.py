@@ -16,7 +16,7 @@ ACTIONS = [
     "repair.approve", "repair.reject", "dispute.file", "dispute.answer", "licence.suspend",
     "licence.reinstate", "anomaly.detected", "retention.purge", "institution.register",
     "institution.update", "catalogue.replace", "certificate.bind", "certificate.revoke",
-    "keys.rotate",
+    "keys.rotate", "keys.encrypt-existing",
 ]
 PURPOSES = [
     "loan-origination", "credit-card-origination", "post-loan-management", "guarantee-review",
