@@ -84,6 +84,9 @@ public struct EncryptExisting: Sendable {
         let lmdb = self.path("lmdb")
         let secretKey = self.path(InstallationSecret.fileName)
         let wrappedSecret = self.path(DataProtection.secretFileName)
+        let keyStorePath = self.configuration.keyStore ?? self.path(LMDBKeyStore.defaultFolderName)
+        // First of all: nothing is touched while another process (bureaud) has the data or the keys open.
+        for environment in [lmdb, keyStorePath] { try Self.refuseIfOpen(environment) }
         try self.finishSwap()
         guard fm.fileExists(atPath: lmdb + "/data.mdb") else {
             throw BureauError.invalid("data", "\(self.folder) holds no LMDB installation (no lmdb/data.mdb)")
@@ -94,8 +97,6 @@ public struct EncryptExisting: Sendable {
             }
             throw BureauError.invalid("data", "\(self.folder) holds neither secret.key nor \(DataProtection.secretFileName): not a bureau installation")
         }
-        let keyStorePath = self.configuration.keyStore ?? self.path(LMDBKeyStore.defaultFolderName)
-        for environment in [lmdb, keyStorePath] { try Self.refuseIfOpen(environment) }
 
         let kek = try self.configuration.keys.open(dataFolder: self.folder)
         let secret = try self.secret(kek: kek, cleartext: secretKey, wrapped: wrappedSecret)
@@ -110,13 +111,14 @@ public struct EncryptExisting: Sendable {
             progress(state.phase == .subjects && state.cursor == nil ? "converting \(self.folder)" : "going on from \(state.phase)")
             while state.phase != .compact {
                 if let stop = self.stopAfterBatches, summary.batches >= stop { return summary }
+                let phase = state.phase
                 state = try storage.write { txn in
                     let next = try self.step(state, txn as! LMDBTransaction, staging, &summary)
                     try (txn as! LMDBTransaction).txn.put(next.stored, forKey: Self.stateKey, in: storage.databases.meta)
                     return next
                 }
                 summary.batches += 1
-                if state.phase != .compact, state.cursor == nil { progress("\(state.phase)") }
+                if state.phase != phase, state.phase != .compact { progress("\(state.phase)") }
             }
             progress("compacting")
             let compacting = self.path("lmdb.compacting")

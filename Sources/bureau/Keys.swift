@@ -102,7 +102,7 @@ struct Keys: ParsableCommand {
                 throw ExitCode(3)
             }
             print(
-                "\(folder) is encrypted at rest under KEK \(summary.keyEncryptionKey): \(counts.isEmpty ? "nothing left" : counts) converted in \(summary.batches) batches"
+                "\(folder) is encrypted at rest under KEK \(summary.keyEncryptionKey): \(counts.isEmpty ? "nothing left" : counts) converted by this run in \(summary.batches) batches"
                     + (summary.logIndex.map { ", logged as entry \($0)" } ?? "")
                     + "; secret.key removed. Take a new backup (bureau backup, bureau keys backup) and destroy the backups taken before: they hold cleartext."
             )
