@@ -34,6 +34,9 @@ public struct EncryptExisting: Sendable {
     public var batchSize: Int
     /// Testing: stop (as a crash would) after this many committed batches.
     public var stopAfterBatches: Int?
+    /// Testing: fail the batch after this many, once its new data keys are in the key store and before its
+    /// data commits, as a crash at the worst point of a batch would (``Crash``).
+    public var crashAfterBatches: Int?
     /// The time written in the migration's log entry.
     public var now: @Sendable () -> Date
 
@@ -42,12 +45,13 @@ public struct EncryptExisting: Sendable {
 
     public init(
         folder: String, configuration: Store.Configuration = .defaults, batchSize: Int = 1000, stopAfterBatches: Int? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }
+        crashAfterBatches: Int? = nil, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.folder = folder
         self.configuration = configuration
         self.batchSize = max(1, batchSize)
         self.stopAfterBatches = stopAfterBatches
+        self.crashAfterBatches = crashAfterBatches
         self.now = now
     }
 
@@ -112,11 +116,12 @@ public struct EncryptExisting: Sendable {
             while state.phase != .compact {
                 if let stop = self.stopAfterBatches, summary.batches >= stop { return summary }
                 let phase = state.phase
-                state = try storage.write { txn in
+                let crash = self.crashAfterBatches == summary.batches
+                state = try storage.write({ txn in
                     let next = try self.step(state, txn as! LMDBTransaction, staging, &summary)
                     try (txn as! LMDBTransaction).txn.put(next.stored, forKey: Self.stateKey, in: storage.databases.meta)
                     return next
-                }
+                }, beforeCommit: { if crash { throw Crash(batch: summary.batches + 1) } })
                 summary.batches += 1
                 if state.phase != phase, state.phase != .compact { progress("\(state.phase)") }
             }
@@ -290,6 +295,12 @@ public struct EncryptExisting: Sendable {
         let furnisher = try UnifiedSocialCreditCode(parsing: String(decoding: key[33..<51], as: UTF8.self))
         let reference = RecordReference(kind: try Keys.kind(key[32]), furnisher: furnisher, recordID: String(decoding: key[51...], as: UTF8.self))
         return (SubjectKey(bytes: Array(key[0..<32])), reference)
+    }
+
+    /// The failure ``crashAfterBatches`` asks for.
+    public struct Crash: Error, Sendable {
+        /// The batch that failed, counted from 1 in this run.
+        public var batch: Int
     }
 
     // MARK: State

@@ -57,12 +57,18 @@ public final class LMDBStorage: StorageBackend {
     /// LMDB errors become ``BureauError`` (a full map is resource exhausted). The data keys it made go into
     /// the key store just before the commit; the keys of what it deleted are destroyed just after.
     public func write<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
+        try self.write(body, beforeCommit: {})
+    }
+
+    /// ``write(_:)``, calling `beforeCommit` between the key store's write and the data commit (a test's crash).
+    func write<T>(_ body: (any ReadWriteStoreTransaction) throws -> T, beforeCommit: () throws -> Void) throws -> T {
         let changes = KeyChanges()
         let result: T
         do {
             result = try self.environment.write { txn in
                 let result = try body(LMDBTransaction(txn, self.databases, self.protection, changes))
                 try self.protection.persist(changes)
+                try beforeCommit()
                 return result
             }
         } catch let error as LMDBError {
