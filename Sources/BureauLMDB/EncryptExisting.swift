@@ -103,6 +103,13 @@ public struct EncryptExisting: Sendable {
         }
 
         let kek = try self.configuration.keys.open(dataFolder: self.folder)
+        if try Self.begun(lmdb, mapSize: self.configuration.mapSize), !fm.fileExists(atPath: keyStorePath + "/data.mdb") {
+            // The keys of what is converted so far are in the key store the first run was given.
+            throw BureauError(
+                .failedPrecondition,
+                "the conversion of \(self.folder) began with another key store: \(keyStorePath) holds none. Give the key store of the first run (--key-store, [keys] store). Nothing was changed."
+            )
+        }
         let secret = try self.secret(kek: kek, cleartext: secretKey, wrapped: wrappedSecret)
         let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: self.configuration.mapSize)
         let protection = DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: keyStore, folder: self.folder)
@@ -265,6 +272,17 @@ public struct EncryptExisting: Sendable {
             return state.next
         case .compact:
             return state
+        }
+    }
+
+    /// Whether a conversion of the LMDB environment in `path` has committed a batch already.
+    private static func begun(_ path: String, mapSize: Int) throws -> Bool {
+        do {
+            let environment = try Environment(path: path, configuration: .init(mapSize: mapSize))
+            let meta = try environment.openDatabase(named: "meta")
+            return try environment.read { try $0.get(Self.stateKey, in: meta) } != nil
+        } catch let error as LMDBError {
+            throw BureauError(storage: error)
         }
     }
 

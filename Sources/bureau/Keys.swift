@@ -81,6 +81,8 @@ struct Keys: ParsableCommand {
         @Option(help: "The key store's folder. (default: [keys] store, else <data>/keystore)") var keyStore: String?
         @Option(help: "A PostgreSQL store: refused (it was encrypted from its first day).") var store: String?
         @Option(help: "Values converted per transaction.") var batchSize = 1000
+        @Option(help: "The LMDB map size in MiB (the conversion needs room for a second copy of the records while it runs). (default: --config's map_size_mib, else 4096)")
+        var mapSizeMib: Int?
         @Option(help: .hidden) var stopAfterBatches: Int?
 
         func run() throws {
@@ -93,7 +95,10 @@ struct Keys: ParsableCommand {
             guard batchSize > 0 else { throw ValidationError("--batch-size: at least 1") }
             let folder = try data ?? file?.string("data") ?? "data"
             var configuration = Store.Configuration(keys: try file?.keys() ?? .environment, keyStore: try keyStore ?? file?.string("keys.store"))
-            if let mib = try file?.integer("map_size_mib", in: 16...(1 << 24)) { configuration.mapSize = mib << 20 }
+            if let mib = try mapSizeMib ?? file?.integer("map_size_mib", in: 16...(1 << 24)) {
+                guard (16...(1 << 24)).contains(mib) else { throw ValidationError("--map-size-mib: 16 to 16777216") }
+                configuration.mapSize = mib << 20
+            }
             let conversion = EncryptExisting(folder: folder, configuration: configuration, batchSize: batchSize, stopAfterBatches: stopAfterBatches)
             let summary = try conversion.run { FileHandle.standardError.write(Data("encrypt-existing: \($0)\n".utf8)) }
             let counts = summary.converted.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")

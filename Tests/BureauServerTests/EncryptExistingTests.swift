@@ -266,7 +266,7 @@ struct EncryptExistingTests {
         return out
     }
 
-    @Test("refused, naming what is wrong and changing nothing: no KEK, another KEK than the one a stopped conversion began with, a folder that is no installation; a folder encrypted already has nothing to do")
+    @Test("refused, naming what is wrong and changing nothing: no KEK, another KEK or key store than the ones a stopped conversion began with, a folder that is no installation; a folder encrypted already has nothing to do")
     func refusals() async throws {
         let work = TestKeyFile.temporaryFolder("bureau-encrypt-refusals")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -294,6 +294,12 @@ struct EncryptExistingTests {
         #expect(wrong?.code == .failedPrecondition)
         #expect(wrong?.message.contains(first.keyEncryptionKey) == true && wrong?.message.contains(other.id.hex) == true, "\(String(describing: wrong))")
         #expect(try Self.contents(folder) == begun)
+        // So is another key store than the one it began with.
+        let elsewhere = #expect(throws: BureauError.self) {
+            _ = try EncryptExisting(folder: folder, configuration: .init(keyStore: work + "/other-keystore")).run()
+        }
+        #expect(elsewhere?.code == .failedPrecondition && elsewhere?.message.contains("began with another key store") == true)
+        #expect(try Self.contents(folder) == begun && !FileManager.default.fileExists(atPath: work + "/other-keystore"))
         // With the right one it goes on and ends.
         #expect(try EncryptExisting(folder: folder, batchSize: 5).run().finished)
 
