@@ -73,7 +73,10 @@ struct Keys: ParsableCommand {
             commandName: "encrypt-existing",
             abstract: "Convert, in place, an installation made before encryption at rest (stop bureaud and take a backup first); resumable, logged.",
             discussion: """
-                Seals every personal value under data keys wrapped by the KEK (from --config's [keys], else                 BUREAU_KEY_FILE), re-keys records to keyed tokens, keeps the access log byte-identical and appends a                 keys.encrypt-existing entry, ends with a compacting copy of the database and removes secret.key last.                 Interrupted, run it again with the same KEK: it goes on where it stopped.
+                Seals every personal value under data keys wrapped by the KEK (from --config's [keys], else \
+                BUREAU_KEY_FILE), re-keys records to keyed tokens, keeps the access log byte-identical and appends a \
+                keys.encrypt-existing entry, ends with a compacting copy of the database and removes secret.key \
+                last. Interrupted, run it again with the same KEK: it goes on where it stopped.
                 """
         )
         @Option(help: "Data folder of the installation. (default: --config's data, else data)") var data: String?
