@@ -251,7 +251,8 @@ public enum LogEntryCodec {
 
         mutating func string(_ s: String) {
             self.varint(UInt64(s.utf8.count))
-            self.bytes += s.utf8
+            // Native strings hand over their UTF-8 in one copy; others are appended code unit by code unit.
+            if s.utf8.withContiguousStorageIfAvailable({ self.bytes.append(contentsOf: $0) }) == nil { self.bytes += s.utf8 }
         }
 
         /// Tag 1 and the holding entry's index, or tag 0 and the part inline.

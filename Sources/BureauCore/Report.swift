@@ -122,6 +122,7 @@ public enum ReportBuilder {
     ) -> Report {
         var report = Report(purpose: purpose, person: nil, business: nil)
         report.tier = tier
+        report.disclosedFields = Self.disclosedFields(for: purpose, tier: tier, kind: file.kind)
         report.fraudAlert = protection.fraudAlert
         report.removedRecords = file.removedRecords
         report.removedAttachments = file.removedAttachments
@@ -137,17 +138,12 @@ public enum ReportBuilder {
             }
             return t
         }
-        func fields(_ section: ReportSection, _ names: [String], _ t: Treatment) {
-            report.disclosedFields += names.map { "\(section.rawValue).\($0):\(t.rawValue)" }
-        }
-
         func sources(_ section: ReportSection, _ t: Treatment) {
             guard purpose == .selfAccess, t == .shown else { return }
             let holders = file.recordHolders
             report.identitySources = file.identitySources.sorted(by: IdentityRule.precedes).map {
                 DisclosedIdentitySource(source: $0, counted: IdentityRule.counts($0, among: file.identitySources, holders: holders))
             }
-            fields(section, ["sources"], t)
         }
 
         switch file.subject {
@@ -155,7 +151,6 @@ public enum ReportBuilder {
             let t = treatment(.identity)
             if t != .withheld {
                 report.person = disclose(person, t)
-                fields(.identity, ["name", "identifier", "birth_date", "phone", "address"], t)
                 sources(.identity, t)
             }
         case .business(let business):
@@ -169,8 +164,6 @@ public enum ReportBuilder {
                     legalRepresentativeIdentifier: masked
                         ? Masking.residentIdentifier(business.legalRepresentativeIdentifier) : business.legalRepresentativeIdentifier
                 )
-                fields(.registration, ["name", "code", "registration_date"], .shown)
-                fields(.registration, ["address", "legal_representative.name", "legal_representative.identifier"], t)
                 sources(.registration, t)
             }
         }
@@ -208,7 +201,6 @@ public enum ReportBuilder {
             }
             report.summary = summary
             report.score = Scoring.score(of: file, catalogue: catalogue, today: today, queries: queries)
-            fields(.summary, ["counts", "totals", "worst_status", "list_flags", "score", "score_reasons"], .shown)
         }
 
         var disclosedRecords = Set<RecordReference>()
@@ -223,35 +215,28 @@ public enum ReportBuilder {
                     record: shown, disputed: file.isDisputed(account.reference), retentionEnds: CreditRecord.account(account).expiry(under: catalogue)
                 )
             }
-            fields(.accounts, ["account_number"], accounts)
-            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis", "retention_ends"], .shown)
         }
         if treatment(.publicRecords) != .withheld {
             report.publicRecords = file.publicRecords.filter { visible(.publicRecord($0), in: .publicRecords) }
                 .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.publicRecord($0).expiry(under: catalogue)) }
             disclosedRecords.formUnion(report.publicRecords.map(\.record.reference))
-            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description", "retention_ends"], .shown)
         }
         if treatment(.listEntries) != .withheld {
             report.listEntries = file.listEntries.filter { visible(.listEntry($0), in: .listEntries) }
                 .map { Disclosed(record: $0, disputed: file.isDisputed($0.reference), retentionEnds: CreditRecord.listEntry($0).expiry(under: catalogue)) }
             disclosedRecords.formUnion(report.listEntries.map(\.record.reference))
-            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends", "retention_ends"], .shown)
         }
         // Statements and dispute marks follow their record: shown only with it (expired, purged or not
         // disclosed for this purpose, it is not named).
         if treatment(.statements) != .withheld {
             report.statements = file.statements.filter { $0.about.map(disclosedRecords.contains) ?? true }
-            fields(.statements, ["text", "added"], .shown)
         }
         if treatment(.disputes) != .withheld {
             report.disputes = file.disputes.filter { disclosedRecords.contains($0.record) }
-            fields(.disputes, ["record", "filed", "description"], .shown)
         }
         if treatment(.queryRecords) != .withheld {
             let since = today.adding(years: -queryHistoryYears)
             report.queries = queries.filter { CalendarDate(utcDayOf: $0.time) > since }
-            fields(.queryRecords, ["time", "institution", "purpose"], .shown)
         }
         refused[.summary] = nil
         for (section, categories) in refused.sorted(by: { $0.key < $1.key }) {
@@ -263,6 +248,79 @@ public enum ReportBuilder {
             )
         }
         return report
+    }
+
+    /// The fields a report discloses for `purpose` to an institution of `tier` about a file of `kind`, with
+    /// their treatment (`identity.name:masked`), in report order, as its log entry names them. They follow from
+    /// ``DisclosureTable`` and the tier alone, never from what the file holds, so they are made once for each
+    /// combination and looked up for each report.
+    public static func disclosedFields(for purpose: Purpose, tier: Tier, kind: SubjectKind) -> [String] {
+        Self.disclosedFieldTable[DisclosedFieldsKey(purpose: purpose, tier: tier, kind: kind)]
+            ?? Self.makeDisclosedFields(for: purpose, tier: tier, kind: kind)
+    }
+
+    private struct DisclosedFieldsKey: Hashable {
+        var purpose: Purpose
+        var tier: Tier
+        var kind: SubjectKind
+    }
+
+    private static let disclosedFieldTable: [DisclosedFieldsKey: [String]] = {
+        var table: [DisclosedFieldsKey: [String]] = [:]
+        for purpose in Purpose.allCases {
+            for tier in Tier.allCases {
+                for kind in SubjectKind.allCases {
+                    table[DisclosedFieldsKey(purpose: purpose, tier: tier, kind: kind)] = makeDisclosedFields(for: purpose, tier: tier, kind: kind)
+                }
+            }
+        }
+        return table
+    }()
+
+    /// ``disclosedFields(for:tier:kind:)`` worked out: each section the report does not withhold, with the
+    /// treatment ``report(of:for:catalogue:today:queries:tier:protection:)`` gives it.
+    private static func makeDisclosedFields(for purpose: Purpose, tier: Tier, kind: SubjectKind) -> [String] {
+        var disclosed: [String] = []
+        func treatment(_ section: ReportSection) -> Treatment {
+            let t = DisclosureTable.treatment(of: section, for: purpose)
+            return t == .withheld || tier < Tier.minimum(for: section) ? .withheld : t
+        }
+        func fields(_ section: ReportSection, _ names: [String], _ t: Treatment) {
+            disclosed += names.map { "\(section.rawValue).\($0):\(t.rawValue)" }
+        }
+        switch kind {
+        case .individual:
+            let t = treatment(.identity)
+            if t != .withheld {
+                fields(.identity, ["name", "identifier", "birth_date", "phone", "address"], t)
+                if purpose == .selfAccess, t == .shown { fields(.identity, ["sources"], t) }
+            }
+        case .business:
+            let t = treatment(.registration)
+            if t != .withheld {
+                fields(.registration, ["name", "code", "registration_date"], .shown)
+                fields(.registration, ["address", "legal_representative.name", "legal_representative.identifier"], t)
+                if purpose == .selfAccess, t == .shown { fields(.registration, ["sources"], t) }
+            }
+        }
+        if treatment(.summary) != .withheld {
+            fields(.summary, ["counts", "totals", "worst_status", "list_flags", "score", "score_reasons"], .shown)
+        }
+        let accounts = treatment(.accounts)
+        if accounts != .withheld {
+            fields(.accounts, ["account_number"], accounts)
+            fields(.accounts, ["furnisher", "type", "opened", "limit", "balance", "status", "payment_history", "closed", "legal_basis", "retention_ends"], .shown)
+        }
+        if treatment(.publicRecords) != .withheld {
+            fields(.publicRecords, ["type", "authority", "legal_basis", "amount", "filed", "behaviour_ended", "description", "retention_ends"], .shown)
+        }
+        if treatment(.listEntries) != .withheld {
+            fields(.listEntries, ["list", "severity", "reason", "legal_basis", "listed", "publicity_ends", "retention_ends"], .shown)
+        }
+        if treatment(.statements) != .withheld { fields(.statements, ["text", "added"], .shown) }
+        if treatment(.disputes) != .withheld { fields(.disputes, ["record", "filed", "description"], .shown) }
+        if treatment(.queryRecords) != .withheld { fields(.queryRecords, ["time", "institution", "purpose"], .shown) }
+        return disclosed
     }
 
     static func disclose(_ person: PersonIdentity, _ treatment: Treatment) -> DisclosedPerson {

@@ -128,11 +128,19 @@ struct BenchLoad {
         var errors: Int
         /// The server's CPU time (user + system) per request in microseconds, when its process could be read.
         var serverCPU: Double? = nil
+        /// The time the server's threads spent runnable but waiting for a CPU (the scheduler's run queue),
+        /// per request in microseconds: what the machine's other load adds to latency.
+        var serverWait: Double? = nil
+        /// This client's own CPU time per request in microseconds: with client and server on one machine, they
+        /// share its CPUs, and a rate is set by the two together.
+        var clientCPU: Double? = nil
 
         func line(_ label: String) -> String {
-            String(format: "%@ %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms%@%@",
+            String(format: "%@ %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms%@%@%@%@",
                    label.padding(toLength: 24, withPad: " ", startingAt: 0), rate, p50, p99,
                    serverCPU.map { String(format: "   server CPU %5.0f us/req", $0) } ?? "",
+                   serverWait.map { String(format: ", waiting for a CPU %5.0f us/req", $0) } ?? "",
+                   clientCPU.map { String(format: "   client CPU %5.0f us/req", $0) } ?? "",
                    errors > 0 ? "   \(errors) errors" : "")
         }
     }
@@ -232,6 +240,23 @@ struct ProcessCPU: Sendable {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Seconds the process's threads have spent runnable but not running (waiting in the scheduler's run
+    /// queue), summed over its threads from `/proc/PID/task/TID/schedstat`; nil when it cannot be read.
+    func runQueueWait() -> Double? {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.pid)/task") else { return nil }
+        var nanoseconds: UInt64 = 0
+        for thread in threads {
+            // Time on a CPU, time waiting for one, time slices (nanoseconds, nanoseconds, count).
+            guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/task/\(thread)/schedstat", encoding: .utf8) else { continue }
+            let fields = stat.split(separator: " ")
+            if fields.count > 1, let waited = UInt64(fields[1]) { nanoseconds += waited }
+        }
+        return Double(nanoseconds) / 1e9
+    }
+
+    /// This process.
+    static var own: ProcessCPU { ProcessCPU(pid: getpid()) }
+
     /// The process listening on TCP `port` on this machine, when this user can see its sockets.
     static func listening(port: Int) -> ProcessCPU? {
         var inodes: Set<String> = []
@@ -273,7 +298,8 @@ extension Bench {
                 runs, over the same connections: pings (the transport's ceiling), audited reports at full \
                 concurrency, and audited reports paced at a third of the measured peak. With --server-pid, or when \
                 the process listening on a local --server port can be read, prints the server's CPU time per request \
-                (/proc/PID/stat, user + system, before and after each phase).
+                (/proc/PID/stat, user + system, before and after each phase) and the time its threads waited for a \
+                CPU (/proc/PID/task/*/schedstat): on a loaded machine, latency that is the scheduler's, not bureaud's.
                 """
         )
 
@@ -379,9 +405,12 @@ extension Bench {
             }
             /// A phase with the server's CPU time per request measured around it.
             func timed(_ requests: Int, pace: Double? = nil, _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void) async throws -> BenchLoad.Figures {
-                let before = process?.seconds()
+                let (before, waitedBefore, ownBefore) = (process?.seconds(), process?.runQueueWait(), ProcessCPU.own.seconds())
                 var figures = try await load.phase(clients, requests: requests, pace: pace, call)
+                // Only with bureaud in a process of its own: in this one, the server's CPU would be counted too.
+                if process != nil, let ownBefore, let own = ProcessCPU.own.seconds() { figures.clientCPU = (own - ownBefore) * 1e6 / Double(requests) }
                 if let before, let after = process?.seconds() { figures.serverCPU = (after - before) * 1e6 / Double(requests) }
+                if let waitedBefore, let waited = process?.runQueueWait() { figures.serverWait = (waited - waitedBefore) * 1e6 / Double(requests) }
                 return figures
             }
 
@@ -401,6 +430,9 @@ extension Bench {
             print(String(format: "ratio audited/empty: %.2f", audited.rate / empty.rate))
             if let emptyCPU = empty.serverCPU, let auditedCPU = audited.serverCPU {
                 print(String(format: "server CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
+            }
+            if let emptyCPU = empty.clientCPU, let auditedCPU = audited.clientCPU {
+                print(String(format: "client CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
             }
             if let before, let after {
                 let batches = after.commits - before.commits

@@ -21,6 +21,38 @@ struct BenchOptionsTests {
         #expect(local.address == nil)
     }
 
+    @Test("a process's run-queue wait is read over all its threads, grows while more threads than CPUs run, and is printed per request")
+    func runQueueWait() async throws {
+        let own = ProcessCPU.own
+        let before = try #require(own.runQueueWait())
+        // More busy threads than this machine has CPUs: some of them must wait in the run queue.
+        let threads = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<threads {
+                group.addTask {
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        Thread {
+                            let end = ContinuousClock.now + .milliseconds(60)
+                            var spin = 0
+                            while ContinuousClock.now < end { spin &+= 1 }
+                            done.resume()
+                        }.start()
+                    }
+                }
+            }
+        }
+        let after = try #require(own.runQueueWait())
+        #expect(after > before)
+        #expect(ProcessCPU(pid: Int32.max).runQueueWait() == nil)
+        var figures = BenchLoad.Figures(rate: 1000, p50: 1, p99: 2, errors: 0)
+        figures.serverCPU = 300
+        figures.serverWait = 1200
+        figures.clientCPU = 150
+        let line = figures.line("audited report")
+        #expect(line.contains("server CPU   300 us/req, waiting for a CPU  1200 us/req"))
+        #expect(line.contains("client CPU   150 us/req"))
+    }
+
     @Test("bad bench options are refused", arguments: [
         ["--server", "127.0.0.1"], ["--server", "127.0.0.1:0"], ["--server", ":50051"], ["--server", "127.0.0.1:x"],
         ["--identifiers", "people.txt"], ["--server-pid", "1"], ["--server", "127.0.0.1:1", "--cert", "bank.crt"],

@@ -60,6 +60,44 @@ struct DisclosureTests {
         #expect(!report.disclosedFields.contains { $0.hasPrefix("accounts.") })
     }
 
+    @Test("the disclosed fields name each section a report shows, with its treatment, and none it withholds", arguments: Tier.allCases)
+    func disclosedFieldsFollowWithholding(tier: Tier) throws {
+        let business = CreditFile(
+            subject: .business(
+                BusinessRegistration(
+                    name: "北京示例科技有限公司", code: "91110000100000016D", registrationDate: CalendarDate(year: 2010, month: 1, day: 1)!,
+                    address: Address(province: "北京市", city: "北京市", detail: "海淀区 1 号"), legalRepresentativeName: "王建国",
+                    legalRepresentativeIdentifier: "11010519491231002X"
+                )
+            )
+        )
+        for purpose in Purpose.allCases {
+            for file in [Self.file, business] {
+                let report = ReportBuilder.report(of: file, for: purpose, catalogue: .default, today: Self.today, tier: tier)
+                #expect(report.disclosedFields == ReportBuilder.disclosedFields(for: purpose, tier: tier, kind: file.kind))
+                // Withheld for the purpose or the tier (the report says so); a section whose records the
+                // catalogue does not disclose for the purpose is still named: the report shows it without them.
+                let withheld = Set(ReportSection.allCases.filter {
+                    DisclosureTable.treatment(of: $0, for: purpose) == .withheld || tier < Tier.minimum(for: $0)
+                }.map(\.rawValue))
+                #expect(withheld.isSubset(of: report.withheld.map(\.section.rawValue)))
+                let named = Set(report.disclosedFields.map { String($0.prefix { $0 != "." }) })
+                #expect(named.isDisjoint(with: withheld), "\(purpose) \(tier) \(file.kind)")
+                // Every section neither withholds is named, with the table's treatment.
+                for section in ReportSection.allCases where !withheld.contains(section.rawValue) {
+                    let kindless = (section == .identity && file.kind == .business) || (section == .registration && file.kind == .individual)
+                    guard !kindless else { continue }
+                    let treatment = DisclosureTable.treatment(of: section, for: purpose)
+                    #expect(report.disclosedFields.contains { $0.hasPrefix(section.rawValue + ".") && $0.hasSuffix(":" + treatment.rawValue) },
+                            "\(section) for \(purpose) \(tier) \(file.kind)")
+                }
+            }
+        }
+        let agency = ReportBuilder.disclosedFields(for: .postLoanManagement, tier: .full, kind: .individual)
+        #expect(agency.first == "identity.name:masked")
+        #expect(agency.contains("accounts.account_number:masked") && agency.contains("accounts.balance:shown"))
+    }
+
     @Test("the subject's own report is unmasked")
     func selfAccess() throws {
         let report = ReportBuilder.report(of: Self.file, for: .selfAccess, catalogue: .default, today: Self.today)
