@@ -73,6 +73,18 @@ struct PostgresFailoverDaemonTests {
         }
     }
 
+    /// A daemon in this process over the store at `location`, data folder `folder`, with a new CA and client
+    /// certificates (and the demo data when `seed`); never served: the first start on the store, which records its
+    /// checkpoint key, and the test's way into the store.
+    private static func seedingDaemon(
+        in folder: String, over location: PostgresLocation, seed: Bool
+    ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
+        try TestBureau.prepareDaemon(
+            folder: folder, seed: seed, mapSize: 64 << 20, prepare: { _ in }, metrics: nil, logAudit: .defaults,
+            logger: Logger(label: "test-seed"), limits: .defaults, backend: { folder in try PostgresStorage(location: location, dataFolder: folder) }
+        )
+    }
+
     /// Runs `body` with two bureaud processes, nodes A and B (the built executable, each with its own port and data
     /// folder holding the one `checkpoint.key`, and the test's key file), over the store at `url`, which a daemon
     /// in this process seeds with the demo data first. That daemon never serves: the test reads the shared store
@@ -85,10 +97,7 @@ struct PostgresFailoverDaemonTests {
         try PostgresStorage.migrate(location)
         let folder = TestKeyFile.temporaryFolder("bureau-nodes")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (ca, seeder, clients, clock) = try TestBureau.prepareDaemon(
-            folder: folder + "/seed", seed: true, mapSize: 64 << 20, prepare: { _ in }, metrics: nil, logAudit: .defaults,
-            logger: Logger(label: "test-seed"), limits: .defaults, backend: { folder in try PostgresStorage(location: location, dataFolder: folder) }
-        )
+        let (ca, seeder, clients, clock) = try Self.seedingDaemon(in: folder + "/seed", over: location, seed: true)
         let server = try ca.issueServer()
         try await BureaudProcess.withNodes(["a", "b"]) { name in
             try BureaudProcess.start(
@@ -225,6 +234,34 @@ struct PostgresFailoverDaemonTests {
                     if acknowledged.contains(batch.batchID) { #expect(present.allSatisfy { $0 }) }
                 }
             }
+        }
+    }
+
+    @Test("a bureaud process given another checkpoint.key than the store's is refused at start, naming the fix; with the store's it starts")
+    func anotherCheckpointKeyRefused() async throws {
+        try await PostgresCluster.with(name: "keys") { cluster in
+            let url = cluster.url() + "&query_timeout=5"
+            let location = try PostgresLocation(url: url)
+            try PostgresStorage.migrate(location)
+            let folder = TestKeyFile.temporaryFolder("bureau-nodes")
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            // The first daemon on the store records its key.
+            let (ca, seeder, _, _) = try Self.seedingDaemon(in: folder + "/seed", over: location, seed: false)
+            let server = try ca.issueServer()
+            try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
+            _ = try CheckpointKey.loadOrCreate(in: folder + "/other", origin: "bureau.local/access-log")
+            var refused: BureaudProcess.Failure?
+            do {
+                let node = try BureaudProcess.start(in: folder, name: "other", checkpointKey: folder + "/other/" + CheckpointKey.fileName, ca: ca, server: server, store: url)
+                node.stop()
+                Issue.record("a node with another checkpoint.key started")
+            } catch let failure as BureaudProcess.Failure {
+                refused = failure
+            }
+            #expect(refused?.description.contains("this store's checkpoints are signed by \(seeder.checkpoints.signer.verifierKey)") == true, "\(String(describing: refused))")
+            #expect(refused?.description.contains("same checkpoint.key") == true)
+            let node = try BureaudProcess.start(in: folder, name: "same", checkpointKey: folder + "/seed/" + CheckpointKey.fileName, ca: ca, server: server, store: url)
+            node.stop()
         }
     }
 
