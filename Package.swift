@@ -284,10 +284,11 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // Throwaway PostgreSQL clusters (initdb in scratch folders, streaming standbys, promotion, SIGKILL) for
-        // the PostgreSQL suites; test targets only.
+        // Throwaway PostgreSQL clusters (initdb in scratch folders, streaming standbys, promotion, SIGKILL, TLS
+        // files) for the PostgreSQL suites; test targets only. It runs programs with BureauPostgres's ToolProcess.
         .target(
             name: "PostgresHarness",
+            dependencies: ["BureauPostgres"],
             path: "Tests/PostgresHarness",
             swiftSettings: swiftSettings
         ),
@@ -340,7 +341,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageConformanceTests",
-            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauPostgres", "BureauCore"],
+            dependencies: ["BureauStoreConformance", "BureauStore", "BureauLMDB", "BureauPostgres", "BureauCore", "PostgresHarness"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

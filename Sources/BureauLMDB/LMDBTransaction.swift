@@ -265,6 +265,16 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         try self.txn.put(Codec.encode(catalogue), forKey: Keys.catalogue, in: self.databases.meta)
     }
 
+    // MARK: Checkpoint key
+
+    func checkpointVerifierKey() throws -> String? {
+        try self.txn.withValue(forKey: Keys.checkpointVerifier, in: self.databases.meta) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func putCheckpointVerifierKey(_ key: String) throws {
+        try self.txn.put(Array(key.utf8), forKey: Keys.checkpointVerifier, in: self.databases.meta)
+    }
+
     // MARK: Institutions
 
     /// The institution registered under `code`, or nil.
@@ -432,6 +442,7 @@ enum Keys {
     static let dispute: UInt8 = 2
     static let logSize = Array("log.size".utf8)
     static let catalogue = Array("catalogue".utf8)
+    static let checkpointVerifier = Array("checkpoint.verifier".utf8)
 
     static func kindByte(_ kind: RecordKind) -> UInt8 { RecordKeyBytes.kindByte(kind) }
 

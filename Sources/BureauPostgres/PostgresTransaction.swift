@@ -341,6 +341,16 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
         try self.put(StoredJSON.encode(catalogue), forKey: PGKeys.catalogue, in: .meta)
     }
 
+    // MARK: Checkpoint key
+
+    func checkpointVerifierKey() throws -> String? {
+        try self.get(PGKeys.checkpointVerifier, in: .meta).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func putCheckpointVerifierKey(_ key: String) throws {
+        try self.put(Array(key.utf8), forKey: PGKeys.checkpointVerifier, in: .meta)
+    }
+
     // MARK: Institutions
 
     func institution(code: UnifiedSocialCreditCode) throws -> Institution? {
@@ -731,6 +741,7 @@ enum PGKeys {
     static let statement: UInt8 = 1
     static let dispute: UInt8 = 2
     static let catalogue = Array("catalogue".utf8)
+    static let checkpointVerifier = Array("checkpoint.verifier".utf8)
     static let retentionFixedEnd: UInt8 = 1
     static let retentionFromBehaviour: UInt8 = 2
 

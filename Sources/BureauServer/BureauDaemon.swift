@@ -186,6 +186,7 @@ public final class BureauDaemon: Service, Sendable {
         self.checkpoints = CheckpointPublisher(
             store: self.store, signer: try CheckpointKey.loadOrCreate(in: configuration.dataFolder, origin: configuration.logOrigin)
         )
+        try CheckpointKey.bind(self.checkpoints.signer, to: self.store)
         var context = BureauContext(
             store: self.store,
             writer: self.writer,

@@ -20,6 +20,9 @@ public protocol LogReader {
     /// (``AccessLogEntry/inlineBytes(of:)``), or nil. A backend that does not keep these (the default) answers
     /// nil and ``LogWriter/indexesSharedParts`` false: its entries hold every part inline.
     func logEntryHolding(_ key: [UInt8]) throws -> UInt64?
+    /// The verifier key (note format) of the key that signs this log's checkpoints, as the first bureaud started on
+    /// the store recorded it; nil before. Every node of the store must sign with that key.
+    func checkpointVerifierKey() throws -> String?
 }
 
 /// The writing side of the log store. Services append with ``appendLog(_:)``; the primitives below it
@@ -41,6 +44,8 @@ public protocol LogWriter: LogReader {
     var indexesSharedParts: Bool { get }
     /// Remembers that the entry at `index` holds inline the shared part whose key is `key`.
     func putLogEntryHolding(_ key: [UInt8], at index: UInt64) throws
+    /// Records the verifier key of the key that signs this log's checkpoints (``LogReader/checkpointVerifierKey()``).
+    func putCheckpointVerifierKey(_ key: String) throws
 }
 
 extension LogReader {

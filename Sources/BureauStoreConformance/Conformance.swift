@@ -48,7 +48,7 @@ public enum StorageConformance {
         Check(name: "idempotent furnishing batches: the first answer is kept per furnisher and batch id", body: idempotentBatches),
         Check(name: "log ordering: indexes are dense and in append order, pages forward, backward and by bytes", body: logOrdering),
         Check(name: "subtree hashes and roots: the stored tree gives the RFC 6962 root and proofs at every size", body: subtreeHashesAndRoots),
-        Check(name: "checkpoints: the stored tree matches a signed size and root, a rewrite is found", body: checkpoints),
+        Check(name: "checkpoints: the stored tree matches a signed size and root, a rewrite is found; the signing key is recorded", body: checkpoints),
         Check(name: "shared parts: entries refer to the first entry holding their actor, legal basis and profile, never to one undone", body: sharedParts),
         Check(name: "query index: disclosed reports are indexed under their subjects, newest first", body: queryIndex),
         Check(name: "query records: a flood of refused queries does not push disclosed ones out", body: queryRecordsUnderFlood),
@@ -454,6 +454,10 @@ private func subtreeHashesAndRoots(_ store: Store) async throws {
 }
 
 private func checkpoints(_ store: Store) async throws {
+    // The record of the key that signs the checkpoints: none at first, kept once written.
+    try require(try store.read { try $0.checkpointVerifierKey() } == nil, "a new store records no checkpoint key")
+    try store.write { try $0.putCheckpointVerifierKey("conformance+01020304+AQID") }
+    try require(try store.read { try $0.checkpointVerifierKey() } == "conformance+01020304+AQID", "the recorded checkpoint key reads back")
     try store.write { txn in
         for n in 0..<21 { _ = try txn.appendLog(entry(n)) }
     }

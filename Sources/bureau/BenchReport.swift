@@ -226,30 +226,44 @@ enum BenchSubjects {
     }
 }
 
-/// CPU time a process has used (user + system), read from `/proc/PID/stat`.
+/// CPU time processes have used (user + system), read from `/proc/PID/stat`: one bureaud, or the nodes of one store.
 struct ProcessCPU: Sendable {
-    let pid: Int32
+    let pids: [Int32]
 
-    /// Seconds of CPU the process has used so far, nil when it cannot be read.
+    init(pid: Int32) { self.pids = [pid] }
+
+    /// All of `processes` together; nil when one is missing.
+    init?(_ processes: [ProcessCPU?]) {
+        guard !processes.isEmpty, processes.allSatisfy({ $0 != nil }) else { return nil }
+        self.pids = processes.flatMap { $0!.pids }
+    }
+
+    /// Seconds of CPU the processes have used so far, nil when one cannot be read.
     func seconds() -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        // After the command name in parentheses: state (field 3) ... utime (14), stime (15).
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for pid in self.pids {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // After the command name in parentheses: state (field 3) ... utime (14), stime (15).
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            total += user + system
+        }
+        return total / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Seconds the process's threads have spent runnable but not running (waiting in the scheduler's run
-    /// queue), summed over its threads from `/proc/PID/task/TID/schedstat`; nil when it cannot be read.
+    /// queue), summed over the threads of every process from `/proc/PID/task/TID/schedstat`; nil when it cannot be read.
     func runQueueWait() -> Double? {
-        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.pid)/task") else { return nil }
         var nanoseconds: UInt64 = 0
-        for thread in threads {
-            // Time on a CPU, time waiting for one, time slices (nanoseconds, nanoseconds, count).
-            guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/task/\(thread)/schedstat", encoding: .utf8) else { continue }
-            let fields = stat.split(separator: " ")
-            if fields.count > 1, let waited = UInt64(fields[1]) { nanoseconds += waited }
+        for pid in self.pids {
+            guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+            for thread in threads {
+                // Time on a CPU, time waiting for one, time slices (nanoseconds, nanoseconds, count).
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8) else { continue }
+                let fields = stat.split(separator: " ")
+                if fields.count > 1, let waited = UInt64(fields[1]) { nanoseconds += waited }
+            }
         }
         return Double(nanoseconds) / 1e9
     }
@@ -292,14 +306,16 @@ extension Bench {
             abstract: "Audited report queries over mTLS against an empty RPC on the same server: rates, ratio, latency, batch size.",
             discussion: """
                 Without --server: starts bureaud in this process on 127.0.0.1 with a fresh data folder, its own CA \
-                and synthetic files. With --server host:port: a client only, against a running bureaud, as the \
+                and synthetic files. With --server host:port (or several, comma-separated: nodes of one store, the \
+                connections spread over them in turn): a client only, against running bureaud nodes, as the \
                 demo bank (--cert/--key/--ca); the people it asks about are those `bureau demo generate --subjects N \
                 --seed S` wrote and the bank furnished (or --identifiers FILE), which must be on that server. Then \
                 runs, over the same connections: pings (the transport's ceiling), audited reports at full \
                 concurrency, and audited reports paced at a third of the measured peak. With --server-pid, or when \
-                the process listening on a local --server port can be read, prints the server's CPU time per request \
-                (/proc/PID/stat, user + system, before and after each phase) and the time its threads waited for a \
-                CPU (/proc/PID/task/*/schedstat): on a loaded machine, latency that is the scheduler's, not bureaud's.
+                the processes listening on local --server ports can be read, prints the servers' CPU time per request \
+                (/proc/PID/stat, user + system, before and after each phase; all nodes together) and the time their \
+                threads waited for a CPU (/proc/PID/task/*/schedstat): on a loaded machine, latency that is the \
+                scheduler's, not bureaud's.
                 """
         )
 
@@ -311,7 +327,7 @@ extension Bench {
         @Option(help: "Scratch folder (made fresh, removed afterwards).") var folder = "bench-report"
         @Option(help: "Without --server: a PostgreSQL store for the bureaud in this process, an empty database made by `bureau store migrate` (default: LMDB in the scratch folder).")
         var store: String?
-        @Option(help: "A running bureaud's IPv4 address, host:port: measure it from this process as a client only.")
+        @Option(help: "A running bureaud's IPv4 address, host:port, or several comma-separated (nodes of one store, each given connections in turn): measure from this process as a client only.")
         var server: String?
         @Option(help: "With --server: the bank's client certificate (PEM).") var cert = "certs/bank.pem"
         @Option(help: "With --server: the certificate's private key (PEM). (default: --cert's path, .key for .pem)")
@@ -321,7 +337,7 @@ extension Bench {
         @Option(help: "With --server: the --seed the people were generated with.") var seed: UInt64 = 42
         @Option(help: "With --server: a file of the identifiers to ask about, one a line, instead of the synthetic people.")
         var identifiers: String?
-        @Option(help: "With --server: bureaud's process id, for its CPU time per request (default: the local process listening on the port).")
+        @Option(help: "With one --server: bureaud's process id, for its CPU time per request (default: the local processes listening on the ports).")
         var serverPID: Int32?
 
         mutating func validate() throws {
@@ -329,9 +345,18 @@ extension Bench {
                 throw ValidationError("--requests, --concurrency, --connections and --subjects must be positive")
             }
             if let server {
-                guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
-                      (1...65535).contains(port), !server[..<colon].isEmpty else {
-                    throw ValidationError("--server: expected host:port, got \(server)")
+                for one in server.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let colon = one.lastIndex(of: ":"), let port = Int(one[one.index(after: colon)...]),
+                          (1...65535).contains(port), !one[..<colon].isEmpty else {
+                        throw ValidationError("--server: expected host:port (or several, comma-separated), got \(server)")
+                    }
+                }
+                let nodes = addresses?.count ?? 0
+                guard connections >= nodes else {
+                    throw ValidationError("--connections \(connections): at least one per --server node (\(nodes))")
+                }
+                guard serverPID == nil || nodes == 1 else {
+                    throw ValidationError("--server-pid names one process; with several --server nodes their processes are found by port")
                 }
                 if key == nil {
                     guard cert.hasSuffix(".pem") else { throw ValidationError("--key: give the private key of \(cert)") }
@@ -342,14 +367,17 @@ extension Bench {
             }
         }
 
-        /// The server's host and port, given --server.
-        var address: (host: String, port: Int)? {
-            guard let server, let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else { return nil }
-            return (String(server[..<colon]), port)
+        /// The servers' hosts and ports, given --server, in its order.
+        var addresses: [(host: String, port: Int)]? {
+            guard let server else { return nil }
+            return server.split(separator: ",").compactMap { one in
+                guard let colon = one.lastIndex(of: ":"), let port = Int(one[one.index(after: colon)...]) else { return nil }
+                return (String(one[..<colon]), port)
+            }
         }
 
         func run() async throws {
-            if let address {
+            if let addresses {
                 let people: [String]
                 if let identifiers {
                     people = try BenchSubjects.parse(try String(contentsOfFile: identifiers, encoding: .utf8))
@@ -358,9 +386,10 @@ extension Bench {
                     guard !people.isEmpty else { throw ValidationError("--subjects \(subjects): none of them is the bank's") }
                 }
                 let process = serverPID.map { ProcessCPU(pid: $0) }
-                    ?? (["127.0.0.1", "localhost"].contains(address.host) ? ProcessCPU.listening(port: address.port) : nil)
-                let clients = try (0..<connections).map { _ in
-                    GRPCClient(
+                    ?? ProcessCPU(addresses.map { ["127.0.0.1", "localhost"].contains($0.host) ? ProcessCPU.listening(port: $0.port) : nil })
+                let clients = try (0..<connections).map { n in
+                    let address = addresses[n % addresses.count]
+                    return GRPCClient(
                         transport: try BureauClientTransport.make(
                             host: address.host, port: address.port,
                             certificateChain: [.file(path: cert, format: .pem)],
@@ -373,7 +402,7 @@ extension Bench {
                     for client in clients { group.addTask { try await client.runConnections() } }
                     defer { for client in clients { client.beginGracefulShutdown() } }
                     try await self.measure(
-                        clients, where: "bureaud at \(self.server!)\(process.map { " (pid \($0.pid))" } ?? ", its CPU unread")",
+                        clients, where: "bureaud at \(self.server!)\(process.map { " (pid \($0.pids.map(String.init).joined(separator: ", ")))" } ?? ", its CPU unread")",
                         people: people.count, process: process, statistics: nil
                     ) { client, n in try await BenchDaemon.report(client, people, n) }
                 }

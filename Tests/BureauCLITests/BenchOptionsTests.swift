@@ -13,12 +13,21 @@ struct BenchOptionsTests {
     func serverOptions() throws {
         let command = try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--cert", "x/bank.pem", "--server-pid", "42"])
         let bench = try #require(command as? Bench.ReportBench)
-        #expect(bench.address?.host == "127.0.0.1")
-        #expect(bench.address?.port == 50443)
+        #expect(bench.addresses?.map(\.host) == ["127.0.0.1"])
+        #expect(bench.addresses?.map(\.port) == [50443])
         #expect(bench.key == "x/bank.key")
         #expect(bench.serverPID == 42)
         let local = try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench)
-        #expect(local.address == nil)
+        #expect(local.addresses == nil)
+    }
+
+    @Test("--server takes several nodes, comma-separated: the connections are spread over them")
+    func severalServers() throws {
+        let command = try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443,10.0.0.2:50444", "--connections", "4"])
+        let bench = try #require(command as? Bench.ReportBench)
+        #expect(bench.addresses?.map(\.host) == ["127.0.0.1", "10.0.0.2"])
+        #expect(bench.addresses?.map(\.port) == [50443, 50444])
+        #expect((0..<4).map { bench.addresses![$0 % 2].port } == [50443, 50444, 50443, 50444])
     }
 
     @Test("a process's run-queue wait is read over all its threads, grows while more threads than CPUs run, and is printed per request")
@@ -56,6 +65,8 @@ struct BenchOptionsTests {
     @Test("bad bench options are refused", arguments: [
         ["--server", "127.0.0.1"], ["--server", "127.0.0.1:0"], ["--server", ":50051"], ["--server", "127.0.0.1:x"],
         ["--identifiers", "people.txt"], ["--server-pid", "1"], ["--server", "127.0.0.1:1", "--cert", "bank.crt"],
+        ["--server", "127.0.0.1:1,"], ["--server", "127.0.0.1:1,127.0.0.1"], ["--server", "127.0.0.1:1,127.0.0.1:2", "--connections", "1"],
+        ["--server", "127.0.0.1:1,127.0.0.1:2", "--server-pid", "1"],
     ])
     func refused(_ arguments: [String]) {
         #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report"] + arguments) }

@@ -57,6 +57,22 @@ struct LogIntegrityTests {
         #expect(error?.code == .failedPrecondition)
     }
 
+    @Test("bureaud refuses to start with a checkpoint.key other than the one that signed the store's checkpoints, naming both")
+    func refusesAnotherCheckpointKey() async throws {
+        let folder = TestKeyFile.temporaryFolder("bureau-integrity")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await self.runOnce(in: folder)
+        let recorded = try CheckpointKey.loadOrCreate(in: folder, origin: "bureau.local/access-log").verifierKey
+        // The key replaced (a new one is made at the next start), and no signed checkpoint left that would tell.
+        for file in [CheckpointKey.fileName, "checkpoint.note"] { try FileManager.default.removeItem(atPath: folder + "/" + file) }
+        let error = await #expect(throws: BureauError.self) {
+            try await TestBureau.run(folder: folder, seed: false) { _ in Issue.record("bureaud served with another checkpoint key") }
+        }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message.contains("this store's checkpoints are signed by \(recorded)") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("same checkpoint.key") == true)
+    }
+
     @Test("bureaud refuses to start when an entry was rewritten with its leaf and every tree node above it: the signed checkpoint tells")
     func refusesConsistentRewrite() async throws {
         let folder = TestKeyFile.temporaryFolder("bureau-integrity")

@@ -5,6 +5,7 @@ import BureauOperations
 import BureauPostgres
 import BureauServer
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -15,7 +16,8 @@ import Testing
 
 /// Two bureaud nodes over one PostgreSQL primary and its synchronous standby, both named in the store's host
 /// list; the test plays the cluster manager (Patroni's part): it SIGKILLs the primary's postmaster under load and
-/// promotes the standby.
+/// promotes the standby. The failover and the loss of a node run bureaud as processes of their own (the built
+/// executable); the changes that must hold across nodes are checked on two daemons in this process.
 @Suite("bureaud nodes over PostgreSQL: failover and the loss of a node", .serialized)
 struct PostgresFailoverDaemonTests {
     /// What the load's clients hold at the end.
@@ -57,7 +59,7 @@ struct PostgresFailoverDaemonTests {
 
     /// Runs `body` with two nodes (A seeded with the demo data, B beside it) over `location`.
     private static func withTwoNodes(
-        _ location: PostgresLocation, _ body: (_ a: TestBureau, _ b: TestBureau, _ stopB: @Sendable () -> Void) async throws -> Void
+        _ location: PostgresLocation, _ body: (_ a: TestBureau, _ b: TestBureau) async throws -> Void
     ) async throws {
         try await TestBureau.run(backend: { folder in try PostgresStorage(location: location, dataFolder: folder) }) { a in
             let nodeB = try Self.secondNode(beside: a, location: location)
@@ -65,9 +67,47 @@ struct PostgresFailoverDaemonTests {
                 group.addTask { try await nodeB.run() }
                 let port = try await nodeB.listeningPort()
                 let b = TestBureau(ca: a.ca, daemon: nodeB, port: port, clients: a.clients, clock: a.clock)
-                try await body(a, b, { nodeB.beginGracefulShutdown() })
+                try await body(a, b)
                 nodeB.beginGracefulShutdown()
             }
+        }
+    }
+
+    /// A daemon in this process over the store at `location`, data folder `folder`, with a new CA and client
+    /// certificates (and the demo data when `seed`); never served: the first start on the store, which records its
+    /// checkpoint key, and the test's way into the store.
+    private static func seedingDaemon(
+        in folder: String, over location: PostgresLocation, seed: Bool
+    ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
+        try TestBureau.prepareDaemon(
+            folder: folder, seed: seed, mapSize: 64 << 20, prepare: { _ in }, metrics: nil, logAudit: .defaults,
+            logger: Logger(label: "test-seed"), limits: .defaults, backend: { folder in try PostgresStorage(location: location, dataFolder: folder) }
+        )
+    }
+
+    /// Runs `body` with two bureaud processes, nodes A and B (the built executable, each with its own port and data
+    /// folder holding the one `checkpoint.key`, and the test's key file), over the store at `url`, which a daemon
+    /// in this process seeds with the demo data first. That daemon never serves: the test reads the shared store
+    /// through it. `body` gets A and B as harnesses (clients to each node's port; `store` and `daemon` are the
+    /// seeding daemon's) and the processes.
+    private static func withTwoProcesses(
+        url: String, _ body: (_ a: TestBureau, _ b: TestBureau, _ processes: [BureaudProcess]) async throws -> Void
+    ) async throws {
+        let location = try PostgresLocation(url: url)
+        try PostgresStorage.migrate(location)
+        let folder = TestKeyFile.temporaryFolder("bureau-nodes")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (ca, seeder, clients, clock) = try Self.seedingDaemon(in: folder + "/seed", over: location, seed: true)
+        let server = try ca.issueServer()
+        try await BureaudProcess.withNodes(["a", "b"]) { name in
+            try BureaudProcess.start(
+                in: folder, name: name, checkpointKey: folder + "/seed/" + CheckpointKey.fileName, ca: ca, server: server, store: url
+            )
+        } _: { processes in
+            let nodes = processes.map { TestBureau(ca: ca, daemon: seeder, port: $0.port, clients: clients, clock: clock) }
+            try await body(nodes[0], nodes[1], processes)
+            // Neither node's log lines carry a resident identity number.
+            for process in processes { #expect(!ResidentIdentityNumber.occurs(in: process.log), "bureaud logged an identifier") }
         }
     }
 
@@ -111,16 +151,14 @@ struct PostgresFailoverDaemonTests {
         }
     }
 
-    @Test("the primary's postmaster SIGKILLed under load, the standby promoted: the load resumes, every receipt is in the new primary's log and proves against a checkpoint signed after, no index twice, no batch half applied")
+    @Test("two bureaud processes; the primary's postmaster SIGKILLed under load, the standby promoted: the load resumes, every receipt is in the new primary's log and proves against a checkpoint signed after, no index twice, no batch half applied")
     func failoverUnderLoad() async throws {
         try await PostgresCluster.withReplicatedPair { primary, standby in
             let url = "postgresql://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/postgres?sslmode=disable&query_timeout=5&connect_timeout=2"
-            let location = try PostgresLocation(url: url)
-            try PostgresStorage.migrate(location)
-            try await Self.withTwoNodes(location) { a, b, _ in
+            try await Self.withTwoProcesses(url: url) { a, b, _ in
                 let load = Load()
-                let requests = 160
-                let killAfter = 60
+                let requests = 80
+                let killAfter = 30
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<4 {
                         group.addTask {
@@ -166,7 +204,7 @@ struct PostgresFailoverDaemonTests {
 
                 // Inclusion proofs, from either node, against a checkpoint signed after the failover.
                 let verifier = try NoteVerifier(verifierKey: a.daemon.checkpoints.signer.verifierKey)
-                for (node, receipts) in [(a, result.receipts.prefix(40)), (b, result.receipts.suffix(40))] {
+                for (node, receipts) in [(a, result.receipts.prefix(15)), (b, result.receipts.suffix(15))] {
                     try await node.withClient("regulator") { client in
                         let log = LogVerifier(oversight: Bureau_OversightService.Client(wrapping: client), verifier: verifier, options: fastCall)
                         for receipt in receipts {
@@ -199,12 +237,40 @@ struct PostgresFailoverDaemonTests {
         }
     }
 
+    @Test("a bureaud process given another checkpoint.key than the store's is refused at start, naming the fix; with the store's it starts")
+    func anotherCheckpointKeyRefused() async throws {
+        try await PostgresCluster.with(name: "keys") { cluster in
+            let url = cluster.url() + "&query_timeout=5"
+            let location = try PostgresLocation(url: url)
+            try PostgresStorage.migrate(location)
+            let folder = TestKeyFile.temporaryFolder("bureau-nodes")
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            // The first daemon on the store records its key.
+            let (ca, seeder, _, _) = try Self.seedingDaemon(in: folder + "/seed", over: location, seed: false)
+            let server = try ca.issueServer()
+            try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
+            _ = try CheckpointKey.loadOrCreate(in: folder + "/other", origin: "bureau.local/access-log")
+            var refused: BureaudProcess.Failure?
+            do {
+                let node = try BureaudProcess.start(in: folder, name: "other", checkpointKey: folder + "/other/" + CheckpointKey.fileName, ca: ca, server: server, store: url)
+                node.stop()
+                Issue.record("a node with another checkpoint.key started")
+            } catch let failure as BureaudProcess.Failure {
+                refused = failure
+            }
+            #expect(refused?.description.contains("this store's checkpoints are signed by \(seeder.checkpoints.signer.verifierKey)") == true, "\(String(describing: refused))")
+            #expect(refused?.description.contains("same checkpoint.key") == true)
+            let node = try BureaudProcess.start(in: folder, name: "same", checkpointKey: folder + "/seed/" + CheckpointKey.fileName, ca: ca, server: server, store: url)
+            node.stop()
+        }
+    }
+
     @Test("a revocation and a suspension made through node A hold on node B's next call; FollowAccessLog on A streams an entry written through B")
     func changesHoldAcrossNodes() async throws {
         try await PostgresCluster.with(name: "nodes") { cluster in
             let location = try PostgresLocation(url: cluster.url() + "&query_timeout=5")
             try PostgresStorage.migrate(location)
-            try await Self.withTwoNodes(location) { a, b, _ in
+            try await Self.withTwoNodes(location) { a, b in
                 let report = { (node: TestBureau, request: Bureau_IndividualReportRequest) in
                     try await node.withClient("bank") { client in
                         try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request), options: fastCall)
@@ -258,34 +324,54 @@ struct PostgresFailoverDaemonTests {
         }
     }
 
-    @Test("one node of two stops: the other serves on, every receipt in the log")
-    func nodeLost() async throws {
-        try await PostgresCluster.withReplicatedPair { primary, standby in
-            let url = "postgresql://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/postgres?sslmode=disable&query_timeout=5"
-            let location = try PostgresLocation(url: url)
-            try PostgresStorage.migrate(location)
-            try await Self.withTwoNodes(location) { a, b, stopB in
+    @Test("one bureaud process of two SIGKILLed, the one holding the background-work lease: the other serves on, every receipt in the log, and takes the lease")
+    func nodeKilled() async throws {
+        try await PostgresCluster.with(name: "nodes") { cluster in
+            try await Self.withTwoProcesses(url: cluster.url() + "&query_timeout=5") { a, b, processes in
                 let load = Load()
                 for n in 0..<20 { try await Self.call(n, nodes: [a, b], load: load) }
-                // The two nodes share one lease: exactly one runs the background work (asked again for a moment
-                // while a node's background loop may be checking it).
-                var holders = 0
-                for _ in 0..<50 {
-                    holders = [a, b].filter { $0.store.holdsBackgroundLease() }.count
-                    if holders == 1 { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                // Exactly one node takes the lease (each asks for it every second, publishing checkpoints).
+                let taken = "background-work lease taken"
+                var holders: [Int] = []
+                for _ in 0..<100 {
+                    holders = processes.indices.filter { processes[$0].log.contains(taken) }
+                    if !holders.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(50))
                 }
-                #expect(holders == 1)
+                #expect(holders.count == 1)
+                #expect(try cluster.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "1")
+                let holder = try #require(holders.first)
+                let (lost, survivor) = (processes[holder], processes[1 - holder])
+                let survivingNode = [a, b][1 - holder]
 
-                stopB()
-                for n in 20..<60 { try await Self.call(n, nodes: [a], load: load) }
+                // SIGKILL: no graceful shutdown; its sessions end with its process. The other serves every call.
+                try lost.kill()
+                let refused = await rpcError { _ = try await StorageFaultTests.submit([a, b][holder], StorageFaultTests.batch(99, size: 1)) }
+                #expect(refused?.code == .unavailable)
+                for n in 20..<60 { try await Self.call(n, nodes: [survivingNode], load: load) }
                 let result = load.outcome.withLock { $0 }
                 #expect(result.receipts.count == 60)
                 #expect(result.failures == 0)
                 let entries = try a.logEntries()
                 let indexes = Set(entries.map(\.index))
                 #expect(result.receipts.allSatisfy { indexes.contains($0.index) })
-                #expect(try primary.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "1")
+
+                // The lease moves: the survivor takes it and publishes a checkpoint of the whole log into its own
+                // data folder, signed with the shared key.
+                let verifier = try NoteVerifier(verifierKey: a.daemon.checkpoints.signer.verifierKey)
+                var published: Checkpoint?
+                for _ in 0..<200 {
+                    if let note = try? String(contentsOfFile: survivor.dataFolder + "/checkpoint.note", encoding: .utf8),
+                        let checkpoint = try? Checkpoint(body: try verifier.verify(note: note)), checkpoint.size == UInt64(entries.count)
+                    {
+                        published = checkpoint
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(survivor.log.contains(taken))
+                #expect(published?.root == Merkle.root(of: entries.map(\.leafHash)[...]))
+                #expect(try cluster.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "1")
             }
         }
     }

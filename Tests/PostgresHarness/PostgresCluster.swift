@@ -44,10 +44,21 @@ package struct PostgresCluster: Sendable {
     package let user: String
     /// The superuser's password (nil with trust authentication).
     package let password: String?
+    /// The TLS files, when the cluster was made with `tls`.
+    package let tls: TLSFiles?
     /// The name this cluster gives itself as a streaming standby (`application_name`), the name
     /// `synchronous_standby_names` on its primary refers to.
     package let name: String
     private let installation: PostgresInstallation
+
+    /// The certificates and keys of a cluster that speaks TLS, in `folder`, made with openssl: `ca.pem` (the CA
+    /// that issued the others), `server.pem`/`.key` (for localhost and 127.0.0.1, the server's), `client.pem`/`.key`
+    /// (for the user `postgres`), and `other-ca.pem`, a CA that issued none of them.
+    package struct TLSFiles: Sendable {
+        package let folder: String
+        /// The CA certificate that verifies the server and the client certificate.
+        package var ca: String { self.folder + "/ca.pem" }
+    }
 
     /// The host the cluster listens on.
     package var host: String { "127.0.0.1" }
@@ -62,18 +73,22 @@ package struct PostgresCluster: Sendable {
     /// - Parameters:
     ///   - name: a short name, used in the folder's name and as the `application_name` of a standby.
     ///   - authentication: trust (default) or SCRAM with a password for the superuser.
-    ///   - settings: lines added to `postgresql.conf` (name -> value, quoted by the caller where needed).
+    ///   - settings: lines added to `postgresql.conf` (name -> value, quoted by the caller where needed); they
+    ///     override the harness's own (`listen_addresses`, `fsync`, ...).
+    ///   - tls: make ``TLSFiles`` and turn `ssl` on (connections choose; see `hostRules` to require it).
+    ///   - hostRules: `pg_hba.conf` in place of initdb's rules (which `authentication` chose), one line each.
     /// - Throws: ``PostgresHarnessError`` when PostgreSQL is not installed or initdb fails.
     package static func create(
-        name: String = "primary", authentication: Authentication = .trust, settings: [String: String] = [:]
+        name: String = "primary", authentication: Authentication = .trust, settings: [String: String] = [:], tls: Bool = false,
+        hostRules: [String] = []
     ) throws -> PostgresCluster {
         let installation = try PostgresInstallation.shared()
         let folder = try installation.makeScratchFolder(name: name)
         do {
             let cluster = PostgresCluster(
                 folder: folder, dataDirectory: folder + "/data", logFile: folder + "/postgres.log",
-                port: try freeLoopbackPort(), user: "postgres", password: Self.password(of: authentication), name: name,
-                installation: installation
+                port: try freeLoopbackPort(), user: "postgres", password: Self.password(of: authentication),
+                tls: tls ? TLSFiles(folder: folder + "/tls") : nil, name: name, installation: installation
             )
             var arguments = ["-D", cluster.dataDirectory, "--username=\(cluster.user)", "--encoding=UTF8", "--no-locale", "--no-sync"]
             if let password = cluster.password {
@@ -100,8 +115,15 @@ package struct PostgresCluster: Sendable {
                 log_min_messages = warning
 
                 """
+            if let files = cluster.tls {
+                try Self.makeCertificates(in: files.folder, installation: installation)
+                conf += "ssl = on\nssl_cert_file = '\(files.folder)/server.pem'\nssl_key_file = '\(files.folder)/server.key'\nssl_ca_file = '\(files.ca)'\n"
+            }
             for (key, value) in settings.sorted(by: { $0.key < $1.key }) { conf += "\(key) = \(value)\n" }
             try installation.append(conf, to: cluster.dataDirectory + "/postgresql.conf")
+            if !hostRules.isEmpty {
+                try installation.writeOwned(hostRules.joined(separator: "\n") + "\n", to: cluster.dataDirectory + "/pg_hba.conf", mode: 0o600)
+            }
             return cluster
         } catch {
             try? FileManager.default.removeItem(atPath: folder)
@@ -177,7 +199,7 @@ package struct PostgresCluster: Sendable {
         do {
             let standby = PostgresCluster(
                 folder: folder, dataDirectory: folder + "/data", logFile: folder + "/postgres.log",
-                port: try freeLoopbackPort(), user: self.user, password: self.password, name: name,
+                port: try freeLoopbackPort(), user: self.user, password: self.password, tls: self.tls, name: name,
                 installation: self.installation
             )
             // -R writes primary_conninfo (application_name included) and standby.signal.
@@ -221,7 +243,9 @@ package struct PostgresCluster: Sendable {
         let output = try self.installation.run(
             "psql",
             ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", String(self.port), "-U", self.user, "-d", database, "-f", script],
-            asServer: false, password: password ?? self.password
+            asServer: false, password: password ?? self.password,
+            // The harness's own sessions never use TLS (a cluster made with `tls` may require a client certificate over it).
+            environment: ["PGSSLMODE": "disable"]
         )
         return output.hasSuffix("\n") ? String(output.dropLast()) : output
     }
@@ -242,10 +266,10 @@ package struct PostgresCluster: Sendable {
 
     /// Runs `body` with a started cluster, removed afterwards whatever happens.
     package static func with<T>(
-        name: String = "primary", authentication: Authentication = .trust, settings: [String: String] = [:],
-        _ body: (PostgresCluster) async throws -> T
+        name: String = "primary", authentication: Authentication = .trust, settings: [String: String] = [:], tls: Bool = false,
+        hostRules: [String] = [], _ body: (PostgresCluster) async throws -> T
     ) async throws -> T {
-        let cluster = try Self.create(name: name, authentication: authentication, settings: settings)
+        let cluster = try Self.create(name: name, authentication: authentication, settings: settings, tls: tls, hostRules: hostRules)
         defer { cluster.remove() }
         try cluster.start()
         return try await body(cluster)
@@ -267,7 +291,41 @@ package struct PostgresCluster: Sendable {
         return try await body(primary, standby)
     }
 
+    /// Stops and deletes the clusters of test processes that are gone (killed before they removed theirs); done
+    /// once by the first cluster a process makes. The scratch folders start with `scratchPrefix` and the pid.
+    package static func removeLeftovers() throws {
+        try PostgresInstallation.shared().removeLeftovers()
+    }
+
+    /// The start of every cluster's scratch folder name under the temporary folder, followed by the maker's pid.
+    package static var scratchPrefix: String { PostgresInstallation.scratchPrefix }
+
     // MARK: Helpers
+
+    /// The files of ``TLSFiles`` in `folder`, owned by the server's user (its key mode 0600).
+    private static func makeCertificates(in folder: String, installation: PostgresInstallation) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let openssl = "/usr/bin/openssl"
+        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        for ca in ["ca", "other-ca"] {
+            try installation.run(
+                openssl, ["req", "-x509"] + key + ["-keyout", "\(folder)/\(ca).key", "-out", "\(folder)/\(ca).pem", "-days", "2", "-subj", "/CN=bureau test \(ca)"],
+                asServer: false
+            )
+        }
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: folder + "/server.ext", atomically: false, encoding: .utf8)
+        for (name, subject, extensions) in [("server", "/CN=localhost", ["-extfile", folder + "/server.ext"]), ("client", "/CN=postgres", [])] {
+            try installation.run(openssl, ["req"] + key + ["-keyout", "\(folder)/\(name).key", "-out", "\(folder)/\(name).csr", "-subj", subject], asServer: false)
+            try installation.run(
+                openssl,
+                ["x509", "-req", "-in", "\(folder)/\(name).csr", "-CA", "\(folder)/ca.pem", "-CAkey", "\(folder)/ca.key", "-CAcreateserial",
+                 "-out", "\(folder)/\(name).pem", "-days", "2"] + extensions,
+                asServer: false
+            )
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: folder + "/server.key")
+        for file in ["", "/server.pem", "/server.key", "/ca.pem"] { try installation.giveToServer(folder + file) }
+    }
 
     private static func password(of authentication: Authentication) -> String? {
         if case .scram(let password) = authentication.kind { return password }

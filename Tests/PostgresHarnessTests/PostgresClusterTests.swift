@@ -75,4 +75,20 @@ struct PostgresClusterTests {
         }
         for folder in folders { #expect(!FileManager.default.fileExists(atPath: folder)) }
     }
+
+    @Test("the scratch folder of a test process that is gone is removed by the next; a live process's is kept")
+    func leftovers() throws {
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let base = FileManager.default.temporaryDirectory.path
+        let left = "\(base)/\(PostgresCluster.scratchPrefix)\(ended.processIdentifier)-left-\(UUID().uuidString.prefix(8))"
+        let mine = "\(base)/\(PostgresCluster.scratchPrefix)\(getpid())-kept-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: mine) }
+        for folder in [left, mine] { try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true) }
+        try PostgresCluster.removeLeftovers()
+        #expect(!FileManager.default.fileExists(atPath: left))
+        #expect(FileManager.default.fileExists(atPath: mine))
+    }
 }

@@ -156,6 +156,8 @@ final class NoSavepoints: StorageBackend {
         func putTreeNode(_ hash: [UInt8], level: Int, index: UInt64) throws { try self.txn.putTreeNode(hash, level: level, index: index) }
         func setLogSize(_ size: UInt64) throws { try self.txn.setLogSize(size) }
         func putFileQuery(_ query: FileQuery, for key: SubjectKey) throws { try self.txn.putFileQuery(query, for: key) }
+        func checkpointVerifierKey() throws -> String? { try self.txn.checkpointVerifierKey() }
+        func putCheckpointVerifierKey(_ key: String) throws { try self.txn.putCheckpointVerifierKey(key) }
     }
 }
 

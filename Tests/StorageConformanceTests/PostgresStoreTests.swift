@@ -3,6 +3,7 @@ import BureauPostgres
 import BureauStore
 import Foundation
 import Logging
+import PostgresHarness
 import Synchronization
 import Testing
 

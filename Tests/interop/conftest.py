@@ -1,6 +1,7 @@
 """Fixtures for the interop tests: Python stubs generated from proto/, dev certificates, and a real
 bureaud started on a free port with a fresh, seeded data folder."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,9 +18,91 @@ BIN = Path(os.environ.get("BUREAU_BIN", ROOT / ".build" / "debug"))
 # The Python client (its log-entry decoder is the independent reader of docs/LOG-ENTRY.md).
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 # A PostgreSQL server the suite may make databases on (e.g. postgresql://postgres@127.0.0.1:5432, trusted on the
-# loopback): when set, every bureaud and bureau command of the suite runs on a PostgreSQL store of its own
-# instead of LMDB (the same tests, the same answers expected). Unset: LMDB.
+# loopback), or `scratch` for a throwaway cluster the suite makes itself (see ScratchCluster; `make test` runs the
+# suite so a second time): when set, every bureaud and bureau command of the suite runs on a PostgreSQL store of
+# its own instead of LMDB (the same tests, the same answers expected). Unset: LMDB.
 POSTGRES = os.environ.get("BUREAU_TEST_POSTGRES", "").rstrip("/")
+PSQL = "psql"
+
+
+class ScratchCluster:
+    """A PostgreSQL cluster made with initdb in a scratch folder (never the system's cluster), listening on a free
+    loopback port over TCP only with trusted logins for `postgres`, stopped and deleted at the end of the run. The
+    server's programs run as the `postgres` user when the suite runs as root (CI does; initdb refuses root), as
+    the Swift tests' PostgresHarness does. Durability is off (fsync): the suite checks behaviour; a cluster left
+    by a killed run is stopped by the next."""
+
+    PREFIX = "bureau-interop-pg-"
+
+    def __init__(self):
+        versions = sorted((int(v) for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), reverse=True) \
+            if os.path.isdir("/usr/lib/postgresql") else []
+        bins = [f"/usr/lib/postgresql/{v}/bin" for v in versions if os.access(f"/usr/lib/postgresql/{v}/bin/initdb", os.X_OK)]
+        if not bins:
+            raise RuntimeError("BUREAU_TEST_POSTGRES=scratch needs PostgreSQL's server (Debian: postgresql; make test-deps installs it)")
+        self.bin = bins[0]
+        self.as_server = ["/usr/sbin/runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.stop_leftovers()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-"))
+        if self.as_server:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.data = self.folder / "data"
+        self.server("initdb", "-D", str(self.data), "--username=postgres", "--auth=trust", "--encoding=UTF8",
+                    "--no-locale", "--no-sync")
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n"
+                       "full_page_writes = off\nmax_connections = 200\nshared_buffers = 32MB\n")
+        for _ in range(5):
+            self.port = free_port()
+            started = subprocess.run(
+                self.as_server + [f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.folder / "postgres.log"),
+                                  "-w", "-t", "60", "-o", f"-p {self.port}", "start"],
+                capture_output=True, text=True, cwd="/",
+            )
+            if started.returncode == 0:
+                break
+        else:
+            log = (self.folder / "postgres.log").read_text() if (self.folder / "postgres.log").exists() else ""
+            self.remove()
+            raise RuntimeError(f"the scratch PostgreSQL cluster did not start: {started.stderr}{log[-2000:]}")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+
+    def server(self, program, *arguments):
+        subprocess.run(self.as_server + [f"{self.bin}/{program}", *arguments], check=True, capture_output=True, cwd="/")
+
+    def remove(self):
+        subprocess.run(self.as_server + [f"{self.bin}/pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+                       capture_output=True, cwd="/")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def stop_leftovers(self):
+        """Stops and deletes the clusters of runs whose process is gone (killed before they stopped theirs)."""
+        base = Path(tempfile.gettempdir())
+        for folder in base.glob(f"{self.PREFIX}*"):
+            pid = folder.name[len(self.PREFIX):].split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                subprocess.run(self.as_server + [f"{self.bin}/pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "-w",
+                                                 "stop"], capture_output=True, cwd="/")
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+_scratch = None
+
+
+def pytest_configure(config):
+    """With BUREAU_TEST_POSTGRES=scratch, starts the run's own cluster before any test is collected."""
+    global POSTGRES, PSQL, _scratch
+    if POSTGRES == "scratch":
+        _scratch = ScratchCluster()
+        POSTGRES = _scratch.url
+        PSQL = f"{_scratch.bin}/psql"
+
+
+def pytest_unconfigure(config):
+    global _scratch
+    if _scratch is not None:
+        _scratch.remove()
+        _scratch = None
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +159,7 @@ def store_args(data):
     if not marker.exists():
         name = "bureau_interop_" + uuid.uuid4().hex[:12]
         subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{POSTGRES}/postgres", "-c", f"CREATE DATABASE {name}"],
+            [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{POSTGRES}/postgres", "-c", f"CREATE DATABASE {name}"],
             check=True, capture_output=True,
         )
         url = f"{POSTGRES}/{name}?sslmode=disable"
