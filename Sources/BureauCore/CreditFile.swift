@@ -385,6 +385,18 @@ public struct CreditFile: Hashable, Codable, Sendable {
         }
     }
 
+    /// Puts each kind of record in the order reports show them: by furnisher, then by the furnisher's record id
+    /// (the account number for accounts). Stores keep records under keyed tokens, whose order means nothing, so
+    /// whoever assembles a file calls this once it holds every record.
+    public mutating func putRecordsInOrder() {
+        func precedes(_ a: RecordReference, _ b: RecordReference) -> Bool {
+            (a.furnisher.value, a.recordID) < (b.furnisher.value, b.recordID)
+        }
+        self.accounts.sort { precedes($0.reference, $1.reference) }
+        self.publicRecords.sort { precedes($0.reference, $1.reference) }
+        self.listEntries.sort { precedes($0.reference, $1.reference) }
+    }
+
     /// The furnishers holding at least one record on the file.
     public var recordHolders: Set<UnifiedSocialCreditCode> {
         Set(self.accounts.map(\.furnisher)).union(self.publicRecords.map(\.furnisher)).union(self.listEntries.map(\.furnisher))

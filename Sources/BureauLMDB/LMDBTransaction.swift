@@ -73,6 +73,7 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
             }
             return true
         }
+        file.putRecordsInOrder()
         file.identitySources = sources
         file.subject = IdentityRule.best(of: sources, holders: file.recordHolders) ?? first.identity
         return file

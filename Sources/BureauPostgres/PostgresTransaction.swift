@@ -164,6 +164,7 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
             }
             return true
         }
+        file.putRecordsInOrder()
         file.identitySources = sources
         file.subject = IdentityRule.best(of: sources, holders: file.recordHolders) ?? first.identity
         return file

@@ -553,7 +553,7 @@ private func creditFiles(_ store: Store) async throws {
         try txn.furnish(
             FurnishedSubject(
                 identifier: .individual(try ResidentIdentityNumber(parsing: "11010519491231002X")), subject: person(1),
-                records: [account("A-1"), account("A-2")], furnisher: bank, reported: CalendarDate(year: 2026, month: 1, day: 1)!
+                records: ["A-7", "A-1", "A-5", "A-2", "A-9", "A-3"].map { account($0) }, furnisher: bank, reported: CalendarDate(year: 2026, month: 1, day: 1)!
             ),
             as: key, catalogue: .default
         )
@@ -563,7 +563,8 @@ private func creditFiles(_ store: Store) async throws {
     }
     try store.read { txn in
         let file = try txn.file(key)
-        try require(file?.accounts.map(\.accountNumber).sorted() == ["A-1", "A-2"], "accounts of the file")
+        // In the order reports show them (furnisher, then account number), not the order of the keyed tokens.
+        try require(file?.accounts.map(\.accountNumber) == ["A-1", "A-2", "A-3", "A-5", "A-7", "A-9"], "accounts of the file, in order")
         try require(file?.listEntries.map(\.recordID) == ["L-1"], "list entries of the file")
         try require(file?.statements.map(\.id) == ["S-1"], "statements of the file")
         try require(file?.identitySources.map(\.attribution?.furnisher) == [bank], "identity attributed to its furnisher")
