@@ -51,11 +51,13 @@ public final class LMDBKeyStore: KeyStore {
 
     public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
         try self.guarded {
+            // Each database's puts in its key order: a bulk import's keys are random, and sorted they touch
+            // each page once instead of a random page per key.
+            let byScope = keys.map { (key: $0.scope.bytes + $0.key.keyID.bytes, value: $0.key.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            let byID = keys.map { (key: $0.key.keyID.bytes, value: $0.scope.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
             try self.environment.write { txn in
-                for (scope, key) in keys {
-                    try txn.put(key.bytes, forKey: scope.bytes + key.keyID.bytes, in: self.keys)
-                    try txn.put(scope.bytes, forKey: key.keyID.bytes, in: self.ids)
-                }
+                for (key, value) in byScope { try txn.put(value, forKey: key, in: self.keys) }
+                for (key, value) in byID { try txn.put(value, forKey: key, in: self.ids) }
             }
         }
     }
