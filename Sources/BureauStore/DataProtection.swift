@@ -300,9 +300,15 @@ public final class DataProtection: Sendable {
     /// Puts the keys `changes` made so far in the key store and forgets them there (from then on they are
     /// found in the key store, like any stored key); a transaction that fails afterwards destroys them
     /// (``abandoned(_:)``). Only for a top-level transaction: a nested one's keys wait for its parent.
+    ///
+    /// The put runs on a thread of its own while the transaction goes on (one at a time: the next waits for
+    /// it); ``persist(_:)`` waits for it before the commit, so every key is stored before its data commits.
     private func persistEarly(_ changes: KeyChanges) throws {
+        try changes.early.wait()
         guard let made = changes.takeMade() else { return }
-        try self.keyStore.put(made.map { ($0.scope, $0.stored) })
+        let keys = made.map { ($0.scope, $0.stored) }
+        let keyStore = self.keyStore
+        changes.early.start { try keyStore.put(keys) }
     }
 
     /// The data key with `id` of `scope`, for opening.
@@ -420,6 +426,7 @@ public final class DataProtection: Sendable {
 
     /// Puts the keys made in a transaction into the key store: called just before the data commits.
     public func persist(_ changes: KeyChanges) throws {
+        try changes.early.wait()
         let made = changes.made
         guard !made.isEmpty else { return }
         try self.keyStore.put(made.map { ($0.scope, $0.stored) })
@@ -429,6 +436,7 @@ public final class DataProtection: Sendable {
     /// import's, ``persistEarly(_:)``): nothing was sealed under them that will ever be stored. Best effort:
     /// a key left behind is an orphan with nothing sealed under it, harmless.
     public func abandoned(_ changes: KeyChanges) {
+        try? changes.early.wait()
         let early = changes.persistedEarly
         guard !early.isEmpty else { return }
         try? self.keyStore.destroy(early)
@@ -509,6 +517,30 @@ public final class KeyChanges: Sendable {
     private let state = Mutex(State())
     /// The transaction this one is nested in: what it made and shredded is seen here too.
     private let parent: KeyChanges?
+    /// The put of keys taken by ``takeMade()`` running apart, if any.
+    let early = Background()
+
+    /// One job at a time on a thread of its own; its error is thrown by the next ``wait()``.
+    final class Background: Sendable {
+        private let done = Mutex<(running: DispatchSemaphore?, error: (any Error)?)>((nil, nil))
+
+        /// Runs `job` apart; call ``wait()`` first.
+        func start(_ job: @escaping @Sendable () throws -> Void) {
+            let semaphore = DispatchSemaphore(value: 0)
+            self.done.withLock { $0.running = semaphore }
+            Thread.detachNewThread { [self] in
+                do { try job() } catch { self.done.withLock { $0.error = error } }
+                semaphore.signal()
+            }
+        }
+
+        /// Waits for the job started last; throws its error.
+        func wait() throws {
+            let running = self.done.withLock { state in defer { state.running = nil }; return state.running }
+            running?.wait()
+            if let error = self.done.withLock({ state in defer { state.error = nil }; return state.error }) { throw error }
+        }
+    }
 
     public init() { self.parent = nil }
     private init(parent: KeyChanges) { self.parent = parent }

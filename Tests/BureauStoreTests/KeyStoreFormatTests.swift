@@ -103,7 +103,8 @@ struct KeyStoreFormatTests {
                     throw Stop()
                 }
             }
-            #expect(seenEarly == 64 * 3)
+            // Three batches of 64 were taken out; the last may still be being put (on its own thread).
+            #expect(seenEarly == 64 * 2 || seenEarly == 64 * 3)
             #expect(try keyStore.count() == before)
 
             try store.write { txn in
