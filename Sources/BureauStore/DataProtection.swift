@@ -291,9 +291,11 @@ public final class DataProtection: Sendable {
     }
 
     /// How many new keys a transaction holds before they are put in the key store ahead of its commit (a bulk
-    /// import makes one per record: held to the end, they would take memory in proportion to the file; 65,536
-    /// take about 30 MB, and cost one synced key store commit).
-    public static let defaultPersistEarlyCount = 65_536
+    /// import makes one per record: held to the end, they would take memory in proportion to the file). Large,
+    /// because each put of random scope ids into a large key store rewrites most of its pages (at 1M people
+    /// with batches of 65,536 keys, the key store grew to 1.5 GB and the import slowed several times over);
+    /// 1,048,576 keys take about 0.5 GB while held.
+    public static let defaultPersistEarlyCount = 1 << 20
     /// This protection's count (``defaultPersistEarlyCount`` but in tests).
     package let persistEarlyCount: Int
 
