@@ -334,7 +334,7 @@ let package = Package(
         .testTarget(
             name: "BureauStoreTests",
             dependencies: [
-                "BureauStore", "BureauLMDB", "BureauCore", "BureauStoreConformance", "BureauKeys",
+                "BureauStore", "BureauLMDB", "BureauCore", "BureauStoreConformance", "BureauKeys", "LMDB",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

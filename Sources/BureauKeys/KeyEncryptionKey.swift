@@ -59,7 +59,7 @@ public struct KeyedHashSecret: Sendable, Equatable, CustomStringConvertible {
 /// | offset | bytes | content |
 /// |---|---|---|
 /// | 0 | 1 | format version, `0x01` |
-/// | 1 | 1 | kind: `0x01` data key, `0x02` keyed-hash secret |
+/// | 1 | 1 | kind: `0x01` data key, `0x02` keyed-hash secret, `0x03` master data key |
 /// | 2 | 16 | id of the KEK that wrapped it |
 /// | 18 | 16 | id of the wrapped key |
 /// | 34 | 12 | AES-GCM nonce, random |
@@ -78,16 +78,25 @@ public struct WrappedKey: Hashable, Sendable {
         public static let dataKey = Kind(1)
         /// A ``KeyedHashSecret``.
         public static let keyedHashSecret = Kind(2)
+        /// A ``MasterDataKey``, from which data keys are derived.
+        public static let masterDataKey = Kind(3)
 
         init?(rawValue: UInt8) {
             switch rawValue {
             case Kind.dataKey.rawValue: self = .dataKey
             case Kind.keyedHashSecret.rawValue: self = .keyedHashSecret
+            case Kind.masterDataKey.rawValue: self = .masterDataKey
             default: return nil
             }
         }
 
-        public var description: String { self == .dataKey ? "data key" : "keyed-hash secret" }
+        public var description: String {
+            switch self.rawValue {
+            case Kind.dataKey.rawValue: "data key"
+            case Kind.masterDataKey.rawValue: "master data key"
+            default: "keyed-hash secret"
+            }
+        }
     }
 
     /// The format version this library writes and reads.

@@ -12,6 +12,7 @@ public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
             case malformedWrappedKey = "malformed wrapped key"
             case wrongKeyKind = "wrong key kind"
             case wrongKeyEncryptionKey = "wrong key-encryption key"
+            case wrongMasterKey = "wrong master data key"
             case keyFileMissing = "key file missing"
             case keyFilePermissions = "key file permissions"
             case keyFileTruncated = "key file truncated"
@@ -44,6 +45,8 @@ public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let wrongKeyKind = Code(.wrongKeyKind)
         /// A wrapped key was wrapped under another key-encryption key than the one given.
         public static let wrongKeyEncryptionKey = Code(.wrongKeyEncryptionKey)
+        /// A data key's salt names another master data key than the key store's (a key store of another installation).
+        public static let wrongMasterKey = Code(.wrongMasterKey)
         /// No key file at the configured path.
         public static let keyFileMissing = Code(.keyFileMissing)
         /// The key file (or the folder a new one goes in) is open to group or others, or not a regular file.

@@ -112,7 +112,7 @@ public struct EncryptExisting: Sendable {
         }
         let secret = try self.secret(kek: kek, cleartext: secretKey, wrapped: wrappedSecret)
         let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: self.configuration.mapSize)
-        let protection = DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: keyStore, folder: self.folder)
+        let protection = try DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: keyStore, folder: self.folder)
         var summary = Summary(keyEncryptionKey: kek.id.hex)
         do {
             let storage = try LMDBStorage(path: lmdb, configuration: self.configuration, protection: protection)

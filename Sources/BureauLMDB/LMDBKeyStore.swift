@@ -6,14 +6,19 @@ import LMDB
 
 /// The LMDB key store: wrapped data keys in an LMDB environment of their own (`<data>/keystore` unless
 /// configured elsewhere), apart from the data environment, so that a backup of the data holds no key and a
-/// key destroyed here cannot open any backup of the data. Two databases: `keys`, scope id (16) + key id (16)
-/// to the wrapped key (94 bytes, FORMAT.md in BureauKeys), and `ids`, key id (16) to scope id (16), which
-/// tells a ciphertext moved from another value from one whose key was destroyed. Commits are synced (never `noSync`): a key must be
+/// key destroyed here cannot open any backup of the data. Three databases: `keys`, scope id (16) + key id (16)
+/// to the stored key (a 65-byte salt of the master data key, or a 94-byte key wrapped by the KEK in key
+/// stores written before derived keys; FORMAT.md in BureauKeys); `ids`, key id (16) to scope id (16), which
+/// tells a ciphertext moved from another value from one whose key was destroyed; `master`, the one key
+/// `master` to the master data key wrapped by the KEK. Commits are synced (never `noSync`): a key must be
 /// on disk before the data it sealed.
 public final class LMDBKeyStore: KeyStore {
     let environment: Environment
     let keys: Database
     let ids: Database
+    let master: Database
+    /// The key of the master data key in `master`.
+    static let masterKeyName = Array("master".utf8)
 
     /// The folder name of the default key store inside the data folder (never copied by a backup).
     public static let defaultFolderName = "keystore"
@@ -21,21 +26,22 @@ public final class LMDBKeyStore: KeyStore {
     /// Opens (creating when absent) the key store in the folder `path`.
     public init(path: String, mapSize: Int = 1 << 30) throws {
         do {
-            self.environment = try Environment(path: path, configuration: .init(mapSize: mapSize, maxDatabases: 2))
+            self.environment = try Environment(path: path, configuration: .init(mapSize: mapSize, maxDatabases: 3))
             self.keys = try self.environment.openDatabase(named: "keys")
             self.ids = try self.environment.openDatabase(named: "ids")
+            self.master = try self.environment.openDatabase(named: "master")
         } catch let error as LMDBError {
             throw BureauError(.unavailable, "the key store \(path) cannot be opened: \(error)")
         }
     }
 
-    public func wrappedKeys(of scope: KeyScopeID) throws -> [WrappedKey] {
+    public func keys(of scope: KeyScopeID) throws -> [StoredDataKey] {
         try self.guarded {
             try self.environment.read { txn in
-                var out: [WrappedKey] = []
+                var out: [StoredDataKey] = []
                 try txn.scan(self.keys, from: scope.bytes) { k, v in
                     guard k.starts(with: scope.bytes) else { return false }
-                    out.append(try WrappedKey(bytes: Array(v)))
+                    out.append(try StoredDataKey(bytes: Array(v)))
                     return true
                 }
                 return out
@@ -43,13 +49,15 @@ public final class LMDBKeyStore: KeyStore {
         }
     }
 
-    public func put(_ keys: [(scope: KeyScopeID, key: WrappedKey)]) throws {
+    public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
         try self.guarded {
+            // Each database's puts in its key order: a bulk import's keys are random, and sorted they touch
+            // each page once instead of a random page per key.
+            let byScope = keys.map { (key: $0.scope.bytes + $0.key.keyID.bytes, value: $0.key.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            let byID = keys.map { (key: $0.key.keyID.bytes, value: $0.scope.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
             try self.environment.write { txn in
-                for (scope, key) in keys {
-                    try txn.put(key.bytes, forKey: scope.bytes + key.keyID.bytes, in: self.keys)
-                    try txn.put(scope.bytes, forKey: key.keyID.bytes, in: self.ids)
-                }
+                for (key, value) in byScope { try txn.put(value, forKey: key, in: self.keys) }
+                for (key, value) in byID { try txn.put(value, forKey: key, in: self.ids) }
             }
         }
     }
@@ -65,13 +73,13 @@ public final class LMDBKeyStore: KeyStore {
         }
     }
 
-    public func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)] {
+    public func allKeys() throws -> [(scope: KeyScopeID, key: StoredDataKey)] {
         try self.guarded {
             try self.environment.read { txn in
-                var out: [(scope: KeyScopeID, key: WrappedKey)] = []
+                var out: [(scope: KeyScopeID, key: StoredDataKey)] = []
                 try txn.scan(self.keys) { k, v in
                     guard let scope = KeyScopeID(bytes: k.prefix(16)) else { return true }
-                    out.append((scope, try WrappedKey(bytes: Array(v))))
+                    out.append((scope, try StoredDataKey(bytes: Array(v))))
                     return true
                 }
                 return out
@@ -84,24 +92,42 @@ public final class LMDBKeyStore: KeyStore {
     }
 
     public func rewrap(
-        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+        after cursor: [UInt8]?, limit: Int, _ transform: (StoredDataKey) throws -> StoredDataKey?
     ) throws -> (rewrapped: Int, next: [UInt8]?) {
         try self.guarded {
             try self.environment.write { txn in
                 var seen = 0
                 var last: [UInt8]?
-                var replaced: [(key: [UInt8], value: WrappedKey)] = []
+                var replaced: [(key: [UInt8], value: StoredDataKey)] = []
                 try txn.scan(self.keys, from: cursor) { k, v in
                     if let cursor, k.elementsEqual(cursor) { return true }
                     last = Array(k)
                     seen += 1
-                    if let new = try transform(try WrappedKey(bytes: Array(v))) { replaced.append((Array(k), new)) }
+                    if let new = try transform(try StoredDataKey(bytes: Array(v))) { replaced.append((Array(k), new)) }
                     return seen < limit
                 }
                 for (key, value) in replaced { try txn.put(value.bytes, forKey: key, in: self.keys) }
                 return (replaced.count, seen < limit ? nil : last)
             }
         }
+    }
+
+    public func masterKey() throws -> WrappedKey? {
+        try self.guarded { try self.environment.read { try $0.get(Self.masterKeyName, in: self.master).map { try WrappedKey(bytes: $0) } } }
+    }
+
+    public func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey {
+        try self.guarded {
+            try self.environment.write { txn in
+                if let stored = try txn.get(Self.masterKeyName, in: self.master) { return try WrappedKey(bytes: stored) }
+                try txn.put(wrapped.bytes, forKey: Self.masterKeyName, in: self.master)
+                return wrapped
+            }
+        }
+    }
+
+    public func replaceMasterKey(_ wrapped: WrappedKey) throws {
+        try self.guarded { try self.environment.write { try $0.put(wrapped.bytes, forKey: Self.masterKeyName, in: self.master) } }
     }
 
     /// The number of keys held.

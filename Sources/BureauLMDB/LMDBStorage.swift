@@ -41,7 +41,37 @@ public final class LMDBStorage: StorageBackend {
         }
         let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: configuration.mapSize)
         let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: hasData)
-        return try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration, protection: protection)
+        let storage = try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration, protection: protection)
+        try storage.sweepShredded()
+        return storage
+    }
+
+    /// Destroys the data keys of committed deletions that were never destroyed (a crash, or a key store that
+    /// failed, between a deletion's commit and its keys' destruction), then forgets them; returns how many.
+    /// Run at open. It cannot race a write about to commit: it destroys only keys that a committed deletion
+    /// recorded (database `shredding`, written in the deletion's own transaction), never a key merely without
+    /// data, and a key id is never reused.
+    @discardableResult
+    public func sweepShredded() throws -> Int {
+        do {
+            let pending = try self.environment.read { txn in
+                var out: [[UInt8]] = []
+                try txn.scan(self.databases.shredding) { k, _ in
+                    out.append(Array(k))
+                    return true
+                }
+                return out
+            }
+            let keys = pending.compactMap { k in KeyScopeID(bytes: k.prefix(16)).flatMap { scope in KeyID(bytes: k.dropFirst(16)).map { (scope, $0) } } }
+            guard !pending.isEmpty else { return 0 }
+            try self.protection.keyStore.destroy(keys)
+            try self.environment.write { txn in
+                for k in pending { _ = try txn.delete(k, in: self.databases.shredding) }
+            }
+            return keys.count
+        } catch let error as LMDBError {
+            throw BureauError(storage: error)
+        }
     }
 
     /// Runs `body` in an LMDB read transaction (an MVCC snapshot); LMDB errors become ``BureauError``.
@@ -68,11 +98,17 @@ public final class LMDBStorage: StorageBackend {
             result = try self.environment.write { txn in
                 let result = try body(LMDBTransaction(txn, self.databases, self.protection, changes))
                 try self.protection.persist(changes)
+                // The keys to destroy after this commit are recorded with it, so that a crash before they are
+                // destroyed leaves them to the sweep at the next open; those destroyed since are forgotten.
+                for key in changes.shreddedKeys { try txn.put([], forKey: key, in: self.databases.shredding) }
+                for key in self.protection.takeDestroyed() { _ = try txn.delete(key, in: self.databases.shredding) }
                 try beforeCommit()
                 return result
             }
-        } catch let error as LMDBError {
-            throw BureauError(storage: error)
+        } catch {
+            self.protection.abandoned(changes)
+            if let error = error as? LMDBError { throw BureauError(storage: error) }
+            throw error
         }
         self.protection.committed(changes)
         return result
@@ -283,13 +319,14 @@ final class Databases: Sendable {
     let logNodes: Database
     let logParts: Database
     let meta: Database
+    let shredding: Database
 
     /// Every database, for statistics.
     var all: [Database] {
         [
             subjects, records, attachments, furnisherIndex, retentionIndex, listIndex, queryIndex, batches, consents, protections, quotas,
             revoked, anomalies, selfQueries, disputes, disputeIndex, tombstones, repairs, institutions, certificates, logEntries, logLeaves,
-            logTree, logNodes, logParts, meta,
+            logTree, logNodes, logParts, meta, shredding,
         ]
     }
 
@@ -320,6 +357,7 @@ final class Databases: Sendable {
         self.logNodes = try env.openDatabase(named: "log.nodes")
         self.logParts = try env.openDatabase(named: "log.parts")
         self.meta = try env.openDatabase(named: "meta")
+        self.shredding = try env.openDatabase(named: "shredding")
     }
 }
 

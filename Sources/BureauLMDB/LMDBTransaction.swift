@@ -160,10 +160,9 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         if let previous {
             try self.removeIndexes(previous, of: key, catalogue: catalogue)
         }
-        let encoded = RecordCodec.encode(record)
         if let tombstone = try self.txn.get(recordKey, in: self.databases.tombstones) {
             // A deleted record comes back only changed, or on a new legal basis.
-            guard tombstone != Array(SHA256.hash(data: encoded)) else {
+            guard tombstone != Array(SHA256.hash(data: RecordCodec.encode(record))) else {
                 throw BureauError(
                     .failedPrecondition,
                     "\(reference.kind.rawValue) \(reference.recordID) was deleted; it cannot be furnished again unchanged without a new legal basis"

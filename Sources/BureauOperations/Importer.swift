@@ -171,10 +171,15 @@ public struct Importer: Sendable {
         _ line: [UInt8], number: Int, decoder: JSONDecoder, furnishers: [String: Furnishing]
     ) -> Result<(SubjectKey, FurnishedSubject), LineError> {
         let subjectLine: SubjectLine
-        do {
-            subjectLine = try decoder.decode(SubjectLine.self, from: Data(line))
-        } catch {
-            return .failure(LineError(line: number, message: "not a subject line: \(Self.describe(error))"))
+        if let read = SubjectLineParser.parse(line) {
+            subjectLine = read
+        } else {
+            // Outside the fast reader's subset (or not a subject line at all): JSONDecoder decides, and words the error.
+            do {
+                subjectLine = try decoder.decode(SubjectLine.self, from: Data(line))
+            } catch {
+                return .failure(LineError(line: number, message: "not a subject line: \(Self.describe(error))"))
+            }
         }
         guard let furnishing = furnishers[subjectLine.furnisher] else {
             return .failure(LineError(line: number, message: "furnisher: \(subjectLine.furnisher) is not a registered furnisher"))

@@ -6,7 +6,8 @@ import NIOCore
 import NIOPosix
 import PostgresNIO
 
-/// The PostgreSQL key store: the wrapped data keys and the wrapped keyed-hash secret in the schema
+/// The PostgreSQL key store: the data keys (salts of the master data key, or keys wrapped by the KEK in key
+/// stores written before derived keys), the wrapped master data key and the wrapped keyed-hash secret in the schema
 /// `bureau_keys`, of the data's database or (in production) of a database on another cluster, so that every
 /// bureaud node opens what any node sealed while a dump or base backup of the data carries no key (DESIGN.md
 /// beside this file, "Keys"). Each call is a transaction of its own, committed (and, with synchronous
@@ -22,12 +23,14 @@ public final class PostgresKeyStore: KeyStore {
     public static let schema = "bureau_keys"
 
     /// The key store's tables, made when absent (under an advisory lock, so that nodes starting together make
-    /// them once): data keys by key id with their scope, and the one wrapped keyed-hash secret.
+    /// them once): data keys by key id with their scope (column `wrapped`: either stored format, FORMAT.md), the
+    /// one wrapped keyed-hash secret and the one wrapped master data key.
     static let statements = [
         "CREATE SCHEMA IF NOT EXISTS \(schema)",
         "CREATE TABLE IF NOT EXISTS \(schema).data_keys (key_id bytea PRIMARY KEY, scope bytea NOT NULL, wrapped bytea NOT NULL)",
         "CREATE INDEX IF NOT EXISTS data_keys_scope ON \(schema).data_keys (scope, key_id)",
         "CREATE TABLE IF NOT EXISTS \(schema).secret (one boolean PRIMARY KEY DEFAULT true CHECK (one), wrapped bytea NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS \(schema).master (one boolean PRIMARY KEY DEFAULT true CHECK (one), wrapped bytea NOT NULL)",
     ]
 
     /// Connects to the key store at `location`, making its schema when absent.
@@ -99,19 +102,19 @@ public final class PostgresKeyStore: KeyStore {
     /// Shared by every node: a node asks it which key a scope has before sealing (another node may have shredded it).
     public var isShared: Bool { true }
 
-    public func wrappedKeys(of scope: KeyScopeID) throws -> [WrappedKey] {
+    public func keys(of scope: KeyScopeID) throws -> [StoredDataKey] {
         var binds = PostgresBindings()
         binds.append(ByteBuffer(bytes: scope.bytes))
         return try self.guarded {
             try self.pool.with { session in
                 try session.run("SELECT wrapped FROM \(Self.schema).data_keys WHERE scope = $1 ORDER BY key_id", binds).map {
-                    try WrappedKey(bytes: Array(try $0.decode(ByteBuffer.self).readableBytesView))
+                    try StoredDataKey(bytes: Array(try $0.decode(ByteBuffer.self).readableBytesView))
                 }
             }
         }
     }
 
-    public func put(_ keys: [(scope: KeyScopeID, key: WrappedKey)]) throws {
+    public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
         guard !keys.isEmpty else { return }
         try self.transaction { session in
             // One statement per 1,000 keys (3 parameters each, well under the protocol's 65,535).
@@ -148,13 +151,13 @@ public final class PostgresKeyStore: KeyStore {
         }
     }
 
-    public func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)] {
+    public func allKeys() throws -> [(scope: KeyScopeID, key: StoredDataKey)] {
         try self.guarded {
             try self.pool.with { session in
                 try session.run("SELECT scope, wrapped FROM \(Self.schema).data_keys ORDER BY scope, key_id").compactMap { row in
                     let (scope, wrapped) = try row.decode((ByteBuffer, ByteBuffer).self)
                     guard let id = KeyScopeID(bytes: scope.readableBytesView) else { return nil }
-                    return (id, try WrappedKey(bytes: Array(wrapped.readableBytesView)))
+                    return (id, try StoredDataKey(bytes: Array(wrapped.readableBytesView)))
                 }
             }
         }
@@ -181,7 +184,7 @@ public final class PostgresKeyStore: KeyStore {
     }
 
     public func rewrap(
-        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+        after cursor: [UInt8]?, limit: Int, _ transform: (StoredDataKey) throws -> StoredDataKey?
     ) throws -> (rewrapped: Int, next: [UInt8]?) {
         var result: (rewrapped: Int, next: [UInt8]?) = (0, nil)
         try self.transaction { session in
@@ -190,9 +193,9 @@ public final class PostgresKeyStore: KeyStore {
             binds.append(ByteBuffer(bytes: cursor ?? []))
             let rows = try session.run(
                 "SELECT key_id, wrapped FROM \(Self.schema).data_keys WHERE key_id > $1 ORDER BY key_id LIMIT \(limit) FOR UPDATE", binds
-            ).map { row -> ([UInt8], WrappedKey) in
+            ).map { row -> ([UInt8], StoredDataKey) in
                 let (id, wrapped) = try row.decode((ByteBuffer, ByteBuffer).self)
-                return (Array(id.readableBytesView), try WrappedKey(bytes: Array(wrapped.readableBytesView)))
+                return (Array(id.readableBytesView), try StoredDataKey(bytes: Array(wrapped.readableBytesView)))
             }
             var replaced = 0
             for (id, wrapped) in rows {
@@ -206,6 +209,31 @@ public final class PostgresKeyStore: KeyStore {
             result = (replaced, rows.count < limit ? nil : rows.last?.0)
         }
         return result
+    }
+
+    public func masterKey() throws -> WrappedKey? {
+        try self.guarded {
+            try self.pool.with { session in
+                try session.run("SELECT wrapped FROM \(Self.schema).master WHERE one").first.map {
+                    try WrappedKey(bytes: Array(try $0.decode(ByteBuffer.self).readableBytesView))
+                }
+            }
+        }
+    }
+
+    /// Two nodes starting together on a new key store both insert one; the first stays and both use it.
+    public func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey {
+        var binds = PostgresBindings()
+        binds.append(ByteBuffer(bytes: wrapped.bytes))
+        try self.guarded { try self.pool.with { try $0.run("INSERT INTO \(Self.schema).master (one, wrapped) VALUES (true, $1) ON CONFLICT (one) DO NOTHING", binds) } }
+        guard let stored = try self.masterKey() else { throw BureauError(.unavailable, "the key store at \(self.location) lost its master data key") }
+        return stored
+    }
+
+    public func replaceMasterKey(_ wrapped: WrappedKey) throws {
+        var binds = PostgresBindings()
+        binds.append(ByteBuffer(bytes: wrapped.bytes))
+        try self.transaction { try $0.run("UPDATE \(Self.schema).master SET wrapped = $1 WHERE one", binds) }
     }
 
     /// The number of keys held.

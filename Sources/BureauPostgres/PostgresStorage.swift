@@ -72,7 +72,7 @@ public final class PostgresStorage: StorageBackend {
             let kek = try keys.open(dataFolder: dataFolder)
             let store = try PostgresKeyStore(location: keyStore ?? location, logger: logger)
             let secret = try store.keyedHashSecret(kek: kek, dataExists: dataExists)
-            self.protection = DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: store, folder: dataFolder)
+            self.protection = try DataProtection(keyEncryptionKey: kek, secret: secret, keyStore: store, folder: dataFolder)
         } catch {
             lease.release()
             reads.closeAll()
@@ -200,8 +200,10 @@ public final class PostgresStorage: StorageBackend {
                     throw error
                 }
             }
-        } catch let error as PostgresStoreError {
-            throw error.status
+        } catch {
+            self.protection.abandoned(changes)
+            if let error = error as? PostgresStoreError { throw error.status }
+            throw error
         }
         try self.protection.committed(changes)
         return result

@@ -167,7 +167,7 @@ public struct AdministrationService: Bureau_AdministrationService.SimpleServiceP
         }
         let entry = try self.entry(
             caller, .keysRotate, request.requestID,
-            target: "KEK \(rotation.from) -> \(rotation.to): \(rotation.rewrapped) data key(s) re-wrapped, \(rotation.keys) in the key store", request
+            target: "KEK \(rotation.from) -> \(rotation.to): the master data key and \(rotation.rewrapped) wrapped data key(s) re-wrapped, \(rotation.keys) in the key store", request
         )
         let receipt = try await self.context.commit(for: caller) { txn in try txn.appendLog(entry) }
         var response = Bureau_RotateKeysResponse()

@@ -4,30 +4,32 @@ import Crypto
 import Foundation
 import Synchronization
 
-/// Where wrapped data keys are kept: apart from the data store (its own environment, database or
-/// service), so that a backup of the data carries no key and a key destroyed here is gone from every backup
-/// of the data too (crypto-shredding). Keys are found by their scope's id (``KeyScopeID``), a keyed hash
-/// that names no record.
+/// Where data keys are kept: apart from the data store (its own environment, database or service), so that
+/// a backup of the data carries no key and a key destroyed here is gone from every backup of the data too
+/// (crypto-shredding). Keys are found by their scope's id (``KeyScopeID``), a keyed hash that names no
+/// record. A key is stored as a salt of the master data key (``DataKeySalt``, written now) or wrapped by the
+/// KEK (``WrappedKey``, key stores written before derived keys); the master is stored once, wrapped by the
+/// KEK.
 ///
 /// ``put(_:)`` and ``destroy(_:)`` are durable when they return: the backend puts new keys before it
 /// commits the data they sealed, and destroys shredded keys after it commits the deletion (see
 /// Sources/BureauLMDB/DESIGN.md, "Data protection").
 public protocol KeyStore: Sendable {
-    /// The wrapped keys of `scope`: one, or two for a moment while a scope's key is being replaced.
-    func wrappedKeys(of scope: KeyScopeID) throws -> [WrappedKey]
+    /// The stored keys of `scope`: one, or two for a moment while a scope's key is being replaced.
+    func keys(of scope: KeyScopeID) throws -> [StoredDataKey]
     /// Stores `keys`, durably, before returning.
-    func put(_ keys: [(scope: KeyScopeID, key: WrappedKey)]) throws
+    func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws
     /// Destroys the keys `keys` names, durably, before returning; a key already gone is no error.
     func destroy(_ keys: [(scope: KeyScopeID, id: KeyID)]) throws
-    /// Every wrapped key, in scope order.
-    func allKeys() throws -> [(scope: KeyScopeID, key: WrappedKey)]
+    /// Every stored key, in scope order.
+    func allKeys() throws -> [(scope: KeyScopeID, key: StoredDataKey)]
     /// The scope the key `id` belongs to, or nil when no such key is stored (it was destroyed).
     func scope(ofKey id: KeyID) throws -> KeyScopeID?
     /// In one transaction, replaces each of up to `limit` keys after the stored position `cursor` (nil: from
     /// the first) by what `transform` makes of it (nil: leave it); returns how many were replaced and the
     /// position to go on from, nil at the end.
     func rewrap(
-        after cursor: [UInt8]?, limit: Int, _ transform: (WrappedKey) throws -> WrappedKey?
+        after cursor: [UInt8]?, limit: Int, _ transform: (StoredDataKey) throws -> StoredDataKey?
     ) throws -> (rewrapped: Int, next: [UInt8]?)
     /// Whether other processes change this key store too (bureaud nodes sharing a PostgreSQL key store): a key
     /// this process remembers for a scope may have been destroyed by another, so sealing asks the store which
@@ -36,6 +38,14 @@ public protocol KeyStore: Sendable {
     /// Replaces the wrapped keyed-hash secret when the key store keeps it; false when it does not (a rotation
     /// then writes the data folder's `secret.wrapped`).
     func replaceWrappedSecret(_ wrapped: WrappedKey) throws -> Bool
+    /// The master data key, wrapped by the KEK; nil while none is stored (a new key store, or one written
+    /// before derived keys).
+    func masterKey() throws -> WrappedKey?
+    /// Stores `wrapped` as the master data key, durably, unless one is stored already (another process or
+    /// node made it first); returns the one stored.
+    func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey
+    /// Replaces the stored master data key by the same key wrapped under another KEK (a rotation).
+    func replaceMasterKey(_ wrapped: WrappedKey) throws
 }
 
 extension KeyStore {
@@ -119,6 +129,8 @@ public final class DataProtection: Sendable {
     /// label are done once).
     private let recordMAC: HMAC<SHA256>
     private let scopeMAC: HMAC<SHA256>
+    /// The key every new data key is derived from (with a random salt per scope, kept in the key store).
+    private let master: MasterDataKey
     private let cache = Mutex<Cache>(Cache())
     /// The most unwrapped data keys kept in memory; beyond, the cache starts over.
     static let cacheLimit = 200_000
@@ -138,7 +150,12 @@ public final class DataProtection: Sendable {
     /// - Throws: ``BureauError`` (failed precondition) naming what is wrong: the KEK the secret needs (by
     ///   id) when another is given, a damaged or missing secret file beside existing data, a cleartext
     ///   `secret.key` of an installation made before encryption.
-    public init(folder: String, kek: any KeyEncryptionKey, keyStore: any KeyStore, hasData: Bool) throws {
+    ///
+    /// - Parameter persistEarlyCount: see ``defaultPersistEarlyCount``.
+    public init(
+        folder: String, kek: any KeyEncryptionKey, keyStore: any KeyStore, hasData: Bool, persistEarlyCount: Int = DataProtection.defaultPersistEarlyCount
+    ) throws {
+        self.persistEarlyCount = persistEarlyCount
         self.keks = Mutex((kek, nil))
         self.folder = folder
         self.keyStore = keyStore
@@ -161,6 +178,7 @@ public final class DataProtection: Sendable {
         }
         self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+        self.master = try Self.master(of: keyStore, kek)
     }
 
     /// Refuses a data folder made before encryption at rest (or one whose conversion has not finished): it
@@ -179,13 +197,33 @@ public final class DataProtection: Sendable {
     /// A protection over a keyed-hash secret its caller found (a key store that holds it, as PostgreSQL's does).
     /// `folder` is the data folder (a rotation writes no `secret.wrapped` there when the key store keeps the
     /// secret: ``KeyStore/replaceWrappedSecret(_:)``).
-    public init(keyEncryptionKey: any KeyEncryptionKey, secret: KeyedHashSecret, keyStore: any KeyStore, folder: String) {
+    ///
+    /// - Throws: ``BureauError`` as ``init(folder:kek:keyStore:hasData:)`` for the master data key.
+    public init(keyEncryptionKey: any KeyEncryptionKey, secret: KeyedHashSecret, keyStore: any KeyStore, folder: String) throws {
+        self.persistEarlyCount = Self.defaultPersistEarlyCount
         self.keks = Mutex((keyEncryptionKey, nil))
         self.folder = folder
         self.secret = secret
         self.keyStore = keyStore
         self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+        self.master = try Self.master(of: keyStore, keyEncryptionKey)
+    }
+
+    /// The master data key of `keyStore`, unwrapped with `kek`; made and stored when the key store has none
+    /// (a new one, or one written before derived keys: its wrapped data keys still open, new keys derive).
+    private static func master(of keyStore: any KeyStore, _ kek: any KeyEncryptionKey) throws -> MasterDataKey {
+        var wrapped = try keyStore.masterKey()
+        if wrapped == nil {
+            let made: WrappedKey
+            do { made = try kek.wrap(MasterDataKey.generate()) } catch { throw BureauError(.unavailable, "cannot wrap a new master data key: \(error)") }
+            wrapped = try keyStore.addMasterKey(made)
+        }
+        do {
+            return try kek.unwrapMasterDataKey(wrapped!)
+        } catch {
+            throw BureauError(.failedPrecondition, "cannot unwrap the key store's master data key: \(error)")
+        }
     }
 
     /// The values of one transaction; `changes` is nil for a read-only one (sealing then fails).
@@ -245,18 +283,42 @@ public final class DataProtection: Sendable {
         if let key = changes.pendingKey(id) { return key }
         if !fresh, !changes.isShredded(id) {
             if !self.keyStore.isShared, let key = self.cache.withLock({ $0.byScope[id] }) { return key }
-            if let wrapped = try self.keyStore.wrappedKeys(of: id).first {
-                if let hit = self.cache.withLock({ $0.byID[wrapped.keyID] }), hit.scope == scope { return hit.key }
-                let key = try self.unwrap(wrapped)
+            if let stored = try self.keyStore.keys(of: id).first {
+                if let hit = self.cache.withLock({ $0.byID[stored.keyID] }), hit.scope == scope { return hit.key }
+                let key = try self.unwrap(stored, scope: id)
                 self.remember(key, scope: scope, id: id)
                 return key
             }
         }
-        let key = DataKey.generate()
-        let wrapped: WrappedKey
-        do { wrapped = try self.keyEncryptionKey.wrap(key) } catch { throw BureauError(.unavailable, "cannot wrap a new data key: \(error)") }
-        changes.add(key, wrapped, scope: id, raw: scope)
+        // Derived, not wrapped: no KEK call (no token call) per new key, and a 65-byte row in the key store.
+        let (key, salt) = self.master.newDataKey(scope: id.bytes)
+        if changes.add(key, StoredDataKey(salt), scope: id, raw: scope) >= self.persistEarlyCount {
+            try self.persistEarly(changes)
+        }
         return key
+    }
+
+    /// How many new keys a transaction holds before they are put in the key store ahead of its commit (a bulk
+    /// import makes one per record: held to the end, they would take memory in proportion to the file). Large,
+    /// because each put of random scope ids into a large key store rewrites most of its pages (at 1M people
+    /// with batches of 65,536 keys, the key store grew to 1.5 GB and the import slowed several times over);
+    /// 1,048,576 keys take about 0.5 GB while held.
+    public static let defaultPersistEarlyCount = 1 << 20
+    /// This protection's count (``defaultPersistEarlyCount`` but in tests).
+    package let persistEarlyCount: Int
+
+    /// Puts the keys `changes` made so far in the key store and forgets them there (from then on they are
+    /// found in the key store, like any stored key); a transaction that fails afterwards destroys them
+    /// (``abandoned(_:)``). Only for a top-level transaction: a nested one's keys wait for its parent.
+    ///
+    /// The put runs on a thread of its own while the transaction goes on (one at a time: the next waits for
+    /// it); ``persist(_:)`` waits for it before the commit, so every key is stored before its data commits.
+    private func persistEarly(_ changes: KeyChanges) throws {
+        try changes.early.wait()
+        guard let made = changes.takeMade() else { return }
+        let keys = made.map { ($0.scope, $0.stored) }
+        let keyStore = self.keyStore
+        changes.early.start { try keyStore.put(keys) }
     }
 
     /// The data key with `id` of `scope`, for opening.
@@ -267,11 +329,11 @@ public final class DataProtection: Sendable {
             return hit.key
         }
         let scopeID = self.scopeID(scope)
-        guard let wrapped = try self.keyStore.wrappedKeys(of: scopeID).first(where: { $0.keyID == id }) else {
+        guard let stored = try self.keyStore.keys(of: scopeID).first(where: { $0.keyID == id }) else {
             if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what(), id) }
             throw SealedValueError(removed: true, message: "\(what()) was removed: its data key \(id) is no longer in the key store")
         }
-        let key = try self.unwrap(wrapped)
+        let key = try self.unwrap(stored, scope: scopeID)
         self.remember(key, scope: scope, id: scopeID)
         return key
     }
@@ -282,7 +344,17 @@ public final class DataProtection: Sendable {
         )
     }
 
-    private func unwrap(_ wrapped: WrappedKey) throws -> DataKey {
+    /// The data key `stored` holds for `scope`: derived from the master and its salt, or (a key store written
+    /// before derived keys) unwrapped by the KEK.
+    private func unwrap(_ stored: StoredDataKey, scope: KeyScopeID) throws -> DataKey {
+        if let salt = stored.salt {
+            do {
+                return try self.master.dataKey(salt, scope: scope.bytes)
+            } catch {
+                throw BureauError(.failedPrecondition, "cannot derive data key \(salt.keyID): \(error)")
+            }
+        }
+        guard let wrapped = stored.wrapped else { throw BureauError(.internal, "the key store holds a damaged data key \(stored.keyID)") }
         let (current, retiring) = self.keks.withLock { ($0.current, $0.retiring) }
         let kek = retiring.flatMap { $0.id == wrapped.keyEncryptionKeyID ? $0 : nil } ?? current
         do {
@@ -325,46 +397,59 @@ public final class DataProtection: Sendable {
         }
     }
 
-    /// Re-wraps the keyed-hash secret and every data key under the KEK ``beginRotation(to:)`` named, in
+    /// Re-wraps the keyed-hash secret, the master data key and every data key wrapped by the KEK (those of key
+    /// stores written before derived keys; a salt needs nothing) under the KEK ``beginRotation(to:)`` named, in
     /// batches of `batch` keys (each batch one key store transaction, so a key destroyed meanwhile is never
     /// put back), then retires the old KEK. Running it again after an interruption goes on where it stopped:
     /// keys already under the new KEK are left alone.
     func finishRotation(batch: Int) throws -> Rotation {
         let (new, old) = self.keks.withLock { ($0.current, $0.retiring) }
-        guard let old else {
-            return Rotation(from: new.id, to: new.id, rewrapped: 0, keys: try self.keyStore.allKeys().count)
-        }
         do {
-            let wrappedSecret = try new.wrap(self.secret)
-            if try !self.keyStore.replaceWrappedSecret(wrappedSecret) {
-                let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
-                try PrivateFile.write(Data(wrappedSecret.bytes), to: path)
-            }
+            var keys = 0
             var rewrapped = 0
             var cursor: [UInt8]? = nil
+            if let old {
+                let wrappedSecret = try new.wrap(self.secret)
+                if try !self.keyStore.replaceWrappedSecret(wrappedSecret) {
+                    let path = (self.folder as NSString).appendingPathComponent(Self.secretFileName)
+                    try PrivateFile.write(Data(wrappedSecret.bytes), to: path)
+                }
+                try self.keyStore.replaceMasterKey(try new.wrap(self.master))
+            }
+            // Every key is seen (and counted); with no rotation running, nothing is replaced.
             repeat {
-                let step = try self.keyStore.rewrap(after: cursor, limit: batch) { wrapped in
-                    wrapped.keyEncryptionKeyID == new.id ? nil : try KeyRotation.rewrap(wrapped, from: old, to: new)
+                let step = try self.keyStore.rewrap(after: cursor, limit: batch) { stored in
+                    keys += 1
+                    guard let old, let wrapped = stored.wrapped, wrapped.keyEncryptionKeyID != new.id else { return nil }
+                    return StoredDataKey(try KeyRotation.rewrap(wrapped, from: old, to: new))
                 }
                 rewrapped += step.rewrapped
                 cursor = step.next
             } while cursor != nil
-            let remaining = try self.keyStore.allKeys()
-            guard remaining.allSatisfy({ $0.key.keyEncryptionKeyID == new.id }) else {
-                throw BureauError(.internal, "after the rotation some data keys are still wrapped under KEK \(old.id)")
-            }
+            guard let old else { return Rotation(from: new.id, to: new.id, rewrapped: 0, keys: keys) }
             self.keks.withLock { $0.retiring = nil }
-            return Rotation(from: old.id, to: new.id, rewrapped: rewrapped, keys: remaining.count)
+            return Rotation(from: old.id, to: new.id, rewrapped: rewrapped, keys: keys)
         } catch let error as KeyError {
-            throw BureauError(.unavailable, "the rotation from KEK \(old.id) to \(new.id) stopped: \(error); run it again with both keys")
+            throw BureauError(.unavailable, "the rotation from KEK \(old?.id ?? new.id) to \(new.id) stopped: \(error); run it again with both keys")
         }
     }
 
     /// Puts the keys made in a transaction into the key store: called just before the data commits.
     public func persist(_ changes: KeyChanges) throws {
+        try changes.early.wait()
         let made = changes.made
         guard !made.isEmpty else { return }
-        try self.keyStore.put(made.map { ($0.scope, $0.wrapped) })
+        try self.keyStore.put(made.map { ($0.scope, $0.stored) })
+    }
+
+    /// Destroys the keys a transaction that failed had put in the key store ahead of its commit (a bulk
+    /// import's, ``persistEarly(_:)``): nothing was sealed under them that will ever be stored. Best effort:
+    /// a key left behind is an orphan with nothing sealed under it, harmless.
+    public func abandoned(_ changes: KeyChanges) {
+        try? changes.early.wait()
+        let early = changes.persistedEarly
+        guard !early.isEmpty else { return }
+        try? self.keyStore.destroy(early)
     }
 
     /// Destroys the keys of what a committed transaction deleted, and forgets the keys it made or found:
@@ -392,10 +477,22 @@ public final class DataProtection: Sendable {
         do {
             try self.keyStore.destroy(due)
             self.undestroyed.withLock { $0.removeAll() }
+            self.destroyed.withLock { $0.append(contentsOf: due.map { $0.scope.bytes + $0.id.bytes }) }
         } catch {
             self.undestroyed.withLock { $0 = due }
         }
     }
+
+    /// Scope id (16) + key id (16) of each key destroyed after its deletion committed, since the last call: a
+    /// backend that records the keys a deletion shreds with its commit (``KeyChanges/shreddedKeys``) forgets
+    /// these in its next write transaction.
+    public func takeDestroyed() -> [[UInt8]] {
+        self.destroyed.withLock { destroyed in
+            defer { destroyed.removeAll() }
+            return destroyed
+        }
+    }
+    private let destroyed = Mutex<[[UInt8]]>([])
 
     /// Data keys of committed deletions that the key store failed to destroy, retried at each commit.
     public var pendingDestruction: Int { self.undestroyed.withLock { $0.count } }
@@ -404,7 +501,7 @@ public final class DataProtection: Sendable {
     /// Marks `scope`'s keys for destruction when the transaction of `changes` commits.
     func shred(_ scope: KeyScope, _ changes: KeyChanges) throws {
         let id = self.scopeID(scope)
-        let stored = try self.keyStore.wrappedKeys(of: id).map(\.keyID)
+        let stored = try self.keyStore.keys(of: id).map(\.keyID)
         changes.shred(id, stored: stored)
     }
 }
@@ -415,7 +512,7 @@ public final class DataProtection: Sendable {
 public final class KeyChanges: Sendable {
     struct Made: Sendable {
         var key: DataKey
-        var wrapped: WrappedKey
+        var stored: StoredDataKey
         var scope: KeyScopeID
         var raw: KeyScope
     }
@@ -423,11 +520,37 @@ public final class KeyChanges: Sendable {
     private struct State {
         var made: [KeyScopeID: Made] = [:]
         var shredded: [KeyScopeID: Set<KeyID>] = [:]
+        /// Scope id (16) + key id (16) of each key put in the key store before the commit, packed.
+        var early: [UInt8] = []
     }
 
     private let state = Mutex(State())
     /// The transaction this one is nested in: what it made and shredded is seen here too.
     private let parent: KeyChanges?
+    /// The put of keys taken by ``takeMade()`` running apart, if any.
+    let early = Background()
+
+    /// One job at a time on a thread of its own; its error is thrown by the next ``wait()``.
+    final class Background: Sendable {
+        private let done = Mutex<(running: DispatchSemaphore?, error: (any Error)?)>((nil, nil))
+
+        /// Runs `job` apart; call ``wait()`` first.
+        func start(_ job: @escaping @Sendable () throws -> Void) {
+            let semaphore = DispatchSemaphore(value: 0)
+            self.done.withLock { $0.running = semaphore }
+            Thread.detachNewThread { [self] in
+                do { try job() } catch { self.done.withLock { $0.error = error } }
+                semaphore.signal()
+            }
+        }
+
+        /// Waits for the job started last; throws its error.
+        func wait() throws {
+            let running = self.done.withLock { state in defer { state.running = nil }; return state.running }
+            running?.wait()
+            if let error = self.done.withLock({ state in defer { state.error = nil }; return state.error }) { throw error }
+        }
+    }
 
     public init() { self.parent = nil }
     private init(parent: KeyChanges) { self.parent = parent }
@@ -442,8 +565,37 @@ public final class KeyChanges: Sendable {
         self.state.withLock { $0.shredded[scope] != nil } || self.parent?.isShredded(scope) == true
     }
 
-    func add(_ key: DataKey, _ wrapped: WrappedKey, scope: KeyScopeID, raw: KeyScope) {
-        self.state.withLock { $0.made[scope] = Made(key: key, wrapped: wrapped, scope: scope, raw: raw) }
+    /// Adds a key made in this transaction; returns how many it holds, or 0 for a nested transaction
+    /// (whose keys are never put in the key store before its parent commits).
+    func add(_ key: DataKey, _ stored: StoredDataKey, scope: KeyScopeID, raw: KeyScope) -> Int {
+        self.state.withLock { state in
+            state.made[scope] = Made(key: key, stored: stored, scope: scope, raw: raw)
+            return self.parent == nil ? state.made.count : 0
+        }
+    }
+
+    /// Takes the keys made so far out of a top-level transaction, to be put in the key store before it
+    /// commits; nil for a nested transaction or when there are none.
+    func takeMade() -> [Made]? {
+        guard self.parent == nil else { return nil }
+        return self.state.withLock { state -> [Made]? in
+            guard !state.made.isEmpty else { return nil }
+            let made = Array(state.made.values)
+            state.made = [:]
+            for entry in made {
+                state.early.append(contentsOf: entry.scope.bytes)
+                state.early.append(contentsOf: entry.key.id.bytes)
+            }
+            return made
+        }
+    }
+
+    /// The keys put in the key store before the commit (``takeMade()``).
+    var persistedEarly: [(scope: KeyScopeID, id: KeyID)] {
+        let early = self.state.withLock { $0.early }
+        return stride(from: 0, to: early.count, by: 32).map { at in
+            (KeyScopeID(bytes: early[at..<(at + 16)])!, KeyID(bytes: early[(at + 16)..<(at + 32)])!)
+        }
     }
 
     func shred(_ scope: KeyScopeID, stored: [KeyID]) {
@@ -486,6 +638,12 @@ public final class KeyChanges: Sendable {
             }
             for (scope, made) in delta.made { state.made[scope] = made }
         }
+    }
+
+    /// Scope id (16) + key id (16) of each stored key this transaction shreds: to be recorded with its commit,
+    /// so that a crash between the commit and the keys' destruction leaves them to be swept.
+    public var shreddedKeys: [[UInt8]] {
+        self.shredded.flatMap { scope, ids in ids.map { scope.bytes + $0.bytes } }
     }
 
     /// Whether the transaction made or shredded any key.

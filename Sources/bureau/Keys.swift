@@ -44,7 +44,7 @@ struct Keys: ParsableCommand {
             }
             let store = try LMDBKeyStore(path: path)
             try store.copy(to: destination)
-            print("key store copied to \(destination): \(try store.count()) data keys, each wrapped by the KEK")
+            print("key store copied to \(destination): \(try store.count()) data keys and the master data key, wrapped by the KEK")
         }
     }
 
@@ -63,7 +63,7 @@ struct Keys: ParsableCommand {
                 try await admin.rotateKeys(request: ClientRequest(message: request, metadata: operatorOptions.metadata))
             }
             print(
-                "KEK \(response.previousKeyID) retired; \(response.rewrapped) data keys re-wrapped under \(response.keyID), \(response.keys) in the key store (log entry \(response.receipt.entryIndex)). Set [keys] file (or BUREAU_KEY_FILE) to \(keyFile) before the next start."
+                "KEK \(response.previousKeyID) retired; the master data key and \(response.rewrapped) wrapped data keys re-wrapped under \(response.keyID), \(response.keys) in the key store (log entry \(response.receipt.entryIndex)). Set [keys] file (or BUREAU_KEY_FILE) to \(keyFile) before the next start."
             )
         }
     }

@@ -22,8 +22,12 @@ struct TokenStoreTests {
             do {
                 let store = try open(.pkcs11(configuration))
                 try store.write { try $0.putSubject(identity, for: store.key(for: person)) }
-                let keys = try store.backend.protection.keyStore.allKeys()
-                #expect(!keys.isEmpty && keys.allSatisfy { $0.key.keyEncryptionKeyID == kek.id })
+                // The master data key is wrapped by the token; the data keys are its salts.
+                let keyStore = store.backend.protection.keyStore
+                let master = try #require(try keyStore.masterKey())
+                #expect(master.keyEncryptionKeyID == kek.id)
+                let keys = try keyStore.allKeys()
+                #expect(!keys.isEmpty && keys.allSatisfy { $0.key.salt?.masterID == master.keyID })
             }
             do {
                 let store = try open(.pkcs11(configuration))

@@ -255,6 +255,50 @@ struct ImportTests {
         }
     }
 
+    /// Lines of every shape the bulk format has: nulls, public records, list entries, legal bases, spaces.
+    static let shapes: [String] = [
+        #"{"furnisher":"91110000100000016D","kind":"individual","identifier":"11010519491231002X","name":"王建国","date":"1949-12-31","phone":null,"address":{"province":"北京市","city":"北京市","detail":"建设路 50 号"},"accounts":null,"public_records":[{"record_id":"PR-1","type":"civil-judgment","authority":"北京市第一中级人民法院","legal_basis":{"document_number":"(2024)京01民初1号","authority":"法院","date":"2024-01-02"},"amount":{"minor_units":-120,"currency":"CNY"},"filed":"2024-01-02","behaviour_ended":null,"description":"说明"}],"list_entries":[{"record_id":"LE-1","list":"dishonest","severity":null,"reason":"判决","legal_basis":null,"listed":"2024-02-01","publicity_ends":"2027-02-01"}]}"#,
+        #" { "furnisher" : "91110000100000016D" , "kind":"organization","identifier":"91110000100000016D","name":"公司","date":"2001-01-01","address":{"province":"p","city":"c","detail":"d"},"legal_representative":{"name":"李","identifier":"11010519491231002X"},"accounts":[{"account_number":"A-1","type":"credit-card","opened":"2020-01-01","limit":{"minor_units":0,"currency":"CNY"},"balance":{"currency":"CNY","minor_units":9223372036854775807},"status":"closed","payment_history":"0","closed":"2021-01-01","legal_basis":null,"behaviour_ended":"2021-01-01"}],"public_records":[],"list_entries":null}\#t"#,
+        #"{"furnisher":"x","kind":"individual","identifier":"1","name":"a"b","date":"d","address":{"province":"p","city":"c","detail":"d"}}"#,
+        #"{"furnisher":"x","kind":"individual","identifier":"1","name":"a","date":"d","address":{"province":"p","city":"c","detail":"d"},"extra":1}"#,
+        #"{"furnisher":"x","furnisher":"y","kind":"individual","identifier":"1","name":"a","date":"d","address":{"province":"p","city":"c","detail":"d"}}"#,
+        #"{"furnisher":"x","kind":"individual","identifier":"1","name":"a","date":"d","address":{"province":"p","city":"c","detail":"d"},"accounts":[{"account_number":"A","type":"t","opened":"o","limit":{"minor_units":1.0,"currency":"C"},"balance":{"minor_units":-0,"currency":"C"},"status":"s","payment_history":"0"}]}"#,
+        #"{"furnisher":"x","kind":"individual","identifier":"1","name":"a","date":"d","address":{"province":"p","city":"c","detail":"d"},"accounts":[{"account_number":"A","type":"t","opened":"o","limit":{"minor_units":01,"currency":"C"},"balance":{"minor_units":9223372036854775808,"currency":"C"},"status":"s","payment_history":"0"}]}"#,
+    ]
+
+    @Test("the importer's fast reader gives what JSONDecoder gives, or gives up: on synthetic lines, every shape of the format, and each of them mutated byte by byte")
+    func fastReaderAgreesWithJSONDecoder() throws {
+        let synthetic = try Self.lines(20).map { Array($0.utf8) }
+        let shapes = Self.shapes.map { Array($0.utf8) }
+        let decoder = JSONDecoder()
+        var read = 0
+        var disagreements: [String] = []
+        func check(_ line: [UInt8]) {
+            guard let fast = SubjectLineParser.parse(line) else { return }
+            read += 1
+            let decoded = try? decoder.decode(SubjectLine.self, from: Data(line))
+            if fast != decoded, disagreements.count < 5 { disagreements.append(String(decoding: line, as: UTF8.self)) }
+        }
+        for line in synthetic + shapes { check(line) }
+        // Every synthetic line and the first two shapes are read by the fast reader (the others are for it to give up on).
+        #expect(read == synthetic.count + 2)
+        // Each byte of a line and the first shapes replaced, or dropped: whatever the reader accepts, JSONDecoder reads alike.
+        let replacements: [UInt8] = [0x22, 0x5C, 0x2C, 0x3A, 0x7D, 0x5D, 0x30, 0x2D, 0x20, 0x00, 0xC3, 0xFF, 0x6E]
+        for line in [synthetic[0]] + shapes.prefix(2) {
+            for i in line.indices {
+                var dropped = line
+                dropped.remove(at: i)
+                check(dropped)
+                for byte in replacements where byte != line[i] {
+                    var mutated = line
+                    mutated[i] = byte
+                    check(mutated)
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements)")
+    }
+
     @Test("a bad line stops the import with its number, field and rule, and nothing is written", arguments: [
         ("{\"furnisher\": 1}", "not a subject line"),
         ("not json", "not a subject line"),

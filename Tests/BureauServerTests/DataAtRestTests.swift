@@ -341,15 +341,16 @@ struct DataAtRestTests {
                 for try await result in group { rotation = rotation ?? result }
                 return try #require(rotation)
             }
-            #expect(rotation.from == old.id && rotation.to == new.id && rotation.rewrapped > 0)
-            // Every key in the store is under the new KEK and unwraps with it alone, the old one no longer does.
+            #expect(rotation.from == old.id && rotation.to == new.id && rotation.keys > 0)
+            // The master data key is under the new KEK and unwraps with it alone, the old one no longer does;
+            // every data key is a salt of that master (none is wrapped by a KEK).
+            let wrappedMaster = try #require(try keyStore.masterKey())
+            #expect(wrappedMaster.keyEncryptionKeyID == new.id)
+            let master = try new.unwrapMasterDataKey(wrappedMaster)
+            #expect(throws: KeyError.self) { _ = try old.unwrapMasterDataKey(wrappedMaster) }
             let keys = try keyStore.allKeys()
             #expect(keys.count >= rotation.keys)
-            for (_, wrapped) in keys {
-                #expect(wrapped.keyEncryptionKeyID == new.id)
-                _ = try new.unwrapDataKey(wrapped)
-            }
-            #expect(throws: KeyError.self) { _ = try old.unwrapDataKey(keys[0].key) }
+            #expect(keys.allSatisfy { $0.key.salt?.masterID == master.id })
             // A copy, opened as a new process would, with the new KEK only: every file opens.
             try Backup.take(of: bureau.store, to: work + "/backup")
             try Backup.restore(from: work + "/backup", to: work + "/restored", keyStore: keyStore)
@@ -399,7 +400,7 @@ struct DataAtRestTests {
             let (response, error) = await rotate(new.path)
             #expect(error == nil)
             let rotated = try #require(response)
-            #expect(rotated.previousKeyID == old.hex && rotated.keyID == new.id.hex && rotated.keys > 0 && rotated.rewrapped == rotated.keys)
+            #expect(rotated.previousKeyID == old.hex && rotated.keyID == new.id.hex && rotated.keys > 0 && rotated.rewrapped == 0)  // every data key derives from the master: only it is re-wrapped
             #expect(bureau.store.backend.protection.keyEncryptionKey.id == new.id)
             let entry = try #require(try bureau.logEntries().first { $0.index >= before && $0.entry.action == .keysRotate })
             #expect(entry.entry.operatorID == "staff-0042" && entry.entry.reason.contains(new.id.hex))

@@ -1,5 +1,6 @@
 import BureauAPI
 import BureauCore
+import BureauKeys
 import BureauOperations
 import BureauPostgres
 import BureauStore
@@ -90,6 +91,78 @@ struct PostgresDataAtRestTests {
                     )
                 )
                 #expect(try old.read { try $0.record(deleted, of: key) } != nil)
+            }
+        }
+    }
+
+    @Test("the KEK is rotated over the PostgreSQL key store while reports are read and records written: the secret, the master and the wrapped data keys are re-wrapped in the key store, and a node opening with the new KEK alone reads every record")
+    func rotationOverPostgres() async throws {
+        try await PostgresCluster.with(name: "rotate") { cluster in
+            try cluster.execute("CREATE DATABASE bureau")
+            let location = try PostgresLocation(url: cluster.url(database: "bureau"))
+            try PostgresStorage.migrate(location)
+            let work = TestKeyFile.temporaryFolder("bureau-pg-rotate")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try await TestBureau.run(backend: { folder in try PostgresStorage(location: location, dataFolder: folder) }) { bureau in
+                let protection = bureau.store.backend.protection
+                let old = protection.keyEncryptionKey
+                let keyStore = try #require(protection.keyStore as? PostgresKeyStore)
+                // A data key wrapped by the KEK, as key stores held before derived keys: re-wrapped row by row.
+                let legacy = DataKey.generate()
+                let legacyScope = try #require(KeyScopeID(bytes: [UInt8](repeating: 0x7E, count: 16)))
+                try keyStore.put([(legacyScope, StoredDataKey(try old.wrap(legacy)))])
+                let person = bureau.store.key(for: .individual(try ResidentIdentityNumber(parsing: DemoData.personIdentifier)))
+                let new = try FileKeyEncryptionKey.create(at: work + "/kek/new.key")
+
+                let rotation = try await withThrowingTaskGroup(of: DataProtection.Rotation?.self) { group in
+                    group.addTask {
+                        for _ in 0..<6 {
+                            _ = try await bureau.withClient("bank") { client in
+                                try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
+                            }
+                        }
+                        return nil
+                    }
+                    group.addTask {
+                        for n in 0..<12 {
+                            let account = Account(
+                                furnisher: DemoData.bank, accountNumber: "ROT-\(n)", type: .creditCard, opened: CalendarDate(year: 2020, month: 1, day: 1)!,
+                                limit: Money(minorUnits: 100, currency: "CNY"), balance: Money(minorUnits: 0, currency: "CNY"), status: .current,
+                                paymentHistory: "0", closed: nil
+                            )
+                            try bureau.store.write { try $0.putRecord(.account(account), for: person, catalogue: .default) }
+                        }
+                        return nil
+                    }
+                    group.addTask { try bureau.store.rotateKeys(to: new, batch: 3) }
+                    var rotation: DataProtection.Rotation?
+                    for try await result in group { rotation = rotation ?? result }
+                    return try #require(rotation)
+                }
+                #expect(rotation.from == old.id && rotation.to == new.id && rotation.rewrapped == 1 && rotation.keys > 1)
+
+                // In the key store: the master under the new KEK (not the old), the legacy key re-wrapped, every
+                // other key a salt of that master; the secret unwraps with the new KEK only.
+                let master = try #require(try keyStore.masterKey())
+                #expect(master.keyEncryptionKeyID == new.id)
+                #expect(throws: KeyError.self) { _ = try old.unwrapMasterDataKey(master) }
+                let rewrapped = try #require(try keyStore.keys(of: legacyScope).first?.wrapped)
+                #expect(rewrapped.keyEncryptionKeyID == new.id)
+                #expect(try new.unwrapDataKey(rewrapped) == legacy)
+                let all = try keyStore.allKeys()
+                #expect(all.filter { $0.scope != legacyScope }.allSatisfy { $0.key.salt?.masterID == master.keyID })
+                #expect(try keyStore.keyedHashSecret(kek: new, dataExists: true).id == protection.secret.id)
+                #expect(throws: BureauError.self) { _ = try keyStore.keyedHashSecret(kek: old, dataExists: true) }
+
+                // A second node, with the new KEK alone, reads the file and every record written during the rotation.
+                let second = try Store(
+                    folder: work + "/second",
+                    backend: try PostgresStorage(location: location, keys: .file(new.path), dataFolder: work + "/second")
+                )
+                let file = try #require(try second.read { try $0.file(person) })
+                #expect((0..<12).allSatisfy { n in file.accounts.contains { $0.reference.recordID == "ROT-\(n)" } })
+                #expect(file.removedRecords == 0)
             }
         }
     }
