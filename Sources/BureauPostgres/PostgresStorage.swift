@@ -80,6 +80,7 @@ public final class PostgresStorage: StorageBackend {
             try? group.syncShutdownGracefully()
             throw error
         }
+        try self.sweepShredded()
     }
 
     deinit {
@@ -193,6 +194,9 @@ public final class PostgresStorage: StorageBackend {
                     try connection.run("SELECT size FROM log_head WHERE one FOR UPDATE")
                     let result = try body(PostgresTransaction(connection, depth: 0, protection: self.protection, changes: changes))
                     try self.protection.persist(changes)
+                    // The keys to destroy after this commit are recorded with it, so that a crash before they are
+                    // destroyed leaves them to the sweep at the next start; those destroyed since are forgotten.
+                    try Self.shredding(connection, record: changes.shreddedKeys, forget: self.protection.takeDestroyed())
                     try connection.run("COMMIT")
                     return result
                 } catch {
@@ -207,6 +211,44 @@ public final class PostgresStorage: StorageBackend {
         }
         try self.protection.committed(changes)
         return result
+    }
+
+    /// Adds `record` to the table `shredding` and removes `forget` from it (both scope id + key id), in chunks.
+    private static func shredding(_ connection: Session, record: [[UInt8]], forget: [[UInt8]]) throws {
+        for (keys, adding) in [(record, true), (forget, false)] where !keys.isEmpty {
+            for start in stride(from: 0, to: keys.count, by: 1000) {
+                var binds = PostgresBindings()
+                for key in keys[start..<min(start + 1000, keys.count)] { binds.append(ByteBuffer(bytes: key)) }
+                let placeholders = (1...binds.count).map { adding ? "($\($0))" : "$\($0)" }.joined(separator: ", ")
+                try connection.run(
+                    adding
+                        ? "INSERT INTO shredding (key) VALUES \(placeholders) ON CONFLICT (key) DO NOTHING"
+                        : "DELETE FROM shredding WHERE key IN (\(placeholders))",
+                    binds
+                )
+            }
+        }
+    }
+
+    /// Destroys the data keys of committed deletions that were never destroyed (a crash, or a key store that
+    /// failed, between a deletion's commit and its keys' destruction), then forgets them; returns how many. Run
+    /// at start by every node. It cannot race a write about to commit: it destroys only keys a committed deletion
+    /// recorded (table `shredding`, written in the deletion's own transaction), never a key merely without data,
+    /// and a key id is never reused; two nodes sweeping at once destroy the same keys twice, which is harmless.
+    @discardableResult
+    public func sweepShredded() throws -> Int {
+        do {
+            let pending = try self.writes.with { connection in
+                try connection.run("SELECT key FROM shredding").map { Array(try $0.decode(ByteBuffer.self).readableBytesView) }
+            }
+            guard !pending.isEmpty else { return 0 }
+            let keys = pending.compactMap { k in KeyScopeID(bytes: k.prefix(16)).flatMap { scope in KeyID(bytes: k.dropFirst(16)).map { (scope, $0) } } }
+            try self.protection.keyStore.destroy(keys)
+            try self.writes.with { connection in try Self.shredding(connection, record: [], forget: pending) }
+            return keys.count
+        } catch let error as PostgresStoreError {
+            throw error.status
+        }
     }
 
     /// The status of a PostgreSQL or connection failure, or nil for any other error (a request's own refusal).

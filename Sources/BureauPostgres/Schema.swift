@@ -47,7 +47,15 @@ enum Schema {
                 "CREATE TABLE log_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT NULL CHECK (size >= 0))",
                 "INSERT INTO log_head (one, size) VALUES (true, 0)",
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            statements: [
+                // The data keys (scope id + key id) of committed deletions not yet known to be destroyed: written in
+                // the deletion's own transaction, swept at start (`PostgresStorage.sweepShredded`).
+                "CREATE TABLE shredding (key bytea PRIMARY KEY)"
+            ]
+        ),
     ]
 
     /// The version this build reads and writes.

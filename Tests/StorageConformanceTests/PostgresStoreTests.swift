@@ -96,18 +96,84 @@ struct PostgresStoreTests {
         #expect(try refusal(url).contains("holds no Bureau schema: run `bureau store migrate --store URL` first"))
         #expect(try cluster.psql(name(url), "SELECT to_regclass('schema_version') IS NULL") == "t", "opening wrote nothing")
 
-        #expect(try PostgresStorage.migrate(location) == (0, 1))
-        #expect(try PostgresStorage.migrate(location) == (1, 1), "a second run has nothing to do")
+        #expect(try PostgresStorage.migrate(location) == (0, 2))
+        #expect(try PostgresStorage.migrate(location) == (2, 2), "a second run has nothing to do")
         _ = try PostgresStorage(location: location, dataFolder: PostgresTestCluster.dataFolder)
 
-        try cluster.psql(name(url), "DELETE FROM schema_version")
-        #expect(try refusal(url).contains("schema version 0, older than the 1 this build needs: run `bureau store migrate --store URL`"))
+        // A database at version 1 (before the table `shredding`) is refused, and migrated to 2 by one step.
+        try cluster.psql(name(url), "DELETE FROM schema_version WHERE version = 2")
+        try cluster.psql(name(url), "DROP TABLE shredding")
+        #expect(try refusal(url).contains("schema version 1, older than the 2 this build needs: run `bureau store migrate --store URL`"))
+        #expect(try PostgresStorage.migrate(location) == (1, 2))
+        #expect(try cluster.psql(name(url), "SELECT to_regclass('shredding') IS NOT NULL") == "t")
 
-        try cluster.psql(name(url), "INSERT INTO schema_version (version) VALUES (1), (2)")
-        #expect(try refusal(url).contains("schema version 2, newer than the 1 this build knows"))
+        try cluster.psql(name(url), "DELETE FROM schema_version")
+        #expect(try refusal(url).contains("schema version 0, older than the 2 this build needs: run `bureau store migrate --store URL`"))
+
+        try cluster.psql(name(url), "INSERT INTO schema_version (version) VALUES (1), (2), (3)")
+        #expect(try refusal(url).contains("schema version 3, newer than the 2 this build knows"))
         let error = #expect(throws: PostgresStoreError.self) { try PostgresStorage.migrate(location) }
         #expect(error?.kind == .schema)
-        #expect(try cluster.psql(name(url), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") == "1,2")
+        #expect(try cluster.psql(name(url), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") == "1,2,3")
+    }
+
+    @Test("the key of a deletion left by a key store that failed between the deletion's commit and the key's destruction is destroyed at the next start; then it is forgotten")
+    func sweepAfterCrash() throws {
+        let url = try cluster.newDatabase()
+        let location = try PostgresLocation(url: url)
+        try PostgresStorage.migrate(location)
+        let folder = PostgresTestCluster.dataFolder
+        let identifier = SubjectIdentifier.individual(try ResidentIdentityNumber(parsing: "11010519491231002X"))
+        let subject = CreditFile.Subject.person(
+            PersonIdentity(
+                name: "粉碎测试", identifier: "", birthDate: CalendarDate(year: 1949, month: 12, day: 31)!, phone: "",
+                address: Address(province: "北京市", city: "北京市", detail: "")
+            )
+        )
+        let account = Account(
+            furnisher: try UnifiedSocialCreditCode(parsing: "91110000100000016D"), accountNumber: "6222020200112233", type: .creditCard,
+            opened: CalendarDate(year: 2020, month: 1, day: 1)!, limit: Money(minorUnits: 100_000, currency: "CNY"),
+            balance: Money(minorUnits: 0, currency: "CNY"), status: .current, paymentHistory: "0", closed: nil
+        )
+        func count(_ table: String) throws -> String { try cluster.psql(name(url), "SELECT count(*) FROM \(table)") }
+        let keys = "\(PostgresKeyStore.schema).data_keys"
+        let before: String
+        do {
+            let store = try Store(folder: folder, backend: try PostgresStorage(location: location, dataFolder: folder))
+            let key = store.key(for: identifier)
+            try store.write { txn in
+                try txn.putSubject(subject, for: key)
+                try txn.putRecord(.account(account), for: key, catalogue: .default)
+            }
+            before = try count(keys)
+            // From here the key store refuses to destroy keys (as if it were down when the deletion committed).
+            try cluster.psql(
+                name(url),
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'key store down'; END$$; "
+                    + "CREATE TRIGGER refuse BEFORE DELETE ON \(keys) FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+            _ = try store.write { try $0.deleteRecord(account.reference, of: key, catalogue: .default) }
+            #expect(try store.read { try $0.record(account.reference, of: key) } == nil, "the deletion committed")
+            #expect(try count(keys) == before, "its key could not be destroyed")
+            #expect(try count("shredding") == "1", "recorded with the deletion's commit")
+        }
+        // The node died there; the key store is back. The next start destroys the key and forgets it.
+        try cluster.psql(name(url), "DROP TRIGGER refuse ON \(keys)")
+        let store = try Store(folder: folder, backend: try PostgresStorage(location: location, dataFolder: folder))
+        #expect(try count(keys) == String(Int(before)! - 1))
+        #expect(try count("shredding") == "0")
+
+        // A deletion whose key is destroyed at once is recorded with its commit and forgotten by the next write.
+        let key = store.key(for: identifier)
+        let other = Account(
+            furnisher: account.furnisher, accountNumber: "6222020200445566", type: .creditCard, opened: account.opened, limit: account.limit,
+            balance: account.balance, status: .current, paymentHistory: "0", closed: nil
+        )
+        try store.write { try $0.putRecord(.account(other), for: key, catalogue: .default) }
+        _ = try store.write { try $0.deleteRecord(other.reference, of: key, catalogue: .default) }
+        #expect(try count("shredding") == "1")
+        try store.write { try $0.putRecord(.account(account), for: key, catalogue: .default) }
+        #expect(try count("shredding") == "0")
     }
 
     @Test("a read-only database is refused at start, and migrate leaves it as it was")
