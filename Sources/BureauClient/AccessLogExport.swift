@@ -1,5 +1,6 @@
 public import BureauAPI
 public import BureauCore
+public import GRPCCore
 import Foundation
 
 extension Bureau_LogEntry {
@@ -35,5 +36,23 @@ public enum AccessLogExport {
     public static func jsonLine(_ logged: Bureau_LogEntry, _ e: AccessLogEntry) -> String {
         let json = String(decoding: e.jsonBytes(), as: UTF8.self)
         return "{\"index\":\(logged.index),\"leaf_hash\":\"\(Array(logged.leafHash).hexString)\"," + json.dropFirst() + "\n"
+    }
+}
+
+extension Bureau_OversightService.Client {
+    /// One page of `QueryAccessLog`: the entries of every part the server streamed, in order, and the token of
+    /// the next page ("" when this one is the last).
+    public func queryAccessLogPage(
+        _ request: Bureau_QueryAccessLogRequest, options: CallOptions = .defaults
+    ) async throws -> (entries: [Bureau_LogEntry], next: String) {
+        try await self.queryAccessLog(request: ClientRequest(message: request), options: options) { response in
+            var entries: [Bureau_LogEntry] = []
+            var token = ""
+            for try await part in response.messages {
+                entries += part.entries
+                if !part.nextPageToken.isEmpty { token = part.nextPageToken }
+            }
+            return (entries, token)
+        }
     }
 }

@@ -196,15 +196,7 @@ public struct RegulatorConsole<Transport: ClientTransport>: Sendable {
     /// One page of a search: the entries the bureau returned, each with its content, references resolved, if it
     /// verified here (nil if not).
     func query(_ request: Bureau_QueryAccessLogRequest) async throws -> (entries: [(Bureau_LogEntry, AccessLogEntry?)], next: String) {
-        let (entries, token) = try await self.oversight.queryAccessLog(request: ClientRequest(message: request), options: self.options) { response in
-            var entries: [Bureau_LogEntry] = []
-            var token = ""
-            for try await part in response.messages {
-                entries += part.entries
-                if !part.nextPageToken.isEmpty { token = part.nextPageToken }
-            }
-            return (entries, token)
-        }
+        let (entries, token) = try await self.oversight.queryAccessLogPage(request, options: self.options)
         // An entry newer than the verified tree: bring the tree up to date once.
         if let newest = entries.map(\.index).max(), await self.mirror.leafHash(newest) == nil { _ = await self.mirror.refresh() }
         var checked: [(Bureau_LogEntry, AccessLogEntry?)] = []

@@ -45,15 +45,7 @@ extension Log {
                 var count = 0
                 var page = request
                 while true {
-                    let (entries, token) = try await oversight.queryAccessLog(request: ClientRequest(message: page)) { response in
-                        var entries: [Bureau_LogEntry] = []
-                        var token = ""
-                        for try await part in response.messages {
-                            entries += part.entries
-                            if !part.nextPageToken.isEmpty { token = part.nextPageToken }
-                        }
-                        return (entries, token)
-                    }
+                    let (entries, token) = try await oversight.queryAccessLogPage(page)
                     var text = ""
                     for (logged, entry) in zip(entries, try await reader.resolve(entries, holders: &holders)) {
                         text += csv ? Self.csvLine(logged, entry) : Self.jsonLine(logged, entry)
