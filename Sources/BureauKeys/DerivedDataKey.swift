@@ -46,15 +46,14 @@ public struct MasterDataKey: Sendable, CustomStringConvertible {
         MasterDataKey(id: .random(), key: SymmetricKey(size: .bits256))
     }
 
-    /// A new data key of `scope`: a random id and a random salt, and the key they derive. The salt goes to
+    /// A new data key of `scope`: a time-ordered id (``KeyID/timeOrdered()``) and a random salt, and the key they derive. The salt goes to
     /// the key store (before anything sealed with the key is stored); the key is never stored.
     ///
     /// - Parameter scope: the bytes naming what the key protects (the key store's scope id); the same bytes
     ///   must be given to ``dataKey(_:scope:)``.
     public func newDataKey(scope: [UInt8]) -> (key: DataKey, salt: DataKeySalt) {
-        let random = SecureRandom.bytes(KeyID.byteCount + DataKeySalt.saltCount)  // one system call for both
-        let id = KeyID(unchecked: Array(random[0..<KeyID.byteCount]))
-        let salt = DataKeySalt(master: self.id, key: id, salt: random[KeyID.byteCount...])
+        let id = KeyID.timeOrdered()
+        let salt = DataKeySalt(master: self.id, key: id, salt: SecureRandom.bytes(DataKeySalt.saltCount))
         return (self.derive(id, salt.salt, scope: scope), salt)
     }
 

@@ -51,15 +51,62 @@ public final class LMDBKeyStore: KeyStore {
 
     public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
         try self.guarded {
-            // Each database's puts in its key order: a bulk import's keys are random, and sorted they touch
-            // each page once instead of a random page per key.
-            let byScope = keys.map { (key: $0.scope.bytes + $0.key.keyID.bytes, value: $0.key.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            let byID = keys.map { (key: $0.key.keyID.bytes, value: $0.scope.bytes) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            try self.environment.write { txn in
-                for (key, value) in byScope { try txn.put(value, forKey: key, in: self.keys) }
-                for (key, value) in byID { try txn.put(value, forKey: key, in: self.ids) }
+            // Each database's puts in its key order, from one buffer of keys: a bulk import puts millions of
+            // keys, whose scope ids are random; sorted, they touch each page once instead of a random page per
+            // key. Key ids are time-ordered (KeyID.timeOrdered), so `ids` takes them at its end (MDB_APPEND).
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(keys.count * 32)
+            for (scope, key) in keys {
+                buffer.append(contentsOf: scope.bytes)
+                buffer.append(contentsOf: key.keyID.bytes)
+            }
+            try buffer.withUnsafeBytes { raw in
+                let byScope = Self.order(keys.count, raw, at: 0)
+                let byID = Self.order(keys.count, raw, at: 16)
+                try self.environment.write { txn in
+                    for entry in byScope {
+                        let at = Int(entry.index) * 32
+                        try keys[Int(entry.index)].key.bytes.withUnsafeBytes { value in
+                            try txn.put(value, forKey: UnsafeRawBufferPointer(rebasing: raw[at..<(at + 32)]), in: self.keys)
+                        }
+                    }
+                    for entry in byID {
+                        let at = Int(entry.index) * 32
+                        try txn.put(
+                            UnsafeRawBufferPointer(rebasing: raw[at..<(at + 16)]), forKey: UnsafeRawBufferPointer(rebasing: raw[(at + 16)..<(at + 32)]),
+                            in: self.ids, append: true
+                        )
+                    }
+                }
             }
         }
+    }
+
+    /// An entry of ``order(_:_:at:)``: the first 16 bytes of its sort key as two big-endian words.
+    private struct Ordered: Comparable {
+        var high: UInt64
+        var low: UInt64
+        var index: UInt32
+        static func < (a: Ordered, b: Ordered) -> Bool { (a.high, a.low, a.index) < (b.high, b.low, b.index) }
+    }
+
+    /// The `count` 32-byte entries of `raw` in the order of their 16 bytes at `offset` (ties, which random
+    /// and time-ordered ids never make in practice, in the order given; each database's key is unique as a
+    /// whole and LMDB orders it in full).
+    private static func order(_ count: Int, _ raw: UnsafeRawBufferPointer, at offset: Int) -> [Ordered] {
+        var out = [Ordered]()
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            let at = i * 32 + offset
+            out.append(
+                Ordered(
+                    high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)),
+                    low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)), index: UInt32(i)
+                )
+            )
+        }
+        out.sort()
+        return out
     }
 
     public func destroy(_ keys: [(scope: KeyScopeID, id: KeyID)]) throws {

@@ -71,6 +71,16 @@ public struct KeyScopeID: Hashable, Sendable, Comparable {
     }
 
     public static func < (lhs: KeyScopeID, rhs: KeyScopeID) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+
+    public static func == (lhs: KeyScopeID, rhs: KeyScopeID) -> Bool { lhs.bytes == rhs.bytes }
+
+    /// Two words instead of sixteen bytes fed one by one: scope ids key every transaction's new keys.
+    public func hash(into hasher: inout Hasher) {
+        self.bytes.withUnsafeBytes { raw in
+            hasher.combine(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            hasher.combine(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
 }
 
 /// What a data key protects. One key per scope: destroying it shreds exactly that content.
@@ -134,6 +144,9 @@ public final class DataProtection: Sendable {
     private let cache = Mutex<Cache>(Cache())
     /// The most unwrapped data keys kept in memory; beyond, the cache starts over.
     static let cacheLimit = 200_000
+    /// The most new keys of one transaction that are remembered when it commits (a request's are; a bulk
+    /// import's millions are not).
+    static let cacheFillLimit = 4096
 
     private struct Cache {
         /// By key id: the key and the scope it belongs to (as given, so that a hit needs no HMAC).
@@ -466,8 +479,11 @@ public final class DataProtection: Sendable {
                 cache.byScope[scope] = nil
                 for id in ids { cache.byID[id] = nil }
             }
+            // A bulk transaction's keys are not kept: its values are not read again soon, and filling the cache
+            // with them would cost the import time and evict the keys requests use.
+            guard made.count <= Self.cacheFillLimit else { return }
             if cache.byID.count + made.count > Self.cacheLimit { cache = Cache() }
-            for entry in made.prefix(Self.cacheLimit) {
+            for entry in made {
                 cache.byID[entry.key.id] = (entry.key, entry.raw)
                 cache.byScope[entry.scope] = entry.key
             }

@@ -70,14 +70,23 @@ public final class Transaction {
     ///
     /// - Throws: ``LMDBError`` (``LMDBError/isMapFull`` when the map has no room).
     public func put(_ value: [UInt8], forKey key: [UInt8], in database: Database) throws {
-        let rc = key.withUnsafeBytes { keyBytes in
-            value.withUnsafeBytes { valueBytes in
-                var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
-                var v = MDB_val(mv_size: valueBytes.count, mv_data: UnsafeMutableRawPointer(mutating: valueBytes.baseAddress))
-                return mdb_put(self.handle, database.dbi, &k, &v, 0)
-            }
+        try key.withUnsafeBytes { keyBytes in
+            try value.withUnsafeBytes { try self.put($0, forKey: keyBytes, in: database) }
         }
-        try check(rc, "put into \(database.name)")
+    }
+
+    /// Stores the bytes `value` under the bytes `key`, replacing what was there; with `append`, as
+    /// ``append(_:forKey:in:)`` does. For callers that hold many keys in one buffer.
+    ///
+    /// - Throws: ``LMDBError`` (``LMDBError/isMapFull`` when the map has no room).
+    public func put(_ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, in database: Database, append: Bool = false) throws {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        if append {
+            let rc = mdb_put(self.handle, database.dbi, &k, &v, UInt32(MDB_APPEND))
+            if rc != MDB_KEYEXIST { return try check(rc, "append to \(database.name)") }
+        }
+        try check(mdb_put(self.handle, database.dbi, &k, &v, 0), "put into \(database.name)")
     }
 
     /// Stores `value` under `key` at the end of `database` (LMDB's `MDB_APPEND`: no search, and a full

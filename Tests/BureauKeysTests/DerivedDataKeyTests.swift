@@ -1,5 +1,6 @@
 import BureauKeys
 import Crypto
+import Foundation
 import Testing
 
 @Suite("Derived data keys")
@@ -41,6 +42,26 @@ struct DerivedDataKeyTests {
         #expect(moved.id == first.id && moved != first)
         let error = #expect(throws: KeyError.self) { try moved.open(sealed, for: self.binding) }
         #expect(error?.code == .authenticationFailed)
+    }
+
+    @Test("data key ids are time-ordered: each sorts after the one made before it, within one clock tick too, from several threads, and none repeats")
+    func timeOrderedIDs() async throws {
+        let master = MasterDataKey.generate()
+        var previous = master.newDataKey(scope: self.scope).key.id
+        for _ in 0..<20_000 {
+            let id = master.newDataKey(scope: self.scope).key.id
+            #expect(previous.bytes.lexicographicallyPrecedes(id.bytes))
+            previous = id
+        }
+        // The counter half is shared by every thread of the process: ids made concurrently still differ there.
+        let counters = await withTaskGroup(of: [UInt64].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<5_000).map { _ in UInt64(bigEndian: KeyID.timeOrdered().bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) } } }
+            return await group.reduce(into: [UInt64]()) { $0 += $1 }
+        }
+        #expect(Set(counters).count == counters.count)
+        // The first half is the clock's nanoseconds: an id says roughly when its key was made.
+        let made = Double(UInt64(bigEndian: previous.bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })) / 1e9
+        #expect(abs(made - Date().timeIntervalSince1970) < 60)
     }
 
     @Test("a salt of another master is refused naming both masters")
