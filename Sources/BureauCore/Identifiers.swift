@@ -120,8 +120,12 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     /// whole (15 digits, nothing dropped inside, no digit on either side) with a province and a real birth
     /// date: 15 digits inside a nanosecond timestamp, or joined across the dashes of a UUID, are not one.
     public static func occurs(in text: String) -> Bool {
-        // Fast path: ASCII text with fewer than 15 digits holds no number (the shortest is the 15-digit form).
-        if text.utf8.allSatisfy({ $0 < 0x80 }) && text.utf8.lazy.filter({ $0 >= 0x30 && $0 <= 0x39 }).count < 15 { return false }
+        // Fast path: text with fewer than 15 characters that may be digits holds no number (the shortest is the
+        // 15-digit form): ASCII digits, and every non-ASCII character (full-width and other digits normalise),
+        // counted by their UTF-8 lead bytes. A name or an address of a few Chinese characters stops here.
+        var candidates = 0
+        for byte in text.utf8 where (byte >= 0x30 && byte <= 0x39) || byte >= 0xC0 { candidates += 1 }
+        if candidates < 15 { return false }
         if self.digitRuns(self.normalisedDigits(of: text, droppingSeparators: true)).contains(where: self.holdsCheckedNumber) {
             return true
         }

@@ -52,8 +52,9 @@ public struct MasterDataKey: Sendable, CustomStringConvertible {
     /// - Parameter scope: the bytes naming what the key protects (the key store's scope id); the same bytes
     ///   must be given to ``dataKey(_:scope:)``.
     public func newDataKey(scope: [UInt8]) -> (key: DataKey, salt: DataKeySalt) {
-        let id = KeyID.timeOrdered()
-        let salt = DataKeySalt(master: self.id, key: id, salt: SecureRandom.bytes(DataKeySalt.saltCount))
+        let random = SecureRandom.bytes(8 + DataKeySalt.saltCount)  // one system call for both
+        let id = KeyID.timeOrdered(random: random[0..<8])
+        let salt = DataKeySalt(master: self.id, key: id, salt: random[8...])
         return (self.derive(id, salt.salt, scope: scope), salt)
     }
 

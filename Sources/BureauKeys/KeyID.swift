@@ -36,6 +36,13 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
     /// inserting at random pages, and ids made elsewhere at the same moment still differ (FORMAT.md, "Sealed
     /// field").
     public static func timeOrdered() -> KeyID {
+        var generator = SystemRandomNumberGenerator()
+        return withUnsafeBytes(of: generator.next() as UInt64) { self.timeOrdered(random: $0) }
+    }
+
+    /// A time-ordered id whose random half is the 8 bytes `random` (drawn by the caller with other random bytes).
+    static func timeOrdered(random: some Collection<UInt8>) -> KeyID {
+        precondition(random.count == 8, "the random half of a time-ordered id is 8 bytes")
         let now = UInt64(max(0, Date().timeIntervalSince1970 * 1e9))
         var last = Self.lastCounter.load(ordering: .relaxed)
         var next = max(now, last &+ 1)
@@ -45,11 +52,10 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
             last = original
             next = max(now, last &+ 1)
         }
-        var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.byteCount)
         withUnsafeBytes(of: next.bigEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: random)
         return KeyID(unchecked: bytes)
     }
     private static let lastCounter = Atomic<UInt64>(0)

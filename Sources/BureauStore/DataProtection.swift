@@ -61,26 +61,40 @@ extension KeyStore {
 /// bytes of HMAC-SHA256 under the keyed-hash secret of the scope's bytes, so that the key store names no
 /// subject, record or account number.
 public struct KeyScopeID: Hashable, Sendable, Comparable {
-    /// The 16 bytes.
-    public let bytes: [UInt8]
+    /// The 16 bytes as two big-endian words, held inline: scope ids key every transaction's new keys (a bulk
+    /// import's millions), and a dictionary of inline keys hashes and compares without following a pointer.
+    private let high: UInt64
+    private let low: UInt64
 
     /// Wraps 16 stored bytes; nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 16 else { return nil }
-        self.bytes = Array(bytes)
-    }
-
-    public static func < (lhs: KeyScopeID, rhs: KeyScopeID) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
-
-    public static func == (lhs: KeyScopeID, rhs: KeyScopeID) -> Bool { lhs.bytes == rhs.bytes }
-
-    /// Two words instead of sixteen bytes fed one by one: scope ids key every transaction's new keys.
-    public func hash(into hasher: inout Hasher) {
-        self.bytes.withUnsafeBytes { raw in
-            hasher.combine(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-            hasher.combine(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for (i, byte) in bytes.enumerated() {
+            if i < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
         }
+        self.high = high
+        self.low = low
     }
+
+    /// The first 16 of `raw`'s bytes (at least 16).
+    init(prefixOf raw: UnsafeRawBufferPointer) {
+        self.high = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        self.low = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    /// The 16 bytes.
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(16)
+        withUnsafeBytes(of: self.high.bigEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: self.low.bigEndian) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// In byte order.
+    public static func < (lhs: KeyScopeID, rhs: KeyScopeID) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
 }
 
 /// What a data key protects. One key per scope: destroying it shreds exactly that content.
@@ -269,7 +283,11 @@ public final class DataProtection: Sendable {
     }
 
     /// The id of `scope` in the key store.
-    public func scopeID(_ scope: KeyScope) -> KeyScopeID { KeyScopeID(bytes: Self.mac(self.scopeMAC, scope.bytes))! }
+    public func scopeID(_ scope: KeyScope) -> KeyScopeID {
+        var hmac = self.scopeMAC
+        hmac.update(data: scope.bytes)
+        return hmac.finalize().withUnsafeBytes { KeyScopeID(prefixOf: $0) }
+    }
 
     private static func labelled(_ label: String, _ secret: KeyedHashSecret) -> HMAC<SHA256> {
         var mac = HMAC<SHA256>(key: secret.key)
@@ -597,7 +615,7 @@ public final class KeyChanges: Sendable {
         return self.state.withLock { state -> [Made]? in
             guard !state.made.isEmpty else { return nil }
             let made = Array(state.made.values)
-            state.made = [:]
+            state.made.removeAll(keepingCapacity: true)  // the next batch fills as many
             for entry in made {
                 state.early.append(contentsOf: entry.scope.bytes)
                 state.early.append(contentsOf: entry.key.id.bytes)
