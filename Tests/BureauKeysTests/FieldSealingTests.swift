@@ -8,6 +8,18 @@ struct FieldSealingTests {
     var name: FieldBinding { FieldBinding(subject: self.subject, field: "subject.name") }
     var account: FieldBinding { FieldBinding(subject: self.subject, record: "account/91110000100000000X/L-001", field: "account.number") }
 
+    @Test("no nonce repeats: 20,000 seals of one value under one key, from four threads, each draw a nonce of their own from the pooled system randomness, and none is zero")
+    func noncesNeverRepeat() async {
+        let key = DataKey.generate()
+        let binding = FieldBinding(subject: [UInt8](repeating: 1, count: 32), field: "subject.name")
+        let nonces = await withTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<5_000).map { _ in Array(key.seal("张三", for: binding)[17..<29]) } } }
+            return await group.reduce(into: [[UInt8]]()) { $0 += $1 }
+        }
+        #expect(Set(nonces).count == 20_000)
+        #expect(!nonces.contains([UInt8](repeating: 0, count: 12)))
+    }
+
     @Test("a sealed field opens under its key and binding, and is version, key id, nonce, ciphertext, tag")
     func roundTrip() throws {
         let key = DataKey.generate()
