@@ -354,12 +354,18 @@ public final class DataProtection: Sendable {
 
     /// The data key with `id` of `scope`, for opening.
     func openingKey(_ id: KeyID, _ scope: KeyScope, _ changes: KeyChanges?, what: @autoclosure () -> String) throws -> DataKey {
-        if let changes, let key = changes.pendingKey(self.scopeID(scope)), key.id == id { return key }
+        // A report reads in a write transaction that has made no key: no keyed hash of the scope to look for one.
+        var pending: KeyScopeID?
+        if let changes, changes.hasMade {
+            let scopeID = self.scopeID(scope)
+            if let key = changes.pendingKey(scopeID), key.id == id { return key }
+            pending = scopeID
+        }
         if let hit = self.cache.withLock({ $0.byID[id] }) {
             guard hit.scope == scope else { throw Self.moved(what(), id) }
             return hit.key
         }
-        let scopeID = self.scopeID(scope)
+        let scopeID = pending ?? self.scopeID(scope)
         guard let stored = try self.keyStore.keys(of: scopeID).first(where: { $0.keyID == id }) else {
             if try self.keyStore.scope(ofKey: id) != nil { throw Self.moved(what(), id) }
             throw SealedValueError(removed: true, message: "\(what()) was removed: its data key \(id) is no longer in the key store")
@@ -593,6 +599,11 @@ public final class KeyChanges: Sendable {
         let own = self.state.withLock { state -> (key: DataKey?, shredded: Bool) in (state.made[scope]?.key, state.shredded[scope] != nil) }
         if let key = own.key { return key }
         return own.shredded ? nil : self.parent?.pendingKey(scope)
+    }
+
+    /// Whether this transaction or one it is nested in made a key (``pendingKey(_:)`` finds none otherwise).
+    var hasMade: Bool {
+        self.state.withLock { !$0.made.isEmpty } || self.parent?.hasMade == true
     }
 
     func isShredded(_ scope: KeyScopeID) -> Bool {
