@@ -253,6 +253,7 @@ let package = Package(
             name: "bureaud",
             dependencies: [
                 "BureauOperations",
+                "BureauServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
