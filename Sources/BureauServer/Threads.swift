@@ -1,3 +1,4 @@
+public import BureauStore
 import NIOCore
 import NIOPosix
 
@@ -18,5 +19,13 @@ public enum DaemonThreads {
     @discardableResult
     public static func runTasksOnEventLoops() -> Bool {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
+    /// The event loop the calling thread runs, for ``GroupCommitWriter`` to resume a request there; nil on any
+    /// other thread (bureaud's tasks on Swift's own pool, with PostgreSQL or in tests).
+    @Sendable
+    public static func submittingLoop() -> GroupCommitWriter.SubmittingLoop? {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return nil }
+        return (ObjectIdentifier(loop), { work in loop.execute(work) })
     }
 }
