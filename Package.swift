@@ -253,7 +253,6 @@ let package = Package(
             name: "bureaud",
             dependencies: [
                 "BureauOperations",
-                "BureauServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

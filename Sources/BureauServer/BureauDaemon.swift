@@ -182,7 +182,7 @@ public final class BureauDaemon: Service, Sendable {
         self.logger = logger
         self.address = "\(configuration.host):\(configuration.port)"
         self.store = try Store(folder: configuration.dataFolder, configuration: configuration.store)
-        self.writer = GroupCommitWriter(store: self.store, logger: logger, submittingLoop: DaemonThreads.submittingLoop)
+        self.writer = GroupCommitWriter(store: self.store, logger: logger)
         self.checkpoints = CheckpointPublisher(
             store: self.store, signer: try CheckpointKey.loadOrCreate(in: configuration.dataFolder, origin: configuration.logOrigin)
         )

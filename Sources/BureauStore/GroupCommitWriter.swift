@@ -20,15 +20,7 @@ public final class GroupCommitWriter: Sendable {
     private struct Pending {
         let work: @Sendable (StoreTransaction) throws -> any Sendable
         let continuation: CheckedContinuation<any Sendable, any Error>
-        /// The event loop the request was submitted from, if any (see ``SubmittingLoop``).
-        let loop: SubmittingLoop?
     }
-
-    /// The event loop a request is submitted from, when the process runs its tasks on event loops: an identity
-    /// and a way to run work there. The writer resumes each request from its own loop, all of a commit's
-    /// requests of one loop at once, so that the request goes on (and writes its answer) on the thread that
-    /// read it, instead of on whichever loop the writer's thread would hand it to.
-    public typealias SubmittingLoop = (id: ObjectIdentifier, execute: @Sendable (@escaping @Sendable () -> Void) -> Void)
 
     private struct State {
         var pending: [Pending] = []
@@ -47,16 +39,14 @@ public final class GroupCommitWriter: Sendable {
 
     private let store: Store
     private let logger: Logger
-    private let submittingLoop: @Sendable () -> SubmittingLoop?
     private let state = Mutex(State())
     private let doorbell = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
 
-    /// Starts the writer's thread over `store`; `submittingLoop` names the event loop the calling thread runs, if any.
-    public init(store: Store, logger: Logger, submittingLoop: @escaping @Sendable () -> SubmittingLoop? = { nil }) {
+    /// Starts the writer's thread over `store`.
+    public init(store: Store, logger: Logger) {
         self.store = store
         self.logger = logger
-        self.submittingLoop = submittingLoop
         let thread = Thread { [self] in self.loop() }
         thread.name = "bureau-writer"
         thread.start()
@@ -68,10 +58,9 @@ public final class GroupCommitWriter: Sendable {
     ///   (resource exhausted for a full map) or the writer is shut down (unavailable).
     public func submit<T: Sendable>(_ work: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            let loop = self.submittingLoop()
             let accepted = self.state.withLock { state in
                 if state.stopping { return false }
-                state.pending.append(Pending(work: work, continuation: continuation, loop: loop))
+                state.pending.append(Pending(work: work, continuation: continuation))
                 return true
             }
             if accepted {
@@ -156,21 +145,8 @@ public final class GroupCommitWriter: Sendable {
             state.commits += 1
             state.requests += UInt64(batch.count)
         }
-        var byLoop: [ObjectIdentifier: (execute: @Sendable (@escaping @Sendable () -> Void) -> Void, resumes: [Resume])] = [:]
         for (request, result) in zip(batch, results) {
-            if let loop = request.loop {
-                byLoop[loop.id, default: (loop.execute, [])].resumes.append(Resume(continuation: request.continuation, result: result))
-            } else {
-                request.continuation.resume(with: result)
-            }
+            request.continuation.resume(with: result)
         }
-        for (execute, resumes) in byLoop.values {
-            execute { for resume in resumes { resume.continuation.resume(with: resume.result) } }
-        }
-    }
-
-    private struct Resume: Sendable {
-        let continuation: CheckedContinuation<any Sendable, any Error>
-        let result: Result<any Sendable, any Error>
     }
 }

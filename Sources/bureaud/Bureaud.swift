@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauOperations
 
 /// bureaud: the credit bureau daemon.
+@main
 struct Bureaud: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bureaud",
@@ -22,18 +23,6 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "Disclosed reports given a line in bureaud's log: off, every, or N for one in N (default 1000; every request is in the access log anyway).")
     var requestLines: String?
     @Option(help: "A PostgreSQL store instead of LMDB: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem (schema made by `bureau store migrate`).") var store: String?
-
-    /// Whether the store is LMDB (no `--store`, no `store` in the configuration file), whose calls never wait on
-    /// a NIO future, so that bureaud's tasks may run on its event loops (PostgreSQL's may not).
-    var storeNeverWaitsOnEventLoops: Bool {
-        guard self.store == nil else { return false }
-        guard let config else { return true }
-        do {
-            return try DaemonOptions.configurationFile(at: config).string("store") == nil
-        } catch {
-            return false  // refused by run() before anything is served
-        }
-    }
 
     func run() async throws {
         let options = DaemonOptions(

@@ -40,12 +40,11 @@ struct BureaudProcess: Sendable {
 
     /// Starts bureaud in a new folder under `parent` with `checkpointKey` (the file to copy into its data folder),
     /// the server certificate `server` issued by `ca` (also the only issuer of client certificates it accepts),
-    /// the store `store` (a `--store` URL; nil for LMDB in its data folder), and `arguments` after those; waits
-    /// (30 s at most) until it listens.
+    /// the store `store` (a `--store` URL), and `arguments` after those; waits (30 s at most) until it listens.
     /// - Throws: when it cannot start, with the end of its log.
     static func start(
         in parent: String, name: String, checkpointKey: String, ca: CertificateAuthority, server: CertificateAuthority.Issued,
-        store: String?, arguments: [String] = []
+        store: String, arguments: [String] = []
     ) throws -> BureaudProcess {
         let folder = parent + "/" + name
         let fm = FileManager.default
@@ -59,8 +58,8 @@ struct BureaudProcess: Sendable {
         let pid = try ToolProcess.spawn(
             [
                 try Self.executable(), "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--data", folder + "/data",
-                "--cert", folder + "/server.pem", "--key", folder + "/server.key", "--ca", folder + "/ca.pem",
-            ] + (store.map { ["--store", $0] } ?? []) + arguments,
+                "--cert", folder + "/server.pem", "--key", folder + "/server.key", "--ca", folder + "/ca.pem", "--store", store,
+            ] + arguments,
             environment: environment, standardOutput: folder + "/stdout", standardError: folder + "/stderr"
         )
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))

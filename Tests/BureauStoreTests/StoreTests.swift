@@ -5,7 +5,6 @@ import BureauLMDB
 import BureauStoreConformance
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
@@ -118,65 +117,6 @@ struct GroupCommitWriterTests {
             for receipt in receipts {
                 #expect(logged[Int(receipt.index)].leafHash == receipt.leafHash)
             }
-        }
-    }
-
-    /// A stand-in for an event loop that holds what it is asked to run until released.
-    final class HeldLoop: Sendable {
-        let held = Mutex<[@Sendable () -> Void]>([])
-        let executes = Atomic<Int>(0)
-
-        func execute(_ work: @escaping @Sendable () -> Void) {
-            self.executes.add(1, ordering: .relaxed)
-            self.held.withLock { $0.append(work) }
-        }
-
-        func release() {
-            for work in self.held.withLock({ held in defer { held.removeAll() }; return held }) { work() }
-        }
-    }
-
-    /// The loop a test task submits from.
-    @TaskLocal static var loop: HeldLoop?
-
-    @Test("a request is resumed from the loop it was submitted from, a commit's requests of one loop at once")
-    func resumedFromTheirLoop() async throws {
-        try await withTemporaryFolder { folder in
-            let store = try Store(folder: folder)
-            let (a, b) = (HeldLoop(), HeldLoop())
-            let writer = GroupCommitWriter(store: store, logger: Logger(label: "test")) {
-                GroupCommitWriterTests.loop.map { loop in (ObjectIdentifier(loop), { work in loop.execute(work) }) }
-            }
-            final class Done: Sendable { let counts = Mutex<[String: Int]>([:]) }
-            let done = Done()
-            func count(_ source: String) -> Int { done.counts.withLock { $0[source, default: 0] } }
-            func waitUntil(_ condition: () -> Bool, releasing loop: HeldLoop? = nil) async throws {
-                let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-                while !condition() {
-                    loop?.release()
-                    guard ContinuousClock.now < deadline else { Issue.record("timed out"); return }
-                    try await Task.sleep(for: .milliseconds(2))
-                }
-            }
-            try await withThrowingDiscardingTaskGroup { group in
-                for n in 0..<50 {
-                    let (source, loop): (String, HeldLoop?) = n % 5 == 4 ? ("none", nil) : n % 2 == 0 ? ("a", a) : ("b", b)
-                    group.addTask {
-                        _ = try await GroupCommitWriterTests.$loop.withValue(loop) {
-                            try await writer.submit { txn in try txn.appendLog(entry(n)) }
-                        }
-                        done.counts.withLock { $0[source, default: 0] += 1 }
-                    }
-                }
-                // Requests from no loop are resumed at once; those of b once b runs what it holds; a's wait for a.
-                try await waitUntil { count("none") == 10 && writer.statistics.requests == 50 }
-                try await waitUntil({ count("b") == 20 }, releasing: b)
-                #expect(count("a") == 0, "a request was resumed from another loop than its own")
-                try await waitUntil({ count("a") == 20 }, releasing: a)
-            }
-            let commits = Int(writer.statistics.commits)
-            #expect(a.executes.load(ordering: .relaxed) <= commits && b.executes.load(ordering: .relaxed) <= commits)
-            await writer.shutdown()
         }
     }
 
