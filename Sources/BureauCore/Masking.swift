@@ -3,9 +3,7 @@
 public enum Masking {
     /// Resident identity number: first 6 and last 4 shown (`110105********002X`).
     public static func residentIdentifier(_ id: String) -> String {
-        let chars = Array(id)
-        guard chars.count > 10 else { return String(repeating: "*", count: chars.count) }
-        return String(chars.prefix(6)) + String(repeating: "*", count: chars.count - 10) + String(chars.suffix(4))
+        Self.keeping(id, first: 6, last: 4)
     }
 
     /// Names: the first character and a star for each other character.
@@ -16,16 +14,28 @@ public enum Masking {
 
     /// Phone numbers: first 3 and last 4.
     public static func phone(_ phone: String) -> String {
-        let chars = Array(phone)
-        guard chars.count > 7 else { return String(repeating: "*", count: chars.count) }
-        return String(chars.prefix(3)) + String(repeating: "*", count: chars.count - 7) + String(chars.suffix(4))
+        Self.keeping(phone, first: 3, last: 4)
     }
 
     /// Account and card numbers: last 4.
     public static func accountNumber(_ number: String) -> String {
-        let chars = Array(number)
-        guard chars.count > 4 else { return String(repeating: "*", count: chars.count) }
-        return String(repeating: "*", count: chars.count - 4) + String(chars.suffix(4))
+        Self.keeping(number, first: 0, last: 4)
+    }
+
+    /// `text` with its `first` and `last` characters kept and a star for each other one; all stars when it
+    /// has no more than `first + last` characters.
+    static func keeping(_ text: String, first: Int, last: Int) -> String {
+        // Printable ASCII (what identifiers, phones and account numbers are): one byte a character, so the
+        // bytes are masked in place instead of the string being split into characters (a report masks a dozen).
+        if text.utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) {
+            var bytes = Array(text.utf8)
+            let starred = bytes.count > first + last ? first..<(bytes.count - last) : 0..<bytes.count
+            for i in starred { bytes[i] = UInt8(ascii: "*") }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let chars = Array(text)
+        guard chars.count > first + last else { return String(repeating: "*", count: chars.count) }
+        return String(chars.prefix(first)) + String(repeating: "*", count: chars.count - first - last) + String(chars.suffix(last))
     }
 
     /// Addresses: province and city only.

@@ -56,6 +56,7 @@ extension Sequence<UInt8> {
     public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
+        out.reserveCapacity(2 * self.underestimatedCount)
         for b in self {
             out.append(digits[Int(b >> 4)])
             out.append(digits[Int(b & 0x0F)])

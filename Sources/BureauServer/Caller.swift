@@ -96,12 +96,11 @@ public final class CallerResolver: Sendable {
 
     /// The institution the certificate with `fingerprint` is bound to, with its licence in force on `today`.
     private static func institution(boundTo fingerprint: [UInt8], in txn: StoreSnapshot, on today: CalendarDate) throws -> Institution {
-        let hex = fingerprint.hexString
         if try txn.isRevoked(certificateFingerprint: fingerprint) {
-            throw BureauError(.unauthenticated, "certificate \(hex) was revoked")
+            throw BureauError(.unauthenticated, "certificate \(fingerprint.hexString) was revoked")
         }
         guard let institution = try txn.institution(certificateFingerprint: fingerprint) else {
-            throw BureauError(.unauthenticated, "certificate \(hex) is not bound to a registered institution")
+            throw BureauError(.unauthenticated, "certificate \(fingerprint.hexString) is not bound to a registered institution")
         }
         try institution.checkLicenceInForce(on: today)
         return institution

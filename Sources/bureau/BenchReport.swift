@@ -126,11 +126,21 @@ struct BenchLoad {
         var p50: Double
         var p99: Double
         var errors: Int
+        /// Further percentiles of the latencies (ms): p90, p99.9 and the slowest.
+        var p90: Double = 0
+        var p999: Double = 0
+        var max: Double = 0
+        /// Paced phases: how late this client sent requests after their due time (ms, p50 and p99), its own
+        /// timers' and scheduling's share, which no server change removes.
+        var late: (p50: Double, p99: Double)? = nil
         /// The server's CPU time (user + system) per request in microseconds, when its process could be read.
         var serverCPU: Double? = nil
         /// The time the server's threads spent runnable but waiting for a CPU (the scheduler's run queue),
         /// per request in microseconds: what the machine's other load adds to latency.
         var serverWait: Double? = nil
+        /// The server threads' context switches per request (voluntary and not): each is a thread put to sleep
+        /// or woken, what a request costs beyond its work when it comes alone.
+        var serverSwitches: Double? = nil
         /// This client's own CPU time per request in microseconds: with client and server on one machine, they
         /// share its CPUs, and a rate is set by the two together.
         var clientCPU: Double? = nil
@@ -142,6 +152,15 @@ struct BenchLoad {
                    serverWait.map { String(format: ", waiting for a CPU %5.0f us/req", $0) } ?? "",
                    clientCPU.map { String(format: "   client CPU %5.0f us/req", $0) } ?? "",
                    errors > 0 ? "   \(errors) errors" : "")
+        }
+
+        /// The phase's row of the latency table: p50, p90, p99, p99.9 and max in ms, and for a paced phase how
+        /// late the client sent.
+        func percentiles(_ label: String) -> String {
+            String(format: "%@ %7.2f %7.2f %7.2f %7.2f %7.2f%@%@",
+                   label.padding(toLength: 24, withPad: " ", startingAt: 0), p50, p90, p99, p999, max,
+                   serverSwitches.map { String(format: "   server context switches %.1f/req", $0) } ?? "",
+                   late.map { String(format: "   sent late p50 %.2f, p99 %.2f", $0.p50, $0.p99) } ?? "")
         }
     }
 
@@ -157,16 +176,18 @@ struct BenchLoad {
     ) async throws -> Figures {
         let counters = Counters()
         let started = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        let measured = try await withThrowingTaskGroup(of: (latencies: [Double], late: [Double]).self) { group in
             for worker in 0..<self.concurrency {
                 group.addTask {
                     var mine: [Double] = []
+                    var late: [Double] = []
                     while true {
                         let n = counters.next.add(1, ordering: .relaxed).oldValue
                         if n >= requests { break }
                         if let pace {
                             let due = started.advanced(by: .seconds(Double(n) / pace))
                             if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                            late.append((ContinuousClock.now - due) / .milliseconds(1))
                         }
                         let t0 = ContinuousClock.now
                         do {
@@ -176,15 +197,26 @@ struct BenchLoad {
                         }
                         mine.append((ContinuousClock.now - t0) / .milliseconds(1))
                     }
-                    return mine
+                    return (mine, late)
                 }
             }
-            return try await group.reduce(into: [Double]()) { $0 += $1 }
+            return try await group.reduce(into: (latencies: [Double](), late: [Double]())) { $0.latencies += $1.latencies; $0.late += $1.late }
         }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
-        let sorted = latencies.sorted()
-        func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        return Figures(rate: Double(requests) / seconds, p50: percentile(0.50), p99: percentile(0.99), errors: counters.errors.load(ordering: .relaxed))
+        let sorted = measured.latencies.sorted()
+        let late = measured.late.sorted()
+        var figures = Figures(
+            rate: Double(requests) / seconds, p50: Self.percentile(sorted, 0.50), p99: Self.percentile(sorted, 0.99),
+            errors: counters.errors.load(ordering: .relaxed)
+        )
+        (figures.p90, figures.p999, figures.max) = (Self.percentile(sorted, 0.90), Self.percentile(sorted, 0.999), sorted.last ?? 0)
+        if pace != nil { figures.late = (Self.percentile(late, 0.50), Self.percentile(late, 0.99)) }
+        return figures
+    }
+
+    /// The `p` quantile of ascending `sorted` (nearest rank), 0 when empty.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
     }
 }
 
@@ -266,6 +298,23 @@ struct ProcessCPU: Sendable {
             }
         }
         return Double(nanoseconds) / 1e9
+    }
+
+    /// Context switches of the processes' threads so far (voluntary and involuntary, from
+    /// `/proc/PID/task/TID/status`), nil when they cannot be read.
+    func contextSwitches() -> Double? {
+        var switches = 0
+        for pid in self.pids {
+            guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+            for thread in threads {
+                guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8) else { continue }
+                // "voluntary_ctxt_switches:\tN" and "nonvoluntary_ctxt_switches:\tN"
+                for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                    switches += line.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+                }
+            }
+        }
+        return Double(switches)
     }
 
     /// This process.
@@ -435,11 +484,13 @@ extension Bench {
             /// A phase with the server's CPU time per request measured around it.
             func timed(_ requests: Int, pace: Double? = nil, _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void) async throws -> BenchLoad.Figures {
                 let (before, waitedBefore, ownBefore) = (process?.seconds(), process?.runQueueWait(), ProcessCPU.own.seconds())
+                let switchesBefore = process?.contextSwitches()
                 var figures = try await load.phase(clients, requests: requests, pace: pace, call)
                 // Only with bureaud in a process of its own: in this one, the server's CPU would be counted too.
                 if process != nil, let ownBefore, let own = ProcessCPU.own.seconds() { figures.clientCPU = (own - ownBefore) * 1e6 / Double(requests) }
                 if let before, let after = process?.seconds() { figures.serverCPU = (after - before) * 1e6 / Double(requests) }
                 if let waitedBefore, let waited = process?.runQueueWait() { figures.serverWait = (waited - waitedBefore) * 1e6 / Double(requests) }
+                if let switchesBefore, let switches = process?.contextSwitches() { figures.serverSwitches = (switches - switchesBefore) / Double(requests) }
                 return figures
             }
 
@@ -451,11 +502,15 @@ extension Bench {
             let audited = try await timed(requests, report)
             let after = statistics?()
             let paced = try await timed(max(1000, requests / 3), pace: audited.rate / 3, report)
+            // The same pace with the cheapest call: the latency the transport, both processes' scheduling and this
+            // client add, which no change to the report path can remove.
+            let pacedPing = try await timed(max(1000, requests / 3), pace: audited.rate / 3, ping)
 
             print("bureau bench report: \(requests) requests a phase, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
             print(empty.line("empty RPC (ping)"))
             print(audited.line("audited report"))
             print(paced.line("audited, paced at 1/3"))
+            print(pacedPing.line("ping, paced the same"))
             print(String(format: "ratio audited/empty: %.2f", audited.rate / empty.rate))
             if let emptyCPU = empty.serverCPU, let auditedCPU = audited.serverCPU {
                 print(String(format: "server CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
@@ -463,6 +518,11 @@ extension Bench {
             if let emptyCPU = empty.clientCPU, let auditedCPU = audited.clientCPU {
                 print(String(format: "client CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
             }
+            print("latency (ms)                 p50     p90     p99   p99.9     max")
+            print(empty.percentiles("empty RPC (ping)"))
+            print(audited.percentiles("audited report"))
+            print(paced.percentiles("audited, paced at 1/3"))
+            print(pacedPing.percentiles("ping, paced the same"))
             if let before, let after {
                 let batches = after.commits - before.commits
                 let batch = batches == 0 ? 0 : Double(after.requests - before.requests) / Double(batches)

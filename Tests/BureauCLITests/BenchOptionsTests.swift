@@ -62,6 +62,28 @@ struct BenchOptionsTests {
         #expect(line.contains("client CPU   150 us/req"))
     }
 
+    @Test("the latency table: p50 to the slowest call, context switches, how late a paced client sent")
+    func latencyTable() throws {
+        var figures = BenchLoad.Figures(rate: 1000, p50: 1, p99: 2, errors: 0)
+        (figures.p90, figures.p999, figures.max) = (1.5, 3, 4.25)
+        #expect(figures.percentiles("audited report") == "audited report              1.00    1.50    2.00    3.00    4.25")
+        figures.serverSwitches = 2.5
+        figures.late = (0.1, 0.9)
+        #expect(
+            figures.percentiles("audited, paced at 1/3")
+                == "audited, paced at 1/3       1.00    1.50    2.00    3.00    4.25   server context switches 2.5/req   sent late p50 0.10, p99 0.90"
+        )
+        let sorted = (1...1000).map(Double.init)
+        #expect(BenchLoad.percentile(sorted, 0.5) == 501)
+        #expect(BenchLoad.percentile(sorted, 0.999) == 1000)
+        #expect(BenchLoad.percentile([], 0.99) == 0)
+        // A sleep puts this thread to sleep: a voluntary context switch, counted.
+        let before = try #require(ProcessCPU.own.contextSwitches())
+        for _ in 0..<5 { usleep(1000) }
+        #expect(try #require(ProcessCPU.own.contextSwitches()) >= before + 5)
+        #expect(ProcessCPU(pid: Int32.max).contextSwitches() == nil)
+    }
+
     @Test("bad bench options are refused", arguments: [
         ["--server", "127.0.0.1"], ["--server", "127.0.0.1:0"], ["--server", ":50051"], ["--server", "127.0.0.1:x"],
         ["--identifiers", "people.txt"], ["--server-pid", "1"], ["--server", "127.0.0.1:1", "--cert", "bank.crt"],

@@ -14,6 +14,32 @@ struct MaskingTests {
         #expect(Masking.accountNumber("123") == "***")
         #expect(Masking.address(Address(province: "北京市", city: "北京市", detail: "东城区 18 号")) == Address(province: "北京市", city: "北京市", detail: ""))
     }
+
+    /// The rules as first written, character by character.
+    static func reference(_ text: String, first: Int, last: Int) -> String {
+        let chars = Array(text)
+        guard chars.count > first + last else { return String(repeating: "*", count: chars.count) }
+        return String(chars.prefix(first)) + String(repeating: "*", count: chars.count - first - last) + String(chars.suffix(last))
+    }
+
+    @Test("the masks count characters, not bytes: ASCII, CJK, combining marks, CR LF, emoji, every length")
+    func charactersNotBytes() {
+        let samples = [
+            "", "1", "12345", "11010519491231002X", "110105194912310", "13812345678", "+86 138 1234 5678", "6222020200112233",
+            "账户一二三四五六", "é1234567890", "e\u{301}1234567890", "12\r\n34567890", "\r\n\r\n\r\n\r\n\r\n", "👩‍👩‍👧1234567", "\t123456789012",
+        ]
+        for text in samples {
+            #expect(Masking.residentIdentifier(text) == Self.reference(text, first: 6, last: 4), "\(text.debugDescription)")
+            #expect(Masking.phone(text) == Self.reference(text, first: 3, last: 4), "\(text.debugDescription)")
+            #expect(Masking.accountNumber(text) == Self.reference(text, first: 0, last: 4), "\(text.debugDescription)")
+        }
+        for length in 0...24 {
+            let digits = String((0..<length).map { Character(String($0 % 10)) })
+            #expect(Masking.residentIdentifier(digits) == Self.reference(digits, first: 6, last: 4))
+            #expect(Masking.phone(digits) == Self.reference(digits, first: 3, last: 4))
+            #expect(Masking.accountNumber(digits) == Self.reference(digits, first: 0, last: 4))
+        }
+    }
 }
 
 @Suite("Purpose decides disclosure")
