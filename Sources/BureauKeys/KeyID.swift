@@ -35,10 +35,7 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
     /// has not moved on) and 8 random bytes, so that a key store keyed by id appends at its end instead of
     /// inserting at random pages, and ids made elsewhere at the same moment still differ (FORMAT.md, "Sealed
     /// field").
-    public static func timeOrdered() -> KeyID {
-        var generator = SystemRandomNumberGenerator()
-        return withUnsafeBytes(of: generator.next() as UInt64) { self.timeOrdered(random: $0) }
-    }
+    public static func timeOrdered() -> KeyID { self.timeOrdered(random: SecureRandom.bytes(8)) }
 
     /// A time-ordered id whose random half is the 8 bytes `random` (drawn by the caller with other random bytes).
     static func timeOrdered(random: some Collection<UInt8>) -> KeyID {
