@@ -65,14 +65,20 @@ public struct FieldBinding: Hashable, Sendable, CustomStringConvertible {
 
     /// The canonical bytes: `u32be(len) subject | u32be(len) record | u32be(len) field`.
     public var encoded: [UInt8] {
-        let field = Array(self.field.utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(12 + self.subject.count + self.record.count + field.count)
-        for part in [self.subject, self.record, field] {
-            out.appendBigEndian(UInt32(part.count))
-            out.append(contentsOf: part)
-        }
+        self.append(to: &out)
         return out
+    }
+
+    /// Appends ``encoded`` to `out`.
+    func append(to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + 12 + self.subject.count + self.record.count + self.field.utf8.count)
+        out.appendBigEndian(UInt32(self.subject.count))
+        out.append(contentsOf: self.subject)
+        out.appendBigEndian(UInt32(self.record.count))
+        out.append(contentsOf: self.record)
+        out.appendBigEndian(UInt32(self.field.utf8.count))
+        out.append(contentsOf: self.field.utf8)
     }
 
     /// Names the field and the subject's keyed hash; the record key is left out (it may carry a
@@ -121,20 +127,21 @@ extension DataKey {
     ///   - binding: its subject, record and field; the same binding must be given to ``open(_:for:)``.
     /// - Returns: the sealed field, ``SealedField/overhead`` bytes longer than `plaintext`.
     public func seal(_ plaintext: [UInt8], for binding: FieldBinding) -> [UInt8] {
-        var header: [UInt8] = [SealedField.version]
-        header.append(contentsOf: self.id.bytes)
+        var associated: [UInt8] = [SealedField.version]
+        associated.append(contentsOf: self.id.bytes)
+        binding.append(to: &associated)
         let box: AES.GCM.SealedBox
         do {
-            // The nonce in one system call (AES.GCM.Nonce() makes two).
-            box = try AES.GCM.seal(plaintext, using: self.key, nonce: AES.GCM.Nonce(data: SecureRandom.bytes(12)), authenticating: header + binding.encoded)
+            // The nonce from the pooled generator (AES.GCM.Nonce() makes two system calls).
+            box = try AES.GCM.seal(plaintext, using: self.key, nonce: AES.GCM.Nonce(data: SecureRandom.bytes(12)), authenticating: associated)
         } catch {
             preconditionFailure("AES-GCM with a 256-bit key and a 12-byte nonce cannot fail: \(error)")
         }
-        var out = header
+        // The combined box is nonce || ciphertext || tag: what follows the header.
+        var out = [UInt8]()
         out.reserveCapacity(plaintext.count + SealedField.overhead)
-        out.append(contentsOf: box.nonce)
-        out.append(contentsOf: box.ciphertext)
-        out.append(contentsOf: box.tag)
+        out.append(contentsOf: associated[0..<SealedField.headerCount])
+        box.combined!.withUnsafeBytes { out.append(contentsOf: $0) }  // a 12-byte nonce: never nil
         return out
     }
 
@@ -159,12 +166,9 @@ extension DataKey {
         }
         let h = SealedField.headerCount
         do {
-            let box = try AES.GCM.SealedBox(
-                nonce: AES.GCM.Nonce(data: sealed[h..<(h + 12)]),
-                ciphertext: sealed[(h + 12)..<(sealed.count - 16)],
-                tag: sealed[(sealed.count - 16)...]
-            )
-            return Array(try AES.GCM.open(box, using: self.key, authenticating: Array(sealed[0..<h]) + binding.encoded))
+            var associated = Array(sealed[0..<h])
+            binding.append(to: &associated)
+            return Array(try AES.GCM.open(AES.GCM.SealedBox(combined: sealed[h...]), using: self.key, authenticating: associated))
         } catch {
             throw KeyError(.authenticationFailed, "\(binding) does not open under data key \(self.id): it was altered, or it belongs to another subject, record or field")
         }

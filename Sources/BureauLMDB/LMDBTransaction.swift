@@ -26,6 +26,8 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     }
 
     /// A nested LMDB transaction with its own ``KeyChanges``, handed to this one's only when it succeeds.
+    func offer(_ prepared: PreparedFile?) { self.values.offer(prepared) }
+
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
         let child = self.changes?.child()
         let result = try self.txn.nested { nested in try body(LMDBTransaction(nested, self.databases, self.protection, child)) }
@@ -152,7 +154,7 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     /// - Throws: ``BureauError`` (already exists) when the furnisher filed the same record id on another file.
     func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
-        let (recordKey, indexKey) = self.protection.recordKeys(key, reference)
+        let (recordKey, indexKey) = self.values.recordKeys(key, reference)
         if let owner = try self.txn.withValue(forKey: indexKey, in: self.databases.furnisherIndex, { SubjectKey(bytes: Array($0)) }), owner != key {
             throw BureauError(.alreadyExists, "\(reference.kind.rawValue) \(reference.recordID) is already on another file of this furnisher")
         }

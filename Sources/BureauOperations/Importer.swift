@@ -80,7 +80,9 @@ public struct Importer: Sendable {
             defer { parsing?.wait() }
             func write(_ parsed: ParsedBatch) throws {
                 for (i, result) in parsed.wait().enumerated() {
-                    let (key, subject) = try result.get()
+                    let (key, subject, prepared) = try result.get()
+                    txn.offer(prepared)
+                    defer { txn.offer(nil) }
                     do {
                         try txn.furnish(subject, as: key, catalogue: catalogue)
                     } catch let error as BureauError {
@@ -122,7 +124,7 @@ public struct Importer: Sendable {
         // waiting on `done` (``wait()``): the semaphore orders the two threads' accesses.
         let lines: [(number: Int, line: [UInt8])]
         let bytesRead: Int
-        private var results: [Result<(SubjectKey, FurnishedSubject), LineError>] = []
+        private var results: [Result<Line, LineError>] = []
         private let done = DispatchSemaphore(value: 0)
 
         init(lines: [(number: Int, line: [UInt8])], bytesRead: Int) {
@@ -130,28 +132,33 @@ public struct Importer: Sendable {
             self.bytesRead = bytesRead
         }
 
-        func finish(_ results: [Result<(SubjectKey, FurnishedSubject), LineError>]) {
+        func finish(_ results: [Result<Line, LineError>]) {
             self.results = results
             self.done.signal()
         }
 
         /// The results, in line order, once the parsing job has finished.
         @discardableResult
-        func wait() -> [Result<(SubjectKey, FurnishedSubject), LineError>] {
+        func wait() -> [Result<Line, LineError>] {
             self.done.wait()
             self.done.signal()  // later waits return at once
             return self.results
         }
     }
 
-    /// Decodes and validates `batch` on every core; the results are in line order.
+    /// A line decoded and validated: its file's key, the subject, and its values sealed ahead for the case
+    /// that its file is new (``PreparedFile``).
+    private typealias Line = (key: SubjectKey, subject: FurnishedSubject, prepared: PreparedFile?)
+
+    /// Decodes, validates and prepares `batch` on every core but the writer's; the results are in line order.
     private func parse(
         _ batch: [(number: Int, line: [UInt8])], furnishers: [String: Furnishing]
-    ) -> [Result<(SubjectKey, FurnishedSubject), LineError>] {
-        var results = [Result<(SubjectKey, FurnishedSubject), LineError>](
+    ) -> [Result<Line, LineError>] {
+        var results = [Result<Line, LineError>](
             repeating: .failure(LineError(line: 0, message: "")), count: batch.count
         )
-        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, batch.count / 64))
+        // One core is the writer's: a worker more would take CPU from the writer, which sets the pace.
+        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount - 1), max(1, batch.count / 64))
         results.withUnsafeMutableBufferPointer { buffer in
             // Each worker writes only its own stripe of indexes.
             nonisolated(unsafe) let out = buffer
@@ -169,7 +176,7 @@ public struct Importer: Sendable {
 
     private func parse(
         _ line: [UInt8], number: Int, decoder: JSONDecoder, furnishers: [String: Furnishing]
-    ) -> Result<(SubjectKey, FurnishedSubject), LineError> {
+    ) -> Result<Line, LineError> {
         let subjectLine: SubjectLine
         if let read = SubjectLineParser.parse(line) {
             subjectLine = read
@@ -186,7 +193,8 @@ public struct Importer: Sendable {
         }
         do throws(BureauError) {
             let subject = try furnishing.validate(subjectLine.submitted, at: "subject")
-            return .success((self.store.key(for: subject.identifier), subject))
+            let key = self.store.key(for: subject.identifier)
+            return .success((key, subject, self.store.backend.protection.prepare(subject, as: key)))
         } catch {
             return .failure(LineError(line: number, message: error.message))
         }

@@ -29,6 +29,8 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
     }
 
     /// A savepoint: when `body` throws, PostgreSQL rolls back to it and this transaction goes on.
+    func offer(_ prepared: PreparedFile?) { self.values.offer(prepared) }
+
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
         let name = "bureau_\(self.depth + 1)"
         try self.connection.run("SAVEPOINT \(name)")

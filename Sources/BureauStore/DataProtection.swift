@@ -272,14 +272,29 @@ public final class DataProtection: Sendable {
     /// Both keys of a record, with one token computation: its ``recordKey(_:_:)`` and ``recordIndexKey(_:)``.
     public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
         let token = self.recordToken(reference)
-        let furnisher = Array(reference.furnisher.value.utf8)
         let kind = RecordKeyBytes.kindByte(reference.kind)
-        return (subject.bytes + [kind] + furnisher + token, furnisher + [kind] + token)
+        var record = subject.bytes
+        record.reserveCapacity(32 + 1 + 18 + 16)
+        record.append(kind)
+        record.append(contentsOf: reference.furnisher.value.utf8)
+        record.append(contentsOf: token)
+        var index = [UInt8]()
+        index.reserveCapacity(18 + 1 + 16)
+        index.append(contentsOf: reference.furnisher.value.utf8)
+        index.append(kind)
+        index.append(contentsOf: token)
+        return (record, index)
     }
 
     /// The 16-byte token of a record id.
     public func recordToken(_ reference: RecordReference) -> [UInt8] {
-        Self.mac(self.recordMAC, [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + [0] + Array(reference.recordID.utf8))
+        var input = [UInt8]()
+        input.reserveCapacity(1 + 18 + 1 + reference.recordID.utf8.count)
+        input.append(RecordKeyBytes.kindByte(reference.kind))
+        input.append(contentsOf: reference.furnisher.value.utf8)
+        input.append(0)
+        input.append(contentsOf: reference.recordID.utf8)
+        return Self.mac(self.recordMAC, input)
     }
 
     /// The id of `scope` in the key store.
@@ -299,7 +314,7 @@ public final class DataProtection: Sendable {
     private static func mac(_ labelled: HMAC<SHA256>, _ bytes: [UInt8]) -> [UInt8] {
         var hmac = labelled
         hmac.update(data: bytes)
-        return Array(hmac.finalize().prefix(16))
+        return hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) }
     }
 
     // MARK: Keys
@@ -311,7 +326,7 @@ public final class DataProtection: Sendable {
     ///   look up; a key left from an interrupted write would simply stay unused.
     func sealingKey(_ scope: KeyScope, _ changes: KeyChanges, fresh: Bool = false) throws -> DataKey {
         let id = self.scopeID(scope)
-        if let key = changes.pendingKey(id) { return key }
+        if let key = try self.pendingKey(id, changes) { return key }
         if !fresh, !changes.isShredded(id) {
             if !self.keyStore.isShared, let key = self.cache.withLock({ $0.byScope[id] }) { return key }
             if let stored = try self.keyStore.keys(of: id).first {
@@ -321,12 +336,29 @@ public final class DataProtection: Sendable {
                 return key
             }
         }
-        // Derived, not wrapped: no KEK call (no token call) per new key, and a 65-byte row in the key store.
-        let (key, salt) = self.master.newDataKey(scope: id.bytes)
-        if changes.add(key, StoredDataKey(salt), scope: id, raw: scope) >= self.persistEarlyCount {
+        let (key, salt) = self.newDataKey(scope: id)
+        try self.added(StoredDataKey(salt), scope: id, raw: scope, changes) { key }
+        return key
+    }
+
+    /// The key the transaction of `changes` (or one it is nested in) made for the scope `id`, if any.
+    private func pendingKey(_ id: KeyScopeID, _ changes: KeyChanges) throws -> DataKey? {
+        guard let made = changes.pending(id) else { return nil }
+        return try made.remembered?.key ?? self.unwrap(made.stored, scope: id)
+    }
+
+    /// A new data key of the scope `id`: derived, not wrapped (no KEK call, no token call, per new key, and a
+    /// 65-byte row in the key store).
+    func newDataKey(scope id: KeyScopeID) -> (key: DataKey, salt: DataKeySalt) {
+        self.master.newDataKey(scope: id.bytes)
+    }
+
+    /// Records a key made for `scope` in the transaction of `changes` (put in the key store before it
+    /// commits); `key` gives the key itself when the transaction keeps it (``KeyChanges/Made/remembered``).
+    func added(_ stored: StoredDataKey, scope id: KeyScopeID, raw scope: KeyScope, _ changes: KeyChanges, key: () -> DataKey?) throws {
+        if changes.add(stored, scope: id, remember: { key().map { ($0, scope) } }) >= self.persistEarlyCount {
             try self.persistEarly(changes)
         }
-        return key
     }
 
     /// How many new keys a transaction holds before they are put in the key store ahead of its commit (a bulk
@@ -358,7 +390,7 @@ public final class DataProtection: Sendable {
         var pending: KeyScopeID?
         if let changes, changes.hasMade {
             let scopeID = self.scopeID(scope)
-            if let key = changes.pendingKey(scopeID), key.id == id { return key }
+            if let key = try self.pendingKey(scopeID, changes), key.id == id { return key }
             pending = scopeID
         }
         if let hit = self.cache.withLock({ $0.byID[id] }) {
@@ -383,7 +415,7 @@ public final class DataProtection: Sendable {
 
     /// The data key `stored` holds for `scope`: derived from the master and its salt, or (a key store written
     /// before derived keys) unwrapped by the KEK.
-    private func unwrap(_ stored: StoredDataKey, scope: KeyScopeID) throws -> DataKey {
+    func unwrap(_ stored: StoredDataKey, scope: KeyScopeID) throws -> DataKey {
         if let salt = stored.salt {
             do {
                 return try self.master.dataKey(salt, scope: scope.bytes)
@@ -496,20 +528,20 @@ public final class DataProtection: Sendable {
     /// are kept and destroyed at the next commit (``pendingDestruction``); until then the shred covers this
     /// store but not older backups.
     public func committed(_ changes: KeyChanges) {
-        let made = changes.made
+        // A bulk transaction's keys are not kept: its values are not read again soon, and filling the cache
+        // with them would cost the import time and evict the keys requests use.
+        let made = changes.madeCount <= Self.cacheFillLimit ? changes.made : []
         let shredded = changes.shredded
         self.cache.withLock { cache in
             for (scope, ids) in shredded {
                 cache.byScope[scope] = nil
                 for id in ids { cache.byID[id] = nil }
             }
-            // A bulk transaction's keys are not kept: its values are not read again soon, and filling the cache
-            // with them would cost the import time and evict the keys requests use.
-            guard made.count <= Self.cacheFillLimit else { return }
             if cache.byID.count + made.count > Self.cacheLimit { cache = Cache() }
             for entry in made {
-                cache.byID[entry.key.id] = (entry.key, entry.raw)
-                cache.byScope[entry.scope] = entry.key
+                guard let (key, raw) = entry.remembered else { continue }
+                cache.byID[key.id] = (key, raw)
+                cache.byScope[entry.scope] = key
             }
         }
         let due = self.undestroyed.withLock { $0 } + shredded.flatMap { scope, ids in ids.map { (scope, $0) } }
@@ -551,10 +583,13 @@ public final class DataProtection: Sendable {
 /// request that is undone destroys nothing.
 public final class KeyChanges: Sendable {
     struct Made: Sendable {
-        var key: DataKey
         var stored: StoredDataKey
         var scope: KeyScopeID
-        var raw: KeyScope
+        /// The key and what it protects, kept for a transaction's first ``DataProtection/cacheFillLimit`` keys
+        /// (what its commit puts in the cache); beyond, a key is derived again from `stored` when it is
+        /// needed before the commit (rarely: a bulk import seals each scope once). Millions of keys held
+        /// as one stored value each take a fraction of the memory, and of the time to free.
+        var remembered: (key: DataKey, raw: KeyScope)?
     }
 
     private struct State {
@@ -562,6 +597,8 @@ public final class KeyChanges: Sendable {
         var shredded: [KeyScopeID: Set<KeyID>] = [:]
         /// Scope id (16) + key id (16) of each key put in the key store before the commit, packed.
         var early: [UInt8] = []
+        /// The file the writer is about to furnish, sealed ahead (``PreparedFile``).
+        var prepared: PreparedFile?
     }
 
     private let state = Mutex(State())
@@ -595,13 +632,24 @@ public final class KeyChanges: Sendable {
     public init() { self.parent = nil }
     private init(parent: KeyChanges) { self.parent = parent }
 
-    func pendingKey(_ scope: KeyScopeID) -> DataKey? {
-        let own = self.state.withLock { state -> (key: DataKey?, shredded: Bool) in (state.made[scope]?.key, state.shredded[scope] != nil) }
-        if let key = own.key { return key }
-        return own.shredded ? nil : self.parent?.pendingKey(scope)
+    /// The key made for `scope` in this transaction or one it is nested in.
+    func pending(_ scope: KeyScopeID) -> Made? {
+        let own = self.state.withLock { state -> (made: Made?, shredded: Bool) in (state.made[scope], state.shredded[scope] != nil) }
+        if let made = own.made { return made }
+        return own.shredded ? nil : self.parent?.pending(scope)
     }
 
-    /// Whether this transaction or one it is nested in made a key (``pendingKey(_:)`` finds none otherwise).
+    /// Offers the values of the file written next, sealed ahead; nil withdraws the offer.
+    func offer(_ prepared: PreparedFile?) {
+        self.state.withLock { $0.prepared = prepared }
+    }
+
+    /// The file offered (``offer(_:)``) to this transaction or the one it is nested in.
+    var prepared: PreparedFile? {
+        self.state.withLock { $0.prepared } ?? self.parent?.prepared
+    }
+
+    /// Whether this transaction or one it is nested in made a key (``pending(_:)`` finds none otherwise).
     var hasMade: Bool {
         self.state.withLock { !$0.made.isEmpty } || self.parent?.hasMade == true
     }
@@ -612,9 +660,10 @@ public final class KeyChanges: Sendable {
 
     /// Adds a key made in this transaction; returns how many it holds, or 0 for a nested transaction
     /// (whose keys are never put in the key store before its parent commits).
-    func add(_ key: DataKey, _ stored: StoredDataKey, scope: KeyScopeID, raw: KeyScope) -> Int {
+    func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> Int {
         self.state.withLock { state in
-            state.made[scope] = Made(key: key, stored: stored, scope: scope, raw: raw)
+            let remembered = state.made.count < DataProtection.cacheFillLimit ? remember() : nil
+            state.made[scope] = Made(stored: stored, scope: scope, remembered: remembered)
             return self.parent == nil ? state.made.count : 0
         }
     }
@@ -629,7 +678,7 @@ public final class KeyChanges: Sendable {
             state.made.removeAll(keepingCapacity: true)  // the next batch fills as many
             for entry in made {
                 state.early.append(contentsOf: entry.scope.bytes)
-                state.early.append(contentsOf: entry.key.id.bytes)
+                state.early.append(contentsOf: entry.stored.keyID.bytes)
             }
             return made
         }
@@ -649,6 +698,11 @@ public final class KeyChanges: Sendable {
             state.made[scope] = nil
             state.shredded[scope, default: []].formUnion(stored)
         }
+    }
+
+    /// How many keys ``made`` holds.
+    var madeCount: Int {
+        self.parent == nil ? self.state.withLock { $0.made.count } : self.made.count
     }
 
     /// The keys made, this transaction's and (for a nested one) its parents', the newest per scope.

@@ -59,6 +59,9 @@ public protocol ReadWriteStoreTransaction: ReadOnlyStoreTransaction, CreditFileW
     /// Runs `body` in a transaction nested in this one (a savepoint): when `body` throws, its changes
     /// alone are undone and this transaction goes on. The group-commit writer runs each request in one.
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T
+    /// Offers the values of the subject furnished next, sealed ahead on another thread
+    /// (``DataProtection/prepare(_:as:)``, a bulk import's); nil withdraws the offer.
+    func offer(_ prepared: PreparedFile?)
 }
 
 /// A read-write transaction of whichever backend the store runs on (the type services write against).

@@ -47,6 +47,12 @@ public struct StoredValues {
         }
     }
 
+    /// Offers the values of the file written next, sealed ahead on another thread (``PreparedFile``); nil
+    /// withdraws the offer.
+    public func offer(_ prepared: PreparedFile?) {
+        self.changes?.offer(prepared)
+    }
+
     /// Destroys `scope`'s data key when this transaction commits: what it sealed, in this store and in every
     /// backup, can no longer be opened.
     public func shred(_ scope: KeyScope) throws {
@@ -58,28 +64,55 @@ public struct StoredValues {
 
     /// A file's identity sources (the `subjects` value).
     public func sealIdentity(_ sources: [IdentitySource], of subject: SubjectKey, fresh: Bool = false) throws -> [UInt8] {
-        try self.seal(try RecordCodec.encode(sources), scope: .identity(subject), binding: FieldBinding(subject: subject.bytes, field: "identity"), fresh: fresh)
+        if fresh, let changes, let prepared = changes.prepared, prepared.subject == subject, prepared.sources == sources {
+            return try self.protection.adopt(prepared.identity, changes)
+        }
+        return try self.seal(try RecordCodec.encode(sources), scope: .identity(subject), binding: Self.identityBinding(subject), fresh: fresh)
     }
 
     public func openIdentity(_ bytes: UnsafeRawBufferPointer, of subject: SubjectKey) throws -> [IdentitySource] {
-        let plain = try self.open(bytes, scope: .identity(subject), binding: FieldBinding(subject: subject.bytes, field: "identity"))
+        let plain = try self.open(bytes, scope: .identity(subject), binding: Self.identityBinding(subject))
         return try plain.withUnsafeBytes { try RecordCodec.decodeIdentity($0) }
+    }
+
+    static func identityBinding(_ subject: SubjectKey) -> FieldBinding { FieldBinding(subject: subject.bytes, field: "identity") }
+
+    /// Both store keys of a record (``DataProtection/recordKeys(_:_:)``), taken from the file offered to the
+    /// transaction when it prepared them (``PreparedFile``).
+    public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
+        if let prepared = self.changes?.prepared, prepared.subject == subject, let record = prepared.record(reference) {
+            return (record.recordKey, record.indexKey)
+        }
+        return self.protection.recordKeys(subject, reference)
     }
 
     /// A record (the `records` value) under its stored key (``DataProtection/recordKey(_:_:)``); the record id,
     /// which the key holds only as a token, is sealed with it.
     public func sealRecord(_ record: CreditRecord, of subject: SubjectKey, recordKey: [UInt8], fresh: Bool = false) throws -> [UInt8] {
+        if fresh, let changes, let prepared = changes.prepared, prepared.subject == subject, let ready = prepared.record(record.reference),
+            ready.recordKey == recordKey, ready.record == record
+        {
+            return try self.protection.adopt(ready.seal, changes)
+        }
+        return try self.seal(Self.recordPlaintext(record), scope: .record(recordKey), binding: Self.recordBinding(subject, recordKey), fresh: fresh)
+    }
+
+    /// What a record's sealed value holds: its record id, then its encoding.
+    static func recordPlaintext(_ record: CreditRecord) -> [UInt8] {
         var w = BinaryWriter(format: RecordCodec.format)
         w.string(record.reference.recordID)
-        let plain = w.bytes + RecordCodec.encode(record)
-        return try self.seal(plain, scope: .record(recordKey), binding: FieldBinding(subject: subject.bytes, record: recordKey, field: "record"), fresh: fresh)
+        return w.bytes + RecordCodec.encode(record)
+    }
+
+    static func recordBinding(_ subject: SubjectKey, _ recordKey: [UInt8]) -> FieldBinding {
+        FieldBinding(subject: subject.bytes, record: recordKey, field: "record")
     }
 
     /// Opens a record; `kind` and `furnisher` come from its key.
     public func openRecord(
         _ bytes: UnsafeRawBufferPointer, of subject: SubjectKey, recordKey: [UInt8], kind: RecordKind, furnisher: UnifiedSocialCreditCode
     ) throws -> CreditRecord {
-        let plain = try self.open(bytes, scope: .record(recordKey), binding: FieldBinding(subject: subject.bytes, record: recordKey, field: "record"))
+        let plain = try self.open(bytes, scope: .record(recordKey), binding: Self.recordBinding(subject, recordKey))
         return try plain.withUnsafeBytes { raw in
             var r = try BinaryReader(raw, format: RecordCodec.format)
             let recordID = try r.string()

@@ -85,6 +85,7 @@ final class NoSavepoints: StorageBackend {
         init(_ txn: any ReadWriteStoreTransaction) { self.txn = txn }
 
         func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T { try body(self) }
+        func offer(_ prepared: PreparedFile?) { self.txn.offer(prepared) }
 
         func hasFile(_ key: SubjectKey) throws -> Bool { try self.txn.hasFile(key) }
         func identitySources(_ key: SubjectKey) throws -> [IdentitySource]? { try self.txn.identitySources(key) }
