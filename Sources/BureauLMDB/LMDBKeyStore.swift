@@ -3,6 +3,7 @@ public import BureauStore
 import BureauCore
 import Foundation
 import LMDB
+import Synchronization
 
 /// The LMDB key store: wrapped data keys in an LMDB environment of their own (`<data>/keystore` unless
 /// configured elsewhere), apart from the data environment, so that a backup of the data holds no key and a
@@ -50,7 +51,11 @@ public final class LMDBKeyStore: KeyStore {
     }
 
     public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
-        try self.guarded {
+        try self.guarded { try self.environment.write { try self.put(keys, in: $0) } }
+    }
+
+    /// Puts `keys` in the transaction `txn`.
+    func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)], in txn: Transaction) throws {
             // Each database's puts in its key order, from one buffer of keys: a bulk import puts millions of
             // keys, whose scope ids are random; sorted, they touch each page once instead of a random page per
             // key. Key ids are time-ordered (KeyID.timeOrdered), so `ids` takes them at its end (MDB_APPEND).
@@ -63,7 +68,7 @@ public final class LMDBKeyStore: KeyStore {
             try buffer.withUnsafeBytes { raw in
                 let byScope = Self.order(keys.count, raw, at: 0)
                 let byID = Self.order(keys.count, raw, at: 16)
-                try self.environment.write { txn in
+                do {
                     for entry in byScope {
                         let at = Int(entry.index) * 32
                         try keys[Int(entry.index)].key.bytes.withUnsafeBytes { value in
@@ -79,6 +84,61 @@ public final class LMDBKeyStore: KeyStore {
                     }
                 }
             }
+    }
+
+    /// A stream of keys into one key store transaction on a thread of its own (``KeyStream``).
+    public func stream() throws -> (any KeyStream)? { Stream(self) }
+
+    /// The key store transaction of a ``KeyStream``: the keys queued are put, a chunk at a time and each
+    /// chunk in key order (``put(_:in:)``), while the data's writer goes on; ``finish()`` commits.
+    final class Stream: KeyStream {
+        private enum Item { case keys([(scope: KeyScopeID, key: StoredDataKey)]), finish, abandon }
+        private struct Abandoned: Error {}
+        private let queue = Mutex<(items: [Item], error: (any Error)?)>(([], nil))
+        private let available = DispatchSemaphore(value: 0)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ store: LMDBKeyStore) {
+            Thread.detachNewThread { [self] in
+                do {
+                    try store.guarded {
+                        try store.environment.write { txn in
+                            while true {
+                                self.available.wait()
+                                switch self.queue.withLock({ $0.items.removeFirst() }) {
+                                case .keys(let keys): try store.put(keys, in: txn)
+                                case .finish: return
+                                case .abandon: throw Abandoned()
+                                }
+                            }
+                        }
+                    }
+                } catch is Abandoned {
+                } catch {
+                    self.queue.withLock { $0.error = error }
+                }
+                self.done.signal()
+            }
+        }
+
+        private func send(_ item: Item) {
+            self.queue.withLock { $0.items.append(item) }
+            self.available.signal()
+        }
+
+        func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) {
+            if !keys.isEmpty { self.send(.keys(keys)) }
+        }
+
+        func finish() throws {
+            self.send(.finish)
+            self.done.wait()
+            if let error = self.queue.withLock({ $0.error }) { throw error }
+        }
+
+        func abandon() {
+            self.send(.abandon)
+            self.done.wait()
         }
     }
 
@@ -180,7 +240,7 @@ public final class LMDBKeyStore: KeyStore {
     /// The number of keys held.
     public func count() throws -> Int { try self.guarded { try self.environment.read { try $0.count(self.keys) } } }
 
-    private func guarded<T>(_ body: () throws -> T) throws -> T {
+    fileprivate func guarded<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as LMDBError {

@@ -39,6 +39,8 @@ public struct Importer: Sendable {
 
     /// Lines parsed and validated together, on every core, before they are written in order.
     static let batchSize = 4096
+    /// How many batches are read and handed to the parsing before the writer waits for the oldest.
+    static let batchesAhead = 3
 
     /// Imports the JSON Lines file at `path`, calling `progress` with the bytes read so far.
     ///
@@ -75,9 +77,12 @@ public struct Importer: Sendable {
             var bytesRead = 0
             var batch: [(number: Int, line: [UInt8])] = []
             batch.reserveCapacity(Self.batchSize)
-            // While this thread writes one batch, the next is parsed and validated on the other cores.
-            var parsing: ParsedBatch?
-            defer { parsing?.wait() }
+            // While this thread writes one batch, the next ones are parsed, validated and sealed ahead on the other
+            // cores, one batch at a time (``batchesAhead``), so that the writer finds the next batch ready and the
+            // parsing finds lines to work on when either runs faster for a while.
+            var parsing: [ParsedBatch] = []
+            defer { for batch in parsing { batch.wait() } }
+            let parser = DispatchQueue(label: "bureau.import.parse")
             func write(_ parsed: ParsedBatch) throws {
                 for (i, result) in parsed.wait().enumerated() {
                     let (key, subject, prepared) = try result.get()
@@ -100,9 +105,9 @@ public struct Importer: Sendable {
                 let next = ParsedBatch(lines: batch, bytesRead: bytesRead)
                 batch = []
                 batch.reserveCapacity(Self.batchSize)
-                DispatchQueue.global().async { [self] in next.finish(self.parse(next.lines, furnishers: furnishers)) }
-                if let previous = parsing { try write(previous) }
-                parsing = next
+                parser.async { [self] in next.finish(self.parse(next.lines, furnishers: furnishers)) }
+                parsing.append(next)
+                while parsing.count > Self.batchesAhead { try write(parsing.removeFirst()) }
             }
             try LineReader(handle: handle).forEach { number, line in
                 summary.lines = number
@@ -112,7 +117,7 @@ public struct Importer: Sendable {
                 if batch.count == Self.batchSize { try apply() }
             }
             try apply()
-            if let last = parsing { try write(last) }
+            while !parsing.isEmpty { try write(parsing.removeFirst()) }
             try flush()
         }
         return summary

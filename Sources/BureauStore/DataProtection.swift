@@ -46,11 +46,30 @@ public protocol KeyStore: Sendable {
     func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey
     /// Replaces the stored master data key by the same key wrapped under another KEK (a rotation).
     func replaceMasterKey(_ wrapped: WrappedKey) throws
+    /// A write of keys that goes on, on a thread of its own, while the data transaction that makes them does
+    /// (a bulk import's millions), and is durable when it finishes; nil when the key store has none (the
+    /// keys are then put at the commit, or in large batches ahead of it).
+    func stream() throws -> (any KeyStream)?
+}
+
+/// Keys put in the key store while the data transaction that made them goes on: one key store transaction
+/// from the first key to ``finish()``, so that the keys take no time of the data's writer at its commit and
+/// none of them is stored unless the data commits too.
+public protocol KeyStream: Sendable {
+    /// Queues `keys` for the transaction (any error is thrown by ``finish()``).
+    func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)])
+    /// Puts what is queued and commits, durably, before returning.
+    func finish() throws
+    /// Discards every key of the transaction.
+    func abandon()
 }
 
 extension KeyStore {
     /// One process's key store (LMDB's): what it remembers is what the store holds.
     public var isShared: Bool { false }
+
+    /// No stream: keys are put at the commit, or in large batches ahead of it.
+    public func stream() throws -> (any KeyStream)? { nil }
 
     /// Replaces the wrapped keyed-hash secret when this key store keeps it (PostgreSQL's, shared by every node)
     /// and says so; false when the secret lives in the data folder's `secret.wrapped` (LMDB's).
@@ -356,10 +375,17 @@ public final class DataProtection: Sendable {
     /// Records a key made for `scope` in the transaction of `changes` (put in the key store before it
     /// commits); `key` gives the key itself when the transaction keeps it (``KeyChanges/Made/remembered``).
     func added(_ stored: StoredDataKey, scope id: KeyScopeID, raw scope: KeyScope, _ changes: KeyChanges, key: () -> DataKey?) throws {
-        if changes.add(stored, scope: id, remember: { key().map { ($0, scope) } }) >= self.persistEarlyCount {
+        let count = changes.add(stored, scope: id, remember: { key().map { ($0, scope) } })
+        if count.made >= self.streamChunk, try changes.streamKeys(chunk: self.streamChunk, opening: { try self.keyStore.stream() }) { return }
+        if count.made >= self.persistEarlyCount {
             try self.persistEarly(changes)
         }
     }
+
+    /// How many new keys a top-level transaction holds before it streams them to the key store (when the key
+    /// store has a ``KeyStream``), and how many it streams at a time from then on: 65,536, or
+    /// ``persistEarlyCount`` when that is smaller (tests).
+    var streamChunk: Int { min(1 << 16, self.persistEarlyCount) }
 
     /// How many new keys a transaction holds before they are put in the key store ahead of its commit (a bulk
     /// import makes one per record: held to the end, they would take memory in proportion to the file). Large,
@@ -506,6 +532,10 @@ public final class DataProtection: Sendable {
     /// Puts the keys made in a transaction into the key store: called just before the data commits.
     public func persist(_ changes: KeyChanges) throws {
         try changes.early.wait()
+        if let (stream, rest) = changes.takeStream() {
+            stream.put(rest)
+            return try stream.finish()
+        }
         let made = changes.made
         guard !made.isEmpty else { return }
         try self.keyStore.put(made.map { ($0.scope, $0.stored) })
@@ -515,6 +545,7 @@ public final class DataProtection: Sendable {
     /// import's, ``persistEarly(_:)``): nothing was sealed under them that will ever be stored. Best effort:
     /// a key left behind is an orphan with nothing sealed under it, harmless.
     public func abandoned(_ changes: KeyChanges) {
+        changes.takeStream()?.stream.abandon()
         try? changes.early.wait()
         let early = changes.persistedEarly
         guard !early.isEmpty else { return }
@@ -599,6 +630,12 @@ public final class KeyChanges: Sendable {
         var early: [UInt8] = []
         /// The file the writer is about to furnish, sealed ahead (``PreparedFile``).
         var prepared: PreparedFile?
+        /// The key store's stream this transaction's keys go to (``KeyStore/stream()``), once it holds
+        /// ``DataProtection/streamChunk`` keys; `streams` is false when the key store has none.
+        var stream: (any KeyStream)?
+        var streams = true
+        /// The keys made since the last chunk went to the stream.
+        var unsent: [(scope: KeyScopeID, key: StoredDataKey)] = []
     }
 
     private let state = Mutex(State())
@@ -660,11 +697,50 @@ public final class KeyChanges: Sendable {
 
     /// Adds a key made in this transaction; returns how many it holds, or 0 for a nested transaction
     /// (whose keys are never put in the key store before its parent commits).
-    func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> Int {
+    func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> (made: Int, unsent: Int) {
         self.state.withLock { state in
             let remembered = state.made.count < DataProtection.cacheFillLimit ? remember() : nil
             state.made[scope] = Made(stored: stored, scope: scope, remembered: remembered)
-            return self.parent == nil ? state.made.count : 0
+            if state.stream != nil { state.unsent.append((scope, stored)) }
+            return self.parent == nil ? (state.made.count, state.unsent.count) : (0, 0)
+        }
+    }
+
+    /// Sends the keys made so far to the key store's stream, opening it with `opening` the first time, once
+    /// `chunk` keys are waiting; returns false when the key store has no stream. A top-level transaction
+    /// only (a nested one's keys wait for its parent). Keys stay in ``made`` (found by ``pending(_:)``
+    /// until the commit); one replaced or shredded after it was sent is stored with nothing sealed under it.
+    func streamKeys(chunk: Int, opening: () throws -> (any KeyStream)?) throws -> Bool {
+        guard self.parent == nil else { return false }
+        let sent = try self.state.withLock { state -> (stream: any KeyStream, keys: [(scope: KeyScopeID, key: StoredDataKey)])? in
+            guard state.streams else { return nil }
+            if let stream = state.stream {
+                guard state.unsent.count >= chunk else { return nil }
+                defer { state.unsent.removeAll(keepingCapacity: true) }
+                return (stream, state.unsent)
+            }
+            guard let stream = try opening() else {
+                state.streams = false
+                return nil
+            }
+            state.stream = stream
+            state.unsent.reserveCapacity(chunk)
+            return (stream, state.made.values.map { ($0.scope, $0.stored) })
+        }
+        guard let sent else { return self.state.withLock { $0.streams } }
+        sent.stream.put(sent.keys)
+        return true
+    }
+
+    /// The stream this transaction's keys went to, if any, and the keys not sent to it yet.
+    func takeStream() -> (stream: any KeyStream, rest: [(scope: KeyScopeID, key: StoredDataKey)])? {
+        self.state.withLock { state in
+            guard let stream = state.stream else { return nil }
+            defer {
+                state.stream = nil
+                state.unsent = []
+            }
+            return (stream, state.unsent)
         }
     }
 

@@ -81,6 +81,23 @@ struct KeyStoreFormatTests {
         }
     }
 
+    /// The real LMDB key store without its stream (as PostgreSQL's): keys go in batches ahead of the commit.
+    final class NoStream: KeyStore {
+        let inner: LMDBKeyStore
+        init(_ inner: LMDBKeyStore) { self.inner = inner }
+        func keys(of scope: KeyScopeID) throws -> [StoredDataKey] { try self.inner.keys(of: scope) }
+        func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws { try self.inner.put(keys) }
+        func destroy(_ keys: [(scope: KeyScopeID, id: KeyID)]) throws { try self.inner.destroy(keys) }
+        func allKeys() throws -> [(scope: KeyScopeID, key: StoredDataKey)] { try self.inner.allKeys() }
+        func scope(ofKey id: KeyID) throws -> KeyScopeID? { try self.inner.scope(ofKey: id) }
+        func rewrap(after cursor: [UInt8]?, limit: Int, _ transform: (StoredDataKey) throws -> StoredDataKey?) throws -> (rewrapped: Int, next: [UInt8]?) {
+            try self.inner.rewrap(after: cursor, limit: limit, transform)
+        }
+        func masterKey() throws -> WrappedKey? { try self.inner.masterKey() }
+        func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey { try self.inner.addMasterKey(wrapped) }
+        func replaceMasterKey(_ wrapped: WrappedKey) throws { try self.inner.replaceMasterKey(wrapped) }
+    }
+
     @Test("a transaction making more keys than it holds puts them in the key store before its commit; failing, it destroys them; committed, they open")
     func keysPersistedEarly() async throws {
         try await withTemporaryFolder { root in
@@ -88,7 +105,7 @@ struct KeyStoreFormatTests {
             let kek = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let keyStore = try LMDBKeyStore(path: folder + "/keystore")
-            let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: false, persistEarlyCount: 64)
+            let protection = try DataProtection(folder: folder, kek: kek, keyStore: NoStream(keyStore), hasData: false, persistEarlyCount: 64)
             let store = try Store(folder: folder, backend: try LMDBStorage(path: folder + "/lmdb", protection: protection))
             let key = store.key(for: self.person)
             try store.write { try $0.putSubject(self.identity, for: key) }
@@ -113,6 +130,45 @@ struct KeyStoreFormatTests {
             #expect(try keyStore.count() == before + count)
             // Keys put before the commit and after it open alike (a whole file of this size is slow to assemble).
             for n in [0, count / 2, count - 1] {
+                let record = Self.account("6222\(n)")
+                #expect(try store.read { try $0.record(record.reference, of: key) } == record)
+            }
+        }
+    }
+
+    @Test("a transaction making many keys streams them into one key store transaction while it goes on: none is stored until the data commits, a failed one stores none, and keys sent early are still found before the commit")
+    func keysStreamed() async throws {
+        try await withTemporaryFolder { root in
+            let folder = root + "/data"
+            let kek = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let keyStore = try LMDBKeyStore(path: folder + "/keystore")
+            let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: false, persistEarlyCount: 64)
+            let store = try Store(folder: folder, backend: try LMDBStorage(path: folder + "/lmdb", protection: protection))
+            let key = store.key(for: self.person)
+            try store.write { try $0.putSubject(self.identity, for: key) }
+            let before = try keyStore.count()
+            let count = 64 * 3 + 8
+            struct Stop: Error {}
+            var seen = -1
+            #expect(throws: Stop.self) {
+                try store.write { txn in
+                    for n in 0..<count { try txn.putRecord(Self.account("6222\(n)"), for: key, catalogue: .default) }
+                    seen = try keyStore.count() - before
+                    throw Stop()
+                }
+            }
+            #expect(seen == 0)  // sent to the stream, not committed
+            #expect(try keyStore.count() == before)
+
+            try store.write { txn in
+                for n in 0..<count { try txn.putRecord(Self.account("6222\(n)"), for: key, catalogue: .default) }
+                // The first keys went to the stream long ago; the transaction still finds them.
+                #expect(try txn.record(Self.account("62220").reference, of: key) == Self.account("62220"))
+                try txn.putRecord(Self.account("62221"), for: key, catalogue: .default)
+            }
+            #expect(try keyStore.count() == before + count)
+            for n in [0, 1, count / 2, count - 1] {
                 let record = Self.account("6222\(n)")
                 #expect(try store.read { try $0.record(record.reference, of: key) } == record)
             }
