@@ -28,8 +28,8 @@ public struct MasterDataKey: Sendable, CustomStringConvertible {
     public let id: KeyID
     /// The 256-bit key.
     let key: SymmetricKey
-    /// HMAC-SHA256 keyed with the master, fed nothing yet: copied for each derivation.
-    private let expander: HMAC<SHA256>
+    /// HMAC-SHA256 keyed with the master, its padded key blocks hashed once.
+    private let expander: KeyedHash
 
     /// The label that starts every derivation's info.
     static let label = Array("bureau.data-key.v2".utf8) + [0]
@@ -39,7 +39,7 @@ public struct MasterDataKey: Sendable, CustomStringConvertible {
         precondition(key.bitCount == 256, "a master data key is 256 bits")
         self.id = id
         self.key = key
-        self.expander = HMAC<SHA256>(key: key)
+        self.expander = KeyedHash(key: key)
     }
 
     /// A new random master with a new random id.
@@ -78,10 +78,9 @@ public struct MasterDataKey: Sendable, CustomStringConvertible {
         info.append(contentsOf: scope)
         info.append(contentsOf: salt)
         info.append(1)
-        var mac = self.expander
-        mac.update(data: info)
+        let key = SymmetricKey(data: self.expander.code(of: info))
         info.zeroize()
-        return DataKey(id: id, key: SymmetricKey(data: mac.finalize()))
+        return DataKey(id: id, key: key)
     }
 
     /// The info HKDF-Expand is given for a data key (FORMAT.md), without the counter byte: for tests that

@@ -99,6 +99,7 @@ public struct Importer: Sendable {
                     summary.records += subject.records.count
                     if pendingKeys.count == Self.subjectsPerLogEntry { try flush() }
                 }
+                parsed.releaseResults(on: parser)
                 progress(parsed.bytesRead)
             }
             func apply() throws {
@@ -148,6 +149,15 @@ public struct Importer: Sendable {
             self.done.wait()
             self.done.signal()  // later waits return at once
             return self.results
+        }
+
+        /// Hands the results over to `queue`, to be freed on its thread: they were made there, and glibc frees a
+        /// block from another thread under its arena's lock, which the parsing thread takes at every allocation
+        /// (freed by the writer, they kept the two threads waking each other on that lock).
+        func releaseResults(on queue: DispatchQueue) {
+            let results = self.results
+            self.results = []
+            queue.async { withExtendedLifetime(results) {} }
         }
     }
 

@@ -170,8 +170,8 @@ public final class DataProtection: Sendable {
     public let keyStore: any KeyStore
     /// HMAC-SHA256 keyed with the secret and fed each label, copied for each token (the key schedule and the
     /// label are done once).
-    private let recordMAC: HMAC<SHA256>
-    private let scopeMAC: HMAC<SHA256>
+    private let recordMAC: KeyedHash
+    private let scopeMAC: KeyedHash
     /// The key every new data key is derived from (with a random salt per scope, kept in the key store).
     private let master: MasterDataKey
     private let cache = Mutex<Cache>(Cache())
@@ -318,22 +318,16 @@ public final class DataProtection: Sendable {
 
     /// The id of `scope` in the key store.
     public func scopeID(_ scope: KeyScope) -> KeyScopeID {
-        var hmac = self.scopeMAC
-        hmac.update(data: scope.bytes)
-        return hmac.finalize().withUnsafeBytes { KeyScopeID(prefixOf: $0) }
+        self.scopeMAC.code(of: scope.bytes).withUnsafeBytes { KeyScopeID(prefixOf: $0) }
     }
 
-    private static func labelled(_ label: String, _ secret: KeyedHashSecret) -> HMAC<SHA256> {
-        var mac = HMAC<SHA256>(key: secret.key)
-        mac.update(data: Array(label.utf8) + [0])
-        return mac
+    private static func labelled(_ label: String, _ secret: KeyedHashSecret) -> KeyedHash {
+        KeyedHash(key: secret.key).labelled(Array(label.utf8) + [0])
     }
 
     /// The first 16 bytes of HMAC-SHA256(secret, label || 0x00 || bytes), `labelled` holding the key and label.
-    private static func mac(_ labelled: HMAC<SHA256>, _ bytes: [UInt8]) -> [UInt8] {
-        var hmac = labelled
-        hmac.update(data: bytes)
-        return hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) }
+    private static func mac(_ labelled: KeyedHash, _ bytes: [UInt8]) -> [UInt8] {
+        labelled.code(of: bytes).withUnsafeBytes { Array($0.prefix(16)) }
     }
 
     // MARK: Keys

@@ -10,7 +10,7 @@ public import BureauKeys
 /// the record, has no stored value) and only when what it would seal is equal to what was prepared (the
 /// identity sources, the record, its subject and key). Otherwise the write seals as it always does, and
 /// the prepared key, never stored, is simply dropped.
-public struct PreparedFile: Sendable {
+public final class PreparedFile: Sendable {
     /// The file's key.
     let subject: SubjectKey
     /// The identity sources of the new file (the furnisher's facts alone) and their sealed form.
@@ -23,10 +23,16 @@ public struct PreparedFile: Sendable {
     /// unless a write takes its value.
     public var keyIDs: [KeyID] { [self.identity.stored.keyID] + self.records.map(\.seal.stored.keyID) }
 
-    /// The prepared record of `reference`, if any.
-    func record(_ reference: RecordReference) -> PreparedRecord? {
-        for i in self.records.indices where self.records[i].reference == reference { return self.records[i] }
-        return nil
+    init(subject: SubjectKey, sources: [IdentitySource], identity: PreparedSeal, records: [PreparedRecord]) {
+        self.subject = subject
+        self.sources = sources
+        self.identity = identity
+        self.records = records
+    }
+
+    /// Where the prepared record of `reference` is in ``records``, if it is.
+    func record(_ reference: RecordReference) -> Int? {
+        self.records.firstIndex { $0.reference == reference }
     }
 }
 

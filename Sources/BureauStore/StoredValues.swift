@@ -80,8 +80,8 @@ public struct StoredValues {
     /// Both store keys of a record (``DataProtection/recordKeys(_:_:)``), taken from the file offered to the
     /// transaction when it prepared them (``PreparedFile``).
     public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
-        if let prepared = self.changes?.prepared, prepared.subject == subject, let record = prepared.record(reference) {
-            return (record.recordKey, record.indexKey)
+        if let prepared = self.changes?.prepared, prepared.subject == subject, let i = prepared.record(reference) {
+            return (prepared.records[i].recordKey, prepared.records[i].indexKey)
         }
         return self.protection.recordKeys(subject, reference)
     }
@@ -89,10 +89,10 @@ public struct StoredValues {
     /// A record (the `records` value) under its stored key (``DataProtection/recordKey(_:_:)``); the record id,
     /// which the key holds only as a token, is sealed with it.
     public func sealRecord(_ record: CreditRecord, of subject: SubjectKey, recordKey: [UInt8], fresh: Bool = false) throws -> [UInt8] {
-        if fresh, let changes, let prepared = changes.prepared, prepared.subject == subject, let ready = prepared.record(record.reference),
-            ready.recordKey == recordKey, ready.record == record
+        if fresh, let changes, let prepared = changes.prepared, prepared.subject == subject, let i = prepared.record(record.reference),
+            prepared.records[i].recordKey == recordKey, prepared.records[i].record == record
         {
-            return try self.protection.adopt(ready.seal, changes)
+            return try self.protection.adopt(prepared.records[i].seal, changes)
         }
         return try self.seal(Self.recordPlaintext(record), scope: .record(recordKey), binding: Self.recordBinding(subject, recordKey), fresh: fresh)
     }
