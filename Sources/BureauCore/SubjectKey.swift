@@ -14,10 +14,16 @@ public struct SubjectKey: Hashable, Sendable, Comparable, CustomStringConvertibl
 
     /// Derives the key of `identifier` with the installation's `secret`.
     public init(_ identifier: SubjectIdentifier, secret: SymmetricKey) {
+        self.bytes = Array(HMAC<SHA256>.authenticationCode(for: Self.message(identifier), using: secret))
+    }
+
+    /// What the secret keys the hash of: the identifier's kind, 0x1F, the identifier.
+    public static func message(_ identifier: SubjectIdentifier) -> [UInt8] {
         var message = Array(identifier.kind.rawValue.utf8)
+        message.reserveCapacity(message.count + 1 + identifier.value.utf8.count)
         message.append(0x1F)
         message.append(contentsOf: identifier.value.utf8)
-        self.bytes = Array(HMAC<SHA256>.authenticationCode(for: message, using: secret))
+        return message
     }
 
     /// Lowercase hex, as written in log entries.

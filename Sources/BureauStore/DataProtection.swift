@@ -172,6 +172,7 @@ public final class DataProtection: Sendable {
     /// label are done once).
     private let recordMAC: KeyedHash
     private let scopeMAC: KeyedHash
+    private let subjectMAC: KeyedHash
     /// The key every new data key is derived from (with a random salt per scope, kept in the key store).
     private let master: MasterDataKey
     private let cache = Mutex<Cache>(Cache())
@@ -224,6 +225,7 @@ public final class DataProtection: Sendable {
         }
         self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+        self.subjectMAC = KeyedHash(key: self.secret.key)
         self.master = try Self.master(of: keyStore, kek)
     }
 
@@ -253,6 +255,7 @@ public final class DataProtection: Sendable {
         self.keyStore = keyStore
         self.recordMAC = Self.labelled("bureau.record.v1", self.secret)
         self.scopeMAC = Self.labelled("bureau.scope.v1", self.secret)
+        self.subjectMAC = KeyedHash(key: self.secret.key)
         self.master = try Self.master(of: keyStore, keyEncryptionKey)
     }
 
@@ -303,6 +306,12 @@ public final class DataProtection: Sendable {
         index.append(kind)
         index.append(contentsOf: token)
         return (record, index)
+    }
+
+    /// The key of the file of `identifier`: ``SubjectKey/init(_:secret:)`` under the keyed-hash secret, with
+    /// the secret's key blocks hashed once (an import computes one per line).
+    public func subjectKey(_ identifier: SubjectIdentifier) -> SubjectKey {
+        SubjectKey(bytes: Array(self.subjectMAC.code(of: SubjectKey.message(identifier))))
     }
 
     /// The 16-byte token of a record id.

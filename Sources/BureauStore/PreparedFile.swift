@@ -16,8 +16,9 @@ public final class PreparedFile: Sendable {
     /// The identity sources of the new file (the furnisher's facts alone) and their sealed form.
     let sources: [IdentitySource]
     let identity: PreparedSeal
-    /// Each record of the subject, in order.
+    /// Each record of the subject, in order, and its reference (compared apart: no record is copied).
     let records: [PreparedRecord]
+    private let references: [RecordReference]
 
     /// The ids of the data keys it made (the identity's, then each record's): none is in the key store
     /// unless a write takes its value.
@@ -28,11 +29,13 @@ public final class PreparedFile: Sendable {
         self.sources = sources
         self.identity = identity
         self.records = records
+        self.references = records.map(\.reference)
     }
 
     /// Where the prepared record of `reference` is in ``records``, if it is.
     func record(_ reference: RecordReference) -> Int? {
-        self.records.firstIndex { $0.reference == reference }
+        for i in 0..<self.references.count where self.references[i] == reference { return i }
+        return nil
     }
 }
 
@@ -48,7 +51,6 @@ struct PreparedSeal: Sendable {
 
 /// A record sealed ahead, with both of its store keys.
 struct PreparedRecord: Sendable {
-    /// The record's reference, apart: looking a record up compares references without copying records.
     var reference: RecordReference
     var record: CreditRecord
     var recordKey: [UInt8]

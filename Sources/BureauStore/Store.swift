@@ -54,7 +54,7 @@ public final class Store: Sendable {
 
     /// The keyed hash of `identifier` under this installation's secret.
     public func key(for identifier: SubjectIdentifier) -> SubjectKey {
-        SubjectKey(identifier, secret: self.secret)
+        self.backend.protection.subjectKey(identifier)
     }
 
     /// Re-wraps every data key and the keyed-hash secret under `new` while the store serves, then retires

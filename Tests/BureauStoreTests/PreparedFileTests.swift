@@ -67,6 +67,20 @@ struct PreparedFileTests {
         }
     }
 
+    @Test("the store's subject keys (the secret's key blocks hashed once) are SubjectKey(_:secret:), for individuals and businesses")
+    func subjectKeys() async throws {
+        try await withTemporaryFolder { root in
+            _ = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
+            let store = try Self.open(root)
+            let identifiers: [SubjectIdentifier] = [
+                .individual(try ResidentIdentityNumber(parsing: Self.number)), .business(try UnifiedSocialCreditCode(parsing: "91110000100000016D")),
+            ]
+            for identifier in identifiers {
+                #expect(store.key(for: identifier) == SubjectKey(identifier, secret: store.secret))
+            }
+        }
+    }
+
     @Test("a prepared value is not taken where it does not fit: a file that exists, a record whose content changed since it was prepared, another subject; the write seals on its own and the prepared keys are never stored")
     func notTakenWhereItDoesNotFit() async throws {
         try await withTemporaryFolder { root in
