@@ -144,6 +144,21 @@ public struct SubjectLine: Codable, Sendable, Hashable {
     /// `YYYY-MM-DD` as date fields; anything else as an impossible date that validation names.
     static func date(_ text: String) -> DateFields? {
         if text.isEmpty { return nil }
+        // The usual form, read in place: ten ASCII bytes, digits but at 4 and 7.
+        if text.utf8.count == 10, let fields = text.utf8.withContiguousStorageIfAvailable({ b -> DateFields? in
+            func number(_ range: Range<Int>) -> Int? {
+                var value = 0
+                for i in range {
+                    guard (0x30...0x39).contains(b[i]) else { return nil }
+                    value = value * 10 + Int(b[i] - 0x30)
+                }
+                return value
+            }
+            guard b[4] == 0x2D, b[7] == 0x2D, let y = number(0..<4), let m = number(5..<7), let d = number(8..<10) else { return nil }
+            return DateFields(year: y, month: m, day: d)
+        }), let fields {
+            return fields
+        }
         let parts = text.split(separator: "-")
         guard parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else {
             return DateFields(year: -1, month: -1, day: -1)

@@ -703,6 +703,8 @@ public final class KeyChanges: Sendable {
     func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> (made: Int, unsent: Int) {
         self.state.withLock { state in
             let remembered = state.made.count < DataProtection.cacheFillLimit ? remember() : nil
+            // Grown four times over when full, not twice: a bulk import's millions of keys are rehashed a third as often.
+            if state.made.count >= state.made.capacity { state.made.reserveCapacity(max(64, state.made.capacity * 4)) }
             state.made[scope] = Made(stored: stored, scope: scope, remembered: remembered)
             if state.stream != nil { state.unsent.append((scope, stored)) }
             return self.parent == nil ? (state.made.count, state.unsent.count) : (0, 0)
