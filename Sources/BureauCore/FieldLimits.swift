@@ -68,9 +68,9 @@ public struct FieldLimit: Hashable, Sendable, CustomStringConvertible {
     ///
     /// - Parameter field: the field path named in the error.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the limit.
-    public func check(_ text: String, field: String) throws(BureauError) {
+    public func check(_ text: String, field: @autoclosure () -> String) throws(BureauError) {
         let count = text.utf8.count
-        guard count <= self.bytes else { throw .invalid(field, "is at most \(self.bytes) bytes (UTF-8), got \(count)") }
+        guard count <= self.bytes else { throw .invalid(field(), "is at most \(self.bytes) bytes (UTF-8), got \(count)") }
     }
 }
 
@@ -80,30 +80,30 @@ public enum LoggedText {
     ///
     /// - Parameter field: the field path named in the error.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
-    public static func check(_ text: String, field: String, limit: FieldLimit) throws(BureauError) {
-        try limit.check(text, field: field)
-        try self.check(text, field: field)
+    public static func check(_ text: String, field: @autoclosure () -> String, limit: FieldLimit) throws(BureauError) {
+        try limit.check(text, field: field())
+        try self.check(text, field: field())
     }
 
     /// Checks `text` against `limit` and refuses control characters: for text that is disclosed in reports
     /// (names, addresses) but not logged.
     ///
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
-    public static func checkPrintable(_ text: String, field: String, limit: FieldLimit) throws(BureauError) {
-        try limit.check(text, field: field)
+    public static func checkPrintable(_ text: String, field: @autoclosure () -> String, limit: FieldLimit) throws(BureauError) {
+        try limit.check(text, field: field())
         if let scalar = self.firstControlCharacter(in: text) {
-            throw .invalid(field, "must not contain control characters (found U+\(self.hex(scalar.value)))")
+            throw .invalid(field(), "must not contain control characters (found U+\(self.hex(scalar.value)))")
         }
     }
 
     /// Refuses control characters and national identifiers in `text`.
     ///
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
-    public static func check(_ text: String, field: String) throws(BureauError) {
+    public static func check(_ text: String, field: @autoclosure () -> String) throws(BureauError) {
         if let scalar = self.firstControlCharacter(in: text) {
-            throw .invalid(field, "must not contain control characters (found U+\(self.hex(scalar.value)))")
+            throw .invalid(field(), "must not contain control characters (found U+\(self.hex(scalar.value)))")
         }
-        if ResidentIdentityNumber.occurs(in: text) { throw .invalid(field, "must not contain a national identifier") }
+        if ResidentIdentityNumber.occurs(in: text) { throw .invalid(field(), "must not contain a national identifier") }
     }
 
     /// The first character that could rewrite a terminal, a log line or the order of text around it: C0

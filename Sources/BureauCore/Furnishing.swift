@@ -284,25 +284,25 @@ public struct Furnishing: Sendable {
         }
         var records: [CreditRecord] = []
         records.reserveCapacity(count)
-        var references: [RecordReference: String] = [:]
-        func add(_ record: CreditRecord, at field: String, idField: String) throws(BureauError) {
+        // Where each record was given, by reference (its list and index: the path is spelt only for an error).
+        var references: [RecordReference: (list: String, index: Int)] = [:]
+        func add(_ record: CreditRecord, list: String, index: Int, idField: String) throws(BureauError) {
             if let first = references[record.reference] {
-                throw .invalid("\(field).\(idField)", "repeats \(first) of the same subject")
+                throw .invalid("\(path).\(list)[\(index)].\(idField)", "repeats \(first.list)[\(first.index)] of the same subject")
             }
-            references[record.reference] = field.components(after: path)
-            records.append(try self.retained(record, at: field))
+            references[record.reference] = (list, index)
+            records.append(try self.retained(record, at: "\(path).\(list)[\(index)]"))
         }
         for (j, a) in s.accounts.enumerated() {
-            let field = "\(path).accounts[\(j)]"
-            try add(.account(try self.validate(a, at: field, kind: kind)), at: field, idField: "account_number")
+            try add(.account(try self.validate(a, at: "\(path).accounts[\(j)]", kind: kind)), list: "accounts", index: j, idField: "account_number")
         }
         for (j, p) in s.publicRecords.enumerated() {
-            let field = "\(path).public_records[\(j)]"
-            try add(.publicRecord(try self.validate(p, at: field, kind: kind)), at: field, idField: "record_id")
+            try add(
+                .publicRecord(try self.validate(p, at: "\(path).public_records[\(j)]", kind: kind)), list: "public_records", index: j, idField: "record_id"
+            )
         }
         for (j, l) in s.listEntries.enumerated() {
-            let field = "\(path).list_entries[\(j)]"
-            try add(.listEntry(try self.validate(l, at: field, kind: kind)), at: field, idField: "record_id")
+            try add(.listEntry(try self.validate(l, at: "\(path).list_entries[\(j)]", kind: kind)), list: "list_entries", index: j, idField: "record_id")
         }
         return FurnishedSubject(identifier: identifier, subject: subject, records: records, furnisher: self.furnisher.code, reported: self.today)
     }
@@ -317,98 +317,98 @@ public struct Furnishing: Sendable {
         return try self.retained(validated, at: path)
     }
 
-    func validate(_ a: SubmittedAccount, at path: String, kind: SubjectKind) throws(BureauError) -> Account {
-        let number = try Self.recordID(a.accountNumber, at: "\(path).account_number", letters: "-")
-        guard let type = a.type else { throw .invalid("\(path).type", "must name an account type") }
+    func validate(_ a: SubmittedAccount, at path: @autoclosure () -> String, kind: SubjectKind) throws(BureauError) -> Account {
+        let number = try Self.recordID(a.accountNumber, at: "\(path()).account_number", letters: "-")
+        guard let type = a.type else { throw .invalid("\(path()).type", "must name an account type") }
         if kind == .individual && type == .businessLoan {
-            throw .invalid("\(path).type", "a business loan cannot be furnished on an individual's file")
+            throw .invalid("\(path()).type", "a business loan cannot be furnished on an individual's file")
         }
-        let opened = try self.date(a.opened, at: "\(path).opened")
-        guard let limit = a.limit else { throw .invalid("\(path).limit", "is required") }
-        try Self.money(limit, at: "\(path).limit")
-        guard let balance = a.balance else { throw .invalid("\(path).balance", "is required") }
-        try Self.money(balance, at: "\(path).balance")
+        let opened = try self.date(a.opened, at: "\(path()).opened")
+        guard let limit = a.limit else { throw .invalid("\(path()).limit", "is required") }
+        try Self.money(limit, at: "\(path()).limit")
+        guard let balance = a.balance else { throw .invalid("\(path()).balance", "is required") }
+        try Self.money(balance, at: "\(path()).balance")
         guard balance.currency == limit.currency else {
-            throw .invalid("\(path).balance.currency", "must equal the limit's currency \(limit.currency)")
+            throw .invalid("\(path()).balance.currency", "must equal the limit's currency \(limit.currency)")
         }
-        guard let status = a.status else { throw .invalid("\(path).status", "must name an account status") }
+        guard let status = a.status else { throw .invalid("\(path()).status", "must name an account status") }
         guard a.paymentHistory.utf8.count <= 24 else {
-            throw .invalid("\(path).payment_history", "holds at most 24 months (24 bytes), got \(a.paymentHistory.utf8.count) bytes")
+            throw .invalid("\(path()).payment_history", "holds at most 24 months (24 bytes), got \(a.paymentHistory.utf8.count) bytes")
         }
         guard a.paymentHistory.allSatisfy({ Account.paymentHistoryAlphabet.contains($0) }) else {
-            throw .invalid("\(path).payment_history", "uses only N, 0-7, C and *")
+            throw .invalid("\(path()).payment_history", "uses only N, 0-7, C and *")
         }
         var closed: CalendarDate?
         if let fields = a.closed, !fields.isEmpty {
-            closed = try self.date(fields, at: "\(path).closed")
+            closed = try self.date(fields, at: "\(path()).closed")
         }
         switch status {
         case .closed, .settled, .chargedOff:
             guard let closedDate = closed else {
-                throw .invalid("\(path).closed", "is required when the status is \(status.rawValue)")
+                throw .invalid("\(path()).closed", "is required when the status is \(status.rawValue)")
             }
-            guard closedDate >= opened else { throw .invalid("\(path).closed", "cannot be before opened") }
+            guard closedDate >= opened else { throw .invalid("\(path()).closed", "cannot be before opened") }
         case .current, .late30, .late60, .late90, .late120Plus:
-            guard closed == nil else { throw .invalid("\(path).closed", "must be empty for an open account") }
+            guard closed == nil else { throw .invalid("\(path()).closed", "must be empty for an open account") }
         }
         var account = Account(
             furnisher: self.furnisher.code, accountNumber: number, type: type, opened: opened, limit: limit, balance: balance,
             status: status, paymentHistory: a.paymentHistory, closed: closed
         )
-        let category = try self.category(account.category, at: path, kind: kind, recordKind: .account)
+        let category = try self.category(account.category, at: path(), kind: kind, recordKind: .account)
         if category.negative {
-            account.legalBasis = try self.legalBasis(a.legalBasis, at: "\(path).legal_basis", category: category)
-            account.behaviourEnded = try self.behaviourEnded(a.behaviourEnded, at: "\(path).behaviour_ended", notBefore: opened)
+            account.legalBasis = try self.legalBasis(a.legalBasis, at: "\(path()).legal_basis", category: category)
+            account.behaviourEnded = try self.behaviourEnded(a.behaviourEnded, at: "\(path()).behaviour_ended", notBefore: opened)
         } else if a.legalBasis != nil || (a.behaviourEnded.map { !$0.isEmpty } ?? false) {
-            throw .invalid("\(path).behaviour_ended", "only negative records (here \(category.code) is positive) carry a legal basis and behaviour end")
+            throw .invalid("\(path()).behaviour_ended", "only negative records (here \(category.code) is positive) carry a legal basis and behaviour end")
         }
         return account
     }
 
-    func validate(_ p: SubmittedPublicRecord, at path: String, kind: SubjectKind) throws(BureauError) -> PublicRecord {
-        let id = try Self.recordID(p.recordID, at: "\(path).record_id", letters: "-_/.")
-        guard let type = p.type else { throw .invalid("\(path).type", "must name a public record type") }
-        let category = try self.category(type.category, at: path, kind: kind, recordKind: .publicRecord)
-        try LoggedText.check(p.authority, field: "\(path).authority", limit: .authority)
+    func validate(_ p: SubmittedPublicRecord, at path: @autoclosure () -> String, kind: SubjectKind) throws(BureauError) -> PublicRecord {
+        let id = try Self.recordID(p.recordID, at: "\(path()).record_id", letters: "-_/.")
+        guard let type = p.type else { throw .invalid("\(path()).type", "must name a public record type") }
+        let category = try self.category(type.category, at: path(), kind: kind, recordKind: .publicRecord)
+        try LoggedText.check(p.authority, field: "\(path()).authority", limit: .authority)
         let authority = p.authority.trimmingWhitespace()
-        guard !authority.isEmpty else { throw .invalid("\(path).authority", "is required") }
-        guard let basis = try self.legalBasis(p.legalBasis, at: "\(path).legal_basis", category: category, required: true) else {
-            throw .invalid("\(path).legal_basis", "is required")
+        guard !authority.isEmpty else { throw .invalid("\(path()).authority", "is required") }
+        guard let basis = try self.legalBasis(p.legalBasis, at: "\(path()).legal_basis", category: category, required: true) else {
+            throw .invalid("\(path()).legal_basis", "is required")
         }
-        if let amount = p.amount { try Self.money(amount, at: "\(path).amount") }
-        let filed = try self.date(p.filed, at: "\(path).filed")
-        let ended = try self.behaviourEnded(p.behaviourEnded, at: "\(path).behaviour_ended", notBefore: filed)
-        try LoggedText.check(p.description, field: "\(path).description", limit: .freeText)
+        if let amount = p.amount { try Self.money(amount, at: "\(path()).amount") }
+        let filed = try self.date(p.filed, at: "\(path()).filed")
+        let ended = try self.behaviourEnded(p.behaviourEnded, at: "\(path()).behaviour_ended", notBefore: filed)
+        try LoggedText.check(p.description, field: "\(path()).description", limit: .freeText)
         return PublicRecord(
             furnisher: self.furnisher.code, recordID: id, type: type, authority: authority, legalBasis: basis, amount: p.amount,
             filed: filed, behaviourEnded: ended, description: p.description.trimmingWhitespace()
         )
     }
 
-    func validate(_ l: SubmittedListEntry, at path: String, kind: SubjectKind) throws(BureauError) -> ListEntry {
-        let id = try Self.recordID(l.recordID, at: "\(path).record_id", letters: "-_/.")
-        try FieldLimit.code.check(l.list, field: "\(path).list")
-        let category = try self.category(l.list, at: path, kind: kind, recordKind: .listEntry, field: "list")
-        guard category.feedsList else { throw .invalid("\(path).list", "\(category.code) is not a list the catalogue defines") }
+    func validate(_ l: SubmittedListEntry, at path: @autoclosure () -> String, kind: SubjectKind) throws(BureauError) -> ListEntry {
+        let id = try Self.recordID(l.recordID, at: "\(path()).record_id", letters: "-_/.")
+        try FieldLimit.code.check(l.list, field: "\(path()).list")
+        let category = try self.category(l.list, at: path(), kind: kind, recordKind: .listEntry, field: "list")
+        guard category.feedsList else { throw .invalid("\(path()).list", "\(category.code) is not a list the catalogue defines") }
         if category.code == Catalogue.severeUntrustworthinessList && l.severity == nil {
-            throw .invalid("\(path).severity", "is required for the severe-untrustworthiness list (minor, general or serious)")
+            throw .invalid("\(path()).severity", "is required for the severe-untrustworthiness list (minor, general or serious)")
         }
-        try LoggedText.check(l.reason, field: "\(path).reason", limit: .freeText)
+        try LoggedText.check(l.reason, field: "\(path()).reason", limit: .freeText)
         let reason = l.reason.trimmingWhitespace()
-        guard !reason.isEmpty else { throw .invalid("\(path).reason", "is required") }
+        guard !reason.isEmpty else { throw .invalid("\(path()).reason", "is required") }
         // Lists only on a legally binding document, whatever the list.
-        guard let basis = try self.legalBasis(l.legalBasis, at: "\(path).legal_basis", category: category, required: true) else {
-            throw .invalid("\(path).legal_basis", "is required")
+        guard let basis = try self.legalBasis(l.legalBasis, at: "\(path()).legal_basis", category: category, required: true) else {
+            throw .invalid("\(path()).legal_basis", "is required")
         }
-        let listed = try self.date(l.listed, at: "\(path).listed")
+        let listed = try self.date(l.listed, at: "\(path()).listed")
         guard let endsFields = l.publicityEnds, !endsFields.isEmpty,
             let ends = CalendarDate(year: endsFields.year, month: endsFields.month, day: endsFields.day)
-        else { throw .invalid("\(path).publicity_ends", "is required and must be a real date") }
-        guard ends > listed else { throw .invalid("\(path).publicity_ends", "must be after listed") }
+        else { throw .invalid("\(path()).publicity_ends", "is required and must be a real date") }
+        guard ends > listed else { throw .invalid("\(path()).publicity_ends", "must be after listed") }
         if category.code == Catalogue.severeUntrustworthinessList, let severity = l.severity {
             let maximum = ListPolicy.maximumPublicity(severity)
             guard ends <= listed.adding(years: maximum.years) else {
-                throw .invalid("\(path).publicity_ends", "a \(severity.rawValue) listing is published at most \(maximum.text)")
+                throw .invalid("\(path()).publicity_ends", "a \(severity.rawValue) listing is published at most \(maximum.text)")
             }
         }
         return ListEntry(
@@ -420,88 +420,81 @@ public struct Furnishing: Sendable {
     // MARK: Shared rules
 
     func category(
-        _ code: String, at path: String, kind: SubjectKind, recordKind: RecordKind, field: String = "category"
+        _ code: String, at path: @autoclosure () -> String, kind: SubjectKind, recordKind: RecordKind, field: String = "category"
     ) throws(BureauError) -> CatalogueCategory {
         // A validated catalogue holds nothing prohibited, so only an unknown code needs that check.
         guard let category = self.categories[code], category.recordKind == recordKind else {
             if let label = Catalogue.prohibitedLabel(in: code) {
-                throw .invalid("\(path).\(field)", "\(label) is information a credit bureau may not collect")
+                throw .invalid("\(path()).\(field)", "\(label) is information a credit bureau may not collect")
             }
-            throw .invalid("\(path).\(field)", "\(code) is not in the catalogue (version \(self.catalogue.version))")
+            throw .invalid("\(path()).\(field)", "\(code) is not in the catalogue (version \(self.catalogue.version))")
         }
         guard category.subjectKinds.contains(kind) else {
-            throw .invalid("\(path).\(field)", "\(code) is not held for \(kind.rawValue) subjects")
+            throw .invalid("\(path()).\(field)", "\(code) is not held for \(kind.rawValue) subjects")
         }
         guard self.furnisher.categories.contains(code) else {
-            throw BureauError(.permissionDenied, "\(path): \(self.furnisher.code) is not licensed to furnish \(code)")
+            throw BureauError(.permissionDenied, "\(path()): \(self.furnisher.code) is not licensed to furnish \(code)")
         }
         return category
     }
 
     func legalBasis(
-        _ submitted: SubmittedLegalBasis?, at path: String, category: CatalogueCategory, required: Bool = false
+        _ submitted: SubmittedLegalBasis?, at path: @autoclosure () -> String, category: CatalogueCategory, required: Bool = false
     ) throws(BureauError) -> LegalBasis? {
         guard let submitted else {
             if required || category.negative {
-                throw .invalid(path, "\(category.code) needs a legal basis: document number, authority and date")
+                throw .invalid(path(), "\(category.code) needs a legal basis: document number, authority and date")
             }
             return nil
         }
-        try LoggedText.check(submitted.documentNumber, field: "\(path).document_number", limit: .documentNumber)
+        try LoggedText.check(submitted.documentNumber, field: "\(path()).document_number", limit: .documentNumber)
         let number = submitted.documentNumber.trimmingWhitespace()
-        guard !number.isEmpty else { throw .invalid("\(path).document_number", "is required") }
-        try LoggedText.check(submitted.authority, field: "\(path).authority", limit: .authority)
+        guard !number.isEmpty else { throw .invalid("\(path()).document_number", "is required") }
+        try LoggedText.check(submitted.authority, field: "\(path()).authority", limit: .authority)
         let authority = submitted.authority.trimmingWhitespace()
-        guard !authority.isEmpty else { throw .invalid("\(path).authority", "is required") }
-        let date = try self.date(submitted.date, at: "\(path).date")
+        guard !authority.isEmpty else { throw .invalid("\(path()).authority", "is required") }
+        let date = try self.date(submitted.date, at: "\(path()).date")
         return LegalBasis(documentNumber: number, authority: authority, date: date)
     }
 
-    func behaviourEnded(_ fields: DateFields?, at path: String, notBefore start: CalendarDate) throws(BureauError) -> CalendarDate {
+    func behaviourEnded(_ fields: DateFields?, at path: @autoclosure () -> String, notBefore start: CalendarDate) throws(BureauError) -> CalendarDate {
         guard let fields, !fields.isEmpty else {
-            throw .invalid(path, "negative information needs the end date of the behaviour (retention counts from it)")
+            throw .invalid(path(), "negative information needs the end date of the behaviour (retention counts from it)")
         }
-        let ended = try self.date(fields, at: path)
-        guard ended >= start else { throw .invalid(path, "cannot be before the record began") }
+        let ended = try self.date(fields, at: path())
+        guard ended >= start else { throw .invalid(path(), "cannot be before the record began") }
         return ended
     }
 
-    func date(_ fields: DateFields?, at path: String) throws(BureauError) -> CalendarDate {
-        guard let fields, !fields.isEmpty else { throw .invalid(path, "is required") }
+    func date(_ fields: DateFields?, at path: @autoclosure () -> String) throws(BureauError) -> CalendarDate {
+        guard let fields, !fields.isEmpty else { throw .invalid(path(), "is required") }
         guard let date = CalendarDate(year: fields.year, month: fields.month, day: fields.day), date.year >= 1900 else {
-            throw .invalid(path, "must be a real date after 1900")
+            throw .invalid(path(), "must be a real date after 1900")
         }
-        guard date <= self.today else { throw .invalid(path, "cannot be in the future") }
+        guard date <= self.today else { throw .invalid(path(), "cannot be in the future") }
         return date
     }
 
-    static func recordID(_ text: String, at path: String, letters: String) throws(BureauError) -> String {
-        try FieldLimit.recordID.check(text, field: path)
+    static func recordID(_ text: String, at path: @autoclosure () -> String, letters: String) throws(BureauError) -> String {
+        try FieldLimit.recordID.check(text, field: path())
         let id = text.trimmingWhitespace()
-        guard !id.isEmpty else { throw .invalid(path, "is required") }
-        let extra = Set(letters.utf8)
+        guard !id.isEmpty else { throw .invalid(path(), "is required") }
         guard id.utf8.count <= 64, id.utf8.allSatisfy({ b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || extra.contains(b)
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || letters.utf8.contains(b)
         }) else {
-            throw .invalid(path, "is 1 to 64 letters, digits or \(letters.map { "'\($0)'" }.joined(separator: " "))")
+            throw .invalid(path(), "is 1 to 64 letters, digits or \(letters.map { "'\($0)'" }.joined(separator: " "))")
         }
         return id
     }
 
-    static func money(_ money: Money, at path: String) throws(BureauError) {
-        guard money.minorUnits >= 0 else { throw .invalid("\(path).minor_units", "cannot be negative") }
+    static func money(_ money: Money, at path: @autoclosure () -> String) throws(BureauError) {
+        guard money.minorUnits >= 0 else { throw .invalid("\(path()).minor_units", "cannot be negative") }
         guard money.minorUnits <= Money.maximumMinorUnits else {
-            throw .invalid("\(path).minor_units", "is at most \(Money.maximumMinorUnits) minor units (10^15)")
+            throw .invalid("\(path()).minor_units", "is at most \(Money.maximumMinorUnits) minor units (10^15)")
         }
         guard money.currency.utf8.count == 3, money.currency.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else {
-            throw .invalid("\(path).currency", "is a 3-letter ISO 4217 code in capitals")
+            throw .invalid("\(path()).currency", "is a 3-letter ISO 4217 code in capitals")
         }
     }
 }
 
-extension String {
-    /// The part of a field path after `prefix.` (`accounts[0]` of `subjects[1].accounts[0]`).
-    func components(after prefix: String) -> String {
-        self.hasPrefix(prefix + ".") ? String(self.dropFirst(prefix.count + 1)) : self
-    }
-}

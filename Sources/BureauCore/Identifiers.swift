@@ -20,8 +20,8 @@ public struct ResidentIdentityNumber: Hashable, Sendable {
     ///
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
-    public init(parsing text: String, field: String = "identifier") throws(BureauError) {
-        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field)
+    public init(parsing text: String, field: @autoclosure () -> String = "identifier") throws(BureauError) {
+        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field())
     }
 
     /// The full parse: `text` normalised (trimmed, capital X, the 15-digit form converted), or the rule it breaks.
@@ -288,8 +288,8 @@ public struct UnifiedSocialCreditCode: Hashable, Sendable, Codable, CustomString
     ///
     /// - Parameter field: the request field named in errors.
     /// - Throws: ``BureauError`` (invalid argument) naming `field` and the rule broken.
-    public init(parsing text: String, field: String = "identifier") throws(BureauError) {
-        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field)
+    public init(parsing text: String, field: @autoclosure () -> String = "identifier") throws(BureauError) {
+        self.value = try Self.isValidNormalised(text) ? text : Self.normalised(text, field: field())
     }
 
     /// The full parse: `text` normalised (trimmed, upper case), or the rule it breaks.
@@ -426,10 +426,10 @@ public enum SubjectIdentifier: Hashable, Sendable {
     case business(UnifiedSocialCreditCode)
 
     /// Parses `text` as the identifier of `kind`.
-    public init(kind: SubjectKind, parsing text: String, field: String = "identifier") throws(BureauError) {
+    public init(kind: SubjectKind, parsing text: String, field: @autoclosure () -> String = "identifier") throws(BureauError) {
         switch kind {
-        case .individual: self = .individual(try ResidentIdentityNumber(parsing: text, field: field))
-        case .business: self = .business(try UnifiedSocialCreditCode(parsing: text, field: field))
+        case .individual: self = .individual(try ResidentIdentityNumber(parsing: text, field: field()))
+        case .business: self = .business(try UnifiedSocialCreditCode(parsing: text, field: field()))
         }
     }
 

@@ -127,7 +127,7 @@ extension Furnishing {
     /// batch it came in is refused whole.
     ///
     /// - Throws: ``BureauError`` (failed precondition) naming the field and the day the retention ended.
-    func retained(_ record: CreditRecord, at path: String) throws(BureauError) -> CreditRecord {
+    func retained(_ record: CreditRecord, at path: @autoclosure () -> String) throws(BureauError) -> CreditRecord {
         if let expiry = record.expiry(under: self.catalogue), expiry <= self.today {
             let rule: String
             switch record {
@@ -140,7 +140,7 @@ extension Furnishing {
                 rule = "behaviour_ended: retention ended on \(expiry) (\(publicRecord.category) is kept "
                     + "\(self.catalogue.category(publicRecord.category)?.retentionYears ?? 0) years after the behaviour ended)"
             }
-            throw BureauError(.failedPrecondition, "\(path).\(rule); information past its retention is not furnished")
+            throw BureauError(.failedPrecondition, "\(path()).\(rule); information past its retention is not furnished")
         }
         if case .account(var account) = record {
             account.paymentHistory = Retention.paymentHistory(of: account, on: self.today, under: self.catalogue)

@@ -93,7 +93,7 @@ public struct Importer: Sendable {
                     } catch let error as BureauError {
                         throw LineError(line: parsed.lines[i].number, message: error.message)
                     }
-                    hasher.update(data: parsed.lines[i].line)
+                    parsed.lines[i].line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
                     pendingKeys.append(key)
                     summary.subjects += 1
                     summary.records += subject.records.count
