@@ -81,34 +81,24 @@ struct KeyStoreFormatTests {
         }
     }
 
-    /// The real LMDB key store without its stream (as PostgreSQL's): keys go in batches ahead of the commit.
-    final class NoStream: KeyStore {
-        let inner: LMDBKeyStore
-        init(_ inner: LMDBKeyStore) { self.inner = inner }
-        func keys(of scope: KeyScopeID) throws -> [StoredDataKey] { try self.inner.keys(of: scope) }
-        func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws { try self.inner.put(keys) }
-        func destroy(_ keys: [(scope: KeyScopeID, id: KeyID)]) throws { try self.inner.destroy(keys) }
-        func allKeys() throws -> [(scope: KeyScopeID, key: StoredDataKey)] { try self.inner.allKeys() }
-        func scope(ofKey id: KeyID) throws -> KeyScopeID? { try self.inner.scope(ofKey: id) }
-        func rewrap(after cursor: [UInt8]?, limit: Int, _ transform: (StoredDataKey) throws -> StoredDataKey?) throws -> (rewrapped: Int, next: [UInt8]?) {
-            try self.inner.rewrap(after: cursor, limit: limit, transform)
-        }
-        func masterKey() throws -> WrappedKey? { try self.inner.masterKey() }
-        func addMasterKey(_ wrapped: WrappedKey) throws -> WrappedKey { try self.inner.addMasterKey(wrapped) }
-        func replaceMasterKey(_ wrapped: WrappedKey) throws { try self.inner.replaceMasterKey(wrapped) }
+    /// A store over the LMDB key store as `wrap` presents it, that holds a new key's salt alone from 64 keys a
+    /// transaction on (``DataProtection/persistEarlyCount``), with one file.
+    func storeMakingKeys(_ root: String, _ wrap: (LMDBKeyStore) -> any KeyStore) throws -> (Store, LMDBKeyStore, SubjectKey) {
+        let folder = root + "/data"
+        let kek = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let keyStore = try LMDBKeyStore(path: folder + "/keystore")
+        let protection = try DataProtection(folder: folder, kek: kek, keyStore: wrap(keyStore), hasData: false, persistEarlyCount: 64)
+        let store = try Store(folder: folder, backend: try LMDBStorage(path: folder + "/lmdb", protection: protection))
+        let key = store.key(for: self.person)
+        try store.write { try $0.putSubject(self.identity, for: key) }
+        return (store, keyStore, key)
     }
 
     @Test("a transaction making more keys than it holds puts them in the key store before its commit; failing, it destroys them; committed, they open")
     func keysPersistedEarly() async throws {
         try await withTemporaryFolder { root in
-            let folder = root + "/data"
-            let kek = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let keyStore = try LMDBKeyStore(path: folder + "/keystore")
-            let protection = try DataProtection(folder: folder, kek: kek, keyStore: NoStream(keyStore), hasData: false, persistEarlyCount: 64)
-            let store = try Store(folder: folder, backend: try LMDBStorage(path: folder + "/lmdb", protection: protection))
-            let key = store.key(for: self.person)
-            try store.write { try $0.putSubject(self.identity, for: key) }
+            let (store, keyStore, key) = try self.storeMakingKeys(root) { Wrapped($0, failing: false) }
             let before = try keyStore.count()
             let count = 64 * 3 + 8
             struct Stop: Error {}
@@ -139,14 +129,7 @@ struct KeyStoreFormatTests {
     @Test("a transaction making many keys streams them into one key store transaction while it goes on: none is stored until the data commits, a failed one stores none, and keys sent early are still found before the commit")
     func keysStreamed() async throws {
         try await withTemporaryFolder { root in
-            let folder = root + "/data"
-            let kek = try FileKeyEncryptionKey.create(at: root + "/keys/kek.key")
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let keyStore = try LMDBKeyStore(path: folder + "/keystore")
-            let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: false, persistEarlyCount: 64)
-            let store = try Store(folder: folder, backend: try LMDBStorage(path: folder + "/lmdb", protection: protection))
-            let key = store.key(for: self.person)
-            try store.write { try $0.putSubject(self.identity, for: key) }
+            let (store, keyStore, key) = try self.storeMakingKeys(root) { $0 }
             let before = try keyStore.count()
             let count = 64 * 3 + 8
             struct Stop: Error {}
@@ -175,13 +158,17 @@ struct KeyStoreFormatTests {
         }
     }
 
-    /// The real LMDB key store, whose `destroy` fails while `failing` is set: the deletion commits and its key
-    /// stays, as when the process dies between the two steps.
-    final class DestroyFails: KeyStore {
+    /// The real LMDB key store behind a wrapper: it has no stream (keys made by a large transaction go in
+    /// batches ahead of its commit, as with PostgreSQL's key store), and its `destroy` fails while `failing` is
+    /// set: the deletion commits and its key stays, as when the process dies between the two steps.
+    final class Wrapped: KeyStore {
         let inner: LMDBKeyStore
-        let failing = Mutex(true)
+        let failing: Mutex<Bool>
         struct Refused: Error {}
-        init(_ inner: LMDBKeyStore) { self.inner = inner }
+        init(_ inner: LMDBKeyStore, failing: Bool) {
+            self.inner = inner
+            self.failing = Mutex(failing)
+        }
         func keys(of scope: KeyScopeID) throws -> [StoredDataKey] { try self.inner.keys(of: scope) }
         func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws { try self.inner.put(keys) }
         func destroy(_ keys: [(scope: KeyScopeID, id: KeyID)]) throws {
@@ -209,7 +196,7 @@ struct KeyStoreFormatTests {
             let kept = Self.account("6222020200445566")
             let deletedKeyID: KeyID
             do {
-                let keyStore = DestroyFails(try LMDBKeyStore(path: folder + "/keystore"))
+                let keyStore = Wrapped(try LMDBKeyStore(path: folder + "/keystore"), failing: true)
                 let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: false)
                 let lmdb = try LMDBStorage(path: folder + "/lmdb", protection: protection)
                 let store = try Store(folder: folder, backend: lmdb)
