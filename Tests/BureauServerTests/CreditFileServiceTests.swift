@@ -337,31 +337,43 @@ struct ImportTests {
         }
     }
 
-    @Test("an import of several batches (parsed while the one before is written) lands whole; a bad line in a later batch writes nothing")
+    @Test("an import of several batches (parsed and sealed while the ones before are written, its keys streamed to the key store) lands whole, a subject furnished again late in the file included; a bad line in a later batch writes nothing, not even a key")
     func severalBatches() throws {
         try Self.withStore { store, folder in
-            // Three batches of 4,096 lines and part of a fourth.
-            var lines = try Self.lines(3 * 4096 + 500)
+            // Four batches of 4,096 lines and part of a fifth: over 65,536 data keys, so that they stream to the key
+            // store while the import goes on; the last line furnishes the first person again, whose identity was
+            // sealed (and its key streamed) long before.
+            var lines = try Self.lines(4 * 4096 + 500)
+            var again = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[0].utf8))
+            again.accounts = [try #require(again.accounts?.first)]
+            again.accounts?[0].accountNumber = "6222999900001111"
             let path = folder + "/people.jsonl"
-            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try ((lines + [String(decoding: try JSONEncoder().encode(again), as: UTF8.self)]).joined(separator: "\n") + "\n")
+                .write(toFile: path, atomically: true, encoding: .utf8)
             let before = try store.read { try $0.fileCount() }
             let summary = try Importer(store: store).importFile(at: path)
-            #expect(summary.subjects == lines.count)
-            #expect(summary.logEntries == 13)
+            #expect(summary.subjects == lines.count + 1)
+            #expect(summary.logEntries == 17)
             #expect(try store.read { try $0.fileCount() } == before + lines.count)
+            let first = try store.read { try $0.file(store.key(for: .individual(try ResidentIdentityNumber(parsing: again.identifier)))) }
+            #expect(first?.accounts.count == 4)
+            #expect(first?.accounts.contains { $0.accountNumber == "6222999900001111" } == true)
+            #expect(first?.subject != nil)
 
-            // Into a fresh store: line 12,300 (in the fourth batch) is bad.
+            // Into a fresh store: line 16,800 (in the fifth batch, after keys began to stream) is bad.
             try Self.withStore { fresh, folder in
-                var line = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[12_299].utf8))
+                var line = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[16_799].utf8))
                 line.accounts?[0].status = "sometimes"
-                lines[12_299] = String(decoding: try JSONEncoder().encode(line), as: UTF8.self)
+                lines[16_799] = String(decoding: try JSONEncoder().encode(line), as: UTF8.self)
                 let bad = folder + "/bad.jsonl"
                 try lines.joined(separator: "\n").write(toFile: bad, atomically: true, encoding: .utf8)
                 let (files, log) = try fresh.read { (try $0.fileCount(), try $0.logSize()) }
+                let keys = try fresh.backend.protection.keyStore.allKeys().count
                 let error = try #require(throws: Importer.LineError.self) { _ = try Importer(store: fresh).importFile(at: bad) }
-                #expect(error.line == 12_300)
+                #expect(error.line == 16_800)
                 #expect(error.message.contains("subject.accounts[0].status"), "\(error.message)")
                 #expect(try fresh.read { (try $0.fileCount(), try $0.logSize()) } == (files, log))
+                #expect(try fresh.backend.protection.keyStore.allKeys().count == keys)
             }
         }
     }
