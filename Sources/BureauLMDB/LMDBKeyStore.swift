@@ -37,17 +37,19 @@ public final class LMDBKeyStore: KeyStore {
     }
 
     public func keys(of scope: KeyScopeID) throws -> [StoredDataKey] {
-        try self.guarded {
-            try self.environment.read { txn in
-                var out: [StoredDataKey] = []
-                try txn.scan(self.keys, from: scope.bytes) { k, v in
-                    guard k.starts(with: scope.bytes) else { return false }
-                    out.append(try StoredDataKey(bytes: Array(v)))
-                    return true
-                }
-                return out
-            }
+        try self.guarded { try self.environment.read { try self.keys(of: scope, in: $0) } }
+    }
+
+    /// The keys of `scope` in the transaction `txn`.
+    func keys(of scope: KeyScopeID, in txn: Transaction) throws -> [StoredDataKey] {
+        var out: [StoredDataKey] = []
+        let prefix = scope.bytes
+        try txn.scan(self.keys, from: prefix) { k, v in
+            guard k.starts(with: prefix) else { return false }
+            out.append(try StoredDataKey(bytes: Array(v)))
+            return true
         }
+        return out
     }
 
     public func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) throws {
@@ -92,7 +94,13 @@ public final class LMDBKeyStore: KeyStore {
     /// The key store transaction of a ``KeyStream``: the keys queued are put, a chunk at a time and each
     /// chunk in key order (``put(_:in:)``), while the data's writer goes on; ``finish()`` commits.
     final class Stream: KeyStream {
-        private enum Item { case keys([(scope: KeyScopeID, key: StoredDataKey)]), finish, abandon }
+        private enum Item { case keys([(scope: KeyScopeID, key: StoredDataKey)]), query(KeyScopeID, Answer), finish, abandon }
+        /// The answer to a query, handed from the stream's thread to the one waiting for it.
+        private final class Answer: @unchecked Sendable {
+            // Written by the stream's thread before `ready` is signalled, read after waiting on it.
+            var keys: Result<[StoredDataKey], any Error> = .success([])
+            let ready = DispatchSemaphore(value: 0)
+        }
         private struct Abandoned: Error {}
         private let queue = Mutex<(items: [Item], error: (any Error)?)>(([], nil))
         private let available = DispatchSemaphore(value: 0)
@@ -107,6 +115,9 @@ public final class LMDBKeyStore: KeyStore {
                                 self.available.wait()
                                 switch self.queue.withLock({ $0.items.removeFirst() }) {
                                 case .keys(let keys): try store.put(keys, in: txn)
+                                case .query(let scope, let answer):
+                                    answer.keys = Result { try store.keys(of: scope, in: txn) }
+                                    answer.ready.signal()
                                 case .finish: return
                                 case .abandon: throw Abandoned()
                                 }
@@ -128,6 +139,16 @@ public final class LMDBKeyStore: KeyStore {
 
         func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)]) {
             if !keys.isEmpty { self.send(.keys(keys)) }
+        }
+
+        func keys(of scope: KeyScopeID) throws -> [StoredDataKey] {
+            let answer = Answer()
+            self.send(.query(scope, answer))
+            // The stream's thread answers in turn, or stops (an error or the end): then nothing is waiting on it.
+            while answer.ready.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
+                if let error = self.queue.withLock({ $0.error }) { throw error }
+            }
+            return try answer.keys.get()
         }
 
         func finish() throws {

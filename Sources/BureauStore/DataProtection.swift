@@ -58,6 +58,8 @@ public protocol KeyStore: Sendable {
 public protocol KeyStream: Sendable {
     /// Queues `keys` for the transaction (any error is thrown by ``finish()``).
     func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)])
+    /// The keys of `scope` the transaction holds, in key id order, once what was queued before is put.
+    func keys(of scope: KeyScopeID) throws -> [StoredDataKey]
     /// Puts what is queued and commits, durably, before returning.
     func finish() throws
     /// Discards every key of the transaction.
@@ -365,7 +367,7 @@ public final class DataProtection: Sendable {
 
     /// The key the transaction of `changes` (or one it is nested in) made for the scope `id`, if any.
     private func pendingKey(_ id: KeyScopeID, _ changes: KeyChanges) throws -> DataKey? {
-        guard let made = changes.pending(id) else { return nil }
+        guard let made = try changes.pending(id) else { return nil }
         return try made.remembered?.key ?? self.unwrap(made.stored, scope: id)
     }
 
@@ -379,8 +381,8 @@ public final class DataProtection: Sendable {
     /// commits); `key` gives the key itself when the transaction keeps it (``KeyChanges/Made/remembered``).
     func added(_ stored: StoredDataKey, scope id: KeyScopeID, raw scope: KeyScope, _ changes: KeyChanges, key: () -> DataKey?) throws {
         let count = changes.add(stored, scope: id, remember: { key().map { ($0, scope) } })
-        if count.made >= self.streamChunk, try changes.streamKeys(chunk: self.streamChunk, opening: { try self.keyStore.stream() }) { return }
-        if count.made >= self.persistEarlyCount {
+        if count >= self.streamChunk, try changes.streamKeys(opening: { try self.keyStore.stream() }) { return }
+        if count >= self.persistEarlyCount {
             try self.persistEarly(changes)
         }
     }
@@ -637,8 +639,8 @@ public final class KeyChanges: Sendable {
         /// ``DataProtection/streamChunk`` keys; `streams` is false when the key store has none.
         var stream: (any KeyStream)?
         var streams = true
-        /// The keys made since the last chunk went to the stream.
-        var unsent: [(scope: KeyScopeID, key: StoredDataKey)] = []
+        /// The scopes whose keys went to the stream (no longer in `made`: the stream's transaction has them).
+        var streamed: Set<KeyScopeID> = []
     }
 
     private let state = Mutex(State())
@@ -672,11 +674,16 @@ public final class KeyChanges: Sendable {
     public init() { self.parent = nil }
     private init(parent: KeyChanges) { self.parent = parent }
 
-    /// The key made for `scope` in this transaction or one it is nested in.
-    func pending(_ scope: KeyScopeID) -> Made? {
-        let own = self.state.withLock { state -> (made: Made?, shredded: Bool) in (state.made[scope], state.shredded[scope] != nil) }
+    /// The key made for `scope` in this transaction or one it is nested in: held here, or (sent to the key
+    /// store's stream) read back from the stream's transaction.
+    func pending(_ scope: KeyScopeID) throws -> Made? {
+        let own = self.state.withLock { state -> (made: Made?, shredded: Bool, stream: (any KeyStream)?) in
+            (state.made[scope], state.shredded[scope] != nil, state.streamed.contains(scope) ? state.stream : nil)
+        }
         if let made = own.made { return made }
-        return own.shredded ? nil : self.parent?.pending(scope)
+        if own.shredded { return nil }
+        if let stream = own.stream, let stored = try stream.keys(of: scope).last { return Made(stored: stored, scope: scope, remembered: nil) }
+        return try self.parent?.pending(scope)
     }
 
     /// Offers the values of the file written next, sealed ahead; nil withdraws the offer.
@@ -691,7 +698,7 @@ public final class KeyChanges: Sendable {
 
     /// Whether this transaction or one it is nested in made a key (``pending(_:)`` finds none otherwise).
     var hasMade: Bool {
-        self.state.withLock { !$0.made.isEmpty } || self.parent?.hasMade == true
+        self.state.withLock { !$0.made.isEmpty || !$0.streamed.isEmpty } || self.parent?.hasMade == true
     }
 
     func isShredded(_ scope: KeyScopeID) -> Bool {
@@ -700,52 +707,52 @@ public final class KeyChanges: Sendable {
 
     /// Adds a key made in this transaction; returns how many it holds, or 0 for a nested transaction
     /// (whose keys are never put in the key store before its parent commits).
-    func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> (made: Int, unsent: Int) {
+    func add(_ stored: StoredDataKey, scope: KeyScopeID, remember: () -> (key: DataKey, raw: KeyScope)?) -> Int {
         self.state.withLock { state in
-            let remembered = state.made.count < DataProtection.cacheFillLimit ? remember() : nil
+            let remembered = state.stream == nil && state.made.count < DataProtection.cacheFillLimit ? remember() : nil
             // Grown four times over when full, not twice: a bulk import's millions of keys are rehashed a third as often.
             if state.made.count >= state.made.capacity { state.made.reserveCapacity(max(64, state.made.capacity * 4)) }
             state.made[scope] = Made(stored: stored, scope: scope, remembered: remembered)
-            if state.stream != nil { state.unsent.append((scope, stored)) }
-            return self.parent == nil ? (state.made.count, state.unsent.count) : (0, 0)
+            return self.parent == nil ? state.made.count : 0
         }
     }
 
-    /// Sends the keys made so far to the key store's stream, opening it with `opening` the first time, once
-    /// `chunk` keys are waiting; returns false when the key store has no stream. A top-level transaction
-    /// only (a nested one's keys wait for its parent). Keys stay in ``made`` (found by ``pending(_:)``
-    /// until the commit); one replaced or shredded after it was sent is stored with nothing sealed under it.
-    func streamKeys(chunk: Int, opening: () throws -> (any KeyStream)?) throws -> Bool {
+    /// Sends the keys made so far to the key store's stream, opening it with `opening` the first time;
+    /// returns false when the key store has no stream. A top-level transaction only (a nested one's keys wait
+    /// for its parent). The keys sent leave ``made``, so that a bulk import holds at most a chunk of them;
+    /// ``pending(_:)`` reads them back from the stream's transaction. One replaced or shredded after it was
+    /// sent is stored with nothing sealed under it (harmless).
+    func streamKeys(opening: () throws -> (any KeyStream)?) throws -> Bool {
         guard self.parent == nil else { return false }
         let sent = try self.state.withLock { state -> (stream: any KeyStream, keys: [(scope: KeyScopeID, key: StoredDataKey)])? in
             guard state.streams else { return nil }
-            if let stream = state.stream {
-                guard state.unsent.count >= chunk else { return nil }
-                defer { state.unsent.removeAll(keepingCapacity: true) }
-                return (stream, state.unsent)
+            if state.stream == nil {
+                guard let opened = try opening() else {
+                    state.streams = false
+                    return nil
+                }
+                state.stream = opened
             }
-            guard let stream = try opening() else {
-                state.streams = false
-                return nil
-            }
-            state.stream = stream
-            state.unsent.reserveCapacity(chunk)
-            return (stream, state.made.values.map { ($0.scope, $0.stored) })
+            let keys = state.made.values.map { ($0.scope, $0.stored) }
+            state.streamed.formUnion(state.made.keys)
+            state.made.removeAll(keepingCapacity: true)
+            return (state.stream!, keys)
         }
-        guard let sent else { return self.state.withLock { $0.streams } }
+        guard let sent else { return false }
         sent.stream.put(sent.keys)
         return true
     }
 
-    /// The stream this transaction's keys went to, if any, and the keys not sent to it yet.
+    /// The stream this transaction's keys went to, if any, and the keys not sent to it yet (taken out).
     func takeStream() -> (stream: any KeyStream, rest: [(scope: KeyScopeID, key: StoredDataKey)])? {
         self.state.withLock { state in
             guard let stream = state.stream else { return nil }
             defer {
                 state.stream = nil
-                state.unsent = []
+                state.made.removeAll()
+                state.streamed = []
             }
-            return (stream, state.unsent)
+            return (stream, state.made.values.map { ($0.scope, $0.stored) })
         }
     }
 
@@ -775,8 +782,10 @@ public final class KeyChanges: Sendable {
 
     func shred(_ scope: KeyScopeID, stored: [KeyID]) {
         self.state.withLock { state in
-            // A key made in this transaction and shredded in it is simply never stored.
+            // A key made in this transaction and shredded in it is never stored (or, sent to the stream already,
+            // stored with nothing sealed under it).
             state.made[scope] = nil
+            state.streamed.remove(scope)
             state.shredded[scope, default: []].formUnion(stored)
         }
     }
@@ -827,5 +836,5 @@ public final class KeyChanges: Sendable {
     }
 
     /// Whether the transaction made or shredded any key.
-    public var isEmpty: Bool { self.made.isEmpty && self.shredded.isEmpty }
+    public var isEmpty: Bool { self.made.isEmpty && self.shredded.isEmpty && !self.state.withLock({ $0.stream != nil }) }
 }
