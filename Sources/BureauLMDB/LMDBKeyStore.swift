@@ -58,34 +58,30 @@ public final class LMDBKeyStore: KeyStore {
 
     /// Puts `keys` in the transaction `txn`.
     func put(_ keys: [(scope: KeyScopeID, key: StoredDataKey)], in txn: Transaction) throws {
-            // Each database's puts in its key order, from one buffer of keys: a bulk import puts millions of
-            // keys, whose scope ids are random; sorted, they touch each page once instead of a random page per
-            // key. Key ids are time-ordered (KeyID.timeOrdered), so `ids` takes them at its end (MDB_APPEND).
-            var buffer = [UInt8]()
-            buffer.reserveCapacity(keys.count * 32)
-            for (scope, key) in keys {
-                buffer.append(contentsOf: scope.bytes)
-                buffer.append(contentsOf: key.keyID.bytes)
-            }
-            try buffer.withUnsafeBytes { raw in
-                let byScope = Self.order(keys.count, raw, at: 0)
-                let byID = Self.order(keys.count, raw, at: 16)
-                do {
-                    for entry in byScope {
-                        let at = Int(entry.index) * 32
-                        try keys[Int(entry.index)].key.bytes.withUnsafeBytes { value in
-                            try txn.put(value, forKey: UnsafeRawBufferPointer(rebasing: raw[at..<(at + 32)]), in: self.keys)
-                        }
-                    }
-                    for entry in byID {
-                        let at = Int(entry.index) * 32
-                        try txn.put(
-                            UnsafeRawBufferPointer(rebasing: raw[at..<(at + 16)]), forKey: UnsafeRawBufferPointer(rebasing: raw[(at + 16)..<(at + 32)]),
-                            in: self.ids, append: true
-                        )
-                    }
+        // Each database's puts in its key order, from one buffer of keys: a bulk import puts millions of keys,
+        // whose scope ids are random; sorted, they touch each page once instead of a random page per key. Key
+        // ids are time-ordered (KeyID.timeOrdered), so `ids` takes them at its end (MDB_APPEND).
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(keys.count * 32)
+        for (scope, key) in keys {
+            buffer.append(contentsOf: scope.bytes)
+            buffer.append(contentsOf: key.keyID.bytes)
+        }
+        try buffer.withUnsafeBytes { raw in
+            for entry in Self.order(keys.count, raw, at: 0) {
+                let at = Int(entry.index) * 32
+                try keys[Int(entry.index)].key.bytes.withUnsafeBytes { value in
+                    try txn.put(value, forKey: UnsafeRawBufferPointer(rebasing: raw[at..<(at + 32)]), in: self.keys)
                 }
             }
+            for entry in Self.order(keys.count, raw, at: 16) {
+                let at = Int(entry.index) * 32
+                try txn.put(
+                    UnsafeRawBufferPointer(rebasing: raw[at..<(at + 16)]), forKey: UnsafeRawBufferPointer(rebasing: raw[(at + 16)..<(at + 32)]),
+                    in: self.ids, append: true
+                )
+            }
+        }
     }
 
     /// A stream of keys into one key store transaction on a thread of its own (``KeyStream``).

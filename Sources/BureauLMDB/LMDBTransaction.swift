@@ -25,9 +25,9 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
         self.values = protection.values(changes)
     }
 
-    /// A nested LMDB transaction with its own ``KeyChanges``, handed to this one's only when it succeeds.
     func offer(_ prepared: PreparedFile?) { self.values.offer(prepared) }
 
+    /// A nested LMDB transaction with its own ``KeyChanges``, handed to this one's only when it succeeds.
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
         let child = self.changes?.child()
         let result = try self.txn.nested { nested in try body(LMDBTransaction(nested, self.databases, self.protection, child)) }

@@ -28,9 +28,9 @@ final class PostgresTransaction: ReadWriteStoreTransaction {
         self.values = protection.values(changes)
     }
 
-    /// A savepoint: when `body` throws, PostgreSQL rolls back to it and this transaction goes on.
     func offer(_ prepared: PreparedFile?) { self.values.offer(prepared) }
 
+    /// A savepoint: when `body` throws, PostgreSQL rolls back to it and this transaction goes on.
     func withNestedTransaction<T>(_ body: (any ReadWriteStoreTransaction) throws -> T) throws -> T {
         let name = "bureau_\(self.depth + 1)"
         try self.connection.run("SAVEPOINT \(name)")

@@ -170,8 +170,8 @@ public final class DataProtection: Sendable {
     public let secret: KeyedHashSecret
     /// Where the wrapped data keys live.
     public let keyStore: any KeyStore
-    /// HMAC-SHA256 keyed with the secret and fed each label, copied for each token (the key schedule and the
-    /// label are done once).
+    /// HMAC-SHA256 keyed with the secret (its key blocks and, for tokens and scope ids, its label hashed once):
+    /// record tokens, scope ids and subject keys.
     private let recordMAC: KeyedHash
     private let scopeMAC: KeyedHash
     private let subjectMAC: KeyedHash
@@ -285,29 +285,36 @@ public final class DataProtection: Sendable {
     /// The key of a record in the store: subject key (32) + kind (1) + furnisher code (18) + a 16-byte
     /// token of the record id (HMAC under the keyed-hash secret), so that no account number is in a key.
     public func recordKey(_ subject: SubjectKey, _ reference: RecordReference) -> [UInt8] {
-        subject.bytes + [RecordKeyBytes.kindByte(reference.kind)] + Array(reference.furnisher.value.utf8) + self.recordToken(reference)
+        Self.recordKey(subject, reference, token: self.recordToken(reference))
     }
 
-    /// The record part of a record's key without the subject: kind (1) + furnisher code (18) + token (16).
+    /// The record part of a record's key without the subject: furnisher code (18) + kind (1) + token (16).
     public func recordIndexKey(_ reference: RecordReference) -> [UInt8] {
-        Array(reference.furnisher.value.utf8) + [RecordKeyBytes.kindByte(reference.kind)] + self.recordToken(reference)
+        Self.recordIndexKey(reference, token: self.recordToken(reference))
     }
 
     /// Both keys of a record, with one token computation: its ``recordKey(_:_:)`` and ``recordIndexKey(_:)``.
     public func recordKeys(_ subject: SubjectKey, _ reference: RecordReference) -> (record: [UInt8], index: [UInt8]) {
         let token = self.recordToken(reference)
-        let kind = RecordKeyBytes.kindByte(reference.kind)
-        var record = subject.bytes
-        record.reserveCapacity(32 + 1 + 18 + 16)
-        record.append(kind)
-        record.append(contentsOf: reference.furnisher.value.utf8)
-        record.append(contentsOf: token)
-        var index = [UInt8]()
-        index.reserveCapacity(18 + 1 + 16)
-        index.append(contentsOf: reference.furnisher.value.utf8)
-        index.append(kind)
-        index.append(contentsOf: token)
-        return (record, index)
+        return (Self.recordKey(subject, reference, token: token), Self.recordIndexKey(reference, token: token))
+    }
+
+    private static func recordKey(_ subject: SubjectKey, _ reference: RecordReference, token: [UInt8]) -> [UInt8] {
+        var key = subject.bytes
+        key.reserveCapacity(32 + 1 + 18 + token.count)
+        key.append(RecordKeyBytes.kindByte(reference.kind))
+        key.append(contentsOf: reference.furnisher.value.utf8)
+        key.append(contentsOf: token)
+        return key
+    }
+
+    private static func recordIndexKey(_ reference: RecordReference, token: [UInt8]) -> [UInt8] {
+        var key = [UInt8]()
+        key.reserveCapacity(18 + 1 + token.count)
+        key.append(contentsOf: reference.furnisher.value.utf8)
+        key.append(RecordKeyBytes.kindByte(reference.kind))
+        key.append(contentsOf: token)
+        return key
     }
 
     /// The key of the file of `identifier`: ``SubjectKey/init(_:secret:)`` under the keyed-hash secret, with

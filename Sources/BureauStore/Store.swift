@@ -41,14 +41,13 @@ public final class Store: Sendable {
     /// The storage engine.
     public let backend: any StorageBackend
     /// The secret keying subject hashes (unwrapped from the data folder's `secret.wrapped`).
-    public let secret: SymmetricKey
+    public var secret: SymmetricKey { self.backend.protection.secret.key }
     /// The data folder (the wrapped secret, the signing keys and the last signed checkpoint live here).
     public let folder: String
 
     /// A store over `backend`, which seals with its ``StorageBackend/protection``.
     public init(folder: String, backend: any StorageBackend) throws {
         self.folder = folder
-        self.secret = backend.protection.secret.key
         self.backend = backend
     }
 
