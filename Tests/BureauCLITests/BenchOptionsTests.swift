@@ -77,10 +77,21 @@ struct BenchOptionsTests {
         #expect(BenchLoad.percentile(sorted, 0.5) == 501)
         #expect(BenchLoad.percentile(sorted, 0.999) == 1000)
         #expect(BenchLoad.percentile([], 0.99) == 0)
-        // A sleep puts this thread to sleep: a voluntary context switch, counted.
-        let before = try #require(ProcessCPU.own.contextSwitches())
-        for _ in 0..<5 { usleep(1000) }
-        #expect(try #require(ProcessCPU.own.contextSwitches()) >= before + 5)
+        // A shell that keeps waiting for a short sleep: each wait puts its one thread to sleep, a voluntary context
+        // switch, counted. (Not this test process: its other tests' threads come and go, and a thread that ends
+        // takes its count with it.)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sh")
+        child.arguments = ["-c", "while :; do sleep 0.001; done"]
+        try child.run()
+        defer {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        let shell = ProcessCPU(pid: child.processIdentifier)
+        let before = try #require(shell.contextSwitches())
+        usleep(100_000)
+        #expect(try #require(shell.contextSwitches()) >= before + 5)
         #expect(ProcessCPU(pid: Int32.max).contextSwitches() == nil)
     }
 
