@@ -388,6 +388,13 @@ extension Bench {
         var identifiers: String?
         @Option(help: "With one --server: bureaud's process id, for its CPU time per request (default: the local processes listening on the ports).")
         var serverPID: Int32?
+        @Option(help: "Only one closed-loop phase, its warm-up made of the same call: ping or audited (for a profiler attached to the server around this run, as scripts/profile-report-path does).")
+        var only: OnlyPhase?
+
+        /// The one phase `--only` runs.
+        enum OnlyPhase: String, ExpressibleByArgument, CaseIterable, Sendable {
+            case ping, audited
+        }
 
         mutating func validate() throws {
             guard requests > 0, concurrency > 0, connections > 0, subjects > 0 else {
@@ -492,6 +499,15 @@ extension Bench {
                 if let waitedBefore, let waited = process?.runQueueWait() { figures.serverWait = (waited - waitedBefore) * 1e6 / Double(requests) }
                 if let switchesBefore, let switches = process?.contextSwitches() { figures.serverSwitches = (switches - switchesBefore) / Double(requests) }
                 return figures
+            }
+
+            if let only {
+                let call = only == .ping ? ping : report
+                _ = try await load.phase(clients, requests: min(2000, requests), call)
+                let figures = try await timed(requests, call)
+                print("bureau bench report --only \(only.rawValue): \(requests) requests after \(min(2000, requests)) to warm up, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
+                print(figures.line(only == .ping ? "empty RPC (ping)" : "audited report"))
+                return
             }
 
             // Warm up connections and caches.

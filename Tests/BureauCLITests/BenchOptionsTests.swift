@@ -21,6 +21,16 @@ struct BenchOptionsTests {
         #expect(local.addresses == nil)
     }
 
+    @Test("--only names one closed-loop phase, ping or audited, and nothing else")
+    func onlyOnePhase() throws {
+        let ping = try #require(try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--only", "ping"]) as? Bench.ReportBench)
+        #expect(ping.only == .ping)
+        let audited = try #require(try Bureau.parseAsRoot(["bench", "report", "--only", "audited"]) as? Bench.ReportBench)
+        #expect(audited.only == .audited)
+        #expect(try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench).only == nil)
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--only", "paced"]) }
+    }
+
     @Test("--server takes several nodes, comma-separated: the connections are spread over them")
     func severalServers() throws {
         let command = try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443,10.0.0.2:50444", "--connections", "4"])
