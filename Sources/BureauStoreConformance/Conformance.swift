@@ -1,4 +1,5 @@
 import BureauCore
+import Dispatch
 public import BureauStore
 import Foundation
 import Logging
@@ -222,17 +223,38 @@ private func crashPoints(_ store: Store) async throws {
             "a failed write left its quota count"
         )
     }
-    // The same steps through the writer: a request failing at the end is undone alone.
+    // The same steps through the writer: a request failing at the end is undone alone, whether its batch
+    // holds it alone (the whole attempt is thrown away) or with another request (run again, each nested).
     let writer = GroupCommitWriter(store: store, logger: Logger(label: "conformance"))
+    let failing: @Sendable (StoreTransaction) throws -> Int = { txn in
+        for step in steps { try step.1(txn) }
+        throw Crash()
+    }
     do {
-        _ = try await writer.submit { txn in
-            for step in steps { try step.1(txn) }
-            throw Crash()
-        }
+        _ = try await writer.submit(failing)
+        throw ConformanceFailure(description: "the writer answered a request that threw")
+    } catch is Crash {}
+    try require(try store.read { try Snapshot($0, key: key) } == before, "a failed request alone in the writer's batch left something behind")
+    // A request that holds the writer until two more are queued behind it makes those two one batch.
+    let (started, release) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+    async let held: Int = writer.submit { _ in
+        started.signal()
+        release.wait()
+        return 0
+    }
+    started.wait()
+    async let failed: Int = writer.submit(failing)
+    async let neighbour: Int = writer.submit { txn in try txn.logSize() > 0 ? 1 : 0 }
+    while writer.queued < 2 { try await Task.sleep(for: .milliseconds(1)) }
+    release.signal()
+    _ = try await held
+    try require(try await neighbour == 1, "the request batched with a failing one was not answered")
+    do {
+        _ = try await failed
         throw ConformanceFailure(description: "the writer answered a request that threw")
     } catch is Crash {}
     await writer.shutdown()
-    try require(try store.read { try Snapshot($0, key: key) } == before, "a failed request in the writer left something behind")
+    try require(try store.read { try Snapshot($0, key: key) } == before, "a failed request batched with another left something behind")
 }
 
 private func nestedTransactions(_ store: Store) async throws {
