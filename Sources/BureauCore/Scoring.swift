@@ -90,7 +90,7 @@ public enum Scoring {
         let limit = revolving.reduce(Int128(0)) { $0 + Int128($1.limit.minorUnits) }
         let balance = revolving.reduce(Int128(0)) { $0 + Int128($1.balance.minorUnits) }
         if limit > 0 {
-            let ratio = Double(balance) / Double(limit)
+            let ratio = Self.double(balance) / Self.double(limit)
             let points = ratio < 0.10 ? 60 : ratio < 0.30 ? 40 : ratio < 0.50 ? 10 : ratio < 0.75 ? -20 : ratio < 0.90 ? -50 : -80
             // Clamped before the conversion: a balance far above its limit must not trap.
             let percent = Int((min(max(ratio, 0), 1_000) * 100).rounded())
@@ -140,5 +140,12 @@ public enum Scoring {
             .prefix(4)
             .map { CreditScore.Reason(code: $0.code, text: $0.text, points: $0.best - $0.points) }
         return CreditScore(value: value, modelVersion: file.kind == .individual ? individualModel : businessModel, reasons: Array(reasons))
+    }
+
+    /// `Double(value)`, through a 64-bit conversion when the value fits (the same double): the stdlib converts a
+    /// 128-bit integer through unspecialised generic code, a microsecond a call on every report.
+    static func double(_ value: Int128) -> Double {
+        if value >= Int128(Int64.min) && value <= Int128(Int64.max) { return Double(Int64(truncatingIfNeeded: value)) }
+        return Double(value)
     }
 }

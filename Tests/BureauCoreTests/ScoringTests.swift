@@ -1,4 +1,4 @@
-import BureauCore
+@testable import BureauCore
 import Foundation
 import Testing
 
@@ -95,5 +95,16 @@ struct ScoringTests {
         let s = score(file)
         #expect(s.modelVersion == Scoring.businessModel)
         #expect(s.value == 600 + 24 - 20 + 50)
+    }
+
+    @Test("a 128-bit amount converts to the same double as the standard library's conversion, inside and beyond 64 bits")
+    func wideAmounts() {
+        let samples: [Int128] = [
+            0, 1, -1, 999_999, Int128(Int64.max), Int128(Int64.min), Int128(Int64.max) + 1, Int128(Int64.min) - 1,
+            Int128(Int64.max) * 5_000, -Int128(Int64.max) * 3, Int128.max, Int128.min, (1 << 53) + 1, -((1 << 53) + 1),
+        ]
+        for value in samples {
+            #expect(Scoring.double(value) == Double(value), "\(value)")
+        }
     }
 }
