@@ -244,11 +244,14 @@ private func crashPoints(_ store: Store) async throws {
     }
     started.wait()
     async let failed: Int = writer.submit(failing)
-    async let neighbour: Int = writer.submit { txn in try txn.logSize() > 0 ? 1 : 0 }
+    let nextDay = CalendarDate(year: 2026, month: 1, day: 2)!
+    async let neighbour: Int = writer.submit { txn in Int(try txn.countQuery(bank, on: nextDay)) }
     while writer.queued < 2 { try await Task.sleep(for: .milliseconds(1)) }
     release.signal()
     _ = try await held
-    try require(try await neighbour == 1, "the request batched with a failing one was not answered")
+    try require(try await neighbour == 1, "the request batched with a failing one was not answered with its own count")
+    // Its batch ran twice (together, then each nested): what it wrote is there once.
+    try require(try store.read { try $0.queriesCounted(bank, on: nextDay) } == 1, "the request batched with a failing one was not applied exactly once")
     do {
         _ = try await failed
         throw ConformanceFailure(description: "the writer answered a request that threw")
