@@ -246,8 +246,10 @@ private func crashPoints(_ store: Store) async throws {
     async let failed: Int = writer.submit(failing)
     let nextDay = CalendarDate(year: 2026, month: 1, day: 2)!
     async let neighbour: Int = writer.submit { txn in Int(try txn.countQuery(bank, on: nextDay)) }
-    while writer.queued < 2 { try await Task.sleep(for: .milliseconds(1)) }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while writer.queued < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
     release.signal()
+    try require(writer.queued == 2 || ContinuousClock.now < deadline, "two requests were not queued behind a held writer within 30 s")
     _ = try await held
     try require(try await neighbour == 1, "the request batched with a failing one was not answered with its own count")
     // Its batch ran twice (together, then each nested): what it wrote is there once.

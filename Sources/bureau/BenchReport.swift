@@ -501,17 +501,17 @@ extension Bench {
                 return figures
             }
 
+            // Warm up connections and caches.
+            let warmUp = min(2000, requests)
             if let only {
                 let call = only == .ping ? ping : report
-                _ = try await load.phase(clients, requests: min(2000, requests), call)
+                _ = try await load.phase(clients, requests: warmUp, call)
                 let figures = try await timed(requests, call)
-                print("bureau bench report --only \(only.rawValue): \(requests) requests after \(min(2000, requests)) to warm up, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
+                print("bureau bench report --only \(only.rawValue): \(requests) requests after \(warmUp) to warm up, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
                 print(figures.line(only == .ping ? "empty RPC (ping)" : "audited report"))
                 return
             }
-
-            // Warm up connections and caches.
-            _ = try await load.phase(clients, requests: min(2000, requests), report)
+            _ = try await load.phase(clients, requests: warmUp, report)
 
             let empty = try await timed(requests, ping)
             let before = statistics?()

@@ -53,7 +53,7 @@ struct BenchOptionsTests {
             return shell
         }
         defer {
-            // SIGKILL: a child inherits what this process ignores, and a test of the daemon may have it ignore SIGTERM.
+            // SIGKILL: `terminate()` (SIGTERM) was seen to leave these shells running, and the test hung.
             for shell in busy {
                 kill(shell.processIdentifier, SIGKILL)
                 shell.waitUntilExit()
