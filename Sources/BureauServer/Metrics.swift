@@ -1,3 +1,4 @@
+import BureauCore
 public import BureauStore
 public import GRPCCore
 import Metrics
@@ -6,6 +7,9 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 public import Prometheus
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-RPC metrics through swift-metrics (the executable bootstraps the Prometheus backend): requests by
 /// method and status, and their latency.
@@ -128,6 +132,8 @@ public final class MetricsEndpoint: Sendable {
             commits.set(to: Double(statistics.commits))
             batch.set(to: statistics.meanBatchSize)
             return registry.emitToBuffer()
+                + Array(statistics.commitDurations.prometheusText(name: "bureau_commit_duration_seconds", help: "Group commits, from taking the batch to its fsync").utf8)
+                + Array(statistics.waits.prometheusText(name: "bureau_write_wait_seconds", help: "Writes, from joining the writer's queue to being durable").utf8)
         }
         self.channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -142,6 +148,34 @@ public final class MetricsEndpoint: Sendable {
 
     /// The port it listens on.
     public var port: Int { self.channel.localAddress?.port ?? 0 }
+
+    /// A plain HTTP/1.1 GET of `path` from a metrics endpoint at `host:port` (an IPv4 address): the whole
+    /// response, head and body. Blocking; for tests and `bureau bench report`, not for serving.
+    public static func get(host: String, port: Int, path: String = "/metrics") throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BureauError(.unavailable, "cannot open a socket") }
+        defer { _ = Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            throw BureauError(.invalidArgument, "metrics address: expected an IPv4 address, got \(host)")
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw BureauError(.unavailable, "cannot connect to the metrics port \(host):\(port)") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
 
     public func close() async {
         try? await self.channel.close()
@@ -169,5 +203,38 @@ private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
         context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: found ? .ok : .notFound, headers: headers))), promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+extension DurationBuckets {
+    /// The histogram in Prometheus's text format: `name_bucket` lines with cumulative counts, `le` the upper bound
+    /// in seconds (`+Inf` last), then `name_sum` and `name_count`.
+    public func prometheusText(name: String, help: String) -> String {
+        var text = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        var cumulative: UInt64 = 0
+        for (bucket, count) in self.counts.enumerated() {
+            cumulative += count
+            let bound = bucket < Self.bounds.count ? "\(Self.bounds[bucket])" : "+Inf"
+            text += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        text += "\(name)_sum \(self.sum)\n\(name)_count \(cumulative)\n"
+        return text
+    }
+
+    /// The histogram `name` read back from a scrape of bureaud's `/metrics` (``prometheusText(name:help:)``), or
+    /// nil when the scrape has no such histogram or its buckets are not this type's.
+    public init?(prometheus scrape: String, name: String) {
+        var cumulative: [UInt64] = []
+        var sum: Double?
+        for line in scrape.split(separator: "\n") {
+            if line.hasPrefix("\(name)_bucket{"), let count = line.split(separator: " ").last.flatMap({ UInt64($0) }) {
+                cumulative.append(count)
+            } else if line.hasPrefix("\(name)_sum ") {
+                sum = line.split(separator: " ").last.flatMap { Double($0) }
+            }
+        }
+        guard let sum, !cumulative.isEmpty, zip(cumulative, cumulative.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        let counts = cumulative.indices.map { $0 == 0 ? cumulative[0] : cumulative[$0] - cumulative[$0 - 1] }
+        self.init(counts: counts, sum: sum)
     }
 }

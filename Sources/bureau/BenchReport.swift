@@ -390,6 +390,10 @@ extension Bench {
         var serverPID: Int32?
         @Option(help: "Only one closed-loop phase, its warm-up made of the same call: ping or audited (for a profiler attached to the server around this run, as scripts/profile-report-path does).")
         var only: OnlyPhase?
+        @Option(help: "With one --server: bureaud's metrics endpoint (--metrics-port), host:port, read around each audited phase for its group commits: how long they took and how long requests waited in the writer.")
+        var metrics: String?
+        @Option(help: "With --only: send the phase's calls open-loop at this many a second (as the paced phase does) instead of closed-loop.")
+        var pace: Double?
 
         /// The one phase `--only` runs.
         enum OnlyPhase: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -399,6 +403,14 @@ extension Bench {
         mutating func validate() throws {
             guard requests > 0, concurrency > 0, connections > 0, subjects > 0 else {
                 throw ValidationError("--requests, --concurrency, --connections and --subjects must be positive")
+            }
+            if let metrics {
+                guard server != nil, addresses?.count == 1 else { throw ValidationError("--metrics: only with one --server (in process, the writer is read directly)") }
+                guard metricsAddress != nil else { throw ValidationError("--metrics: expected host:port, got \(metrics)") }
+            }
+            if let pace {
+                guard only != nil else { throw ValidationError("--pace: only with --only (the full run paces its third phase itself)") }
+                guard pace.isFinite, pace > 0 else { throw ValidationError("--pace: a positive number of calls a second, got \(pace)") }
             }
             if let server {
                 for one in server.split(separator: ",", omittingEmptySubsequences: false) {
@@ -424,6 +436,13 @@ extension Bench {
         }
 
         /// The servers' hosts and ports, given --server, in its order.
+        /// --metrics as host and port.
+        var metricsAddress: (host: String, port: Int)? {
+            guard let metrics, let colon = metrics.lastIndex(of: ":"), let port = Int(metrics[metrics.index(after: colon)...]),
+                  (1...65535).contains(port), !metrics[..<colon].isEmpty else { return nil }
+            return (String(metrics[..<colon]), port)
+        }
+
         var addresses: [(host: String, port: Int)]? {
             guard let server else { return nil }
             return server.split(separator: ",").compactMap { one in
@@ -459,7 +478,8 @@ extension Bench {
                     defer { for client in clients { client.beginGracefulShutdown() } }
                     try await self.measure(
                         clients, where: "bureaud at \(self.server!)\(process.map { " (pid \($0.pids.map(String.init).joined(separator: ", ")))" } ?? ", its CPU unread")",
-                        people: people.count, process: process, statistics: nil
+                        people: people.count, process: process,
+                        statistics: self.metricsAddress.map { address in { try Self.scrapeWriter(address) } }
                     ) { client, n in try await BenchDaemon.report(client, people, n) }
                 }
                 return
@@ -472,16 +492,39 @@ extension Bench {
                 try await bench.withClients(connections) { clients in
                     try await self.measure(
                         clients, where: "bureaud in this process", people: self.subjects, process: nil,
-                        statistics: { (bench.daemon.writer.statistics.commits, bench.daemon.writer.statistics.requests) }
+                        statistics: { bench.daemon.writer.statistics }
                     ) { try await bench.report($0, $1) }
                 }
             }
         }
 
+        static let writerHeading = "bureaud's writer (ms)      commits   batch   commit p50    p99   in writer p50    p99"
+
+        /// A phase's row of the writer's table: its commits, their mean batch, how long a commit took and how
+        /// long a request spent in the writer (the commit in flight when it came, then its own), from the
+        /// writer's histograms (bucket bounds: a quantile is at most 25% above the true value).
+        static func writerLine(_ label: String, _ writer: GroupCommitWriter.Statistics) -> String {
+            let ms = { (histogram: DurationBuckets, p: Double) in (histogram.quantile(p) ?? 0) * 1000 }
+            return label.padding(toLength: 24, withPad: " ", startingAt: 0) + String(
+                format: " %9llu %7.1f %12.2f %6.2f %15.2f %6.2f", writer.commits, writer.meanBatchSize,
+                ms(writer.commitDurations, 0.5), ms(writer.commitDurations, 0.99), ms(writer.waits, 0.5), ms(writer.waits, 0.99)
+            )
+        }
+
+        /// The writer's statistics read from bureaud's metrics endpoint at `address`.
+        static func scrapeWriter(_ address: (host: String, port: Int)) throws -> GroupCommitWriter.Statistics {
+            let scrape = try MetricsEndpoint.get(host: address.host, port: address.port)
+            guard let commits = DurationBuckets(prometheus: scrape, name: "bureau_commit_duration_seconds"),
+                  let waits = DurationBuckets(prometheus: scrape, name: "bureau_write_wait_seconds") else {
+                throw ValidationError("--metrics \(address.host):\(address.port): no writer histograms in its /metrics (an older bureaud?)")
+            }
+            return GroupCommitWriter.Statistics(commits: commits.count, requests: waits.count, commitDurations: commits, waits: waits)
+        }
+
         /// The three timed phases over `clients` and the table.
         private func measure(
             _ clients: [GRPCClient<HTTP2ClientTransport.Posix>], where place: String, people: Int, process: ProcessCPU?,
-            statistics: (() -> (commits: UInt64, requests: UInt64))?,
+            statistics: (() throws -> GroupCommitWriter.Statistics)?,
             report: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void
         ) async throws {
             let load = BenchLoad(concurrency: concurrency)
@@ -506,18 +549,24 @@ extension Bench {
             if let only {
                 let call = only == .ping ? ping : report
                 _ = try await load.phase(clients, requests: warmUp, call)
-                let figures = try await timed(requests, call)
-                print("bureau bench report --only \(only.rawValue): \(requests) requests after \(warmUp) to warm up, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
+                let before = try statistics?()
+                let figures = try await timed(requests, pace: pace, call)
+                let writer = try before.flatMap { before in try statistics?().subtracting(before) }
+                let paced = pace.map { String(format: ", paced at %.0f/s", $0) } ?? ""
+                print("bureau bench report --only \(only.rawValue): \(requests) requests after \(warmUp) to warm up, \(concurrency) in flight over \(connections) mTLS connections\(paced), \(people) files; \(place)")
                 print(figures.line(only == .ping ? "empty RPC (ping)" : "audited report"))
+                if pace != nil { print("latency (ms)                 p50     p90     p99   p99.9     max"); print(figures.percentiles(only == .ping ? "empty RPC (ping)" : "audited report")) }
+                if let writer, only == .audited { print(Self.writerHeading); print(Self.writerLine("audited report", writer)) }
                 return
             }
             _ = try await load.phase(clients, requests: warmUp, report)
 
             let empty = try await timed(requests, ping)
-            let before = statistics?()
+            let before = try statistics?()
             let audited = try await timed(requests, report)
-            let after = statistics?()
+            let after = try statistics?()
             let paced = try await timed(max(1000, requests / 3), pace: audited.rate / 3, report)
+            let afterPaced = try statistics?()
             // The same pace with the cheapest call: the latency the transport, both processes' scheduling and this
             // client add, which no change to the report path can remove.
             let pacedPing = try await timed(max(1000, requests / 3), pace: audited.rate / 3, ping)
@@ -539,10 +588,10 @@ extension Bench {
             print(audited.percentiles("audited report"))
             print(paced.percentiles("audited, paced at 1/3"))
             print(pacedPing.percentiles("ping, paced the same"))
-            if let before, let after {
-                let batches = after.commits - before.commits
-                let batch = batches == 0 ? 0 : Double(after.requests - before.requests) / Double(batches)
-                print(String(format: "mean commit batch:   %.1f requests (%llu commits)", batch, batches))
+            if let before, let after, let afterPaced {
+                print(Self.writerHeading)
+                print(Self.writerLine("audited report", after.subtracting(before)))
+                print(Self.writerLine("audited, paced at 1/3", afterPaced.subtracting(after)))
             }
         }
     }

@@ -29,6 +29,22 @@ struct BenchOptionsTests {
         #expect(audited.only == .audited)
         #expect(try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench).only == nil)
         #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--only", "paced"]) }
+        let paced = try #require(try Bureau.parseAsRoot(["bench", "report", "--only", "audited", "--pace", "1500"]) as? Bench.ReportBench)
+        #expect(paced.pace == 1500)
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--pace", "1500"]) }
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--only", "ping", "--pace", "0"]) }
+    }
+
+    @Test("--metrics names one bureaud's metrics endpoint, host:port, beside one --server")
+    func metricsEndpoint() throws {
+        let bench = try #require(try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--metrics", "127.0.0.1:9464"]) as? Bench.ReportBench)
+        #expect(bench.metricsAddress?.host == "127.0.0.1")
+        #expect(bench.metricsAddress?.port == 9464)
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--metrics", "127.0.0.1:9464"]) }
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--metrics", "9464"]) }
+        #expect(throws: (any Error).self) {
+            try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443,127.0.0.1:50444", "--metrics", "127.0.0.1:9464"])
+        }
     }
 
     @Test("--server takes several nodes, comma-separated: the connections are spread over them")

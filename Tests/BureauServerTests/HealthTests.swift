@@ -139,6 +139,21 @@ struct BackupTests {
 
 @Suite("Metrics", .serialized)
 struct MetricsTests {
+    @Test("a writer's histogram survives Prometheus's text format: cumulative buckets, +Inf last, sum and count")
+    func histogramText() throws {
+        var buckets = DurationBuckets()
+        for n in 1...50 { buckets.record(.microseconds(40 * n)) }
+        buckets.record(.seconds(12))
+        let text = buckets.prometheusText(name: "bureau_test_seconds", help: "test")
+        #expect(text.hasPrefix("# HELP bureau_test_seconds test\n# TYPE bureau_test_seconds histogram\n"))
+        #expect(text.contains("bureau_test_seconds_bucket{le=\"+Inf\"} 51\nbureau_test_seconds_sum "))
+        #expect(text.hasSuffix("bureau_test_seconds_count 51\n"))
+        #expect(DurationBuckets(prometheus: text, name: "bureau_test_seconds") == buckets)
+        // Counts that fall going up are not a cumulative histogram.
+        let broken = text.replacingOccurrences(of: "_bucket{le=\"+Inf\"} 51", with: "_bucket{le=\"+Inf\"} 0")
+        #expect(DurationBuckets(prometheus: broken, name: "bureau_test_seconds") == nil)
+    }
+
     @Test("the /metrics endpoint serves the log size, commits and map use in the Prometheus text format")
     func endpoint() async throws {
         try await TestBureau.run(metrics: PrometheusCollectorRegistry()) { bureau in
@@ -155,32 +170,22 @@ struct MetricsTests {
             #expect(text.contains("bureau_log_entries "))
             #expect(text.contains("bureau_lmdb_map_used_bytes "))
             #expect(text.contains("bureau_commits "))
+            // The writer's histograms, in Prometheus's format, read back as `bureau bench report --metrics` reads
+            // them: the report's commit is counted in both.
+            #expect(text.contains("# TYPE bureau_commit_duration_seconds histogram"))
+            #expect(text.contains("bureau_write_wait_seconds_bucket{le=\"+Inf\"} "))
+            let commits = try #require(DurationBuckets(prometheus: text, name: "bureau_commit_duration_seconds"))
+            let waits = try #require(DurationBuckets(prometheus: text, name: "bureau_write_wait_seconds"))
+            #expect(commits.count >= 1 && waits.count >= 1)
+            #expect(commits.count <= bureau.daemon.writer.statistics.commits)
+            #expect(DurationBuckets(prometheus: text, name: "bureau_no_such_histogram") == nil)
             let missing = try await httpGet(port: try #require(port), path: "/other")
             #expect(missing.contains("404"))
         }
     }
 }
 
-/// A plain HTTP/1.1 GET over a socket, returning the whole response.
+/// A GET of bureaud's metrics port on this machine: the whole HTTP response.
 func httpGet(port: Int, path: String) async throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw BureauError(.unavailable, "cannot connect to the metrics port") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        response += buffer[0..<n]
-    }
-    return String(decoding: response, as: UTF8.self)
+    try MetricsEndpoint.get(host: "127.0.0.1", port: port, path: path)
 }

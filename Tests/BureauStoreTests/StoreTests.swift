@@ -112,6 +112,12 @@ struct GroupCommitWriterTests {
             let stats = writer.statistics
             #expect(stats.requests == 200)
             #expect(stats.commits < 200, "requests waiting together must share a commit")
+            // Every commit and every request's time in the writer is counted, and a request waits at least its
+            // commit: the slowest wait is no shorter than the slowest commit.
+            #expect(stats.commitDurations.count == stats.commits)
+            #expect(stats.waits.count == 200)
+            #expect(try #require(stats.waits.quantile(1)) >= (try #require(stats.commitDurations.quantile(1))))
+            #expect(stats.waits.sum >= stats.commitDurations.sum)
             let logged = try store.read { try $0.logEntries(from: 0, limit: 500) }
             #expect(logged.count == 200)
             for receipt in receipts {
