@@ -72,8 +72,12 @@ public final class GroupCommitWriter: Sendable {
     public init(store: Store, logger: Logger) {
         self.store = store
         self.logger = logger
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "bureau-writer"
+        let thread = Thread { [self] in
+            // Named from inside: on Linux, Foundation does not apply a name set before start, and the thread
+            // would show in /proc and perf under its creator's name (a Dispatch worker's).
+            Thread.current.name = "bureau-writer"
+            self.loop()
+        }
         thread.start()
     }
 
