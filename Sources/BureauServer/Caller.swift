@@ -5,6 +5,7 @@ public import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftASN1
+import Synchronization
 public import X509
 
 /// Who is calling: the registered institution its verified client certificate is bound to, and for an
@@ -36,6 +37,16 @@ public struct Caller: Sendable {
 public final class CallerResolver: Sendable {
     private let store: Store
     private let now: @Sendable () -> Date
+    /// The fingerprints of the certificates callers presented, with their hex spelling, by certificate. The
+    /// transport parses the peer's certificate afresh for every RPC, and encoding it again to hash it cost 3 us
+    /// a call. `Certificate`'s equality is over its exact encoded bytes (the to-be-signed part, the algorithm
+    /// and the signature), so an entry serves only the very certificate it was computed from. Only the
+    /// fingerprint is kept, never the standing: revocation, binding and licence are read from the store on
+    /// every call. Emptied when it reaches ``fingerprintsKept`` (certificates seen, not anything a caller
+    /// sends, grow it: each must have passed the TLS handshake against the bureau's CA).
+    private let fingerprints = Mutex<[Certificate: (bytes: [UInt8], hex: String)]>([:])
+    /// The most certificates whose fingerprints are kept.
+    static let fingerprintsKept = 1024
 
     /// A resolver over `store`, whose licences are checked against the UTC day of `now`.
     public init(store: Store, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -57,10 +68,10 @@ public final class CallerResolver: Sendable {
 
     /// The caller presenting `certificate` (already verified by TLS).
     public func caller(presenting certificate: Certificate, operatorID: String = "") throws -> Caller {
-        let fingerprint = try Self.fingerprint(of: certificate)
+        let fingerprint = try self.keptFingerprint(of: certificate)
         let today = CalendarDate(utcDayOf: self.now())
-        let institution = try self.store.read { txn in try Self.institution(boundTo: fingerprint, in: txn, on: today) }
-        var caller = Caller(institution: institution, certificateFingerprint: fingerprint.hexString, operatorID: "")
+        let institution = try self.store.read { txn in try Self.institution(boundTo: fingerprint.bytes, in: txn, on: today) }
+        var caller = Caller(institution: institution, certificateFingerprint: fingerprint.hex, operatorID: "")
         if institution.roles.contains(.operator) {
             let id = operatorID.trimmingCharacters(in: .whitespaces)
             guard !id.isEmpty else {
@@ -144,6 +155,21 @@ public final class CallerResolver: Sendable {
     ///   verified peer certificate alone counts, and bureaud serves no other transport.
     /// `CallerIdentityClaimTests` proves over real mTLS that a claim in metadata changes nothing.
     @TaskLocal static var inProcessPeer: Certificate?
+
+    /// ``fingerprint(of:)`` and its hex spelling, kept for the next call with the same certificate.
+    func keptFingerprint(of certificate: Certificate) throws -> (bytes: [UInt8], hex: String) {
+        if let kept = self.fingerprints.withLock({ $0[certificate] }) { return kept }
+        let bytes = try Self.fingerprint(of: certificate)
+        let made = (bytes: bytes, hex: bytes.hexString)
+        self.fingerprints.withLock { kept in
+            if kept.count >= Self.fingerprintsKept { kept.removeAll(keepingCapacity: true) }
+            kept[certificate] = made
+        }
+        return made
+    }
+
+    /// The number of certificates whose fingerprints are kept (for tests).
+    var fingerprintsCount: Int { self.fingerprints.withLock { $0.count } }
 
     /// SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` prints).
     public static func fingerprint(of certificate: Certificate) throws -> [UInt8] {

@@ -6,7 +6,9 @@ import BureauStore
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import SwiftASN1
 import Testing
+import X509
 
 /// The in-process harness presents a certificate through `CallerResolver.inProcessPeer`; these tests prove
 /// that nothing a remote caller does reaches that path: over bureaud's own transport only the certificate
@@ -56,6 +58,33 @@ struct CallerIdentityClaimTests {
             // Outside any in-process scope, an in-process RPC has no caller either.
             context.transportSpecific = nil
             #expect(CallerResolver.peerCertificate(of: context) == nil)
+        }
+    }
+}
+
+@Suite("Kept certificate fingerprints")
+struct KeptFingerprintTests {
+    @Test("a certificate's fingerprint is computed once and kept for that exact certificate only; the standing is read each call")
+    func keptPerCertificate() async throws {
+        try await InProcessBureau.run { bureau in
+            let resolver = CallerResolver(store: bureau.store)
+            let bank = bureau.clients["bank"]!.certificate
+            let regulator = bureau.clients["regulator"]!.certificate
+            for _ in 0..<3 {
+                #expect(try resolver.caller(presenting: bank).certificateFingerprint == (try CallerResolver.fingerprint(of: bank).hexString))
+                #expect(try resolver.caller(presenting: regulator).certificateFingerprint == (try CallerResolver.fingerprint(of: regulator).hexString))
+            }
+            #expect(resolver.fingerprintsCount == 2)
+            // The same certificate parsed again (as the transport does for every RPC) is found; it is equal by its bytes.
+            var serializer = DER.Serializer()
+            try serializer.serialize(bank)
+            let reparsed = try Certificate(derEncoded: serializer.serializedBytes)
+            #expect(try resolver.keptFingerprint(of: reparsed).hex == (try CallerResolver.fingerprint(of: bank).hexString))
+            #expect(resolver.fingerprintsCount == 2)
+            // Revoked after its fingerprint was kept: refused on the next call all the same.
+            let fingerprint = try CallerResolver.fingerprint(of: bank).hexString
+            try bureau.store.write { _ = try $0.revokeCertificate(fingerprint: fingerprint) }
+            #expect(throws: BureauError.self) { try resolver.caller(presenting: bank) }
         }
     }
 }
