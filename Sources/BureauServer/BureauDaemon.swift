@@ -168,6 +168,10 @@ public final class BureauDaemon: Service, Sendable {
     private let anomalyInterval: Duration
     private let metrics: (registry: PrometheusCollectorRegistry, host: String, port: Int)?
     private let metricsEndpoint = Mutex<MetricsEndpoint?>(nil)
+    /// Where serving began, for ``listeningPort()``: its callers waiting, then the port or why there is none.
+    /// Settled by ``run()``, also when it stops before serving (the metrics port could not be bound), so that
+    /// no caller waits for a listener that will never come.
+    private let listening = Mutex<(port: Result<Int, BureauError>?, waiting: [CheckedContinuation<Int, any Error>])>((nil, []))
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     /// What bureaud serves, built once here: its services and, in order, its interceptors. The in-process
     /// test harness (Tests/BureauServerTests/InProcessBureau.swift) serves these same instances.
@@ -254,10 +258,20 @@ public final class BureauDaemon: Service, Sendable {
     public func run() async throws {
         let server = self.server
         if let metrics = self.metrics {
-            let endpoint = try await MetricsEndpoint(
-                registry: metrics.registry, store: self.store, writer: self.writer, host: metrics.host, port: metrics.port,
-                auditor: self.auditor
-            )
+            let endpoint: MetricsEndpoint
+            do {
+                endpoint = try await MetricsEndpoint(
+                    registry: metrics.registry, store: self.store, writer: self.writer, host: metrics.host, port: metrics.port,
+                    auditor: self.auditor
+                )
+            } catch {
+                let failure = BureauError(
+                    .unavailable, "cannot serve metrics on \(metrics.host):\(metrics.port): the address is in use or not permitted (\(error))"
+                )
+                self.settleListening(.failure(failure))
+                await self.writer.shutdown()
+                throw failure
+            }
             self.metricsEndpoint.withLock { $0 = endpoint }
             self.logger.info("metrics on http://\(metrics.host):\(endpoint.port)/metrics")
         }
@@ -269,6 +283,8 @@ public final class BureauDaemon: Service, Sendable {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { await self.runBackground() }
+                    // Resolved once the transport listens, or once serve() ends without listening.
+                    group.addTask { self.settleListening(await self.transportPort()) }
                     try await server.serve()
                     group.cancelAll()
                 }
@@ -370,18 +386,39 @@ public final class BureauDaemon: Service, Sendable {
     public var metricsPort: Int? { self.metricsEndpoint.withLock { $0?.port } }
 
     /// The port the server listens on, once it does.
+    ///
+    /// - Throws: ``BureauError`` (unavailable) when it cannot listen, or when ``run()`` stopped before serving.
     public func listeningPort() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let settled = self.listening.withLock { state -> Result<Int, BureauError>? in
+                if state.port == nil { state.waiting.append(continuation) }
+                return state.port
+            }
+            if let settled { continuation.resume(with: settled.mapError { $0 }) }
+        }
+    }
+
+    /// The port the transport listens on, or why it does not (its address resolves once it listens or ends).
+    private func transportPort() async -> Result<Int, BureauError> {
         let address: GRPCNIOTransportCore.SocketAddress?
         do {
             address = try await self.server.listeningAddress
         } catch {
-            throw BureauError(
-                .unavailable,
-                "cannot listen on \(self.address): the address is in use or not permitted (\(error))"
-            )
+            return .failure(BureauError(.unavailable, "cannot listen on \(self.address): the address is in use or not permitted (\(error))"))
         }
-        guard let ipv4 = address?.ipv4 else { throw BureauError(.unavailable, "the server is not listening on IPv4") }
-        return ipv4.port
+        guard let ipv4 = address?.ipv4 else { return .failure(BureauError(.unavailable, "the server is not listening on IPv4")) }
+        return .success(ipv4.port)
+    }
+
+    /// Settles ``listeningPort()`` for every caller, now and later; the first outcome stands.
+    private func settleListening(_ port: Result<Int, BureauError>) {
+        let waiting = self.listening.withLock { state -> [CheckedContinuation<Int, any Error>] in
+            guard state.port == nil else { return [] }
+            state.port = port
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume(with: port.mapError { $0 }) }
     }
 
     /// Stops accepting RPCs and lets in-flight ones finish.

@@ -11,6 +11,9 @@ import Prometheus
 import Glibc
 #endif
 import GRPCCore
+import Logging
+import NIOCore
+import NIOPosix
 import SwiftProtobuf
 import Testing
 
@@ -139,6 +142,39 @@ struct BackupTests {
 
 @Suite("Metrics", .serialized)
 struct MetricsTests {
+    @Test("a gRPC or metrics port already in use stops the daemon at start with an error naming it, instead of waiting forever")
+    func portInUse() async throws {
+        try await self.startFails(grpc: true)
+        try await self.startFails(grpc: false)
+    }
+
+    private func startFails(grpc: Bool) async throws {
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { holder.close(promise: nil) }
+        let taken = try #require(holder.localAddress?.port)
+        let folder = TestKeyFile.temporaryFolder("bureau-metrics-taken")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (_, daemon, _, _) = try TestBureau.prepareDaemon(
+            folder: folder, seed: false, mapSize: 64 << 20, prepare: { _ in }, metrics: PrometheusCollectorRegistry(),
+            logAudit: .defaults, logger: Logger(label: "test-bureaud"), limits: .defaults, port: grpc ? taken : 0, metricsPort: grpc ? 0 : taken
+        )
+        let started = ContinuousClock.now
+        var failure: BureauError?
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await daemon.run() }
+                _ = try await daemon.listeningPort()
+                Issue.record("the daemon listened though its metrics port was taken")
+                daemon.beginGracefulShutdown()
+            }
+        } catch let error as BureauError {
+            failure = error
+        }
+        #expect(failure?.code == .unavailable)
+        #expect(failure?.message.contains(grpc ? "cannot listen on" : "cannot serve metrics on 127.0.0.1:\(taken)") == true, "\(String(describing: failure))")
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
     @Test("a writer's histogram survives Prometheus's text format: cumulative buckets, +Inf last, sum and count")
     func histogramText() throws {
         var buckets = DurationBuckets()

@@ -60,21 +60,21 @@ struct TestBureau: BureauHarness {
     static func prepareDaemon(
         folder: String, seed: Bool, mapSize: Int, prepare: (Store) throws -> Void, metrics: PrometheusCollectorRegistry?,
         logAudit: LogAuditor.Configuration, logger: Logger, limits: ServerLimits, requestLines: RequestLines? = nil,
-        backend: (@Sendable (String) throws -> any StorageBackend)? = nil
+        backend: (@Sendable (String) throws -> any StorageBackend)? = nil, port: Int = 0, metricsPort: Int = 0
     ) throws -> (CertificateAuthority, BureauDaemon, [String: CertificateAuthority.Issued], TestClock) {
         let clock = TestClock()
         let ca = try CertificateAuthority.create(name: "Test Bureau CA")
         let server = try ca.issueServer()
         let daemon = try BureauDaemon(
             configuration: DaemonConfiguration(
-                port: 0, dataFolder: folder, store: .init(mapSize: mapSize, openBackend: backend),
+                port: port, dataFolder: folder, store: .init(mapSize: mapSize, openBackend: backend),
                 tls: .init(
                     certificateChain: .bytes(Array(try server.certificatePEM.utf8)),
                     privateKey: .bytes(Array(server.privateKeyPEM.utf8)),
                     clientCA: .bytes(Array(try ca.certificatePEM.utf8))
                 ),
                 logAudit: logAudit,
-                metrics: metrics.map { ($0, "127.0.0.1", 0) },
+                metrics: metrics.map { ($0, "127.0.0.1", metricsPort) },
                 now: { clock.now },
                 limits: limits,
                 requestLines: requestLines ?? .defaults
