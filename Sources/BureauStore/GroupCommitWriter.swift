@@ -30,32 +30,30 @@ public final class GroupCommitWriter: Sendable {
     private struct State {
         var pending: [Pending] = []
         var stopping = false
-        var commits: UInt64 = 0
-        var requests: UInt64 = 0
         var commitDurations = DurationBuckets()
         var waits = DurationBuckets()
     }
 
     /// Counts of what the writer has done: commits and the requests they carried, and how long they took.
     public struct Statistics: Sendable {
-        public var commits: UInt64
-        public var requests: UInt64
         /// Each commit's time, from taking its batch to the batch being durable (the requests' work, the
         /// backend's commit and its fsync): what a request that arrives during a commit waits before its own.
         public var commitDurations: DurationBuckets
         /// Each request's time in the writer, from ``GroupCommitWriter/submit(_:)`` to its commit being durable:
         /// the commit in flight when it came, then its own.
         public var waits: DurationBuckets
-        public init(commits: UInt64, requests: UInt64, commitDurations: DurationBuckets, waits: DurationBuckets) {
-            (self.commits, self.requests, self.commitDurations, self.waits) = (commits, requests, commitDurations, waits)
+        public init(commitDurations: DurationBuckets, waits: DurationBuckets) {
+            (self.commitDurations, self.waits) = (commitDurations, waits)
         }
+
+        /// Commits made: one time counted each.
+        public var commits: UInt64 { self.commitDurations.count }
+        /// Requests committed (or refused): one wait counted each.
+        public var requests: UInt64 { self.waits.count }
 
         /// What was done since `earlier`, a reading of the same writer.
         public func subtracting(_ earlier: Statistics) -> Statistics {
-            Statistics(
-                commits: self.commits - min(self.commits, earlier.commits), requests: self.requests - min(self.requests, earlier.requests),
-                commitDurations: self.commitDurations.subtracting(earlier.commitDurations), waits: self.waits.subtracting(earlier.waits)
-            )
+            Statistics(commitDurations: self.commitDurations.subtracting(earlier.commitDurations), waits: self.waits.subtracting(earlier.waits))
         }
 
         /// Mean requests per commit.
@@ -108,9 +106,7 @@ public final class GroupCommitWriter: Sendable {
 
     /// What the writer has done so far.
     public var statistics: Statistics {
-        self.state.withLock {
-            Statistics(commits: $0.commits, requests: $0.requests, commitDurations: $0.commitDurations, waits: $0.waits)
-        }
+        self.state.withLock { Statistics(commitDurations: $0.commitDurations, waits: $0.waits) }
     }
 
     /// Stops taking requests, commits those already queued, and waits for the thread to end.
@@ -152,8 +148,6 @@ public final class GroupCommitWriter: Sendable {
         let results = self.commitTogether(batch) ?? self.commitEach(batch)
         let durable = ContinuousClock.now
         self.state.withLock { state in
-            state.commits += 1
-            state.requests += UInt64(batch.count)
             state.commitDurations.record(durable - started)
             for request in batch { state.waits.record(durable - request.submitted) }
         }

@@ -413,11 +413,8 @@ extension Bench {
                 guard pace.isFinite, pace > 0 else { throw ValidationError("--pace: a positive number of calls a second, got \(pace)") }
             }
             if let server {
-                for one in server.split(separator: ",", omittingEmptySubsequences: false) {
-                    guard let colon = one.lastIndex(of: ":"), let port = Int(one[one.index(after: colon)...]),
-                          (1...65535).contains(port), !one[..<colon].isEmpty else {
-                        throw ValidationError("--server: expected host:port (or several, comma-separated), got \(server)")
-                    }
+                guard server.split(separator: ",", omittingEmptySubsequences: false).allSatisfy({ Self.hostAndPort($0) != nil }) else {
+                    throw ValidationError("--server: expected host:port (or several, comma-separated), got \(server)")
                 }
                 let nodes = addresses?.count ?? 0
                 guard connections >= nodes else {
@@ -435,20 +432,19 @@ extension Bench {
             }
         }
 
-        /// The servers' hosts and ports, given --server, in its order.
-        /// --metrics as host and port.
-        var metricsAddress: (host: String, port: Int)? {
-            guard let metrics, let colon = metrics.lastIndex(of: ":"), let port = Int(metrics[metrics.index(after: colon)...]),
-                  (1...65535).contains(port), !metrics[..<colon].isEmpty else { return nil }
-            return (String(metrics[..<colon]), port)
+        /// `host:port` split, or nil unless the host is non-empty and the port in 1...65535.
+        static func hostAndPort(_ text: Substring) -> (host: String, port: Int)? {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                  (1...65535).contains(port), !text[..<colon].isEmpty else { return nil }
+            return (String(text[..<colon]), port)
         }
 
+        /// --metrics as host and port.
+        var metricsAddress: (host: String, port: Int)? { self.metrics.flatMap { Self.hostAndPort($0[...]) } }
+
+        /// The servers' hosts and ports, given --server, in its order.
         var addresses: [(host: String, port: Int)]? {
-            guard let server else { return nil }
-            return server.split(separator: ",").compactMap { one in
-                guard let colon = one.lastIndex(of: ":"), let port = Int(one[one.index(after: colon)...]) else { return nil }
-                return (String(one[..<colon]), port)
-            }
+            self.server.map { $0.split(separator: ",").compactMap(Self.hostAndPort) }
         }
 
         func run() async throws {
@@ -518,7 +514,7 @@ extension Bench {
                   let waits = DurationBuckets(prometheus: scrape, name: "bureau_write_wait_seconds") else {
                 throw ValidationError("--metrics \(address.host):\(address.port): no writer histograms in its /metrics (an older bureaud?)")
             }
-            return GroupCommitWriter.Statistics(commits: commits.count, requests: waits.count, commitDurations: commits, waits: waits)
+            return GroupCommitWriter.Statistics(commitDurations: commits, waits: waits)
         }
 
         /// The three timed phases over `clients` and the table.
