@@ -167,9 +167,19 @@ struct BenchLoad {
     final class Counters: Sendable {
         let next = Atomic<Int>(0)
         let errors = Atomic<Int>(0)
+        let succeeded = Atomic<Int>(0)
+        /// The first call's error, for the message when no call succeeds.
+        let firstError = Mutex<String?>(nil)
     }
 
+    /// Calls that all failed, none having succeeded, after which a phase stops: a server with another CA, a
+    /// wrong port or an empty store would otherwise be timed for thousands of failures.
+    static let failuresBeforeGivingUp = 100
+
     /// Runs `requests` calls with `concurrency` workers, open-loop paced at `pace` requests a second if given.
+    ///
+    /// - Throws: `ValidationError` naming the first failure when no call succeeded (the phase stops after
+    ///   ``failuresBeforeGivingUp`` such calls); some failures among successes are counted in ``Figures/errors``.
     func phase(
         _ clients: [GRPCClient<HTTP2ClientTransport.Posix>], requests: Int, pace: Double? = nil,
         _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void
@@ -192,8 +202,11 @@ struct BenchLoad {
                         let t0 = ContinuousClock.now
                         do {
                             try await call(clients[(worker + n) % clients.count], n)
+                            counters.succeeded.add(1, ordering: .relaxed)
                         } catch {
-                            counters.errors.add(1, ordering: .relaxed)
+                            counters.firstError.withLock { $0 = $0 ?? "\(error)" }
+                            let failed = counters.errors.add(1, ordering: .relaxed).newValue
+                            if failed >= Self.failuresBeforeGivingUp, counters.succeeded.load(ordering: .relaxed) == 0 { break }
                         }
                         mine.append((ContinuousClock.now - t0) / .milliseconds(1))
                     }
@@ -201,6 +214,10 @@ struct BenchLoad {
                 }
             }
             return try await group.reduce(into: (latencies: [Double](), late: [Double]())) { $0.latencies += $1.latencies; $0.late += $1.late }
+        }
+        let failed = counters.errors.load(ordering: .relaxed)
+        if failed > 0, counters.succeeded.load(ordering: .relaxed) == 0 {
+            throw ValidationError("all \(failed) calls failed, none succeeded; the first: \(counters.firstError.withLock { $0 } ?? "unknown")")
         }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let sorted = measured.latencies.sorted()

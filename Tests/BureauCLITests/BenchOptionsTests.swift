@@ -2,6 +2,9 @@ import ArgumentParser
 import BureauCore
 import BureauOperations
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
 import Testing
 
 @testable import bureau
@@ -19,6 +22,32 @@ struct BenchOptionsTests {
         #expect(bench.serverPID == 42)
         let local = try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench)
         #expect(local.addresses == nil)
+    }
+
+    @Test("a phase whose calls all fail stops after a hundred and names the first failure; failures among successes are counted")
+    func failedCalls() async throws {
+        struct Refused: Error, CustomStringConvertible {
+            let n: Int
+            var description: String { "call \(self.n) refused" }
+        }
+        // Never run nor connected: the calls below do not use it.
+        let client = GRPCClient(transport: try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: 9), transportSecurity: .plaintext))
+        let load = BenchLoad(concurrency: 4)
+        let made = Atomic<Int>(0)
+        let error = await #expect(throws: ValidationError.self) {
+            _ = try await load.phase([client], requests: 20_000) { _, n in
+                made.add(1, ordering: .relaxed)
+                throw Refused(n: n)
+            }
+        }
+        #expect(made.load(ordering: .relaxed) < BenchLoad.failuresBeforeGivingUp + 4, "stopped once a hundred had failed, not after 20,000")
+        #expect(error?.message.contains("calls failed, none succeeded; the first: call ") == true)
+        #expect(error?.message.contains(" refused") == true)
+        let figures = try await load.phase([client], requests: 1000) { _, n in
+            if n % 10 == 0 { throw Refused(n: n) }
+        }
+        #expect(figures.errors == 100)
+        #expect(figures.line("audited report").hasSuffix("100 errors"))
     }
 
     @Test("--only names one closed-loop phase, ping or audited, and nothing else")
