@@ -7,6 +7,7 @@ public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCNIOTransportCore
+import NIOPosix
 import SwiftASN1
 import Synchronization
 public import Logging
@@ -172,7 +173,8 @@ public final class BureauDaemon: Service, Sendable {
     /// Settled by ``run()``, also when it stops before serving (the metrics port could not be bound), so that
     /// no caller waits for a listener that will never come.
     private let listening = Mutex<(port: Result<Int, BureauError>?, waiting: [CheckedContinuation<Int, any Error>])>((nil, []))
-    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let server: GRPCServer<HTTP2ServerTransport.Custom<BureauListener>>
+    private let transport: HTTP2ServerTransport.Custom<BureauListener>
     /// What bureaud serves, built once here: its services and, in order, its interceptors. The in-process
     /// test harness (Tests/BureauServerTests/InProcessBureau.swift) serves these same instances.
     let served: (services: [any RegistrableRPCService], interceptors: [any ServerInterceptor])
@@ -216,17 +218,13 @@ public final class BureauDaemon: Service, Sendable {
         self.anomalyInterval = configuration.anomalyInterval
         self.metrics = configuration.metrics
         let tls = configuration.tls
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: configuration.host, port: configuration.port),
-            transportSecurity: .mTLS(certificateChain: [tls.certificateChain.source], privateKey: tls.privateKey.keySource) { config in
-                // Never the system's public CAs: only certificates the bureau issued identify a caller.
-                config.trustRoots = .certificates([tls.clientCA.source])
-                config.requireALPN = true
-            },
-            // The same TLS settings, with AEAD suites only, serve each connection (see ServerLimits).
-            config: limits.transportConfig(
-                sslContext: try ServerLimits.sslContext(tls), gate: ConnectionGate(maximum: limits.maxConnections, logger: logger)
-            )
+        let peers = VerifiedPeer()
+        let transport = HTTP2ServerTransport.Custom(
+            listenerFactory: BureauListener(
+                host: configuration.host, port: configuration.port, sslContext: try ServerLimits.sslContext(tls),
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton
+            ),
+            config: limits.transportConfig(gate: ConnectionGate(maximum: limits.maxConnections, logger: logger), peers: peers)
         )
         self.served = (
             services: [
@@ -245,8 +243,9 @@ public final class BureauDaemon: Service, Sendable {
                 ReflectionService(),
                 ReflectionServiceV1Alpha(),
             ],
-            interceptors: [MetricsInterceptor(handles: context.metrics), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
+            interceptors: [VerifiedPeer.Interceptor(peers: peers), MetricsInterceptor(handles: context.metrics), UnexpectedErrorInterceptor(logger: logger), OperatorMetadata(), RefusalLog(context: context)]
         )
+        self.transport = transport
         self.server = GRPCServer(transport: transport, services: self.served.services, interceptors: self.served.interceptors)
     }
 
@@ -400,13 +399,10 @@ public final class BureauDaemon: Service, Sendable {
 
     /// The port the transport listens on, or why it does not (its address resolves once it listens or ends).
     private func transportPort() async -> Result<Int, BureauError> {
-        let address: GRPCNIOTransportCore.SocketAddress?
-        do {
-            address = try await self.server.listeningAddress
-        } catch {
-            return .failure(BureauError(.unavailable, "cannot listen on \(self.address): the address is in use or not permitted (\(error))"))
+        guard let address = await self.transport.listeningAddress else {
+            return .failure(BureauError(.unavailable, "cannot listen on \(self.address): the address is in use or not permitted"))
         }
-        guard let ipv4 = address?.ipv4 else { return .failure(BureauError(.unavailable, "the server is not listening on IPv4")) }
+        guard let ipv4 = address.ipv4 else { return .failure(BureauError(.unavailable, "the server is not listening on IPv4")) }
         return .success(ipv4.port)
     }
 

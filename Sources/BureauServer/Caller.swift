@@ -3,9 +3,7 @@ public import BureauStore
 import Crypto
 public import Foundation
 public import GRPCCore
-import GRPCNIOTransportHTTP2
 import SwiftASN1
-import Synchronization
 public import X509
 
 /// Who is calling: the registered institution its verified client certificate is bound to, and for an
@@ -37,17 +35,6 @@ public struct Caller: Sendable {
 public final class CallerResolver: Sendable {
     private let store: Store
     private let now: @Sendable () -> Date
-    /// The fingerprints of the certificates callers presented, with their hex spelling, by certificate. The
-    /// transport parses the peer's certificate afresh for every RPC, and encoding it again to hash it cost 3 us
-    /// a call. `Certificate`'s equality is over its exact encoded bytes (the to-be-signed part, the algorithm
-    /// and the signature), so an entry serves only the very certificate it was computed from. Only the
-    /// fingerprint is kept, never the standing: revocation, binding and licence are read from the store on
-    /// every call. Emptied when it reaches ``fingerprintsKept`` (certificates seen, not anything a caller
-    /// sends, grow it: each must have passed the TLS handshake against the bureau's CA).
-    private let fingerprints = Mutex<[KeptCertificate: (bytes: [UInt8], hex: String)]>([:])
-    /// The most certificates whose fingerprints are kept.
-    static let fingerprintsKept = 1024
-
     /// A resolver over `store`, whose licences are checked against the UTC day of `now`.
     public init(store: Store, now: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
@@ -60,15 +47,20 @@ public final class CallerResolver: Sendable {
     ///   bound to no institution; permission denied when the institution's licence is not in force today;
     ///   invalid argument when an operator's client sends no operator id.
     public func caller(of context: ServerContext) throws -> Caller {
-        guard let certificate = Self.peerCertificate(of: context) else {
+        guard let fingerprint = Self.peerFingerprint(of: context) else {
             throw BureauError(.unauthenticated, "a client certificate issued by the bureau is required")
         }
-        return try self.caller(presenting: certificate, operatorID: OperatorMetadata.current)
+        return try self.caller(presenting: fingerprint, operatorID: OperatorMetadata.current)
     }
 
     /// The caller presenting `certificate` (already verified by TLS).
     public func caller(presenting certificate: Certificate, operatorID: String = "") throws -> Caller {
-        let fingerprint = try self.keptFingerprint(of: certificate)
+        let bytes = try Self.fingerprint(of: certificate)
+        return try self.caller(presenting: (bytes, bytes.hexString), operatorID: operatorID)
+    }
+
+    /// The caller presenting the certificate with `fingerprint` (SHA-256 of its DER, and its hex).
+    func caller(presenting fingerprint: (bytes: [UInt8], hex: String), operatorID: String) throws -> Caller {
         let today = CalendarDate(utcDayOf: self.now())
         let institution = try self.store.read { txn in try Self.institution(boundTo: fingerprint.bytes, in: txn, on: today) }
         var caller = Caller(institution: institution, certificateFingerprint: fingerprint.hex, operatorID: "")
@@ -121,9 +113,7 @@ public final class CallerResolver: Sendable {
     /// call: the certificate's fingerprint and the code of the institution it is bound to (for a revoked
     /// certificate, the one it was bound to when revoked; empty for none). Nil without a certificate.
     func presenter(of context: ServerContext) -> (certificateFingerprint: String, institution: String)? {
-        guard let certificate = Self.peerCertificate(of: context),
-            let fingerprint = try? Self.fingerprint(of: certificate)
-        else { return nil }
+        guard let fingerprint = Self.peerFingerprint(of: context)?.bytes else { return nil }
         let institution = try? self.store.read { txn -> String in
             if let owner = try txn.revocation(certificateFingerprint: fingerprint) { return owner }
             return try txn.institution(certificateFingerprint: fingerprint)?.code.value ?? ""
@@ -131,16 +121,19 @@ public final class CallerResolver: Sendable {
         return (fingerprint.hexString, institution ?? "")
     }
 
-    /// The certificate that identifies the caller of the RPC whose context is `context`: the peer certificate
-    /// the TLS handshake verified, for bureaud's transport; ``inProcessPeer`` for an RPC that reached the
-    /// services over the in-process transport of the tests (no transport-specific context); nil otherwise.
-    static func peerCertificate(of context: ServerContext) -> Certificate? {
-        if let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context {
+    /// The fingerprint (bytes and hex) of the certificate that identifies the caller of the RPC whose context is
+    /// `context`: the one the TLS handshake verified, for bureaud's transport (``VerifiedPeer``); that of
+    /// ``inProcessPeer`` for an RPC that reached the services over the in-process transport of the tests (no
+    /// transport-specific context); nil otherwise.
+    static func peerFingerprint(of context: ServerContext) -> (bytes: [UInt8], hex: String)? {
+        if let transport = context.transportSpecific as? VerifiedPeer.Context {
             // bureaud's own transport: the verified certificate or nothing, whatever the task-local holds.
-            return transport.peerCertificate
+            return transport.fingerprint
         }
-        guard context.transportSpecific == nil else { return nil }
-        return Self.inProcessPeer
+        guard context.transportSpecific == nil, let certificate = Self.inProcessPeer,
+            let bytes = try? Self.fingerprint(of: certificate)
+        else { return nil }
+        return (bytes, bytes.hexString)
     }
 
     /// The certificate the in-process test harness presents for the calls it serves (Tests/BureauServerTests,
@@ -155,34 +148,6 @@ public final class CallerResolver: Sendable {
     ///   verified peer certificate alone counts, and bureaud serves no other transport.
     /// `CallerIdentityClaimTests` proves over real mTLS that a claim in metadata changes nothing.
     @TaskLocal static var inProcessPeer: Certificate?
-
-    /// ``fingerprint(of:)`` and its hex spelling, kept for the next call with the same certificate.
-    func keptFingerprint(of certificate: Certificate) throws -> (bytes: [UInt8], hex: String) {
-        let key = KeptCertificate(certificate)
-        if let kept = self.fingerprints.withLock({ $0[key] }) { return kept }
-        let bytes = try Self.fingerprint(of: certificate)
-        let made = (bytes: bytes, hex: bytes.hexString)
-        self.fingerprints.withLock { kept in
-            if kept.count >= Self.fingerprintsKept { kept.removeAll(keepingCapacity: true) }
-            kept[key] = made
-        }
-        return made
-    }
-
-    /// A certificate as a dictionary key: equal by `Certificate`'s own equality (its exact encoded bytes), hashed
-    /// over its to-be-signed bytes in one pass. `Certificate`'s own hash feeds the hasher its ~500 bytes one at a
-    /// time: the lookup was most of the kept fingerprint's cost in a profile of bureaud under reports.
-    struct KeptCertificate: Hashable {
-        let certificate: Certificate
-        init(_ certificate: Certificate) { self.certificate = certificate }
-        static func == (a: Self, b: Self) -> Bool { a.certificate == b.certificate }
-        func hash(into hasher: inout Hasher) {
-            self.certificate.tbsCertificateBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-        }
-    }
-
-    /// The number of certificates whose fingerprints are kept (for tests).
-    var fingerprintsCount: Int { self.fingerprints.withLock { $0.count } }
 
     /// SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` prints).
     public static func fingerprint(of certificate: Certificate) throws -> [UInt8] {

@@ -79,16 +79,15 @@ extension ServerLimits {
     /// and stream.
     ///
     /// grpc-swift-nio-transport has knobs for streams, idle time, keepalive and payload size, but none for a
-    /// handshake timeout, a connection cap or cipher suites. Its channel callbacks are the hooks it offers
-    /// for the rest: at bind, a gate that counts connections goes on the listener; at accept (before the
-    /// channel is active, so before any byte of TLS), the transport's TLS handler is swapped for one from
-    /// ``sslContext`` (same certificates, trust roots and ALPN, AEAD suites only) followed by a handshake
-    /// timer, and a deadline for graceful closes goes after the HTTP/2 handler; on each stream, a guard
-    /// refuses oversized requests with a status and resets streams that take nothing. Nothing is forked:
-    /// the transport still builds the pipeline, and the Posix context still finds the (new) TLS handler
-    /// for the peer certificate.
-    func transportConfig(sslContext: NIOSSLContext, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
+    /// handshake timeout, a connection cap or the peer's identity. Its channel callbacks are the hooks it
+    /// offers for the rest: at bind, a gate that counts connections goes on the listener; at accept (before
+    /// the channel is active, so before any byte of TLS), a handshake timer and the ``VerifiedPeer``
+    /// connection handler go after ``BureauListener``'s TLS handler, and a deadline for graceful closes after
+    /// the HTTP/2 handler; on each stream, first the verified peer's stamp, then a guard that refuses
+    /// oversized requests with a status and resets streams that take nothing. Nothing is forked: the
+    /// transport still builds the pipeline.
+    func transportConfig(gate: ConnectionGate, peers: VerifiedPeer) -> HTTP2ServerTransport.Custom<BureauListener>.Config {
+        var config = HTTP2ServerTransport.Custom<BureauListener>.Config.defaults
         config.http2.maxConcurrentStreams = self.maxConcurrentStreams
         config.rpc.maxRequestPayloadSize = self.maxRequestBytes
         config.connection.maxIdleTime = self.idleTimeout
@@ -106,19 +105,17 @@ extension ServerLimits {
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
             channel.eventLoop.makeCompletedFuture {
                 let sync = channel.pipeline.syncOperations
-                let given = try sync.handler(type: NIOSSLServerHandler.self)
-                let tls = NIOSSLServerHandler(context: sslContext)
-                try sync.addHandler(tls, position: .before(given))
+                let tls = try sync.handler(type: NIOSSLServerHandler.self)
+                try sync.addHandler(VerifiedPeer.ConnectionHandler(peers: peers), position: .after(tls))
                 try sync.addHandler(HandshakeTimeout(timeout: handshakeTimeout), position: .after(tls))
                 try sync.addHandler(ClosingDeadline(grace: grace), position: .after(try sync.handler(type: NIOHTTP2Handler.self)))
-                sync.removeHandler(given, promise: nil)
             }
         }
         config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(
-                    StreamGuard(maxRequestBytes: maxRequestBytes, stallTimeout: stall), position: .first
-                )
+                let sync = stream.pipeline.syncOperations
+                try sync.addHandler(StreamGuard(maxRequestBytes: maxRequestBytes, stallTimeout: stall), position: .first)
+                try sync.addHandler(VerifiedPeer.streamHandler(for: stream), position: .first)
             }
         }
         return config

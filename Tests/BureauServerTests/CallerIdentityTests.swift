@@ -15,7 +15,7 @@ import X509
 /// the TLS handshake verified identifies the caller.
 @Suite("A caller's identity comes only from its verified certificate", .serialized)
 struct CallerIdentityClaimTests {
-    @Test("over mTLS, metadata claiming another institution's certificate or name changes nothing")
+    @Test("over mTLS, metadata claiming another institution's certificate or name, or a verified peer, changes nothing")
     func metadataClaimsNothing() async throws {
         try await TestBureau.run { bureau in
             let regulator = bureau.clients["regulator"]!
@@ -25,7 +25,11 @@ struct CallerIdentityClaimTests {
             for key in ["bureau-certificate", "bureau-peer-certificate", "x-client-cert", "ssl-client-cert", "bureau-in-process-peer"] {
                 claims.addString(pem, forKey: key)
             }
-            claims.addString(try CallerResolver.fingerprint(of: regulator.certificate).hexString, forKey: "bureau-certificate-fingerprint")
+            let fingerprint = try CallerResolver.fingerprint(of: regulator.certificate).hexString
+            claims.addString(fingerprint, forKey: "bureau-certificate-fingerprint")
+            // The header bureaud's own pipeline writes (VerifiedPeer): a client's is removed, whatever its token.
+            claims.addString("0123:" + fingerprint, forKey: VerifiedPeer.header)
+            claims.addString(String(repeating: "0", count: 64) + ":" + fingerprint, forKey: VerifiedPeer.header)
             claims.addString(DemoData.regulator.value, forKey: "bureau-institution")
             claims.addString("regulator", forKey: "bureau-caller")
             let before = try bureau.logSize
@@ -48,44 +52,37 @@ struct CallerIdentityClaimTests {
                 descriptor: Bureau_OversightService.Method.GetCheckpoint.descriptor, remotePeer: "ipv4:192.0.2.1:1", localPeer: "ipv4:127.0.0.1:2",
                 cancellation: .init()
             )
-            context.transportSpecific = HTTP2ServerTransport.Posix.Context()
+            context.transportSpecific = VerifiedPeer.Context(fingerprint: nil)
             let resolver = CallerResolver(store: bureau.store)
             try CallerResolver.$inProcessPeer.withValue(bureau.clients["regulator"]!.certificate) {
-                #expect(CallerResolver.peerCertificate(of: context) == nil)
+                #expect(CallerResolver.peerFingerprint(of: context) == nil)
                 #expect(throws: BureauError.self) { try resolver.caller(of: context) }
                 #expect(resolver.presenter(of: context) == nil)
             }
             // Outside any in-process scope, an in-process RPC has no caller either.
             context.transportSpecific = nil
-            #expect(CallerResolver.peerCertificate(of: context) == nil)
+            #expect(CallerResolver.peerFingerprint(of: context) == nil)
         }
     }
-}
 
-@Suite("Kept certificate fingerprints")
-struct KeptFingerprintTests {
-    @Test("a certificate's fingerprint is computed once and kept for that exact certificate only; the standing is read each call")
-    func keptPerCertificate() async throws {
-        try await InProcessBureau.run { bureau in
-            let resolver = CallerResolver(store: bureau.store)
-            let bank = bureau.clients["bank"]!.certificate
-            let regulator = bureau.clients["regulator"]!.certificate
-            for _ in 0..<3 {
-                #expect(try resolver.caller(presenting: bank).certificateFingerprint == (try CallerResolver.fingerprint(of: bank).hexString))
-                #expect(try resolver.caller(presenting: regulator).certificateFingerprint == (try CallerResolver.fingerprint(of: regulator).hexString))
-            }
-            #expect(resolver.fingerprintsCount == 2)
-            // The same certificate parsed again (as the transport does for every RPC) is found; it is equal by its bytes.
-            var serializer = DER.Serializer()
-            try serializer.serialize(bank)
-            let reparsed = try Certificate(derEncoded: serializer.serializedBytes)
-            #expect(try resolver.keptFingerprint(of: reparsed).hex == (try CallerResolver.fingerprint(of: bank).hexString))
-            #expect(resolver.fingerprintsCount == 2)
-            // Revoked after its fingerprint was kept: refused on the next call all the same.
-            let fingerprint = try CallerResolver.fingerprint(of: bank).hexString
-            try bureau.store.write { _ = try $0.revokeCertificate(fingerprint: fingerprint) }
-            #expect(throws: BureauError.self) { try resolver.caller(presenting: bank) }
-        }
+    @Test("a stamp counts only with this process's token, alone, and a SHA-256 fingerprint or none")
+    func stampNeedsTheToken() throws {
+        let peers = VerifiedPeer()
+        let other = VerifiedPeer()
+        let fingerprint = Array(repeating: UInt8(0xAB), count: 32)
+        let stamp = peers.stamp(fingerprint)
+        #expect(peers.context([stamp])?.fingerprint?.bytes == fingerprint)
+        #expect(peers.context([stamp])?.fingerprint?.hex == fingerprint.hexString)
+        let none = try #require(peers.context([peers.stamp(nil)]))
+        #expect(none.fingerprint == nil, "a connection without a certificate: stamped, with no caller")
+        #expect(other.context([stamp]) == nil, "another process's token")
+        #expect(peers.context([stamp, stamp]) == nil, "two stamps")
+        #expect(peers.context([]) == nil)
+        let token = String(stamp.prefix(while: { $0 != ":" }))
+        #expect(peers.context([token + ":" + "ab"]) == nil, "not 32 bytes")
+        #expect(peers.context([token + ":" + String(repeating: "zz", count: 32)]) == nil, "not hex")
+        #expect(peers.context([String(token.dropLast()) + ":" + fingerprint.hexString]) == nil, "a token one digit short")
+        #expect(peers.context([":" + fingerprint.hexString]) == nil)
     }
 }
 
