@@ -25,7 +25,7 @@ final class VerifiedPeer: Sendable {
 
     /// A fresh random token.
     init() {
-        self.token = Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }).hexString
+        self.token = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }.hexString
     }
 
     /// The header value for a connection whose verified certificate has `fingerprint` (nil: none).
