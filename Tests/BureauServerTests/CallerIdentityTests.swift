@@ -8,6 +8,10 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftASN1
 import Testing
+import NIOCore
+import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
 import X509
 
 /// The in-process harness presents a certificate through `CallerResolver.inProcessPeer`; these tests prove
@@ -133,5 +137,49 @@ struct IdentityTests {
             #expect(response.categories.map(\.code) == Catalogue.default.categories.map(\.code))
             #expect(response.categories.contains { $0.negative && $0.retentionYears == 5 })
         }
+    }
+}
+
+@Suite("The verified peer's stamp on each stream")
+struct VerifiedPeerStreamTests {
+    @Test("the stream's first HEADERS carry the connection's stamp alone; a client's copies are removed from every HEADERS")
+    func stampReplacesTheClients() throws {
+        let channel = EmbeddedChannel(handler: VerifiedPeer.StreamHandler(stamp: "secret:ab"))
+        defer { _ = try? channel.finish() }
+        func headers(_ fields: [(String, String)], endStream: Bool = false) -> HTTP2Frame.FramePayload {
+            .headers(.init(headers: HPACKHeaders(fields), endStream: endStream))
+        }
+        func read() throws -> HPACKHeaders? {
+            guard case .headers(let frame) = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else { return nil }
+            return frame.headers
+        }
+        try channel.writeInbound(headers([(":path", "/bureau.v1.ReportService/GetIndividualReport"), (VerifiedPeer.header, "forged:00"), (VerifiedPeer.header, "again")]))
+        let first = try #require(try read())
+        #expect(first[VerifiedPeer.header] == ["secret:ab"])
+        #expect(first[":path"] == ["/bureau.v1.ReportService/GetIndividualReport"])
+        // DATA passes untouched; later HEADERS (trailers) lose the client's copies and get no stamp.
+        try channel.writeInbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: [0, 0, 0, 0, 0])))))
+        guard case .data = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else {
+            Issue.record("DATA was not passed on")
+            return
+        }
+        try channel.writeInbound(headers([(VerifiedPeer.header, "forged:00"), ("x-trailer", "1")], endStream: true))
+        let trailers = try #require(try read())
+        #expect(trailers[VerifiedPeer.header].isEmpty)
+        #expect(trailers["x-trailer"] == ["1"])
+    }
+
+    @Test("a stream without a stamped connection carries no stamp, and a client's is still removed")
+    func noStamp() throws {
+        // No parent connection (so no handshake's stamp): what the factory makes for it.
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(VerifiedPeer.streamHandler(for: channel))
+        defer { _ = try? channel.finish() }
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: HPACKHeaders([(VerifiedPeer.header, "forged:00")]))))
+        guard case .headers(let frame) = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else {
+            Issue.record("HEADERS were not passed on")
+            return
+        }
+        #expect(frame.headers[VerifiedPeer.header].isEmpty)
     }
 }
