@@ -178,7 +178,7 @@ struct BenchLoad {
 
     /// Runs `requests` calls with `concurrency` workers, open-loop paced at `pace` requests a second if given.
     ///
-    /// - Throws: `ValidationError` naming the first failure when no call succeeded (the phase stops after
+    /// - Throws: ``BureauError`` (unavailable) naming the first failure when no call succeeded (the phase stops after
     ///   ``failuresBeforeGivingUp`` such calls); some failures among successes are counted in ``Figures/errors``.
     func phase(
         _ clients: [GRPCClient<HTTP2ClientTransport.Posix>], requests: Int, pace: Double? = nil,
@@ -217,7 +217,7 @@ struct BenchLoad {
         }
         let failed = counters.errors.load(ordering: .relaxed)
         if failed > 0, counters.succeeded.load(ordering: .relaxed) == 0 {
-            throw ValidationError("all \(failed) calls failed, none succeeded; the first: \(counters.firstError.withLock { $0 } ?? "unknown")")
+            throw BureauError(.unavailable, "all \(failed) calls failed, none succeeded; the first: \(counters.firstError.withLock { $0 } ?? "unknown")")
         }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let sorted = measured.latencies.sorted()

@@ -34,7 +34,7 @@ struct BenchOptionsTests {
         let client = GRPCClient(transport: try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: 9), transportSecurity: .plaintext))
         let load = BenchLoad(concurrency: 4)
         let made = Atomic<Int>(0)
-        let error = await #expect(throws: ValidationError.self) {
+        let error = await #expect(throws: BureauError.self) {
             _ = try await load.phase([client], requests: 20_000) { _, n in
                 made.add(1, ordering: .relaxed)
                 throw Refused(n: n)
