@@ -165,6 +165,10 @@ struct PostgresFailoverDaemonTests {
                             while true {
                                 let n = load.next.wrappingAdd(1, ordering: .relaxed).oldValue
                                 guard n < requests else { return }
+                                // The calls after the first `killAfter` wait for the SIGKILL, so that the load meets
+                                // the failover however fast the calls before it were (polled, they could all end
+                                // before the cluster manager looked).
+                                while n >= killAfter, load.killed.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
                                 try await Self.call(n, nodes: [a, b], load: load)
                             }
                         }
