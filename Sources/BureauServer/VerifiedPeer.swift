@@ -56,7 +56,7 @@ final class VerifiedPeer: Sendable {
     }
 
     /// On a connection, after the TLS handler: the verified peer's stamp, taken when the handshake completes.
-    final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    final class ConnectionHandler: ChannelInboundHandler {
         typealias InboundIn = NIOAny
         private let peers: VerifiedPeer
         /// This connection's ``VerifiedPeer/stamp(_:)``; nil until the handshake completes.

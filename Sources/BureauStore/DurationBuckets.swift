@@ -1,7 +1,7 @@
 /// Durations counted in fixed buckets: how long the writer's commits and its waiters took, kept without a
 /// sample per event (a counter per bucket), so that it costs the same after a billion commits as after one.
 ///
-/// The buckets' upper bounds grow by a factor of about 1.25 from 25 microseconds to 10 seconds (60 buckets and
+/// The buckets' upper bounds grow by a factor of about 1.25 from 25 microseconds to 10 seconds (59 bounded buckets and
 /// one for anything longer): a quantile read from them is the upper bound of its bucket, at most 25% above
 /// the true value. Two readings subtract (``subtracting(_:)``), so the durations of one period are the
 /// difference of the readings at its ends.

@@ -529,7 +529,7 @@ extension Bench {
             let scrape = try MetricsEndpoint.get(host: address.host, port: address.port)
             guard let commits = DurationBuckets(prometheus: scrape, name: "bureau_commit_duration_seconds"),
                   let waits = DurationBuckets(prometheus: scrape, name: "bureau_write_wait_seconds") else {
-                throw ValidationError("--metrics \(address.host):\(address.port): no writer histograms in its /metrics (an older bureaud?)")
+                throw BureauError(.unavailable, "--metrics \(address.host):\(address.port): no writer histograms in its /metrics (an older bureaud?)")
             }
             return GroupCommitWriter.Statistics(commitDurations: commits, waits: waits)
         }

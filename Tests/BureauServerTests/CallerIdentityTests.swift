@@ -5,14 +5,11 @@ import BureauOperations
 import BureauStore
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
-import SwiftASN1
-import Testing
 import NIOCore
 import NIOEmbedded
 import NIOHPACK
 import NIOHTTP2
-import X509
+import Testing
 
 /// The in-process harness presents a certificate through `CallerResolver.inProcessPeer`; these tests prove
 /// that nothing a remote caller does reaches that path: over bureaud's own transport only the certificate
