@@ -18,6 +18,7 @@ deps:
 	@missing=""; \
 	dpkg -s liblmdb-dev >/dev/null 2>&1 || missing="$$missing liblmdb-dev"; \
 	dpkg -s libp11-kit-dev >/dev/null 2>&1 || missing="$$missing libp11-kit-dev"; \
+	dpkg -s libjemalloc-dev >/dev/null 2>&1 || missing="$$missing libjemalloc-dev"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \

@@ -224,6 +224,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The process's memory allocator: jemalloc, linked ahead of the C library's malloc (Allocator.swift)
+        .systemLibrary(
+            name: "CJemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
+
         // MARK: Operations: the CA, demo and synthetic data, the importer, bureaud's configuration
         .target(
             name: "BureauOperations",
@@ -236,6 +242,8 @@ let package = Package(
                 // Only for the daemon's configuration types (DaemonConfiguration, ServerLimits, ...) that the
                 // configuration file fills, and the certificate fingerprint the callers are bound by.
                 "BureauServer",
+                // bureaud's and bureau's malloc (Allocator).
+                "CJemalloc",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -30,6 +30,7 @@ public enum DaemonLauncher {
             return handler
         }
         let logger = Logger(label: "bureaud")
+        logger.info("memory allocator: \(Allocator.description)")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let file = try configurationPath.map { try DaemonOptions.configurationFile(at: $0) }

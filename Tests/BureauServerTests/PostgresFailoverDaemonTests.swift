@@ -106,8 +106,11 @@ struct PostgresFailoverDaemonTests {
         } _: { processes in
             let nodes = processes.map { TestBureau(ca: ca, daemon: seeder, port: $0.port, clients: clients, clock: clock) }
             try await body(nodes[0], nodes[1], processes)
-            // Neither node's log lines carry a resident identity number.
-            for process in processes { #expect(!ResidentIdentityNumber.occurs(in: process.log), "bureaud logged an identifier") }
+            // Neither node's log lines carry a resident identity number; each says jemalloc serves its allocations.
+            for process in processes {
+                #expect(!ResidentIdentityNumber.occurs(in: process.log), "bureaud logged an identifier")
+                #expect(process.log.contains("memory allocator: jemalloc"), "bureaud's allocations are not jemalloc's")
+            }
         }
     }
 
