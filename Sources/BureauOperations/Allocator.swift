@@ -5,9 +5,9 @@ internal import CJemalloc
 /// bureaud and bureau link jemalloc (Debian's libjemalloc2, through this module), which the dynamic linker
 /// then finds ahead of the C library, so that it serves every allocation of the process: Swift's runtime,
 /// swift-nio, BoringSSL and LMDB alike. Measured against glibc's malloc on the same build (issue 17, two
-/// bureauds benched in turn): 8% less of bureaud's CPU per audited report, where glibc's malloc spent a
-/// tenth of it merging freed chunks (`malloc_consolidate`, `unlink_chunk`); and a 100k-person `bureau import`
-/// 14% faster. Pings, whose allocations are few and small, cost the same.
+/// bureauds benched in turn): 5-8% less of bureaud's CPU per audited report, where glibc's malloc spent a
+/// tenth of it merging freed chunks (`malloc_consolidate`, `unlink_chunk`); and `bureau import` 4-14% faster.
+/// Pings, whose allocations are few and small, cost the same.
 public enum Allocator {
     /// jemalloc's version when jemalloc serves this process's allocations; nil when the C library's
     /// `malloc` does (jemalloc loaded after it, or not at all).
