@@ -24,10 +24,11 @@ public final class LMDBKeyStore: KeyStore {
     /// The folder name of the default key store inside the data folder (never copied by a backup).
     public static let defaultFolderName = "keystore"
 
-    /// Opens (creating when absent) the key store in the folder `path`.
-    public init(path: String, mapSize: Int = 1 << 30) throws {
+    /// Opens (creating when absent) the key store in the folder `path`; for a bulk load, held alone when no
+    /// other process has it open (``Environment/Configuration/bulkLoad``).
+    public init(path: String, mapSize: Int = 1 << 30, bulkLoad: Bool = false) throws {
         do {
-            self.environment = try Environment(path: path, configuration: .init(mapSize: mapSize, maxDatabases: 3))
+            self.environment = try Environment(path: path, configuration: .init(mapSize: mapSize, maxDatabases: 3, bulkLoad: bulkLoad))
             self.keys = try self.environment.openDatabase(named: "keys")
             self.ids = try self.environment.openDatabase(named: "ids")
             self.master = try self.environment.openDatabase(named: "master")

@@ -13,9 +13,15 @@ public final class LMDBStorage: StorageBackend {
     /// The keys values are sealed with, and the key store.
     public let protection: DataProtection
 
+    /// Whether this process holds the data alone, writing through the map: a bulk load
+    /// (``Store/Configuration/bulkLoad``) that found no other process with the data folder open.
+    public var isHeldAlone: Bool { self.environment.isHeldAlone }
+
     /// Opens (creating when absent) the environment in the folder `path`, sealing with `protection`.
     public init(path: String, configuration: Store.Configuration = .defaults, protection: DataProtection) throws {
-        self.environment = try Environment(path: path, configuration: .init(mapSize: configuration.mapSize, noSync: configuration.noSync))
+        self.environment = try Environment(
+            path: path, configuration: .init(mapSize: configuration.mapSize, noSync: configuration.noSync, bulkLoad: configuration.bulkLoad)
+        )
         self.databases = try Databases(self.environment)
         self.protection = protection
     }
@@ -39,7 +45,7 @@ public final class LMDBStorage: StorageBackend {
                 "the key store \(keyStorePath) is missing: the data in \(folder) cannot be opened without it (restore it from the key store backup, or give its path)"
             )
         }
-        let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: configuration.mapSize)
+        let keyStore = try LMDBKeyStore(path: keyStorePath, mapSize: configuration.mapSize, bulkLoad: configuration.bulkLoad)
         let protection = try DataProtection(folder: folder, kek: kek, keyStore: keyStore, hasData: hasData)
         let storage = try LMDBStorage(path: (folder as NSString).appendingPathComponent("lmdb"), configuration: configuration, protection: protection)
         try storage.sweepShredded()
@@ -367,6 +373,8 @@ extension BureauError {
     init(storage error: LMDBError) {
         if error.isMapFull {
             self.init(.resourceExhausted, "storage is full (LMDB map size reached); nothing was written")
+        } else if error.isHeldAlone {
+            self.init(.unavailable, "the data folder is held by a bulk import (bureau import) in another process until it finishes; nothing was read or written")
         } else if error.isNoSpace {
             self.init(.unavailable, "storage device is full; nothing was written")
         } else {

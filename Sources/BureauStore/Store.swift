@@ -19,6 +19,11 @@ public final class Store: Sendable {
         public var keys: KeyConfiguration
         /// The key store's folder; nil for `<data>/keystore`. A backup of the data never includes it.
         public var keyStore: String?
+        /// Open the LMDB store for a bulk load (`bureau import`): held alone, and written through LMDB's map,
+        /// when no other process has the data folder open; shared, as usual, when one has (a running bureaud).
+        /// While it is held alone, other processes cannot open the folder. Never for serving: such a store
+        /// cannot nest transactions (the group commit does). No effect on a PostgreSQL store.
+        public var bulkLoad: Bool
 
         /// Opens another backend than the embedded one (the PostgreSQL store of `--store postgresql://...`, which
         /// takes its KEK and key store from the opener), given the data folder; nil for LMDB in `<folder>/lmdb`.
@@ -26,12 +31,13 @@ public final class Store: Sendable {
 
         public init(
             mapSize: Int = 4 << 30, noSync: Bool = false, keys: KeyConfiguration = .environment, keyStore: String? = nil,
-            openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)? = nil
+            bulkLoad: Bool = false, openBackend: (@Sendable (_ folder: String) throws -> any StorageBackend)? = nil
         ) {
             self.mapSize = mapSize
             self.noSync = noSync
             self.keys = keys
             self.keyStore = keyStore
+            self.bulkLoad = bulkLoad
             self.openBackend = openBackend
         }
 

@@ -28,12 +28,23 @@ public final class Environment: Sendable {
         public var maxReaders: Int
         /// Skip the fsync at commit. Only for benchmarks and bulk imports that can be redone.
         public var noSync: Bool
+        /// Open for a bulk load: hold the environment alone when no other process has it open
+        /// (``Environment/isHeldAlone``), and then write through a writable map (`MDB_WRITEMAP`).
+        ///
+        /// A write transaction larger than LMDB's limit of dirty pages (131,072 pages, 512 MiB) otherwise
+        /// writes part of them out early and reads them back when it changes them again: a million-person
+        /// import wrote 11 GB through `pwrite` for a 2.3 GB result. Through the map, changed pages stay where
+        /// they are until the commit flushes them. While it is held, other processes cannot open the
+        /// environment (``LMDBError/isHeldAlone``); when one already has it open, or the device lacks room
+        /// for the whole map, it opens as usual, shared. Such a handle cannot nest transactions.
+        public var bulkLoad: Bool
 
-        public init(mapSize: Int = 1 << 30, maxDatabases: Int = 32, maxReaders: Int = 256, noSync: Bool = false) {
+        public init(mapSize: Int = 1 << 30, maxDatabases: Int = 32, maxReaders: Int = 256, noSync: Bool = false, bulkLoad: Bool = false) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
             self.maxReaders = maxReaders
             self.noSync = noSync
+            self.bulkLoad = bulkLoad
         }
 
         public static var defaults: Configuration { Configuration() }
@@ -44,35 +55,89 @@ public final class Environment: Sendable {
     nonisolated(unsafe) let handle: OpaquePointer
     /// The folder holding `data.mdb` and `lock.mdb`.
     public let path: String
+    /// Whether this handle holds the environment alone and writes through the map: opened for a bulk load
+    /// (``Configuration/bulkLoad``) while no other process had it open.
+    public let isHeldAlone: Bool
+    /// The open file `holders.lock` in the folder: every handle holds a shared `flock` on it, a bulk load
+    /// that holds the environment alone an exclusive one (LMDB's own locks cannot tell whether another
+    /// process has the environment open).
+    private let holders: Int32
+
+    /// The file beside `data.mdb` that the handles of an environment lock (``isHeldAlone``).
+    public static let holdersFileName = "holders.lock"
 
     /// Opens (creating if needed) the environment in the folder `path`.
     ///
-    /// - Throws: ``LMDBError`` when the folder cannot be created or LMDB refuses to open it.
+    /// - Throws: ``LMDBError`` when the folder cannot be created or LMDB refuses to open it, and
+    ///   ``LMDBError/isHeldAlone`` while a bulk load in another process holds it.
     public init(path: String, configuration: Configuration = .defaults) throws {
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw LMDBError(code: errno, operation: "mkdir \(path)")
         }
+        let holders = open(path + "/" + Self.holdersFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard holders >= 0 else { throw LMDBError(code: errno, operation: "open \(path)/\(Self.holdersFileName)") }
+        var alone = false
         var env: OpaquePointer?
-        try check(mdb_env_create(&env), "env_create")
-        guard let env else { throw LMDBError(code: EINVAL, operation: "env_create") }
         do {
+            if configuration.bulkLoad && flock(holders, LOCK_EX | LOCK_NB) == 0 {
+                alone = Self.mapFits(configuration.mapSize, in: path)
+            }
+            // A shared lock: taken, or converted from the exclusive one when the map does not fit.
+            if !alone && flock(holders, LOCK_SH | LOCK_NB) != 0 {
+                let code = errno
+                throw LMDBError(code: code == EWOULDBLOCK ? LMDBError.heldAloneCode : code, operation: "open \(path)")
+            }
+            try check(mdb_env_create(&env), "env_create")
+            guard let env else { throw LMDBError(code: EINVAL, operation: "env_create") }
             try check(mdb_env_set_mapsize(env, configuration.mapSize), "env_set_mapsize")
             try check(mdb_env_set_maxdbs(env, MDB_dbi(configuration.maxDatabases)), "env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, UInt32(configuration.maxReaders)), "env_set_maxreaders")
             // NOTLS: read transactions are not tied to thread-local slots, so pooled threads can run them.
             var flags = UInt32(MDB_NOTLS)
             if configuration.noSync { flags |= UInt32(MDB_NOSYNC) }
+            // LMDB: never mix processes with and without WRITEMAP on one environment; the exclusive lock
+            // keeps every other process out while this handle is open.
+            if alone { flags |= UInt32(MDB_WRITEMAP) }
             try check(mdb_env_open(env, path, flags, 0o600), "env_open \(path)")
         } catch {
-            mdb_env_close(env)
+            if let env { mdb_env_close(env) }
+            close(holders)
             throw error
         }
-        self.handle = env
+        self.handle = env!
         self.path = path
+        self.isHeldAlone = alone
+        self.holders = holders
     }
 
     deinit {
         mdb_env_close(self.handle)
+        close(self.holders)  // releases the lock, after LMDB has let go of the files
+    }
+
+    /// Whether a writable map of `mapSize` bytes fits the folder `path`: LMDB sizes `data.mdb` to the
+    /// whole map (sparse), and a page of it written when the device is full kills the process (SIGBUS)
+    /// instead of failing a write; so the device must have room for what the file does not hold yet, and
+    /// the process's file-size limit must allow the map.
+    static func mapFits(_ mapSize: Int, in path: String) -> Bool {
+        var status = stat()
+        let allocated = stat(path + "/data.mdb", &status) == 0 ? Int(status.st_blocks) * 512 : 0
+        var volume = statvfs()
+        guard statvfs(path, &volume) == 0 else { return false }
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let fileSizeLimit = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
+        #else
+        let fileSizeLimit = RLIMIT_FSIZE
+        #endif
+        let maxFile = getrlimit(fileSizeLimit, &limit) == 0 && limit.rlim_cur < rlim_t(Int64.max) ? Int(clamping: limit.rlim_cur) : Int.max
+        return Self.mapFits(mapSize, allocated: allocated, available: Int(clamping: UInt64(volume.f_bavail) * UInt64(volume.f_frsize)), fileSizeLimit: maxFile)
+    }
+
+    /// ``mapFits(_:in:)`` on its figures: the map's bytes not yet allocated to the file, plus 64 MiB to
+    /// spare, within the device's available bytes; the map within the file-size limit.
+    static func mapFits(_ mapSize: Int, allocated: Int, available: Int, fileSizeLimit: Int) -> Bool {
+        mapSize <= fileSizeLimit && max(0, mapSize - allocated) + (64 << 20) <= available
     }
 
     /// Opens (creating if needed) a named database.

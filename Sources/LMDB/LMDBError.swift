@@ -26,8 +26,16 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     public var isNotFound: Bool { self.code == MDB_NOTFOUND }
     /// The disk refused a write: no space left on the device, a disk quota or the file-size limit reached.
     public var isNoSpace: Bool { self.code == ENOSPC || self.code == EDQUOT || self.code == EFBIG }
+    /// The environment could not be opened: a bulk load in another process holds it alone
+    /// (``Environment/Configuration/bulkLoad``) until it finishes.
+    public var isHeldAlone: Bool { self.code == Self.heldAloneCode }
+    /// The code of ``isHeldAlone``: outside both errno's and LMDB's ranges.
+    static let heldAloneCode: Int32 = -31_000
 
     public var description: String {
+        if self.isHeldAlone {
+            return "LMDB \(self.operation) failed: a bulk load (bureau import) in another process holds it alone until it finishes"
+        }
         let message = String(cString: mdb_strerror(self.code))
         return "LMDB \(self.operation) failed (\(self.code)): \(message)"
     }

@@ -14,9 +14,9 @@ struct DataOptions: ParsableArguments {
     var store: String?
 
     /// The installation's store: LMDB in the data folder, or the PostgreSQL store of `--store` (the keys stay
-    /// in the data folder).
-    func open() throws -> Store {
-        try StoreLocationOption(store: self.store).open(folder: self.data)
+    /// in the data folder); `bulkLoad` for an import (``Store/Configuration/bulkLoad``).
+    func open(bulkLoad: Bool = false) throws -> Store {
+        try StoreLocationOption(store: self.store).open(folder: self.data, bulkLoad: bulkLoad)
     }
 }
 

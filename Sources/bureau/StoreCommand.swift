@@ -26,9 +26,10 @@ struct StoreLocationOption: ParsableArguments {
         }
     }
 
-    /// The store of the data folder `folder` (its keys), on PostgreSQL when `--store` is given.
-    func open(folder: String) throws -> Store {
-        guard let location = try self.location() else { return try Store(folder: folder) }
+    /// The store of the data folder `folder` (its keys), on PostgreSQL when `--store` is given; `bulkLoad`
+    /// for an import (``Store/Configuration/bulkLoad``, LMDB only).
+    func open(folder: String, bulkLoad: Bool = false) throws -> Store {
+        guard let location = try self.location() else { return try Store(folder: folder, configuration: .init(bulkLoad: bulkLoad)) }
         return try Store(folder: folder, configuration: .init(openBackend: { folder in try PostgresStorage(location: location, dataFolder: folder) }))
     }
 }

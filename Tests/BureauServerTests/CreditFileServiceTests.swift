@@ -223,10 +223,10 @@ extension Bureau_CalendarDate {
 
 @Suite("Bulk import")
 struct ImportTests {
-    static func withStore(_ body: (Store, String) throws -> Void) throws {
+    static func withStore(bulkLoad: Bool = false, _ body: (Store, String) throws -> Void) throws {
         let folder = TestKeyFile.temporaryFolder("bureau-import")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try Store(folder: folder + "/data", configuration: .init(mapSize: 256 << 20))
+        let store = try Store(folder: folder + "/data", configuration: .init(mapSize: 256 << 20, bulkLoad: bulkLoad))
         _ = try DemoData.seed(into: store, certificates: nil)
         try body(store, folder)
     }
@@ -337,9 +337,38 @@ struct ImportTests {
         }
     }
 
-    @Test("an import of several batches (parsed and sealed while the ones before are written, its keys streamed to the key store) lands whole, a subject furnished again late in the file included; a bad line in a later batch writes nothing, not even a key")
+    @Test("an import that holds the data folder alone (bureau import's way when no bureaud runs) keeps other openers out with a clear error, and leaves its files to the next opener")
+    func heldAlone() throws {
+        let folder = TestKeyFile.temporaryFolder("bureau-import")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let data = folder + "/data"
+        let seeded = try {
+            let store = try Store(folder: data, configuration: .init(mapSize: 256 << 20))
+            _ = try DemoData.seed(into: store, certificates: nil)
+            return try store.read { try $0.fileCount() }
+        }()
+        let path = folder + "/people.jsonl"
+        try (try Self.lines(300).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try {
+            let store = try Store(folder: data, configuration: .init(mapSize: 256 << 20, bulkLoad: true))
+            #expect((store.backend as? LMDBStorage)?.isHeldAlone == true)
+            let refused = try #require(throws: BureauError.self) { _ = try Store(folder: data) }
+            #expect(refused.code == .unavailable)
+            #expect(refused.message.contains("bulk"), "\(refused.message)")
+            #expect(try Importer(store: store).importFile(at: path).subjects == 300)
+        }()
+        let store = try Store(folder: data, configuration: .init(mapSize: 256 << 20))
+        #expect((store.backend as? LMDBStorage)?.isHeldAlone == false)
+        #expect(try store.read { try $0.fileCount() } == seeded + 300)
+        let generator = SyntheticData(furnishers: [DemoData.bank], today: CalendarDate(utcDayOf: Date()))
+        let id = try ResidentIdentityNumber(parsing: generator.person(299).identifier)
+        #expect(try store.read { try $0.file(store.key(for: .individual(id))) }?.accounts.count == 3)
+    }
+
+    @Test("an import of several batches (parsed and sealed while the ones before are written, its keys streamed to the key store; held alone, as bureau import runs) lands whole, a subject furnished again late in the file included; a bad line in a later batch writes nothing, not even a key")
     func severalBatches() throws {
-        try Self.withStore { store, folder in
+        try Self.withStore(bulkLoad: true) { store, folder in
+            #expect((store.backend as? LMDBStorage)?.isHeldAlone == true)
             // Four batches of 4,096 lines and part of a fifth: over 65,536 data keys, so that they stream to the key
             // store while the import goes on; the last line furnishes the first person again, whose identity was
             // sealed (and its key streamed) long before.
@@ -361,7 +390,7 @@ struct ImportTests {
             #expect(first?.subject != nil)
 
             // Into a fresh store: line 16,800 (in the fifth batch, after keys began to stream) is bad.
-            try Self.withStore { fresh, folder in
+            try Self.withStore(bulkLoad: true) { fresh, folder in
                 var line = try JSONDecoder().decode(SubjectLine.self, from: Data(lines[16_799].utf8))
                 line.accounts?[0].status = "sometimes"
                 lines[16_799] = String(decoding: try JSONEncoder().encode(line), as: UTF8.self)

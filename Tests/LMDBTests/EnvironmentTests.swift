@@ -1,5 +1,5 @@
 import Foundation
-import LMDB
+@testable import LMDB
 import Testing
 
 /// A fresh environment folder under the temporary directory, removed after the test.
@@ -136,5 +136,94 @@ struct EnvironmentTests {
             let db = try env.openDatabase(named: "durable")
             #expect(try env.read { try $0.get(bytes("k"), in: db) } == bytes("still here"))
         }
+    }
+}
+
+@Suite("LMDB bulk load: held alone, written through the map")
+struct BulkLoadTests {
+    /// Runs util-linux's `flock` on the folder's holders file, as another process would lock it, running
+    /// `command` while it holds the lock (`cat` reading `input`: held until `input` is closed).
+    private static func flock(_ path: String, _ arguments: [String], command: [String] = ["true"], input: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        process.arguments = arguments + [path + "/" + Environment.holdersFileName] + command
+        if let input { process.standardInput = input }
+        try process.run()
+        return process
+    }
+
+    @Test("held alone, a bulk load keeps other handles out, writes and aborts as usual, and the next handle finds its data")
+    func heldAlone() throws {
+        try withTemporaryEnvironment { path in
+            do {
+                let bulk = try Environment(path: path, configuration: .init(mapSize: 1 << 26, bulkLoad: true))
+                #expect(bulk.isHeldAlone)
+                let db = try bulk.openDatabase(named: "things")
+                // A handle of this process and another process are both kept out while it is held.
+                let refused = try #require(throws: LMDBError.self) { _ = try Environment(path: path) }
+                #expect(refused.isHeldAlone)
+                #expect("\(refused)".contains("bulk load"))
+                let other = try Self.flock(path, ["--shared", "--nonblock"])
+                other.waitUntilExit()
+                #expect(other.terminationStatus == 1)
+                // 20,000 values of 1 KiB in one transaction; one that throws keeps nothing.
+                try bulk.write { txn in
+                    for i in 0..<20_000 { try txn.put([UInt8](repeating: UInt8(i & 0xFF), count: 1024), forKey: Array("key-\(i)".utf8), in: db) }
+                }
+                struct Boom: Error {}
+                #expect(throws: Boom.self) {
+                    try bulk.write { txn in
+                        try txn.put(Array("lost".utf8), forKey: Array("key-0".utf8), in: db)
+                        throw Boom()
+                    }
+                }
+                // Through the map, LMDB cannot nest transactions: an error, never a corruption.
+                #expect(throws: LMDBError.self) { try bulk.write { txn in try txn.nested { _ in } } }
+            }
+            let env = try Environment(path: path)
+            #expect(!env.isHeldAlone)
+            let db = try env.openDatabase(named: "things")
+            #expect(try env.read { try $0.count(db) } == 20_000)
+            #expect(try env.read { try $0.get(Array("key-0".utf8), in: db) } == [UInt8](repeating: 0, count: 1024))
+            #expect(try env.read { try $0.get(Array("key-19999".utf8), in: db) } == [UInt8](repeating: UInt8(19_999 & 0xFF), count: 1024))
+            // Shared again: nested transactions work.
+            try env.write { txn in try txn.nested { try $0.put(Array("n".utf8), forKey: Array("nested".utf8), in: db) } }
+        }
+    }
+
+    @Test("a bulk load beside another process that has the environment open shares it, as any handle does")
+    func sharedWhenHeld() throws {
+        try withTemporaryEnvironment { path in
+            _ = try Environment(path: path)  // makes the folder and its holders file
+            let input = Pipe()
+            let other = try Self.flock(path, ["--shared"], command: ["cat"], input: input)
+            defer {
+                try? input.fileHandleForWriting.close()
+                other.waitUntilExit()
+            }
+            // The other process holds its lock once flock has started sleeping; wait for that.
+            var held = false
+            for _ in 0..<100 where !held {
+                let probe = try Self.flock(path, ["--exclusive", "--nonblock"])
+                probe.waitUntilExit()
+                if probe.terminationStatus == 1 { held = true } else { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            #expect(held)
+            let bulk = try Environment(path: path, configuration: .init(mapSize: 1 << 24, bulkLoad: true))
+            #expect(!bulk.isHeldAlone)
+            let db = try bulk.openDatabase(named: "things")
+            try bulk.write { txn in try txn.nested { try $0.put(Array("v".utf8), forKey: Array("k".utf8), in: db) } }
+            #expect(try bulk.read { try $0.get(Array("k".utf8), in: db) } == Array("v".utf8))
+        }
+    }
+
+    @Test("the map is written through only when the device has room for all of it and the file-size limit allows it")
+    func mapFits() {
+        let gib = 1 << 30
+        #expect(Environment.mapFits(4 * gib, allocated: 0, available: 5 * gib, fileSizeLimit: .max))
+        #expect(Environment.mapFits(4 * gib, allocated: 3 * gib, available: gib + (64 << 20), fileSizeLimit: .max))
+        #expect(!Environment.mapFits(4 * gib, allocated: 0, available: 4 * gib, fileSizeLimit: .max))
+        #expect(!Environment.mapFits(4 * gib, allocated: 0, available: 100 * gib, fileSizeLimit: 2 * gib))
+        #expect(Environment.mapFits(gib, allocated: 2 * gib, available: 64 << 20, fileSizeLimit: .max))
     }
 }
