@@ -123,8 +123,14 @@ public struct Account: Hashable, Codable, Sendable {
         self.behaviourEnded = behaviourEnded
     }
 
-    /// The characters a payment history may hold.
-    public static let paymentHistoryAlphabet: Set<Character> = ["N", "0", "1", "2", "3", "4", "5", "6", "7", "C", "*"]
+    /// Whether `byte` is one a payment history may hold: `N`, `0`-`7`, `C` or `*`, each one byte of UTF-8
+    /// (checked by byte: a bulk import checks 72 million of them for 1M people).
+    public static func isPaymentHistoryByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "7"), UInt8(ascii: "N"), UInt8(ascii: "C"), UInt8(ascii: "*"): true
+        default: false
+        }
+    }
 
     /// `account.delinquency` for a negative status, `account.credit` otherwise.
     public var category: String { self.status.isNegative ? Catalogue.accountDelinquency : Catalogue.accountCredit }

@@ -244,7 +244,7 @@ public struct Furnishing: Sendable {
         let phone = s.phone.trimmingWhitespace()
         if !phone.isEmpty {
             let digits = phone.hasPrefix("+") ? String(phone.dropFirst()) : phone
-            guard (7...15).contains(digits.count), digits.allSatisfy(\.isASCIIDigit) else {
+            guard (7...15).contains(digits.utf8.count), digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
                 throw .invalid("\(path).phone", "is 7 to 15 digits, optionally after a +")
             }
         }
@@ -335,7 +335,7 @@ public struct Furnishing: Sendable {
         guard a.paymentHistory.utf8.count <= 24 else {
             throw .invalid("\(path()).payment_history", "holds at most 24 months (24 bytes), got \(a.paymentHistory.utf8.count) bytes")
         }
-        guard a.paymentHistory.allSatisfy({ Account.paymentHistoryAlphabet.contains($0) }) else {
+        guard a.paymentHistory.utf8.allSatisfy(Account.isPaymentHistoryByte) else {
             throw .invalid("\(path()).payment_history", "uses only N, 0-7, C and *")
         }
         var closed: CalendarDate?

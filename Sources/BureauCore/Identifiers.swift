@@ -455,13 +455,20 @@ extension Character {
 
 extension String {
     func trimmingWhitespace() -> String {
-        // Fast path: nothing to trim (the common case) needs no Character walk.
-        if let first = self.utf8.first, let last = self.utf8.last, first > 0x20, last > 0x20, first < 0x80, last < 0x80 {
+        // Fast path: nothing to trim (the common case) needs no Character walk. A Character is whitespace by its
+        // first scalar, and neither a visible ASCII character nor a CJK ideograph begins or ends a cluster that
+        // is: no trailing mark can follow the last scalar, and no cluster joins a space to an ideograph.
+        if let first = self.unicodeScalars.first, let last = self.unicodeScalars.last, Self.neverWhitespace(first), Self.neverWhitespace(last) {
             return self
         }
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }
         return String(s)
+    }
+
+    /// A visible ASCII character or a CJK unified ideograph (names and addresses on file are mostly these).
+    private static func neverWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        (0x21..<0x7F).contains(scalar.value) || (0x4E00...0x9FFF).contains(scalar.value)
     }
 }

@@ -155,10 +155,13 @@ final class LMDBTransaction: ReadWriteStoreTransaction {
     func putRecord(_ record: CreditRecord, for key: SubjectKey, catalogue: Catalogue) throws {
         let reference = record.reference
         let (recordKey, indexKey) = self.values.recordKeys(key, reference)
-        if let owner = try self.txn.withValue(forKey: indexKey, in: self.databases.furnisherIndex, { SubjectKey(bytes: Array($0)) }), owner != key {
+        let owner = try self.txn.withValue(forKey: indexKey, in: self.databases.furnisherIndex) { SubjectKey(bytes: Array($0)) }
+        if let owner, owner != key {
             throw BureauError(.alreadyExists, "\(reference.kind.rawValue) \(reference.recordID) is already on another file of this furnisher")
         }
-        let previous = try self.storedRecord(recordKey)?.record
+        // The furnisher index names the file of every stored record, so without an owner there is nothing to
+        // read back (a bulk import of new people skips a lookup per record).
+        let previous = owner == nil ? nil : try self.storedRecord(recordKey)?.record
         if let previous {
             try self.removeIndexes(previous, of: key, catalogue: catalogue)
         }

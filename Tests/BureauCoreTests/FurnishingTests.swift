@@ -68,6 +68,11 @@ struct FurnishingTests {
         ("subjects[0].accounts[0].status", person(accounts: [account(status: nil)]), "account status"),
         ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: String(repeating: "0", count: 25))]), "24 months"),
         ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: "00X")]), "N, 0-7, C"),
+        ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: "0\u{FF10}")]), "N, 0-7, C"),
+        ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: "0\u{0301}1")]), "N, 0-7, C"),
+        ("subjects[0].accounts[0].payment_history", person(accounts: [account(history: "08")]), "N, 0-7, C"),
+        ("subjects[0].phone", person(phone: "1381234567\u{0661}"), "7 to 15 digits"),
+        ("subjects[0].phone", person(phone: "138123\u{FF14}5678"), "7 to 15 digits"),
         ("subjects[0].accounts[0].closed", person(accounts: [account(status: .closed)]), "required when the status is closed"),
         ("subjects[0].accounts[0].closed", person(accounts: [account(closed: DateFields(year: 2020, month: 1, day: 1))]), "open account"),
         ("subjects[0].accounts[0].closed", person(accounts: [account(status: .settled, closed: DateFields(year: 2010, month: 1, day: 1))]), "before opened"),
@@ -84,6 +89,17 @@ struct FurnishingTests {
         a.legalBasis = SubmittedLegalBasis(documentNumber: number, authority: "Bank", date: DateFields(year: 2015, month: 6, day: 1))
         a.behaviourEnded = ended
         return a
+    }
+
+    @Test("every payment-history code, a phone after +, and names and addresses with spaces around them are accepted, trimmed")
+    func acceptedShapes() throws {
+        let subject = Self.person(name: "\u{3000}王建国 ", phone: "+8613812345678", accounts: [Self.account(history: "N01234567C*")])
+        let result = try validate([subject])
+        guard case .account(let account) = result[0].records[0] else { Issue.record("not an account"); return }
+        #expect(account.paymentHistory == "N01234567C*")
+        guard case .person(let person) = result[0].subject else { Issue.record("not a person"); return }
+        #expect(person.name == "王建国")
+        #expect(person.phone == "+8613812345678")
     }
 
     @Test("a negative account with its legal basis and behaviour end is accepted")
