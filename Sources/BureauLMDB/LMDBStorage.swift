@@ -16,6 +16,8 @@ public final class LMDBStorage: StorageBackend {
     /// Whether this process holds the data alone, writing through the map: a bulk load
     /// (``Store/Configuration/bulkLoad``) that found no other process with the data folder open.
     public var isHeldAlone: Bool { self.environment.isHeldAlone }
+    /// The bytes of disk the data file takes (its blocks; held alone, LMDB sizes the file to the map).
+    public var fileBytes: Int { self.environment.allocatedBytes }
 
     /// Opens (creating when absent) the environment in the folder `path`, sealing with `protection`.
     public init(path: String, configuration: Store.Configuration = .defaults, protection: DataProtection) throws {

@@ -120,8 +120,7 @@ public final class Environment: Sendable {
     /// instead of failing a write; so the device must have room for what the file does not hold yet, and
     /// the process's file-size limit must allow the map.
     static func mapFits(_ mapSize: Int, in path: String) -> Bool {
-        var status = stat()
-        let allocated = stat(path + "/data.mdb", &status) == 0 ? Int(status.st_blocks) * 512 : 0
+        let allocated = Self.allocatedBytes(path)
         var volume = statvfs()
         guard statvfs(path, &volume) == 0 else { return false }
         var limit = rlimit()
@@ -132,6 +131,14 @@ public final class Environment: Sendable {
         #endif
         let maxFile = getrlimit(fileSizeLimit, &limit) == 0 && limit.rlim_cur < rlim_t(Int64.max) ? Int(clamping: limit.rlim_cur) : Int.max
         return Self.mapFits(mapSize, allocated: allocated, available: Int(clamping: UInt64(volume.f_bavail) * UInt64(volume.f_frsize)), fileSizeLimit: maxFile)
+    }
+
+    /// The bytes of disk `data.mdb` takes (its blocks): less than its length when LMDB sized it to the map.
+    public var allocatedBytes: Int { Self.allocatedBytes(self.path) }
+
+    private static func allocatedBytes(_ path: String) -> Int {
+        var status = stat()
+        return stat(path + "/data.mdb", &status) == 0 ? Int(status.st_blocks) * 512 : 0
     }
 
     /// ``mapFits(_:in:)`` on its figures: the map's bytes not yet allocated to the file, plus 64 MiB to

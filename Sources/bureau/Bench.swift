@@ -46,12 +46,12 @@ struct Bench: ParsableCommand {
             let seconds = (ContinuousClock.now - clock) / .seconds(1)
             let info = try store.backend.statistics()
             let used = info.usedBytes - baseline
-            // Blocks allocated, not the file's length: held alone, LMDB sizes the file to the map (sparse).
-            let onDisk = (try? URL(fileURLWithPath: dataFolder + "/lmdb/data.mdb").resourceValues(forKeys: [.totalFileAllocatedSizeKey]))?.totalFileAllocatedSize ?? 0
+            // Blocks, not the file's length: held alone, LMDB sizes the file to the map (sparse).
+            let onDisk = (store.backend as? LMDBStorage)?.fileBytes ?? 0
             print("imported \(summary.subjects) subjects, \(summary.records) accounts, \(summary.logEntries) log entries")
             print(String(format: "import rate:        %.0f subjects/s (%.1f s, one transaction, JSON parsing and validation included)",
                          Double(summary.subjects) / seconds, seconds))
-            print("bytes per subject:  \(used / max(1, summary.subjects)) (LMDB pages in use; data.mdb is \(onDisk / max(1, summary.subjects)) bytes/subject)")
+            print("bytes per subject:  \(used / max(1, summary.subjects)) (LMDB pages in use; data.mdb takes \(onDisk / max(1, summary.subjects)) bytes/subject of disk)")
         }
 
         private func writeLines(count: Int, to path: String, _ generator: SyntheticData) throws {

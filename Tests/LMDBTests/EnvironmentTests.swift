@@ -170,6 +170,10 @@ struct BulkLoadTests {
                 try bulk.write { txn in
                     for i in 0..<20_000 { try txn.put([UInt8](repeating: UInt8(i & 0xFF), count: 1024), forKey: Array("key-\(i)".utf8), in: db) }
                 }
+                // LMDB sized the file to the map; the disk it takes is what was written.
+                let length = try FileManager.default.attributesOfItem(atPath: path + "/data.mdb")[.size] as? Int
+                #expect(length == 1 << 26)
+                #expect(bulk.allocatedBytes > 20_000 * 1024 && bulk.allocatedBytes < 1 << 26, "\(bulk.allocatedBytes)")
                 struct Boom: Error {}
                 #expect(throws: Boom.self) {
                     try bulk.write { txn in
