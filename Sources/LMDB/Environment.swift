@@ -123,14 +123,22 @@ public final class Environment: Sendable {
         let allocated = Self.allocatedBytes(path)
         var volume = statvfs()
         guard statvfs(path, &volume) == 0 else { return false }
+        return Self.mapFits(
+            mapSize, allocated: allocated, available: Int(clamping: UInt64(volume.f_bavail) * UInt64(volume.f_frsize)),
+            fileSizeLimit: Self.fileSizeLimit() ?? .max
+        )
+    }
+
+    /// The process's file-size limit (`RLIMIT_FSIZE`) in bytes; nil when there is none.
+    static func fileSizeLimit() -> Int? {
         var limit = rlimit()
         #if canImport(Glibc)
-        let fileSizeLimit = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
+        let resource = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
         #else
-        let fileSizeLimit = RLIMIT_FSIZE
+        let resource = RLIMIT_FSIZE
         #endif
-        let maxFile = getrlimit(fileSizeLimit, &limit) == 0 && limit.rlim_cur < rlim_t(Int64.max) ? Int(clamping: limit.rlim_cur) : Int.max
-        return Self.mapFits(mapSize, allocated: allocated, available: Int(clamping: UInt64(volume.f_bavail) * UInt64(volume.f_frsize)), fileSizeLimit: maxFile)
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < rlim_t(Int64.max) else { return nil }
+        return Int(limit.rlim_cur)
     }
 
     /// The bytes of disk `data.mdb` takes (its blocks): less than its length when LMDB sized it to the map.
@@ -192,15 +200,7 @@ public final class Environment: Sendable {
         let dataFile = self.path + "/data.mdb"
         var status = stat()
         let size = stat(dataFile, &status) == 0 ? UInt64(status.st_size) : 0
-        var limit = rlimit()
-        #if canImport(Glibc)
-        let fileSizeLimit = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
-        #else
-        let fileSizeLimit = RLIMIT_FSIZE
-        #endif
-        if getrlimit(fileSizeLimit, &limit) == 0 && limit.rlim_cur < rlim_t(Int64.max)
-            && size + 64 * 1024 > UInt64(limit.rlim_cur)
-        {
+        if let limit = Self.fileSizeLimit(), size + 64 * 1024 > UInt64(limit) {
             return true
         }
         var volume = statvfs()
