@@ -59,8 +59,9 @@ public final class Environment: Sendable {
     /// (``Configuration/bulkLoad``) while no other process had it open.
     public let isHeldAlone: Bool
     /// The open file `holders.lock` in the folder: every handle holds a shared `flock` on it, a bulk load
-    /// that holds the environment alone an exclusive one (LMDB's own locks cannot tell whether another
-    /// process has the environment open).
+    /// that holds the environment alone an exclusive one. LMDB's own `fcntl` lock on `lock.mdb` shows who has
+    /// the environment open but cannot keep them out: it belongs to the process, and LMDB's own open turns it
+    /// shared (Sources/BureauLMDB/DESIGN.md, "Bulk loads").
     private let holders: Int32
 
     /// The file beside `data.mdb` that the handles of an environment lock (``isHeldAlone``).
