@@ -29,7 +29,7 @@ public struct DaemonOptions: Sendable {
     public var metricsPort: Int?
     /// `--log-audit-rate`, else `log_audit.entries_per_second`, else the auditor's default.
     public var logAuditRate: Int?
-    /// `--request-lines`, else `request_lines`, else one disclosed report in 1,000 (``RequestLines/defaults``).
+    /// `--request-lines`, else `request_lines`, else one answered report in 1,000 (``RequestLines/defaults``).
     public var requestLines: String?
     /// `--store`, else `store`, else none (the embedded LMDB store in the data folder): a PostgreSQL store's
     /// `postgresql://` URL.

@@ -251,11 +251,14 @@ public struct ReportService: Bureau_ReportService.SimpleServiceProtocol {
     private func refuse(_ logged: LoggedQuery, _ decision: ReportDecision) async throws -> Never {
         let entry = logged.entry(decision)
         let receipt = try await self.context.writer.submit { txn in try txn.appendLog(entry) }
-        self.context.logger.info(
-            "report refused",
-            metadata: ["institution": "\(entry.institution)", "outcome": "\(decision.outcome.rawValue)", "entry": "\(receipt.index)"]
-        )
-        Counter(label: "bureau_reports_total", dimensions: [("purpose", logged.request.purpose.rawValue), ("outcome", decision.outcome.rawValue)])
+        // A no-hit is an answer (nobody on file under that identifier), as common as thin files are: its line is
+        // sampled as a disclosed report's is. A denial or a freeze is always logged.
+        if decision.outcome != .noHit || self.context.requestLines.sample() {
+            var metadata: Logger.Metadata = ["institution": "\(entry.institution)", "outcome": "\(decision.outcome.rawValue)", "entry": "\(receipt.index)"]
+            if decision.outcome == .noHit { metadata["sampled"] = "\(self.context.requestLines.lines)" }
+            self.context.logger.info("report refused", metadata: metadata)
+        }
+        self.context.metrics.counter("bureau_reports_total", [("purpose", logged.request.purpose.rawValue), ("outcome", decision.outcome.rawValue)])
             .increment()
         throw LoggedRefusal(error: decision.refusal ?? BureauError(.internal, "a refusal without its error"), receipt: receipt)
     }

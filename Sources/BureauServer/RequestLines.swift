@@ -1,27 +1,28 @@
 import Synchronization
 
-/// How many disclosed reports get a line of their own in bureaud's log (`request_lines` in the
-/// configuration file, `--request-lines` on the command line).
+/// How many answered report requests, disclosed reports and no-hits, get a line of their own in bureaud's log
+/// (`request_lines` in the configuration file, `--request-lines` on the command line).
 ///
 /// Every request is in the access log already, durably and verifiably; a line on stderr for each one
 /// repeats it at the cost of a synchronous write per request (stderr is unbuffered). So by default one
-/// disclosed report in ``defaults`` (1,000) is logged, which shows that reports flow without costing
-/// anything measurable; `every` logs each, `off` none. Refusals and errors are always logged: they are
-/// rare and the operator must see them.
+/// answer in ``defaults`` (1,000) is logged, which shows that reports flow without costing anything
+/// measurable; `every` logs each, `off` none. A no-hit (nobody on file under the identifier) is an answer
+/// as common as thin files are, and is sampled the same way. Denials, frozen files and errors are always
+/// logged: they are rare and the operator must see them.
 public struct RequestLines: Sendable, Equatable, CustomStringConvertible {
-    /// One disclosed report in `oneIn` is logged; 0 logs none, 1 logs each.
+    /// One answered report in `oneIn` is logged; 0 logs none, 1 logs each.
     public let oneIn: Int
 
-    /// A line for one disclosed report in `oneIn` (1 for each, 0 for none).
+    /// A line for one answered report in `oneIn` (1 for each, 0 for none).
     public init(oneIn: Int) {
         self.oneIn = max(0, oneIn)
     }
 
-    /// No line for disclosed reports.
+    /// No line for answered reports.
     public static let off = RequestLines(oneIn: 0)
-    /// A line for every disclosed report.
+    /// A line for every answered report.
     public static let every = RequestLines(oneIn: 1)
-    /// One disclosed report in 1,000.
+    /// One answered report in 1,000.
     public static let defaults = RequestLines(oneIn: 1000)
 
     /// Parses `off`, `every` or a whole number N (one in N; 0 is off, 1 is every).
@@ -44,7 +45,7 @@ public struct RequestLines: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Decides, request by request, whether a disclosed report gets its line: one lock-free increment.
+/// Decides, request by request, whether an answered report (disclosed or no-hit) gets its line: one lock-free increment.
 final class RequestLineSampler: Sendable {
     let lines: RequestLines
     private let seen = Atomic<Int>(0)

@@ -26,6 +26,8 @@ struct BenchDaemon {
     let bank: CertificateAuthority.Issued
     /// Identifiers of people on file, spread over the whole file (requests pick from them in turn).
     let identifiers: [String]
+    /// Identifiers of people not on file, for the no-hit phase.
+    let absent: [String]
     let importSeconds: Double
 
     static func run(
@@ -76,7 +78,10 @@ struct BenchDaemon {
             let port = try await daemon.listeningPort()
             defer { daemon.beginGracefulShutdown() }
             try await body(
-                BenchDaemon(daemon: daemon, port: port, ca: ca, bank: bank, identifiers: identifiers, importSeconds: importSeconds)
+                BenchDaemon(
+                    daemon: daemon, port: port, ca: ca, bank: bank, identifiers: identifiers,
+                    absent: BenchSubjects.absent(subjects: subjects), importSeconds: importSeconds
+                )
             )
         }
     }
@@ -114,6 +119,17 @@ struct BenchDaemon {
         request.purpose = .postLoanManagement
         request.requestID = "bench-\(n)"
         _ = try await Bureau_ReportService.Client(wrapping: client).getIndividualReport(request: ClientRequest(message: request))
+    }
+
+    /// The same request about `identifiers[n % count]`, someone not on file: a no-hit, logged as every query is,
+    /// its answer NOT_FOUND. Any other answer is an error: the phase measures no-hits only.
+    static func noHit(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ identifiers: [String], _ n: Int) async throws {
+        do {
+            try await Self.report(client, identifiers, n)
+        } catch let error as RPCError where error.code == .notFound {
+            return
+        }
+        throw BureauError(.failedPrecondition, "a no-hit was expected, and a report came: someone is on file under \(identifiers[n % identifiers.count])")
     }
 }
 
@@ -257,6 +273,13 @@ enum BenchSubjects {
             if identifiers.count == sample { break }
         }
         return identifiers
+    }
+
+    /// Identifiers of `count` people nobody has filed: those `bureau demo generate` would write after its
+    /// first `subjects` (each index has its own identifier, whatever the seed).
+    static func absent(subjects: Int, count: Int = 20_000) -> [String] {
+        let generator = SyntheticData(furnishers: Self.demoFurnishers, today: CalendarDate(utcDayOf: Date()))
+        return (subjects..<(subjects + count)).map { generator.person($0, accounts: 0).identifier }
     }
 
     /// The identifiers of a file, one a line; blank lines and lines starting with `#` are skipped.
@@ -405,7 +428,7 @@ extension Bench {
         var identifiers: String?
         @Option(help: "With one --server: bureaud's process id, for its CPU time per request (default: the local processes listening on the ports).")
         var serverPID: Int32?
-        @Option(help: "Only one closed-loop phase, its warm-up made of the same call: ping or audited (for a profiler attached to the server around this run, as scripts/profile-report-path does).")
+        @Option(help: "Only one closed-loop phase, its warm-up made of the same call: ping, no-hit or audited (for a profiler attached to the server around this run, as scripts/profile-report-path does).")
         var only: OnlyPhase?
         @Option(help: "With one --server: bureaud's metrics endpoint (--metrics-port), host:port, read around each audited phase for its group commits: how long they took and how long requests waited in the writer.")
         var metrics: String?
@@ -414,7 +437,19 @@ extension Bench {
 
         /// The one phase `--only` runs.
         enum OnlyPhase: String, ExpressibleByArgument, CaseIterable, Sendable {
-            case ping, audited
+            case ping
+            /// Audited queries about people not on file: logged like reports, no file read.
+            case noHit = "no-hit"
+            case audited
+
+            /// The phase's row label.
+            var label: String {
+                switch self {
+                case .ping: "empty RPC (ping)"
+                case .noHit: "audited no-hit"
+                case .audited: "audited report"
+                }
+            }
         }
 
         mutating func validate() throws {
@@ -492,7 +527,8 @@ extension Bench {
                     try await self.measure(
                         clients, where: "bureaud at \(self.server!)\(process.map { " (pid \($0.pids.map(String.init).joined(separator: ", ")))" } ?? ", its CPU unread")",
                         people: people.count, process: process,
-                        statistics: self.metricsAddress.map { address in { try Self.scrapeWriter(address) } }
+                        statistics: self.metricsAddress.map { address in { try Self.scrapeWriter(address) } },
+                        noHit: { [absent = BenchSubjects.absent(subjects: subjects)] client, n in try await BenchDaemon.noHit(client, absent, n) }
                     ) { client, n in try await BenchDaemon.report(client, people, n) }
                 }
                 return
@@ -505,10 +541,21 @@ extension Bench {
                 try await bench.withClients(connections) { clients in
                     try await self.measure(
                         clients, where: "bureaud in this process", people: self.subjects, process: nil,
-                        statistics: { bench.daemon.writer.statistics }
+                        statistics: { bench.daemon.writer.statistics },
+                        noHit: { client, n in try await BenchDaemon.noHit(client, bench.absent, n) }
                     ) { try await bench.report($0, $1) }
                 }
             }
+        }
+
+        /// CPU per request of `side` (server or client) in the three closed-loop phases, and what each step adds:
+        /// the audit (no-hit less ping) and the report itself (report less no-hit); nil unless all three were read.
+        static func split(_ side: String, _ ping: Double?, _ noHit: Double?, _ report: Double?) -> String? {
+            guard let ping, let noHit, let report else { return nil }
+            return String(
+                format: "%@ CPU per request: ping %.0f us, audited no-hit %.0f us, audited report %.0f us: the audit adds %.0f us, the report %.0f us more",
+                side, ping, noHit, report, noHit - ping, report - noHit
+            )
         }
 
         static let writerHeading = "bureaud's writer (ms)      commits   batch   commit p50    p99   in writer p50    p99"
@@ -534,10 +581,16 @@ extension Bench {
             return GroupCommitWriter.Statistics(commitDurations: commits, waits: waits)
         }
 
-        /// The three timed phases over `clients` and the table.
+        /// The timed phases over `clients` and the table.
+        ///
+        /// Between the empty call and the report, a no-hit: the same audited query about someone not on file, so
+        /// that the report's cost is split in two: what auditing a query costs (the caller, the policy, its durable
+        /// log entry and query record; no-hit less ping) and what the report itself costs (the file's read and
+        /// decryption, the report's build and encoding; report less no-hit).
         private func measure(
             _ clients: [GRPCClient<HTTP2ClientTransport.Posix>], where place: String, people: Int, process: ProcessCPU?,
             statistics: (() throws -> GroupCommitWriter.Statistics)?,
+            noHit: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void,
             report: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Int) async throws -> Void
         ) async throws {
             let load = BenchLoad(concurrency: concurrency)
@@ -560,49 +613,58 @@ extension Bench {
             // Warm up connections and caches.
             let warmUp = min(2000, requests)
             if let only {
-                let call = only == .ping ? ping : report
+                let call = switch only {
+                case .ping: ping
+                case .noHit: noHit
+                case .audited: report
+                }
                 _ = try await load.phase(clients, requests: warmUp, call)
                 let before = try statistics?()
                 let figures = try await timed(requests, pace: pace, call)
                 let writer = try before.flatMap { before in try statistics?().subtracting(before) }
                 let paced = pace.map { String(format: ", paced at %.0f/s", $0) } ?? ""
                 print("bureau bench report --only \(only.rawValue): \(requests) requests after \(warmUp) to warm up, \(concurrency) in flight over \(connections) mTLS connections\(paced), \(people) files; \(place)")
-                print(figures.line(only == .ping ? "empty RPC (ping)" : "audited report"))
-                if pace != nil { print("latency (ms)                 p50     p90     p99   p99.9     max"); print(figures.percentiles(only == .ping ? "empty RPC (ping)" : "audited report")) }
-                if let writer, only == .audited { print(Self.writerHeading); print(Self.writerLine("audited report", writer)) }
+                print(figures.line(only.label))
+                if pace != nil { print("latency (ms)                 p50     p90     p99   p99.9     max"); print(figures.percentiles(only.label)) }
+                if let writer, only != .ping { print(Self.writerHeading); print(Self.writerLine(only.label, writer)) }
                 return
             }
             _ = try await load.phase(clients, requests: warmUp, report)
 
             let empty = try await timed(requests, ping)
+            _ = try await load.phase(clients, requests: warmUp, noHit)
+            let beforeNoHit = try statistics?()
+            let absent = try await timed(requests, noHit)
             let before = try statistics?()
             let audited = try await timed(requests, report)
             let after = try statistics?()
             let paced = try await timed(max(1000, requests / 3), pace: audited.rate / 3, report)
             let afterPaced = try statistics?()
-            // The same pace with the cheapest call: the latency the transport, both processes' scheduling and this
-            // client add, which no change to the report path can remove.
+            // The same pace with a no-hit (the audit without the report) and with the cheapest call (the latency the
+            // transport, both processes' scheduling and this client add, which no change to the report path can remove).
+            let pacedNoHit = try await timed(max(1000, requests / 3), pace: audited.rate / 3, noHit)
             let pacedPing = try await timed(max(1000, requests / 3), pace: audited.rate / 3, ping)
 
             print("bureau bench report: \(requests) requests a phase, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
             print(empty.line("empty RPC (ping)"))
+            print(absent.line("audited no-hit"))
             print(audited.line("audited report"))
             print(paced.line("audited, paced at 1/3"))
+            print(pacedNoHit.line("no-hit, paced the same"))
             print(pacedPing.line("ping, paced the same"))
-            print(String(format: "ratio audited/empty: %.2f", audited.rate / empty.rate))
-            if let emptyCPU = empty.serverCPU, let auditedCPU = audited.serverCPU {
-                print(String(format: "server CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
-            }
-            if let emptyCPU = empty.clientCPU, let auditedCPU = audited.clientCPU {
-                print(String(format: "client CPU per request: ping %.0f us, audited report %.0f us (%.0f us more)", emptyCPU, auditedCPU, auditedCPU - emptyCPU))
-            }
+            print(String(format: "ratio audited/empty: %.2f (no-hit/empty %.2f)", audited.rate / empty.rate, absent.rate / empty.rate))
+            if let line = Self.split("server", empty.serverCPU, absent.serverCPU, audited.serverCPU) { print(line) }
+            if let line = Self.split("client", empty.clientCPU, absent.clientCPU, audited.clientCPU) { print(line) }
             print("latency (ms)                 p50     p90     p99   p99.9     max")
             print(empty.percentiles("empty RPC (ping)"))
+            print(absent.percentiles("audited no-hit"))
             print(audited.percentiles("audited report"))
             print(paced.percentiles("audited, paced at 1/3"))
+            print(pacedNoHit.percentiles("no-hit, paced the same"))
             print(pacedPing.percentiles("ping, paced the same"))
-            if let before, let after, let afterPaced {
+            if let beforeNoHit, let before, let after, let afterPaced {
                 print(Self.writerHeading)
+                print(Self.writerLine("audited no-hit", before.subtracting(beforeNoHit)))
                 print(Self.writerLine("audited report", after.subtracting(before)))
                 print(Self.writerLine("audited, paced at 1/3", afterPaced.subtracting(after)))
             }

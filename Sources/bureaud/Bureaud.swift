@@ -20,7 +20,7 @@ struct Bureaud: AsyncParsableCommand {
     @Option(help: "The log's origin line in checkpoints (default bureau.local/access-log).") var logOrigin: String?
     @Option(help: "Port of the Prometheus /metrics endpoint, on the same host (default 9464, 0 picks a free one).") var metricsPort: Int?
     @Option(help: "Access-log entries re-verified a second in the background, 0 for none (default 2000).") var logAuditRate: Int?
-    @Option(help: "Disclosed reports given a line in bureaud's log: off, every, or N for one in N (default 1000; every request is in the access log anyway).")
+    @Option(help: "Answered reports (disclosed or no-hit) given a line in bureaud's log: off, every, or N for one in N (default 1000; every request is in the access log anyway).")
     var requestLines: String?
     @Option(help: "A PostgreSQL store instead of LMDB: postgresql://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem (schema made by `bureau store migrate`).") var store: String?
 

@@ -178,6 +178,31 @@ struct BenchOptionsTests {
         #expect(sampled.contains(where: { !Set(people.prefix(10_000).map(\.identifier)).contains($0) }))
     }
 
+    @Test("the no-hit phase names people `demo generate` did not write, whatever the seed, each once")
+    func absentPeople() {
+        let absent = BenchSubjects.absent(subjects: 300, count: 200)
+        #expect(absent.count == 200 && Set(absent).count == 200)
+        for seed: UInt64 in [7, 42] {
+            let generator = SyntheticData(furnishers: BenchSubjects.demoFurnishers, seed: seed, today: CalendarDate(utcDayOf: Date()))
+            let written = Set((0..<300).map { generator.person($0, accounts: 0).identifier })
+            #expect(written.isDisjoint(with: absent))
+            #expect(absent == (300..<500).map { generator.person($0, accounts: 0).identifier })
+        }
+        #expect(absent.allSatisfy { (try? ResidentIdentityNumber(parsing: $0)) != nil })
+    }
+
+    @Test("--only no-hit, and the split of a report's CPU into the audit and the report itself")
+    func noHitPhase() throws {
+        let bench = try #require(try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--only", "no-hit"]) as? Bench.ReportBench)
+        #expect(bench.only == .noHit)
+        #expect(Bench.ReportBench.OnlyPhase.allCases.map(\.label) == ["empty RPC (ping)", "audited no-hit", "audited report"])
+        #expect(
+            Bench.ReportBench.split("server", 200, 350, 560)
+                == "server CPU per request: ping 200 us, audited no-hit 350 us, audited report 560 us: the audit adds 150 us, the report 210 us more"
+        )
+        #expect(Bench.ReportBench.split("client", 200, nil, 560) == nil)
+    }
+
     @Test("an identifiers file: one a line, blanks and comments skipped, a bad line named")
     func identifiersFile() throws {
         #expect(try BenchSubjects.parse("# people\n11010519491231002X\n\n  110105194912310038 \n") == ["11010519491231002X", "110105194912310038"])

@@ -1,26 +1,35 @@
 import BureauAPI
+import BureauCore
 @testable import BureauServer
 import GRPCCore
+import GRPCInProcessTransport
 import InMemoryLogging
 import Logging
 import Testing
 
-@Suite("bureaud's line per disclosed report: sampled by default, every or off by configuration")
+@Suite("bureaud's line per answered report: sampled by default, every or off by configuration")
 struct RequestLinesTests {
-    /// `reports` audited reports served by bureaud's services with `lines`, and the lines bureaud logged.
-    static func disclosureLines(_ reports: Int, _ lines: RequestLines?) async throws -> [InMemoryLogHandler.Entry] {
+    /// The lines with `message` that bureaud, with `lines`, logged while the bank's `calls` were served.
+    static func logged(
+        _ message: String, _ lines: RequestLines?,
+        _ calls: (Bureau_ReportService.Client<InProcessTransport.Client>) async throws -> Void
+    ) async throws -> [InMemoryLogHandler.Entry] {
         let handler = InMemoryLogHandler()
         var logger = Logger(label: "test-bureaud") { _ in handler }
         logger.logLevel = .trace
         try await InProcessBureau.run(logger: logger, requestLines: lines) { bureau in
-            try await bureau.withClient("bank") { client in
-                let service = Bureau_ReportService.Client(wrapping: client)
-                for _ in 0..<reports {
-                    _ = try await service.getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
-                }
+            try await bureau.withClient("bank") { client in try await calls(Bureau_ReportService.Client(wrapping: client)) }
+        }
+        return handler.entries.filter { $0.message.description == message }
+    }
+
+    /// `reports` audited reports served by bureaud's services with `lines`, and the lines bureaud logged.
+    static func disclosureLines(_ reports: Int, _ lines: RequestLines?) async throws -> [InMemoryLogHandler.Entry] {
+        try await Self.logged("report disclosed", lines) { service in
+            for _ in 0..<reports {
+                _ = try await service.getIndividualReport(request: ClientRequest(message: individualRequest()), options: fastCall)
             }
         }
-        return handler.entries.filter { $0.message.description == "report disclosed" }
     }
 
     @Test("by default one disclosed report in 1,000 gets a line (the first), saying it is sampled")
@@ -35,6 +44,29 @@ struct RequestLinesTests {
     func everyOrOff() async throws {
         #expect(try await Self.disclosureLines(3, .every).count == 3)
         #expect(try await Self.disclosureLines(3, .off).isEmpty)
+    }
+
+    @Test("a no-hit is an answer: its line is sampled as a disclosed report's is; every denial gets its line")
+    func noHitsSampled() async throws {
+        // Nobody on file under this identifier: post-loan management asks no consent, so each is a logged no-hit.
+        let nobody = try ResidentIdentityNumber.make(region: "110105", birthDate: CalendarDate(year: 1980, month: 5, day: 17)!, sequence: 321)
+        let absent = individualRequest(nobody.value, purpose: .postLoanManagement)
+        // The bank holds no court's role: each is denied.
+        let denied = individualRequest(purpose: .courtOrder)
+        func refusals(_ lines: RequestLines?) async throws -> [InMemoryLogHandler.Entry] {
+            try await Self.logged("report refused", lines) { service in
+                for request in [absent, absent, denied, absent, denied] {
+                    let error = await rpcError { _ = try await service.getIndividualReport(request: ClientRequest(message: request), options: fastCall) }
+                    #expect(error?.code == (request.purpose == .courtOrder ? .permissionDenied : .notFound))
+                }
+            }
+        }
+        let sampled = try await refusals(nil)
+        #expect(sampled.map { $0.metadata["outcome"] } == ["no-hit", "denied", "denied"])
+        #expect(sampled.first?.metadata["sampled"] == "1 in 1000")
+        #expect(sampled.dropFirst().allSatisfy { $0.metadata["sampled"] == nil })
+        #expect(try await refusals(.every).map { $0.metadata["outcome"] } == ["no-hit", "no-hit", "denied", "no-hit", "denied"])
+        #expect(try await refusals(.off).map { $0.metadata["outcome"] } == ["denied", "denied"])
     }
 
     @Test("the setting reads off, every or a whole number N (one in N), and nothing else")
