@@ -4,7 +4,7 @@
 /// The buckets' upper bounds grow by a factor of about 1.25 from 25 microseconds to 10 seconds (59 bounded buckets and
 /// one for anything longer): a quantile read from them is the upper bound of its bucket, at most 25% above
 /// the true value. Two readings subtract (``subtracting(_:)``), so the durations of one period are the
-/// difference of the readings at its ends.
+/// difference of the readings at its ends, and periods add up (``adding(_:)``).
 public struct DurationBuckets: Sendable, Equatable {
     /// The buckets' upper bounds in seconds, ascending; the last bucket (``counts``' last) has none.
     public static let bounds: [Double] = {
@@ -63,6 +63,15 @@ public struct DurationBuckets: Sendable, Equatable {
         }
         difference.sum = max(0, self.sum - earlier.sum)
         return difference
+    }
+
+    /// The durations of this period and `other`'s together (two periods of one histogram, each a difference of
+    /// readings, or histograms of two writers).
+    public func adding(_ other: DurationBuckets) -> DurationBuckets {
+        var sum = self
+        for bucket in sum.counts.indices { sum.counts[bucket] += other.counts[bucket] }
+        sum.sum += other.sum
+        return sum
     }
 
     /// A histogram with these bucket counts (as a Prometheus scrape gives them, not cumulative) and sum.

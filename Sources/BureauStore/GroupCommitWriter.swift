@@ -56,6 +56,11 @@ public final class GroupCommitWriter: Sendable {
             Statistics(commitDurations: self.commitDurations.subtracting(earlier.commitDurations), waits: self.waits.subtracting(earlier.waits))
         }
 
+        /// What was done in this period and in `other` together.
+        public func adding(_ other: Statistics) -> Statistics {
+            Statistics(commitDurations: self.commitDurations.adding(other.commitDurations), waits: self.waits.adding(other.waits))
+        }
+
         /// Mean requests per commit.
         public var meanBatchSize: Double { self.commits == 0 ? 0 : Double(self.requests) / Double(self.commits) }
     }

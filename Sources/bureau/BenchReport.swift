@@ -161,6 +161,30 @@ struct BenchLoad {
         /// share its CPUs, and a rate is set by the two together.
         var clientCPU: Double? = nil
 
+        /// The median of each figure over `rounds` of one phase (each figure on its own: the median rate and the
+        /// median p99 may come from different rounds), errors summed; nil for none.
+        static func median(_ rounds: [Figures]) -> Figures? {
+            guard !rounds.isEmpty else { return nil }
+            func middle(_ values: [Double]) -> Double {
+                let sorted = values.sorted()
+                return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            }
+            func middle(_ values: [Double?]) -> Double? {
+                let known = values.compactMap { $0 }
+                return known.count == values.count ? middle(known) : nil
+            }
+            var figures = Figures(
+                rate: middle(rounds.map(\.rate)), p50: middle(rounds.map(\.p50)), p99: middle(rounds.map(\.p99)),
+                errors: rounds.reduce(0) { $0 + $1.errors }
+            )
+            (figures.p90, figures.p999, figures.max) = (middle(rounds.map(\.p90)), middle(rounds.map(\.p999)), middle(rounds.map(\.max)))
+            figures.serverCPU = middle(rounds.map(\.serverCPU))
+            figures.serverWait = middle(rounds.map(\.serverWait))
+            figures.serverSwitches = middle(rounds.map(\.serverSwitches))
+            figures.clientCPU = middle(rounds.map(\.clientCPU))
+            return figures
+        }
+
         func line(_ label: String) -> String {
             String(format: "%@ %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms%@%@%@%@",
                    label.padding(toLength: 24, withPad: " ", startingAt: 0), rate, p50, p99,
@@ -434,6 +458,8 @@ extension Bench {
         var metrics: String?
         @Option(help: "With --only: send the phase's calls open-loop at this many a second (as the paced phase does) instead of closed-loop.")
         var pace: Double?
+        @Option(help: "Runs the closed-loop phases (ping, no-hit, audited) this many times, interleaved, and prints each round and the median of each figure: on a shared machine one round can fall in a busy moment.")
+        var rounds = 1
 
         /// The one phase `--only` runs.
         enum OnlyPhase: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -453,9 +479,10 @@ extension Bench {
         }
 
         mutating func validate() throws {
-            guard requests > 0, concurrency > 0, connections > 0, subjects > 0 else {
-                throw ValidationError("--requests, --concurrency, --connections and --subjects must be positive")
+            guard requests > 0, concurrency > 0, connections > 0, subjects > 0, rounds > 0 else {
+                throw ValidationError("--requests, --concurrency, --connections, --subjects and --rounds must be positive")
             }
+            guard rounds == 1 || only == nil else { throw ValidationError("--rounds: not with --only (one phase, one run)") }
             if let metrics {
                 guard server != nil, addresses?.count == 1 else { throw ValidationError("--metrics: only with one --server (in process, the writer is read directly)") }
                 guard metricsAddress != nil else { throw ValidationError("--metrics: expected host:port, got \(metrics)") }
@@ -558,6 +585,18 @@ extension Bench {
             )
         }
 
+        /// One round's line: the three rates, the ratios to the ping's, and bureaud's CPU per call when read.
+        static func roundLine(_ n: Int, _ empty: BenchLoad.Figures, _ absent: BenchLoad.Figures, _ audited: BenchLoad.Figures) -> String {
+            var line = String(
+                format: "round %d: ping %.0f/s, audited no-hit %.0f/s, audited report %.0f/s; ratio audited/empty %.2f (no-hit/empty %.2f)",
+                n, empty.rate, absent.rate, audited.rate, audited.rate / empty.rate, absent.rate / empty.rate
+            )
+            if let ping = empty.serverCPU, let noHit = absent.serverCPU, let report = audited.serverCPU {
+                line += String(format: "; server CPU %.0f / %.0f / %.0f us", ping, noHit, report)
+            }
+            return line
+        }
+
         static let writerHeading = "bureaud's writer (ms)      commits   batch   commit p50    p99   in writer p50    p99"
 
         /// A phase's row of the writer's table: its commits, their mean batch, how long a commit took and how
@@ -631,12 +670,29 @@ extension Bench {
             }
             _ = try await load.phase(clients, requests: warmUp, report)
 
-            let empty = try await timed(requests, ping)
             _ = try await load.phase(clients, requests: warmUp, noHit)
-            let beforeNoHit = try statistics?()
-            let absent = try await timed(requests, noHit)
-            let before = try statistics?()
-            let audited = try await timed(requests, report)
+            // Each round: pings, no-hits, reports, one after the other, so that a busy moment of the machine falls on
+            // the three alike; the writer's figures of the rounds' no-hits and reports are summed.
+            var measured: [(empty: BenchLoad.Figures, absent: BenchLoad.Figures, audited: BenchLoad.Figures)] = []
+            var writerNoHit: GroupCommitWriter.Statistics?
+            var writerAudited: GroupCommitWriter.Statistics?
+            for _ in 0..<rounds {
+                let empty = try await timed(requests, ping)
+                let beforeNoHit = try statistics?()
+                let absent = try await timed(requests, noHit)
+                let before = try statistics?()
+                let audited = try await timed(requests, report)
+                let after = try statistics?()
+                measured.append((empty, absent, audited))
+                if let beforeNoHit, let before, let after {
+                    let (noHits, reports) = (before.subtracting(beforeNoHit), after.subtracting(before))
+                    writerNoHit = writerNoHit.map { $0.adding(noHits) } ?? noHits
+                    writerAudited = writerAudited.map { $0.adding(reports) } ?? reports
+                }
+            }
+            let empty = BenchLoad.Figures.median(measured.map(\.empty))!
+            let absent = BenchLoad.Figures.median(measured.map(\.absent))!
+            let audited = BenchLoad.Figures.median(measured.map(\.audited))!
             let after = try statistics?()
             let paced = try await timed(max(1000, requests / 3), pace: audited.rate / 3, report)
             let afterPaced = try statistics?()
@@ -646,6 +702,10 @@ extension Bench {
             let pacedPing = try await timed(max(1000, requests / 3), pace: audited.rate / 3, ping)
 
             print("bureau bench report: \(requests) requests a phase, \(concurrency) in flight over \(connections) mTLS connections, \(people) files; \(place)")
+            if rounds > 1 {
+                for (n, round) in measured.enumerated() { print(Self.roundLine(n + 1, round.empty, round.absent, round.audited)) }
+                print("closed-loop phases below: the median of each figure over the \(rounds) rounds")
+            }
             print(empty.line("empty RPC (ping)"))
             print(absent.line("audited no-hit"))
             print(audited.line("audited report"))
@@ -662,10 +722,10 @@ extension Bench {
             print(paced.percentiles("audited, paced at 1/3"))
             print(pacedNoHit.percentiles("no-hit, paced the same"))
             print(pacedPing.percentiles("ping, paced the same"))
-            if let beforeNoHit, let before, let after, let afterPaced {
+            if let writerNoHit, let writerAudited, let after, let afterPaced {
                 print(Self.writerHeading)
-                print(Self.writerLine("audited no-hit", before.subtracting(beforeNoHit)))
-                print(Self.writerLine("audited report", after.subtracting(before)))
+                print(Self.writerLine("audited no-hit", writerNoHit))
+                print(Self.writerLine("audited report", writerAudited))
                 print(Self.writerLine("audited, paced at 1/3", afterPaced.subtracting(after)))
             }
         }

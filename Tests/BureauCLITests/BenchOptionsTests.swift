@@ -203,6 +203,33 @@ struct BenchOptionsTests {
         #expect(Bench.ReportBench.split("client", 200, nil, 560) == nil)
     }
 
+    @Test("--rounds repeats the closed-loop phases: each figure's median over the rounds, errors summed, a line a round")
+    func rounds() throws {
+        let bench = try #require(try Bureau.parseAsRoot(["bench", "report", "--server", "127.0.0.1:50443", "--rounds", "5"]) as? Bench.ReportBench)
+        #expect(bench.rounds == 5)
+        #expect(try #require(try Bureau.parseAsRoot(["bench", "report"]) as? Bench.ReportBench).rounds == 1)
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--rounds", "0"]) }
+        #expect(throws: (any Error).self) { try Bureau.parseAsRoot(["bench", "report", "--rounds", "3", "--only", "audited"]) }
+
+        func figures(_ rate: Double, _ p99: Double, cpu: Double?, errors: Int = 0) -> BenchLoad.Figures {
+            var figures = BenchLoad.Figures(rate: rate, p50: rate / 1000, p99: p99, errors: errors)
+            figures.serverCPU = cpu
+            return figures
+        }
+        // The rate's median comes from one round and the p99's from another.
+        let median = try #require(BenchLoad.Figures.median([figures(3000, 40, cpu: 400), figures(2000, 30, cpu: 500, errors: 2), figures(2500, 50, cpu: 450, errors: 1)]))
+        #expect(median.rate == 2500 && median.p99 == 40 && median.p50 == 2.5 && median.serverCPU == 450 && median.errors == 3)
+        let even = try #require(BenchLoad.Figures.median([figures(3000, 40, cpu: 400), figures(2000, 30, cpu: nil)]))
+        #expect(even.rate == 2500 && even.p99 == 35)
+        #expect(even.serverCPU == nil, "a figure unread in one round has no median")
+        #expect(BenchLoad.Figures.median([]) == nil)
+        #expect(
+            Bench.ReportBench.roundLine(2, figures(6000, 20, cpu: 150), figures(4500, 25, cpu: 250), figures(3000, 40, cpu: 400))
+                == "round 2: ping 6000/s, audited no-hit 4500/s, audited report 3000/s; ratio audited/empty 0.50 (no-hit/empty 0.75); server CPU 150 / 250 / 400 us"
+        )
+        #expect(Bench.ReportBench.roundLine(1, figures(6000, 20, cpu: nil), figures(4500, 25, cpu: 250), figures(3000, 40, cpu: 400)).hasSuffix("(no-hit/empty 0.75)"))
+    }
+
     @Test("an identifiers file: one a line, blanks and comments skipped, a bad line named")
     func identifiersFile() throws {
         #expect(try BenchSubjects.parse("# people\n11010519491231002X\n\n  110105194912310038 \n") == ["11010519491231002X", "110105194912310038"])

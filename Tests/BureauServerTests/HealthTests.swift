@@ -190,6 +190,23 @@ struct MetricsTests {
         #expect(DurationBuckets(prometheus: broken, name: "bureau_test_seconds") == nil)
     }
 
+    @Test("two periods of a histogram add up to the whole: subtracting a reading and adding it back gives the same counts and sum")
+    func histogramPeriods() {
+        var reading = DurationBuckets()
+        for n in 1...20 { reading.record(.microseconds(30 * n)) }
+        let first = reading
+        for n in 1...30 { reading.record(.milliseconds(n)) }
+        let second = reading.subtracting(first)
+        #expect(second.count == 30 && first.count == 20)
+        let whole = first.adding(second)
+        #expect(whole.counts == reading.counts)
+        #expect(abs(whole.sum - reading.sum) < 1e-9)
+        #expect(first.adding(DurationBuckets()) == first)
+        let writer = GroupCommitWriter.Statistics(commitDurations: first, waits: second)
+        let both = writer.adding(GroupCommitWriter.Statistics(commitDurations: second, waits: first))
+        #expect(both.commits == 50 && both.requests == 50 && both.meanBatchSize == 1)
+    }
+
     @Test("the /metrics endpoint serves the log size, commits and map use in the Prometheus text format")
     func endpoint() async throws {
         try await TestBureau.run(metrics: PrometheusCollectorRegistry()) { bureau in
