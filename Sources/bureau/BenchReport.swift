@@ -706,9 +706,9 @@ extension Bench {
                 for (n, round) in measured.enumerated() { print(Self.roundLine(n + 1, round.empty, round.absent, round.audited)) }
                 print("closed-loop phases below: the median of each figure over the \(rounds) rounds")
             }
-            print(empty.line("empty RPC (ping)"))
-            print(absent.line("audited no-hit"))
-            print(audited.line("audited report"))
+            print(empty.line(OnlyPhase.ping.label))
+            print(absent.line(OnlyPhase.noHit.label))
+            print(audited.line(OnlyPhase.audited.label))
             print(paced.line("audited, paced at 1/3"))
             print(pacedNoHit.line("no-hit, paced the same"))
             print(pacedPing.line("ping, paced the same"))
@@ -716,16 +716,16 @@ extension Bench {
             if let line = Self.split("server", empty.serverCPU, absent.serverCPU, audited.serverCPU) { print(line) }
             if let line = Self.split("client", empty.clientCPU, absent.clientCPU, audited.clientCPU) { print(line) }
             print("latency (ms)                 p50     p90     p99   p99.9     max")
-            print(empty.percentiles("empty RPC (ping)"))
-            print(absent.percentiles("audited no-hit"))
-            print(audited.percentiles("audited report"))
+            print(empty.percentiles(OnlyPhase.ping.label))
+            print(absent.percentiles(OnlyPhase.noHit.label))
+            print(audited.percentiles(OnlyPhase.audited.label))
             print(paced.percentiles("audited, paced at 1/3"))
             print(pacedNoHit.percentiles("no-hit, paced the same"))
             print(pacedPing.percentiles("ping, paced the same"))
             if let writerNoHit, let writerAudited, let after, let afterPaced {
                 print(Self.writerHeading)
-                print(Self.writerLine("audited no-hit", writerNoHit))
-                print(Self.writerLine("audited report", writerAudited))
+                print(Self.writerLine(OnlyPhase.noHit.label, writerNoHit))
+                print(Self.writerLine(OnlyPhase.audited.label, writerAudited))
                 print(Self.writerLine("audited, paced at 1/3", afterPaced.subtracting(after)))
             }
         }
