@@ -2,6 +2,7 @@ import ArgumentParser
 import BureauCore
 import BureauPostgres
 import BureauStore
+import BureauStoreConformance
 import BureauLMDB
 import Foundation
 import PostgresHarness
@@ -27,7 +28,7 @@ struct PostgresCommandTests {
             #expect(try cluster.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version", database: "bureau") == "1,2")
             #expect(throws: ValidationError.self) { try Self.run(["store", "migrate", "--store", "postgresql://nobody"]) }
 
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-cli-pg-\(UUID().uuidString)").path
+            let folder = TestKeyFile.temporaryFolder("bureau-cli-pg")
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let location = try PostgresLocation(url: url)
             let store = try Store(folder: folder + "/data", backend: try PostgresStorage(location: location, dataFolder: folder + "/data"))

@@ -4,6 +4,7 @@ import BureauOperations
 import BureauPostgres
 import BureauServer
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import GRPCCore
 import Logging
@@ -58,7 +59,7 @@ struct PostgresDaemonTests {
         try await PostgresCluster.with(name: "unmigrated") { cluster in
             try cluster.execute("CREATE DATABASE bureau")
             let url = cluster.url(database: "bureau")
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-pg-\(UUID().uuidString)").path
+            let folder = TestKeyFile.temporaryFolder("bureau-pg")
             defer { try? FileManager.default.removeItem(atPath: folder) }
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             for name in ["cert.pem", "key.pem", "ca.pem"] { FileManager.default.createFile(atPath: folder + "/" + name, contents: Data()) }

@@ -1,6 +1,7 @@
 import BureauCore
 import BureauPostgres
 import BureauStore
+import BureauStoreConformance
 import Foundation
 import Logging
 import PostgresHarness
@@ -195,7 +196,7 @@ struct PostgresStoreTests {
         let url = try cluster.newDatabase() + "&query_timeout=5"
         let location = try PostgresLocation(url: url)
         try PostgresStorage.migrate(location)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-pg-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-pg")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let store = try Store(folder: folder, backend: try PostgresStorage(location: location, dataFolder: folder))
         let writer = GroupCommitWriter(store: store, logger: Logger(label: "test"))
@@ -325,7 +326,7 @@ struct PostgresStoreTests {
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
         let issued = receipts.withLock { $0 }.sorted()
         #expect(issued == Array(0..<60), "every index once: \(issued)")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bureau-pg-\(UUID().uuidString)").path
+        let folder = TestKeyFile.temporaryFolder("bureau-pg")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (size, root) = try Backup.verifyLog(of: try Store(folder: folder, backend: nodes[1]))
         #expect(size == 60)
